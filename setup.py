@@ -29,7 +29,6 @@ class build_ext(_build_ext):  # noqa: N801 - setuptools naming
         self.cython_directives = None
 
     def finalize_options(self) -> None:
-        super().finalize_options()
         from Cython.Build import cythonize
 
         directives = {
@@ -54,6 +53,7 @@ class build_ext(_build_ext):  # noqa: N801 - setuptools naming
             compiler_directives=directives,
             annotate=bool(self.cython_annotate),
         )
+        super().finalize_options()
 
 
 setup(

@@ -1,0 +1,753 @@
+# cython: language_level=3
+"""HC1 token decoding: the untrusted-input half of verification.
+
+One entry point, `decode(token)`, takes a scanned string to a `Decoded` record:
+prefix -> Base45 -> zlib (output capped) -> COSE_Sign1 -> CWT claims -> DCC payload
+check (EU DCC schema 1.3) -> revocation hashes. Signatures are NOT checked here; the
+caller verifies `signature` over `sig_structure` with the issuer key for `kid`, and must
+not show any payload field before that succeeds.
+
+Every failure raises `DecodeError` whose `.reason` is one of the contract's reason
+codes; `_REASONS` below is the single place mapping internal error numbers to them.
+Input is hostile: every length is checked against the bytes that remain, nesting is
+capped, map keys must be unique, and no Python recursion is unbounded.
+"""
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.math cimport INFINITY, NAN, ldexp
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
+from libc.string cimport memcpy
+
+from hashlib import sha256 as _sha256
+from zlib import decompressobj as _decompressobj
+from zlib import error as _ZlibError
+
+# ---------------------------------------------------------------------------
+# Limits and error numbers
+
+cdef enum:
+    DEF_MAX_TOKEN_CHARS = 8192  # a QR code holds at most 4296 alphanumeric characters
+    DEF_MAX_INFLATED = 16384    # real DCCs inflate to well under 2 KiB
+    MAX_DEPTH = 16              # CBOR nesting (the DCC needs 5)
+    MAX_STR = 80                # EU DCC schema maxLength for names, issuer, ci, ...
+
+cdef enum:
+    E_PREFIX = 1
+    E_BASE45 = 2
+    E_COMPRESSION = 3
+    E_TOO_LARGE = 4
+    E_COSE = 5
+    E_CWT = 6
+    E_PAYLOAD = 7
+
+_REASONS = {
+    E_PREFIX: "bad_prefix",
+    E_BASE45: "bad_base45",
+    E_COMPRESSION: "bad_compression",
+    E_TOO_LARGE: "too_large",
+    E_COSE: "bad_cose",
+    E_CWT: "bad_cwt",
+    E_PAYLOAD: "bad_payload",
+}
+
+MAX_TOKEN_CHARS = DEF_MAX_TOKEN_CHARS
+MAX_INFLATED = DEF_MAX_INFLATED
+
+TYPE_NAMES = ("vaccination", "test", "recovery")
+
+
+class DecodeError(ValueError):
+    """A token that cannot be decoded. `reason` is a contract reason code."""
+
+    def __init__(self, reason):
+        ValueError.__init__(self, reason)
+        self.reason = reason
+
+
+class _Malformed(Exception):
+    """Internal: malformed CBOR; the caller knows which layer it was in."""
+
+
+cdef inline object _fail(int code):
+    raise DecodeError(_REASONS[code])
+
+
+# ---------------------------------------------------------------------------
+# Base45 (RFC 9285)
+
+cdef signed char _B45[256]
+cdef void _init_b45():
+    cdef int i
+    cdef bytes alphabet = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
+    for i in range(256):
+        _B45[i] = -1
+    for i in range(45):
+        _B45[<uint8_t>alphabet[i]] = i
+_init_b45()
+
+
+cdef bytes _base45(const uint8_t* s, Py_ssize_t n):
+    cdef Py_ssize_t groups = n // 3, rem = n % 3, i, o = 0
+    cdef int a, b, c
+    cdef uint32_t v
+    if rem == 1:
+        _fail(E_BASE45)
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, groups * 2 + (1 if rem == 2 else 0))
+    cdef uint8_t* w = <uint8_t*>PyBytes_AS_STRING(out)
+    for i in range(groups):
+        a = _B45[s[3 * i]]
+        b = _B45[s[3 * i + 1]]
+        c = _B45[s[3 * i + 2]]
+        if a < 0 or b < 0 or c < 0:
+            _fail(E_BASE45)
+        v = a + b * 45 + c * 2025
+        if v > 0xFFFF:
+            _fail(E_BASE45)
+        w[o] = v >> 8
+        w[o + 1] = v & 0xFF
+        o += 2
+    if rem == 2:
+        a = _B45[s[n - 2]]
+        b = _B45[s[n - 1]]
+        if a < 0 or b < 0:
+            _fail(E_BASE45)
+        v = a + b * 45
+        if v > 0xFF:
+            _fail(E_BASE45)
+        w[o] = v
+    return out
+
+
+# ---------------------------------------------------------------------------
+# CBOR (RFC 8949), definite lengths only, into Python objects
+
+cdef struct Cur:
+    const uint8_t* p
+    const uint8_t* end
+
+
+cdef int _head(Cur* c, int* major, uint64_t* arg) except -1:
+    cdef uint8_t ib
+    cdef int info, k, size
+    cdef uint64_t v = 0
+    if c.p >= c.end:
+        raise _Malformed("truncated")
+    ib = c.p[0]
+    c.p += 1
+    major[0] = ib >> 5
+    info = ib & 0x1F
+    if info < 24:
+        arg[0] = info
+        return 0
+    if info > 27:
+        raise _Malformed("indefinite or reserved length")
+    size = 1 << (info - 24)
+    if c.end - c.p < size:
+        raise _Malformed("truncated")
+    for k in range(size):
+        v = (v << 8) | c.p[k]
+    c.p += size
+    arg[0] = v
+    return 0
+
+
+cdef inline Py_ssize_t _remaining(Cur* c):
+    return c.end - c.p
+
+
+cdef double _float_from(uint64_t bits, int size):
+    cdef uint32_t b32
+    cdef float f32
+    cdef double f64
+    cdef int e, m
+    cdef double val
+    if size == 2:
+        e = (bits >> 10) & 0x1F
+        m = bits & 0x3FF
+        if e == 0:
+            val = ldexp(m, -24)
+        elif e != 31:
+            val = ldexp(m + 1024, e - 25)
+        else:
+            val = INFINITY if m == 0 else NAN
+        return -val if bits & 0x8000 else val
+    if size == 4:
+        b32 = <uint32_t>bits
+        memcpy(&f32, &b32, 4)
+        return f32
+    memcpy(&f64, &bits, 8)
+    return f64
+
+
+cdef object _item(Cur* c, int depth):
+    cdef int major
+    cdef uint64_t arg
+    cdef Py_ssize_t n, i
+    cdef const uint8_t* start
+    cdef object key, value
+    cdef list lst
+    cdef dict dct
+    if depth > MAX_DEPTH:
+        raise _Malformed("nesting too deep")
+    start = c.p
+    _head(c, &major, &arg)
+    if major == 0:
+        return arg
+    if major == 1:
+        if arg < 0x7FFFFFFFFFFFFFFF:
+            return -1 - <int64_t>arg
+        return -1 - <object>arg
+    if major == 2 or major == 3:
+        if arg > <uint64_t>_remaining(c):
+            raise _Malformed("string past end")
+        n = <Py_ssize_t>arg
+        c.p += n
+        if major == 2:
+            return PyBytes_FromStringAndSize(<const char*>(c.p - n), n)
+        try:
+            return PyUnicode_DecodeUTF8(<const char*>(c.p - n), n, "strict")
+        except UnicodeDecodeError:
+            raise _Malformed("invalid UTF-8")
+    if major == 4:
+        if arg > <uint64_t>_remaining(c):
+            raise _Malformed("array longer than input")
+        n = <Py_ssize_t>arg
+        lst = []
+        for i in range(n):
+            lst.append(_item(c, depth + 1))
+        return lst
+    if major == 5:
+        if arg > <uint64_t>(_remaining(c) // 2):
+            raise _Malformed("map longer than input")
+        n = <Py_ssize_t>arg
+        dct = {}
+        for i in range(n):
+            key = _item(c, depth + 1)
+            if type(key) is not int and type(key) is not str:
+                raise _Malformed("map key must be an integer or text")
+            value = _item(c, depth + 1)
+            if key in dct:
+                raise _Malformed("duplicate map key")
+            dct[key] = value
+        return dct
+    if major == 6:
+        raise _Malformed("unexpected tag")
+    # major 7
+    n = c.p - start
+    if n == 1:
+        if arg == 20:
+            return False
+        if arg == 21:
+            return True
+        if arg == 22:
+            return None
+        raise _Malformed("unsupported simple value")
+    if n == 2:
+        raise _Malformed("unsupported simple value")
+    return _float_from(arg, <int>(n - 1))
+
+
+cdef object _loads(bytes data, bint allow_cose_tags):
+    """Decode exactly one CBOR item filling `data`."""
+    cdef Cur c
+    cdef int major
+    cdef uint64_t arg
+    cdef const uint8_t* mark
+    cdef object value
+    c.p = <const uint8_t*>PyBytes_AS_STRING(data)
+    c.end = c.p + PyBytes_GET_SIZE(data)
+    if allow_cose_tags:
+        # Optional CWT tag 61, then optional COSE_Sign1 tag 18.
+        for expected in (61, 18):
+            mark = c.p
+            _head(&c, &major, &arg)
+            if major != 6 or arg != expected:
+                c.p = mark
+    value = _item(&c, 0)
+    if c.p != c.end:
+        raise _Malformed("trailing bytes")
+    return value
+
+
+def loads_cbor(data):
+    """Decode one CBOR item (no tags) as the decoder sees it; for tests and tools.
+
+    Raises ValueError for anything malformed.
+    """
+    try:
+        return _loads(bytes(data), False)
+    except _Malformed as exc:
+        raise ValueError(str(exc)) from None
+
+
+# ---------------------------------------------------------------------------
+# Dates and small string checks (EU DCC schema 1.3)
+
+cdef inline bint _digit(Py_UCS4 ch):
+    return u'0' <= ch <= u'9'
+
+
+cdef int _num(str s, Py_ssize_t at, Py_ssize_t n) except -2:
+    """Decimal value of s[at:at+n], or -1 when not all digits."""
+    cdef int v = 0
+    cdef Py_ssize_t i
+    cdef Py_UCS4 ch
+    for i in range(at, at + n):
+        ch = s[i]
+        if not _digit(ch):
+            return -1
+        v = v * 10 + <int>(ch - u'0')
+    return v
+
+
+cdef int64_t _days_from_civil(int64_t y, int m, int d):
+    cdef int64_t era, yoe, doy, doe
+    y -= 1 if m <= 2 else 0
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+cdef bint _valid_ymd(int y, int m, int d):
+    cdef int dim
+    if y < 1 or m < 1 or m > 12 or d < 1:
+        return False
+    if m == 2:
+        dim = 29 if (y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)) else 28
+    elif m == 4 or m == 6 or m == 9 or m == 11:
+        dim = 30
+    else:
+        dim = 31
+    return d <= dim
+
+
+cdef bint _parse_date(object obj, int64_t* out):
+    """'YYYY-MM-DD' -> epoch seconds of 00:00:00Z that day."""
+    cdef str s
+    cdef int y, m, d
+    if type(obj) is not str:
+        return False
+    s = <str>obj
+    if len(s) != 10 or s[4] != u'-' or s[7] != u'-':
+        return False
+    y = _num(s, 0, 4)
+    m = _num(s, 5, 2)
+    d = _num(s, 8, 2)
+    if y < 0 or m < 0 or d < 0 or not _valid_ymd(y, m, d):
+        return False
+    out[0] = _days_from_civil(y, m, d) * 86400
+    return True
+
+
+cdef bint _parse_datetime(object obj, int64_t* out):
+    """RFC 3339 date-time with a zone (Z, +HH:MM, +HHMM or +HH) -> epoch seconds."""
+    cdef str s
+    cdef Py_ssize_t n, i
+    cdef int hh, mi, ss, oh = 0, om = 0, sign
+    cdef Py_UCS4 ch
+    cdef int64_t day
+    if type(obj) is not str:
+        return False
+    s = <str>obj
+    n = len(s)
+    if n < 20 or n > 40 or not _parse_date(s[:10], &day):
+        return False
+    if s[10] != u'T' and s[10] != u't':
+        return False
+    if s[13] != u':' or s[16] != u':':
+        return False
+    hh = _num(s, 11, 2)
+    mi = _num(s, 14, 2)
+    ss = _num(s, 17, 2)
+    if hh < 0 or mi < 0 or ss < 0 or hh > 23 or mi > 59 or ss > 60:
+        return False
+    i = 19
+    if s[i] == u'.':
+        i += 1
+        if i >= n or not _digit(s[i]):
+            return False
+        while i < n and _digit(s[i]):
+            i += 1
+    if i >= n:
+        return False
+    ch = s[i]
+    if ch == u'Z' or ch == u'z':
+        if i + 1 != n:
+            return False
+    elif ch == u'+' or ch == u'-':
+        sign = 1 if ch == u'+' else -1
+        if n - i == 3:
+            oh = _num(s, i + 1, 2)
+        elif n - i == 6 and s[i + 3] == u':':
+            oh = _num(s, i + 1, 2)
+            om = _num(s, i + 4, 2)
+        elif n - i == 5:
+            oh = _num(s, i + 1, 2)
+            om = _num(s, i + 3, 2)
+        else:
+            return False
+        if oh < 0 or om < 0 or oh > 23 or om > 59:
+            return False
+        day -= sign * (oh * 3600 + om * 60)
+    else:
+        return False
+    out[0] = day + hh * 3600 + mi * 60 + (59 if ss == 60 else ss)
+    return True
+
+
+cdef inline bint _short_str(object obj):
+    return type(obj) is str and len(<str>obj) <= MAX_STR
+
+
+cdef bint _is_str(object obj):
+    return type(obj) is str
+
+
+cdef bint _latin_name(object obj):
+    """fnt / gnt: ^[A-Z<]*$, at most 80 characters."""
+    cdef Py_UCS4 ch
+    if not _short_str(obj):
+        return False
+    for ch in <str>obj:
+        if not (u'A' <= ch <= u'Z' or ch == u'<'):
+            return False
+    return True
+
+
+cdef bint _country(object obj):
+    """co: one to ten upper-case letters."""
+    cdef Py_UCS4 ch
+    if type(obj) is not str or not 1 <= len(<str>obj) <= 10:
+        return False
+    for ch in <str>obj:
+        if not u'A' <= ch <= u'Z':
+            return False
+    return True
+
+
+cdef bint _version(object obj):
+    """ver: ^\\d+.\\d+.\\d+$ (dots literal)."""
+    cdef str s
+    cdef Py_UCS4 ch
+    cdef int parts = 1, run = 0
+    if type(obj) is not str or len(<str>obj) > 20:
+        return False
+    s = <str>obj
+    for ch in s:
+        if _digit(ch):
+            run += 1
+        elif ch == u'.' and run > 0:
+            parts += 1
+            run = 0
+        else:
+            return False
+    return parts == 3 and run > 0
+
+
+cdef bint _dob(object obj):
+    """dob: ^((19|20)\\d\\d(-\\d\\d){0,2}){0,1}$ : '', YYYY, YYYY-MM or YYYY-MM-DD."""
+    cdef str s
+    cdef Py_ssize_t n
+    if type(obj) is not str:
+        return False
+    s = <str>obj
+    n = len(s)
+    if n == 0:
+        return True
+    if n not in (4, 7, 10) or _num(s, 0, 4) < 1900 or _num(s, 0, 4) > 2099:
+        return False
+    if n >= 7 and (s[4] != u'-' or _num(s, 5, 2) < 0):
+        return False
+    if n == 10 and (s[7] != u'-' or _num(s, 8, 2) < 0):
+        return False
+    return True
+
+
+cdef bint _posint(object obj):
+    return type(obj) is int and <object>obj >= 1 and <object>obj < 1000
+
+
+cdef bytes _hash16(str text):
+    return _sha256(text.encode("utf-8")).digest()[:16]
+
+
+# ---------------------------------------------------------------------------
+# The decoded record
+
+cdef class Decoded:
+    """What a token says, before anyone has checked the signature."""
+
+    cdef readonly int alg
+    cdef readonly bytes kid
+    cdef readonly bytes signature
+    cdef readonly bytes sig_structure
+    cdef readonly str iss
+    cdef readonly int64_t exp
+    cdef readonly int64_t iat
+    # Payload: only meaningful when payload_ok is True.
+    cdef readonly bint payload_ok
+    cdef readonly int type_index       # 0 vaccination, 1 test, 2 recovery
+    cdef readonly str cert_type
+    cdef readonly str fn, gn, fnt, gnt, dob
+    cdef readonly str ci, co
+    cdef readonly int dn, sd
+    cdef readonly int64_t dt, fr, df, du, sc
+    cdef readonly str tt, tr
+    cdef readonly bytes uci_hash, cuci_hash, sig_hash
+
+    @property
+    def country(self):
+        """The issuing country for revocation hashes and display: iss, else co."""
+        return self.iss if self.iss else self.co
+
+
+cdef bint _check_names(dict nam, Decoded out):
+    cdef object fn = nam.get("fn"), gn = nam.get("gn")
+    cdef object fnt = nam.get("fnt"), gnt = nam.get("gnt")
+    if fnt is None and gnt is None:
+        return False
+    if fn is not None and not _short_str(fn):
+        return False
+    if gn is not None and not _short_str(gn):
+        return False
+    if fnt is not None and not _latin_name(fnt):
+        return False
+    if gnt is not None and not _latin_name(gnt):
+        return False
+    out.fn = fn
+    out.gn = gn
+    out.fnt = fnt
+    out.gnt = gnt
+    return True
+
+
+cdef bint _common_entry(dict e, Decoded out):
+    """Fields every entry type requires: tg, co, is, ci."""
+    cdef object ci = e.get("ci")
+    if not _is_str(e.get("tg")) or not _country(e.get("co")):
+        return False
+    if not _short_str(e.get("is")) or not _short_str(ci) or len(<str>ci) == 0:
+        return False
+    out.ci = ci
+    out.co = e["co"]
+    return True
+
+
+cdef bint _check_vaccination(dict e, Decoded out):
+    cdef int64_t dt
+    for key in ("vp", "mp", "ma"):
+        if not _is_str(e.get(key)):
+            return False
+    if not _posint(e.get("dn")) or not _posint(e.get("sd")):
+        return False
+    if not _parse_date(e.get("dt"), &dt):
+        return False
+    out.dn = e["dn"]
+    out.sd = e["sd"]
+    out.dt = dt
+    return True
+
+
+cdef bint _check_test(dict e, Decoded out):
+    cdef int64_t sc
+    cdef object value
+    if not _is_str(e.get("tt")) or not _is_str(e.get("tr")):
+        return False
+    if not _parse_datetime(e.get("sc"), &sc):
+        return False
+    for key in ("nm", "tc"):
+        value = e.get(key)
+        if value is not None and not _short_str(value):
+            return False
+    value = e.get("ma")
+    if value is not None and not _is_str(value):
+        return False
+    out.tt = e["tt"]
+    out.tr = e["tr"]
+    out.sc = sc
+    return True
+
+
+cdef bint _check_recovery(dict e, Decoded out):
+    cdef int64_t fr, df, du
+    if not _parse_date(e.get("fr"), &fr):
+        return False
+    if not _parse_date(e.get("df"), &df) or not _parse_date(e.get("du"), &du):
+        return False
+    out.fr = fr
+    out.df = df
+    out.du = du
+    return True
+
+
+cdef bint _check_dcc(object obj, Decoded out):
+    """EU DCC schema 1.3: required fields, formats, lengths, oneOf v/t/r, one entry."""
+    cdef dict d
+    cdef object nam, entries, entry
+    cdef int found = -1, i
+    if type(obj) is not dict:
+        return False
+    d = <dict>obj
+    if not _version(d.get("ver")) or not _dob(d.get("dob")):
+        return False
+    nam = d.get("nam")
+    if type(nam) is not dict or not _check_names(<dict>nam, out):
+        return False
+    for i, key in enumerate(("v", "t", "r")):
+        if key in d:
+            if found >= 0:
+                return False
+            found = i
+            entries = d[key]
+    if found < 0 or type(entries) is not list or len(<list>entries) != 1:
+        return False
+    entry = (<list>entries)[0]
+    if type(entry) is not dict or not _common_entry(<dict>entry, out):
+        return False
+    if found == 0 and not _check_vaccination(<dict>entry, out):
+        return False
+    if found == 1 and not _check_test(<dict>entry, out):
+        return False
+    if found == 2 and not _check_recovery(<dict>entry, out):
+        return False
+    out.dob = d["dob"]
+    out.type_index = found
+    out.cert_type = TYPE_NAMES[found]
+    return True
+
+
+# ---------------------------------------------------------------------------
+# COSE_Sign1 and CWT
+
+cdef bytes _bstr_head(Py_ssize_t n):
+    if n < 24:
+        return bytes((0x40 | n,))
+    if n < 0x100:
+        return bytes((0x58, n))
+    if n < 0x10000:
+        return bytes((0x59, n >> 8, n & 0xFF))
+    return bytes((0x5A, (n >> 24) & 0xFF, (n >> 16) & 0xFF, (n >> 8) & 0xFF, n & 0xFF))
+
+
+cdef bytes _sig_structure(bytes protected, bytes payload):
+    return (b"\x84\x6aSignature1" + _bstr_head(len(protected)) + protected
+            + b"\x40" + _bstr_head(len(payload)) + payload)
+
+
+cdef object _header_map(object raw, bint protected):
+    """The protected header is a bstr holding a map (empty bstr = empty map)."""
+    if protected:
+        if type(raw) is not bytes:
+            _fail(E_COSE)
+        if len(<bytes>raw) == 0:
+            return {}
+        try:
+            raw = _loads(<bytes>raw, False)
+        except _Malformed:
+            _fail(E_COSE)
+    if type(raw) is not dict:
+        _fail(E_COSE)
+    return raw
+
+
+cdef int _int_claim(dict claims, int label, int64_t* out) except -1:
+    cdef object value = claims.get(label)
+    if type(value) is not int or not -(1 << 62) < value < (1 << 62):
+        _fail(E_CWT)
+    out[0] = value
+    return 0
+
+
+cdef Decoded _decode_cose(bytes cose):
+    cdef object msg, prot, unprot, alg, kid, payload, signature, claims, hcert, iss
+    cdef Decoded out = Decoded.__new__(Decoded)
+    try:
+        msg = _loads(cose, True)
+    except _Malformed:
+        _fail(E_COSE)
+    if type(msg) is not list or len(<list>msg) != 4:
+        _fail(E_COSE)
+    prot = _header_map(msg[0], True)
+    unprot = _header_map(msg[1], False)
+    payload = msg[2]
+    signature = msg[3]
+    if type(payload) is not bytes or type(signature) is not bytes:
+        _fail(E_COSE)
+    alg = (<dict>prot).get(1)
+    if type(alg) is not int or not -65536 < alg < 65536:
+        _fail(E_COSE)
+    kid = (<dict>prot).get(4)
+    if kid is None:
+        kid = (<dict>unprot).get(4)
+    if kid is not None and (type(kid) is not bytes or len(<bytes>kid) > 64):
+        _fail(E_COSE)
+    out.alg = alg
+    out.kid = kid
+    out.signature = signature
+    out.sig_structure = _sig_structure(msg[0], payload)
+
+    try:
+        claims = _loads(<bytes>payload, False)
+    except _Malformed:
+        _fail(E_CWT)
+    if type(claims) is not dict:
+        _fail(E_CWT)
+    iss = (<dict>claims).get(1)
+    if iss is not None and type(iss) is not str:
+        _fail(E_CWT)
+    out.iss = iss
+    _int_claim(<dict>claims, 4, &out.exp)
+    _int_claim(<dict>claims, 6, &out.iat)
+    hcert = (<dict>claims).get(-260)
+    if type(hcert) is not dict or 1 not in <dict>hcert:
+        _fail(E_CWT)
+    out.payload_ok = _check_dcc((<dict>hcert)[1], out)
+    if out.payload_ok:
+        out.uci_hash = _hash16(out.ci)
+        out.cuci_hash = _hash16(out.country + out.ci)
+        if alg == -7:
+            out.sig_hash = _sha256((<bytes>signature)[:len(<bytes>signature) // 2]).digest()[:16]
+        else:
+            out.sig_hash = _sha256(<bytes>signature).digest()[:16]
+    return out
+
+
+cdef bytes _inflate(bytes raw, Py_ssize_t cap):
+    cdef object d = _decompressobj()
+    cdef bytes out
+    try:
+        out = d.decompress(raw, cap + 1)
+    except _ZlibError:
+        _fail(E_COMPRESSION)
+    if len(out) > cap:
+        _fail(E_TOO_LARGE)
+    if not d.eof or d.unused_data:
+        _fail(E_COMPRESSION)
+    return out
+
+
+def decode(token, Py_ssize_t max_inflated=DEF_MAX_INFLATED):
+    """Decode an HC1 token (str or bytes) into a `Decoded`; raise `DecodeError`."""
+    cdef bytes raw
+    if type(token) is str:
+        if not (<str>token).startswith("HC1:"):
+            _fail(E_PREFIX)
+        if len(<str>token) > DEF_MAX_TOKEN_CHARS:
+            _fail(E_TOO_LARGE)
+        try:
+            raw = (<str>token).encode("ascii")
+        except UnicodeEncodeError:
+            _fail(E_BASE45)
+    elif isinstance(token, (bytes, bytearray, memoryview)):
+        raw = bytes(token[:DEF_MAX_TOKEN_CHARS + 1])
+        if not raw.startswith(b"HC1:"):
+            _fail(E_PREFIX)
+        if len(token) > DEF_MAX_TOKEN_CHARS:
+            _fail(E_TOO_LARGE)
+    else:
+        _fail(E_PREFIX)
+    raw = _base45(<const uint8_t*>PyBytes_AS_STRING(raw) + 4, PyBytes_GET_SIZE(raw) - 4)
+    return _decode_cose(_inflate(raw, max_inflated))
