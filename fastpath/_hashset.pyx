@@ -1,19 +1,532 @@
 # cython: language_level=3
-"""Compact set of 16-byte hashes (placeholder; full implementation follows)."""
+"""A compact set of 16-byte keys (truncated SHA-256 hashes).
+
+Layout: one flat array of 16-byte slots, ordered linear probing ("a sorted array with
+gaps"). A key's home slot is ``(hi * cap) >> 64`` where ``hi`` is its first 8 bytes read
+big-endian; the keys are uniformly distributed hash prefixes, so no further hashing is
+needed, and because the map from ``hi`` to the home slot is monotone, the table keeps every
+key in ascending byte order. That gives:
+
+- membership: start at the home slot, walk while the slot holds a smaller key; stop at an
+  empty slot or a key >= the target (a miss costs as little as a hit);
+- insertion: shift the rest of the cluster right by one (memmove);
+- deletion: backward shift, so no tombstones;
+- bulk build and merge in one sequential pass over sorted input; `to_packed()` is sorted.
+
+The capacity is not a power of two, so the table can run at 70-90 % load: about 18-23
+bytes per entry. The all-zero key marks empty slots, so it is kept in a flag.
+
+Every method holds the GIL for its whole run and never calls back into Python code, so
+each call (and each `apply_changes` call) is atomic for other Python threads.
+"""
+
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from libc.stdint cimport uint64_t
+from libc.stdlib cimport calloc, free, malloc, qsort
+from libc.string cimport memcpy, memmove, memset
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    static inline uint64_t qrv_load_be64(const unsigned char *p) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        v = __builtin_bswap64(v);
+    #elif !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__)
+        v = ((uint64_t)p[0] << 56) | ((uint64_t)p[1] << 48) | ((uint64_t)p[2] << 40) |
+            ((uint64_t)p[3] << 32) | ((uint64_t)p[4] << 24) | ((uint64_t)p[5] << 16) |
+            ((uint64_t)p[6] << 8) | (uint64_t)p[7];
+    #endif
+        return v;
+    }
+    static inline void qrv_store_be64(unsigned char *p, uint64_t v) {
+        int i;
+        for (i = 7; i >= 0; i--) { p[i] = (unsigned char)(v & 0xff); v >>= 8; }
+    }
+    static inline size_t qrv_home(uint64_t h, size_t cap) {
+    #if defined(__SIZEOF_INT128__)
+        return (size_t)(((unsigned __int128)h * (unsigned __int128)cap) >> 64);
+    #else
+        /* portable fallback: 32x32 high product, still monotone in h */
+        return (size_t)(((h >> 32) * (uint64_t)cap) >> 32);
+    #endif
+    }
+    """
+    uint64_t qrv_load_be64(const unsigned char* p) noexcept nogil
+    void qrv_store_be64(unsigned char* p, uint64_t v) noexcept nogil
+    size_t qrv_home(uint64_t h, size_t cap) noexcept nogil
+
+
+cdef enum:
+    KEY_SIZE = 16
+    MIN_CAP = 8
+# Load factors: grow when an insert would pass MAX_LOAD, to GROW_LOAD; bulk builds target
+# BULK_LOAD; shrink below MIN_LOAD.
+cdef double MAX_LOAD = 0.90
+cdef double GROW_LOAD = 0.72
+cdef double BULK_LOAD = 0.85
+cdef double MIN_LOAD = 0.25
+
+cdef inline bint _is_empty(const hs_slot* s) noexcept nogil:
+    return s.hi == 0 and s.lo == 0
+
+cdef inline bint _less(uint64_t ahi, uint64_t alo, uint64_t bhi, uint64_t blo) noexcept nogil:
+    return ahi < bhi or (ahi == bhi and alo < blo)
+
+cdef int _cmp_slot(const void* a, const void* b) noexcept nogil:
+    cdef const hs_slot* x = <const hs_slot*>a
+    cdef const hs_slot* y = <const hs_slot*>b
+    if x.hi != y.hi:
+        return -1 if x.hi < y.hi else 1
+    if x.lo != y.lo:
+        return -1 if x.lo < y.lo else 1
+    return 0
+
+cdef inline size_t _next_full(const hs_slot* slots, size_t i, size_t n) noexcept nogil:
+    while i < n and _is_empty(&slots[i]):
+        i += 1
+    return i
+
+cdef inline size_t _slack_for(size_t cap) noexcept nogil:
+    return 64 + (cap >> 8)
+
+cdef size_t _cap_for(size_t n, double load):
+    cdef size_t cap = <size_t>(<double>n / load) + 1
+    return cap if cap > MIN_CAP else MIN_CAP
+
+
+cdef hs_slot* _sorted_copy(const unsigned char* data, size_t n) except? NULL:
+    """Decode n packed keys into a new sorted slot array (caller frees). Duplicates kept."""
+    cdef hs_slot* out = <hs_slot*>malloc(n * sizeof(hs_slot) if n else 1)
+    cdef hs_slot* tmp
+    cdef size_t* counts
+    cdef size_t i, b, nb, start
+    cdef int bits
+    cdef bint ordered = True
+    if out == NULL:
+        raise MemoryError()
+    for i in range(n):
+        out[i].hi = qrv_load_be64(data + i * KEY_SIZE)
+        out[i].lo = qrv_load_be64(data + i * KEY_SIZE + 8)
+        if ordered and i > 0 and _less(out[i].hi, out[i].lo, out[i - 1].hi, out[i - 1].lo):
+            ordered = False
+    if ordered or n < 2:
+        return out
+    if n < 4096:
+        qsort(out, n, sizeof(hs_slot), _cmp_slot)
+        return out
+    # One counting-sort pass on the top bits (the keys are uniform), then qsort each bucket
+    # (qsort keeps the worst case at n log n for adversarial, non-uniform input).
+    bits = 1
+    while bits < 20 and (<size_t>1 << bits) * 16 < n:
+        bits += 1
+    nb = <size_t>1 << bits
+    tmp = <hs_slot*>malloc(n * sizeof(hs_slot))
+    counts = <size_t*>calloc(nb + 1, sizeof(size_t))
+    if tmp == NULL or counts == NULL:
+        free(tmp)
+        free(counts)
+        free(out)
+        raise MemoryError()
+    for i in range(n):
+        counts[(out[i].hi >> (64 - bits)) + 1] += 1
+    for b in range(nb):
+        counts[b + 1] += counts[b]
+    for i in range(n):
+        b = out[i].hi >> (64 - bits)
+        tmp[counts[b]] = out[i]
+        counts[b] += 1
+    start = 0
+    for b in range(nb):
+        if counts[b] - start > 1:
+            qsort(tmp + start, counts[b] - start, sizeof(hs_slot), _cmp_slot)
+        start = counts[b]
+    free(counts)
+    free(out)
+    return tmp
+
+
+cdef class _Buffer:
+    """Holds a PyBUF_SIMPLE view of a bytes-like object of whole 16-byte keys."""
+    cdef Py_buffer view
+    cdef bint held
+    cdef const unsigned char* ptr
+    cdef size_t n
+
+    def __cinit__(self, obj):
+        self.held = False
+        PyObject_GetBuffer(obj, &self.view, PyBUF_SIMPLE)
+        self.held = True
+        if self.view.len % KEY_SIZE:
+            raise ValueError(
+                f"packed keys: buffer length {self.view.len} is not a multiple of {KEY_SIZE}")
+        self.ptr = <const unsigned char*>self.view.buf
+        self.n = <size_t>(self.view.len // KEY_SIZE)
+
+    def __dealloc__(self):
+        if self.held:
+            PyBuffer_Release(&self.view)
+
+
+cdef bytes _as_key(object key):
+    """The key as a bytes object of exactly 16 bytes, else TypeError / ValueError."""
+    if type(key) is not bytes:
+        if isinstance(key, (bytes, bytearray, memoryview)):
+            key = bytes(key)
+        else:
+            raise TypeError(f"HashSet keys are bytes, not {type(key).__name__}")
+    if len(<bytes>key) != KEY_SIZE:
+        raise ValueError(f"HashSet keys are exactly {KEY_SIZE} bytes, got {len(<bytes>key)}")
+    return <bytes>key
+
+
+cdef inline const unsigned char* _ptr(bytes key) noexcept:
+    return <const unsigned char*>PyBytes_AS_STRING(key)
+
 
 cdef class HashSet:
-    cdef set _s
+    """Set of 16-byte keys; see the module docstring and _hashset.pyi."""
 
     def __cinit__(self):
-        self._s = set()
+        self._slots = NULL
+        self._cap = 0
+        self._nslots = 0
+        self._count = 0
+        self._has_zero = False
+        self._rebuild(MIN_CAP, NULL, 0, False)
 
-    def add(self, bytes key):
-        if len(key) != 16:
-            raise ValueError("HashSet keys are exactly 16 bytes")
-        self._s.add(key)
+    def __init__(self, packed=None):
+        if packed is not None:
+            self.add_packed(packed)
+
+    def __dealloc__(self):
+        free(self._slots)
+        self._slots = NULL
+
+    # ---- C level -----------------------------------------------------------------------
+
+    cdef bint contains_ptr(self, const unsigned char* key) noexcept:
+        return self._contains(qrv_load_be64(key), qrv_load_be64(key + 8))
+
+    cdef bint _contains(self, uint64_t hi, uint64_t lo) noexcept:
+        cdef const hs_slot* s
+        if hi == 0 and lo == 0:
+            return self._has_zero
+        s = self._slots + qrv_home(hi, self._cap)
+        # The last physical slot is always empty, so this loop ends inside the array.
+        while not _is_empty(s):
+            if s.hi > hi or (s.hi == hi and s.lo >= lo):
+                return s.hi == hi and s.lo == lo
+            s += 1
+        return False
+
+    cdef int _insert(self, uint64_t hi, uint64_t lo) except -1:
+        """Insert one key; 1 if added, 0 if present. Grows the table when needed."""
+        cdef size_t i, j
+        cdef hs_slot one
+        if hi == 0 and lo == 0:
+            if self._has_zero:
+                return 0
+            self._has_zero = True
+            return 1
+        if <double>(self._count + 1) > <double>self._cap * MAX_LOAD:
+            self._rebuild(_cap_for(self._count + 1, GROW_LOAD), NULL, 0, False)
+        while True:
+            i = qrv_home(hi, self._cap)
+            while not _is_empty(&self._slots[i]) and _less(
+                    self._slots[i].hi, self._slots[i].lo, hi, lo):
+                i += 1
+            if self._slots[i].hi == hi and self._slots[i].lo == lo:
+                return 0
+            j = i
+            while not _is_empty(&self._slots[j]):
+                j += 1
+            if j + 1 < self._nslots:
+                break
+            # The cluster would reach the sentinel slot: rebuild with more room.
+            one.hi = hi
+            one.lo = lo
+            self._rebuild(_cap_for(self._count + 1, GROW_LOAD), &one, 1, False)
+            return 1
+        if j > i:
+            memmove(&self._slots[i + 1], &self._slots[i], (j - i) * sizeof(hs_slot))
+        self._slots[i].hi = hi
+        self._slots[i].lo = lo
+        self._count += 1
+        return 1
+
+    cdef bint _remove(self, uint64_t hi, uint64_t lo) noexcept:
+        cdef size_t i, j
+        if hi == 0 and lo == 0:
+            if self._has_zero:
+                self._has_zero = False
+                return True
+            return False
+        i = qrv_home(hi, self._cap)
+        while not _is_empty(&self._slots[i]) and _less(
+                self._slots[i].hi, self._slots[i].lo, hi, lo):
+            i += 1
+        if self._slots[i].hi != hi or self._slots[i].lo != lo:
+            return False
+        # Backward shift: pull left every following key that sits past its home slot.
+        j = i + 1
+        while not _is_empty(&self._slots[j]) and qrv_home(self._slots[j].hi, self._cap) < j:
+            j += 1
+        if j - i > 1:
+            memmove(&self._slots[i], &self._slots[i + 1], (j - i - 1) * sizeof(hs_slot))
+        self._slots[j - 1].hi = 0
+        self._slots[j - 1].lo = 0
+        self._count -= 1
+        return True
+
+    cdef int _rebuild(self, size_t cap, const hs_slot* extra, size_t nextra,
+                      bint subtract) except -1:
+        """Rebuild into a new table of `cap` homes from the current keys merged with
+        (or, if `subtract`, minus) the sorted array `extra`. The old table stays intact
+        until the new one is complete, so a MemoryError changes nothing."""
+        cdef size_t slack = _slack_for(cap)
+        cdef hs_slot* new
+        cdef size_t nslots, pos, p, a, b, count
+        cdef bint has_zero
+        cdef hs_slot k
+        cdef bint take_a, take_b, overflow
+        while True:
+            nslots = cap + slack + 1
+            new = <hs_slot*>calloc(nslots, sizeof(hs_slot))
+            if new == NULL:
+                raise MemoryError()
+            pos = 0
+            count = 0
+            has_zero = self._has_zero
+            overflow = False
+            a = _next_full(self._slots, 0, self._nslots)
+            b = 0
+            while a < self._nslots or b < nextra:
+                if b < nextra and extra[b].hi == 0 and extra[b].lo == 0:
+                    has_zero = not subtract
+                    b += 1
+                    continue
+                take_a = a < self._nslots
+                take_b = b < nextra
+                if take_a and take_b:
+                    if _less(self._slots[a].hi, self._slots[a].lo, extra[b].hi, extra[b].lo):
+                        take_b = False
+                    elif _less(extra[b].hi, extra[b].lo, self._slots[a].hi, self._slots[a].lo):
+                        take_a = False
+                k = self._slots[a] if take_a else extra[b]
+                if take_a:
+                    a = _next_full(self._slots, a + 1, self._nslots)
+                if take_b:
+                    b += 1
+                    while b < nextra and extra[b].hi == k.hi and extra[b].lo == k.lo:
+                        b += 1                 # duplicates inside `extra`
+                if subtract and take_b:
+                    continue                   # removed (or removing an absent key)
+                p = qrv_home(k.hi, cap)
+                if p < pos:
+                    p = pos
+                if p + 1 >= nslots:
+                    overflow = True            # would use the sentinel: retry, more slack
+                    break
+                new[p] = k
+                pos = p + 1
+                count += 1
+            if overflow:
+                free(new)
+                slack *= 2
+                continue
+            free(self._slots)
+            self._slots = new
+            self._cap = cap
+            self._nslots = nslots
+            self._count = count
+            self._has_zero = has_zero
+            return 0
+
+    cdef int _reserve(self, size_t total) except -1:
+        if <double>total > <double>self._cap * MAX_LOAD:
+            self._rebuild(_cap_for(total, GROW_LOAD), NULL, 0, False)
+        return 0
+
+    # ---- Python level ------------------------------------------------------------------
+
+    def contains(self, key):
+        cdef bytes k = _as_key(key)
+        return self.contains_ptr(_ptr(k))
 
     def __contains__(self, key):
-        return key in self._s
+        cdef bytes k = _as_key(key)
+        return self.contains_ptr(_ptr(k))
+
+    def contains_any(self, a, b, c):
+        """True when any of three keys is present (the revocation check in one call)."""
+        cdef bytes ka = _as_key(a)
+        cdef bytes kb = _as_key(b)
+        cdef bytes kc = _as_key(c)
+        return self.contains_ptr(_ptr(ka)) or self.contains_ptr(_ptr(kb)) or \
+            self.contains_ptr(_ptr(kc))
+
+    def add(self, key):
+        cdef bytes k = _as_key(key)
+        return self._insert(qrv_load_be64(_ptr(k)), qrv_load_be64(_ptr(k) + 8)) == 1
+
+    def discard(self, key):
+        cdef bytes k = _as_key(key)
+        cdef bint removed = self._remove(qrv_load_be64(_ptr(k)), qrv_load_be64(_ptr(k) + 8))
+        self._maybe_shrink()
+        return removed
+
+    def add_packed(self, buffer):
+        cdef _Buffer buf = _Buffer(buffer)
+        cdef size_t before = self._count + self._has_zero
+        _add_packed(self, buf)
+        return self._count + self._has_zero - before
+
+    def discard_packed(self, buffer):
+        cdef _Buffer buf = _Buffer(buffer)
+        cdef size_t before = self._count + self._has_zero
+        _discard_packed(self, buf)
+        return before - self._count - self._has_zero
+
+    cdef int _maybe_shrink(self) except -1:
+        if self._cap > 1024 and <double>self._count < <double>self._cap * MIN_LOAD:
+            self._rebuild(_cap_for(self._count, GROW_LOAD), NULL, 0, False)
+        return 0
 
     def __len__(self):
-        return len(self._s)
+        return self._count + self._has_zero
+
+    def __bool__(self):
+        return self._count > 0 or self._has_zero
+
+    def to_packed(self):
+        cdef size_t n = self._count + self._has_zero
+        cdef bytes out = PyBytes_FromStringAndSize(NULL, n * KEY_SIZE)
+        cdef unsigned char* w = <unsigned char*>PyBytes_AS_STRING(out)
+        cdef size_t i
+        if self._has_zero:
+            memset(w, 0, KEY_SIZE)
+            w += KEY_SIZE
+        for i in range(self._nslots):
+            if not _is_empty(&self._slots[i]):
+                qrv_store_be64(w, self._slots[i].hi)
+                qrv_store_be64(w + 8, self._slots[i].lo)
+                w += KEY_SIZE
+        return out
+
+    def __iter__(self):
+        data = self.to_packed()
+        return (data[i:i + KEY_SIZE] for i in range(0, len(data), KEY_SIZE))
+
+    def copy(self):
+        cdef HashSet other = HashSet.__new__(HashSet)
+        cdef hs_slot* table = <hs_slot*>malloc(self._nslots * sizeof(hs_slot))
+        if table == NULL:
+            raise MemoryError()
+        memcpy(table, self._slots, self._nslots * sizeof(hs_slot))
+        free(other._slots)
+        other._slots = table
+        other._cap = self._cap
+        other._nslots = self._nslots
+        other._count = self._count
+        other._has_zero = self._has_zero
+        return other
+
+    def __copy__(self):
+        return self.copy()
+
+    @property
+    def nbytes(self):
+        """Bytes allocated for the table (the object header not included)."""
+        return self._nslots * sizeof(hs_slot)
+
+    @property
+    def capacity(self):
+        return self._cap
+
+    def __eq__(self, other):
+        if not isinstance(other, HashSet):
+            return NotImplemented
+        return len(self) == len(other) and self.to_packed() == other.to_packed()
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f"HashSet(len={len(self)}, capacity={self._cap})"
+
+    def __reduce__(self):
+        return (HashSet, (self.to_packed(),))
+
+
+cdef int _add_packed(HashSet s, _Buffer buf) except -1:
+    cdef size_t n = buf.n
+    cdef size_t i
+    cdef hs_slot* sorted_keys
+    cdef size_t total
+    if n == 0:
+        return 0
+    if n * 8 >= s._count:
+        # Large relative to the set: one sequential merge into a fresh table.
+        sorted_keys = _sorted_copy(buf.ptr, n)
+        try:
+            total = s._count + n
+            s._rebuild(_cap_for(total, BULK_LOAD if total > 64 else GROW_LOAD),
+                       sorted_keys, n, False)
+        finally:
+            free(sorted_keys)
+        return 0
+    s._reserve(s._count + n)
+    for i in range(n):
+        s._insert(qrv_load_be64(buf.ptr + i * KEY_SIZE), qrv_load_be64(buf.ptr + i * KEY_SIZE + 8))
+    return 0
+
+
+cdef int _discard_packed(HashSet s, _Buffer buf) except -1:
+    cdef size_t n = buf.n
+    cdef size_t i
+    cdef hs_slot* sorted_keys
+    if n == 0:
+        return 0
+    if n * 8 >= s._count:
+        sorted_keys = _sorted_copy(buf.ptr, n)
+        try:
+            s._rebuild(s._cap, sorted_keys, n, True)
+        finally:
+            free(sorted_keys)
+    else:
+        for i in range(n):
+            s._remove(qrv_load_be64(buf.ptr + i * KEY_SIZE),
+                      qrv_load_be64(buf.ptr + i * KEY_SIZE + 8))
+    s._maybe_shrink()
+    return 0
+
+
+cdef bint hashset_contains(HashSet s, const unsigned char* key) noexcept:
+    return s.contains_ptr(key)
+
+
+def apply_changes(ops):
+    """Apply [(HashSet, add_buffer | None, discard_buffer | None), ...] as one step.
+
+    Every buffer is checked first (a bad one raises ValueError with nothing changed); then
+    all discards and adds run without releasing the GIL, so other Python threads see all
+    of the changes or none of them.
+    """
+    cdef list checked = []
+    cdef HashSet s
+    for op in ops:
+        target, add, discard = op
+        if not isinstance(target, HashSet):
+            raise TypeError("apply_changes: targets must be HashSet objects")
+        checked.append((target,
+                        None if add is None else _Buffer(add),
+                        None if discard is None else _Buffer(discard)))
+    for target, add, discard in checked:
+        s = <HashSet>target
+        if discard is not None:
+            _discard_packed(s, <_Buffer>discard)
+        if add is not None:
+            _add_packed(s, <_Buffer>add)

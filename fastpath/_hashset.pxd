@@ -1,0 +1,34 @@
+# C-level interface of fastpath._hashset, for other Cython modules:
+#
+#     from fastpath._hashset cimport HashSet
+#     if (<HashSet>store_set).contains_ptr(digest16): ...
+#
+# contains_ptr reads exactly 16 bytes at `key`, creates no Python objects and never
+# raises. Call it with the GIL held: HashSet mutations run under the GIL, so holding
+# it is what makes a lookup see either the old or the new table, never a torn one.
+
+from libc.stdint cimport uint64_t
+
+
+cdef struct hs_slot:
+    uint64_t hi   # bytes 0..7 of the key, big-endian; also the hash
+    uint64_t lo   # bytes 8..15 of the key, big-endian
+
+
+cdef class HashSet:
+    cdef hs_slot* _slots
+    cdef size_t _cap        # number of home positions (any value >= 1)
+    cdef size_t _nslots     # physical slots: _cap + overflow slack; the last is always empty
+    cdef size_t _count      # stored non-zero keys
+    cdef bint _has_zero     # the all-zero key lives outside the table (it marks empty slots)
+
+    cdef bint contains_ptr(self, const unsigned char* key) noexcept
+    cdef bint _contains(self, uint64_t hi, uint64_t lo) noexcept
+    cdef int _insert(self, uint64_t hi, uint64_t lo) except -1
+    cdef bint _remove(self, uint64_t hi, uint64_t lo) noexcept
+    cdef int _rebuild(self, size_t cap, const hs_slot* extra, size_t nextra, bint subtract) except -1
+    cdef int _reserve(self, size_t total) except -1
+    cdef int _maybe_shrink(self) except -1
+
+
+cdef bint hashset_contains(HashSet s, const unsigned char* key) noexcept

@@ -1,0 +1,56 @@
+"""Compact set of 16-byte keys (truncated SHA-256 hashes); see fastpath/_hashset.pyx.
+
+Memory is about 19-23 bytes per key; membership creates no Python objects at C level
+(`contains_ptr` in _hashset.pxd). Keys are `bytes` of exactly 16 bytes (bytearray and
+memoryview are accepted and copied); any other length raises ValueError, any other type
+TypeError. Iteration and `to_packed()` are in ascending byte order.
+"""
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from typing_extensions import Buffer
+
+class HashSet:
+    def __init__(self, packed: Buffer | None = None) -> None:
+        """An empty set, or one holding the keys of `packed` (see add_packed)."""
+    def contains(self, key: bytes) -> bool:
+        """Membership test; ValueError unless len(key) == 16."""
+    def __contains__(self, key: object) -> bool: ...
+    def contains_any(self, a: bytes, b: bytes, c: bytes) -> bool:
+        """True when any of the three keys is in the set (one call for a revocation check)."""
+    def add(self, key: bytes) -> bool:
+        """Add one key; True if it was not there before."""
+    def discard(self, key: bytes) -> bool:
+        """Remove one key if present; True if it was there."""
+    def add_packed(self, buffer: Buffer) -> int:
+        """Add every key of a bytes-like buffer of concatenated 16-byte keys (its length
+        must be a multiple of 16, else ValueError and nothing is added). Sorted input
+        (as produced by to_packed) loads in one sequential pass. Returns how many keys
+        were new."""
+    def discard_packed(self, buffer: Buffer) -> int:
+        """Remove every key of a packed buffer; returns how many were present."""
+    def to_packed(self) -> bytes:
+        """All keys concatenated in ascending order."""
+    def copy(self) -> HashSet:
+        """An independent copy (one memcpy of the table)."""
+    def __copy__(self) -> HashSet: ...
+    def __len__(self) -> int: ...
+    def __bool__(self) -> bool: ...
+    def __iter__(self) -> Iterator[bytes]:
+        """Keys in ascending order (iterates over a snapshot taken at the call)."""
+    def __eq__(self, other: object) -> bool: ...
+    def __reduce__(self) -> tuple[Any, ...]: ...
+    @property
+    def nbytes(self) -> int:
+        """Bytes allocated for the table."""
+    @property
+    def capacity(self) -> int:
+        """Number of home slots (the table holds up to 90 % of this before growing)."""
+
+def apply_changes(
+    ops: Iterable[tuple[HashSet, Buffer | None, Buffer | None]] | Sequence[Any],
+) -> None:
+    """Apply [(set, add_buffer, discard_buffer), ...] as one step: all buffers are checked
+    first (ValueError, nothing changed), then discards and adds run without releasing the
+    GIL, so other Python threads see all of the changes or none."""
