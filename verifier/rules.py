@@ -1,0 +1,158 @@
+"""Acceptance rules: who may enter once a token is technically valid.
+
+`venue` is the Moscow venue-entry policy of November 2021; `none` performs technical
+checks only; a JSON file sets the same knobs as numbers. Times are epoch seconds; a
+date means 00:00:00Z of that day. Windows are inclusive at both ends, and no clock-skew
+leeway applies to them: "365 days" ends exactly 365 * 86400 seconds after `dt`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from verifier.reasons import Reason
+
+DAY = 86400
+HOUR = 3600
+NEGATIVE = "260415000"  # SNOMED CT "Not detected"
+PCR = "LP6464-4"  # LOINC: nucleic acid amplification test
+TYPES = ("vaccination", "test", "recovery")
+_MAX_RULES_FILE = 64 * 1024
+
+
+class RulesError(ValueError):
+    """A rules profile that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The knobs of an acceptance profile. `technical_only` skips them all."""
+
+    name: str = "venue"
+    technical_only: bool = False
+    vaccination_days: int = 365
+    require_full_course: bool = True
+    recovery_days: int = 180
+    test_hours: int = 72
+    accepted_test_types: frozenset[str] = field(default_factory=lambda: frozenset({PCR}))
+    registry_types: frozenset[str] = field(
+        default_factory=lambda: frozenset({"recovery", "test"})
+    )
+
+    def evaluate(self, d: Any, now: int) -> tuple[Reason | None, int]:
+        """(reason or None, end of validity) for a decoded, verified token at `now`."""
+        exp: int = d.exp
+        if self.technical_only:
+            return None, exp
+        t = d.type_index
+        if t == 0:  # vaccination
+            if self.require_full_course and d.dn < d.sd:
+                return Reason.VACCINATION_INCOMPLETE, exp
+            start = d.dt
+            end = start + self.vaccination_days * DAY
+            if now < start:
+                return Reason.VACCINATION_NOT_YET_VALID, min(end, exp)
+            if now > end:
+                return Reason.VACCINATION_EXPIRED, min(end, exp)
+            return None, min(end, exp)
+        if t == 1:  # test
+            if d.tr != NEGATIVE:
+                return Reason.TEST_POSITIVE, exp
+            if d.tt not in self.accepted_test_types:
+                return Reason.TEST_TYPE_NOT_ACCEPTED, exp
+            start = d.sc
+            end = start + self.test_hours * HOUR
+            if now < start:
+                return Reason.TEST_IN_FUTURE, min(end, exp)
+            if now > end:
+                return Reason.TEST_EXPIRED, min(end, exp)
+            return None, min(end, exp)
+        # recovery: 180 days from fr, and only inside df..du (du is the last valid day)
+        start = max(d.fr, d.df)
+        end = min(d.fr + self.recovery_days * DAY, d.du + DAY)
+        if now < start:
+            return Reason.RECOVERY_NOT_YET_VALID, min(end, exp)
+        if now > end:
+            return Reason.RECOVERY_EXPIRED, min(end, exp)
+        return None, min(end, exp)
+
+
+VENUE = Rules()
+NONE = Rules(name="none", technical_only=True, registry_types=frozenset())
+BUILTIN = {"venue": VENUE, "none": NONE}
+
+_INT_KNOBS = {
+    "vaccination_days": (1, 36500),
+    "recovery_days": (1, 36500),
+    "test_hours": (1, 24 * 365),
+}
+_KNOBS = set(_INT_KNOBS) | {
+    "name",
+    "technical_only",
+    "require_full_course",
+    "accepted_test_types",
+    "registry_types",
+}
+
+
+def from_dict(obj: Any, default_name: str = "custom") -> Rules:
+    """Rules from a JSON object; unknown keys and wrong types are errors."""
+    if not isinstance(obj, dict):
+        raise RulesError("rules file must hold a JSON object")
+    unknown = set(obj) - _KNOBS
+    if unknown:
+        raise RulesError(f"unknown rules setting(s): {', '.join(sorted(unknown))}")
+    kw: dict[str, Any] = {"name": default_name}
+    for key, (lo, hi) in _INT_KNOBS.items():
+        if key in obj:
+            value = obj[key]
+            if type(value) is not int or not lo <= value <= hi:
+                raise RulesError(f"{key} must be a whole number from {lo} to {hi}")
+            kw[key] = value
+    for key in ("technical_only", "require_full_course"):
+        if key in obj:
+            if type(obj[key]) is not bool:
+                raise RulesError(f"{key} must be true or false")
+            kw[key] = obj[key]
+    if "name" in obj:
+        if not isinstance(obj["name"], str) or not 0 < len(obj["name"]) <= 64:
+            raise RulesError("name must be a short string")
+        kw["name"] = obj["name"]
+    if "accepted_test_types" in obj:
+        kw["accepted_test_types"] = _str_set(obj, "accepted_test_types", None)
+    if "registry_types" in obj:
+        kw["registry_types"] = _str_set(obj, "registry_types", TYPES)
+    return Rules(**kw)
+
+
+def _str_set(obj: dict[str, Any], key: str, allowed: tuple[str, ...] | None) -> frozenset[str]:
+    value = obj[key]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RulesError(f"{key} must be a list of strings")
+    if allowed is not None and not set(value) <= set(allowed):
+        raise RulesError(f"{key} may only contain {', '.join(allowed)}")
+    return frozenset(value)
+
+
+def load(spec: str | os.PathLike[str] | Rules) -> Rules:
+    """`venue`, `none`, a Rules object, or the path of a JSON rules file."""
+    if isinstance(spec, Rules):
+        return spec
+    if isinstance(spec, str) and spec in BUILTIN:
+        return BUILTIN[spec]
+    path = os.fspath(spec)
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(_MAX_RULES_FILE + 1)
+    except OSError as exc:
+        raise RulesError(f"cannot read rules file {path}: {exc.strerror}") from None
+    if len(raw) > _MAX_RULES_FILE:
+        raise RulesError(f"rules file {path} is larger than {_MAX_RULES_FILE} bytes")
+    try:
+        obj = json.loads(raw)
+    except ValueError as exc:
+        raise RulesError(f"rules file {path} is not valid JSON: {exc}") from None
+    return from_dict(obj, default_name=os.path.basename(path))
