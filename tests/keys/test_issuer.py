@@ -115,7 +115,8 @@ def test_load_errors(tmp_path: Path) -> None:
     (a / "issuer.crt").unlink()
     with pytest.raises(IssuerError, match="issuer certificate not found"):
         load_issuer(a)
-    (a / "issuer.crt").write_bytes(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    (a / "issuer.crt").write_bytes(
+        b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
     with pytest.raises(IssuerError, match="not a valid PEM X.509 certificate"):
         load_issuer(a)
     (a / "issuer.crt").write_bytes((b / "issuer.crt").read_bytes())
