@@ -30,6 +30,9 @@ class HashSet:
         were new."""
     def discard_packed(self, buffer: Buffer) -> int:
         """Remove every key of a packed buffer; returns how many were present."""
+    def missing_packed(self, buffer: Buffer) -> bytes:
+        """The keys of a packed buffer that are not in this set, packed, in input order
+        (so `a.missing_packed(b.to_packed())` is the sorted difference b - a)."""
     def to_packed(self) -> bytes:
         """All keys concatenated in ascending order."""
     def copy(self) -> HashSet:

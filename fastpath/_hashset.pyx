@@ -396,6 +396,20 @@ cdef class HashSet:
             self._rebuild(_cap_for(self._count, GROW_LOAD), NULL, 0, False)
         return 0
 
+    def missing_packed(self, buffer):
+        """The keys of a packed buffer that are not in this set, packed, in input order."""
+        cdef _Buffer buf = _Buffer(buffer)
+        cdef bytearray out = bytearray(buf.n * KEY_SIZE)
+        cdef unsigned char* w = out
+        cdef size_t i, m = 0
+        cdef const unsigned char* p
+        for i in range(buf.n):
+            p = buf.ptr + i * KEY_SIZE
+            if not self.contains_ptr(p):
+                memcpy(w + m * KEY_SIZE, p, KEY_SIZE)
+                m += 1
+        return bytes(out[:m * KEY_SIZE])
+
     def __len__(self):
         return self._count + self._has_zero
 

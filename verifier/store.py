@@ -2,18 +2,30 @@
 
 The verifier calls only what `Store` declares; implementations own all I/O.
 `MemoryStore` is the embedded default, loaded from the files of CONTRACT section 4.
-A Redis-backed store lives in `verifier.redis_store` and keeps the same replica types.
+`verifier.redis_store.RedisStore` follows Redis and keeps the same `Replica` type.
 
 Hot-path methods (`is_revoked`, `in_registry`, `trust`) never block and never do I/O:
-they read the current in-process replica, which is swapped atomically on updates.
+they read the current in-process `Replica`, which is replaced by one attribute
+assignment (or changed in place by one `fastpath._hashset.apply_changes` call), so a
+reader sees either the old or the new state, never a mixture.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
+
+from fastpath._hashset import HashSet
 
 if TYPE_CHECKING:
     from keys.registry import TrustRegistry
+
+__all__ = ["MemoryStore", "Replica", "Store", "StoreUnavailable", "as_hashset"]
+
+
+class StoreUnavailable(RuntimeError):
+    """The store cannot start (e.g. Redis unreachable and no local snapshot)."""
 
 
 class Store(Protocol):
@@ -38,65 +50,120 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-class MemoryStore:
-    """Embedded store: everything in process, loaded from files.
+HashInput = HashSet | bytes | bytearray | memoryview | Iterable[bytes]
 
-    PLACEHOLDER implementation (Python sets); the store work replaces the sets with
-    fastpath.HashSet and adds strict file parsing.
+
+def as_hashset(value: HashInput) -> HashSet:
+    """A HashSet from a HashSet (used as is), a packed buffer, or 16-byte keys."""
+    if isinstance(value, HashSet):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return HashSet(value)
+    result = HashSet()
+    for key in value:
+        result.add(key)
+    return result
+
+
+class Replica:
+    """One consistent state: trust keys, revoked set, registry set (or None).
+
+    `version` names the upstream state it mirrors ("files" for the embedded store, the
+    Redis version id otherwise); `trust_id` identifies the trust content so a follower
+    can keep the same TrustRegistry object while the keys do not change.
+    """
+
+    __slots__ = ("trust", "revoked", "registry", "version", "trust_id")
+
+    def __init__(
+        self,
+        trust: TrustRegistry,
+        revoked: HashSet,
+        registry: HashSet | None,
+        version: str = "",
+        trust_id: str = "",
+    ) -> None:
+        self.trust = trust
+        self.revoked = revoked
+        self.registry = registry
+        self.version = version
+        self.trust_id = trust_id
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "keys": len(self.trust),
+            "revoked": len(self.revoked),
+            "registry": 0 if self.registry is None else len(self.registry),
+        }
+
+
+class MemoryStore:
+    """Embedded store: everything in process, loaded from files or given directly.
+
+    `revoked` / `registry` accept a HashSet, a packed buffer of 16-byte hashes, or an
+    iterable of 16-byte hashes; `registry=None` means no registry set is loaded.
     """
 
     def __init__(
         self,
         trust: TrustRegistry,
-        revoked: Any = (),
-        registry: Any = None,
+        revoked: HashInput = (),
+        registry: HashInput | None = None,
         *,
         source: str = "memory",
     ) -> None:
-        self._trust = trust
-        self._revoked = set(revoked)
-        self._registry = None if registry is None else set(registry)
+        self._replica = Replica(
+            trust,
+            as_hashset(revoked),
+            None if registry is None else as_hashset(registry),
+            version=source,
+        )
         self._source = source
 
     @classmethod
-    def from_files(cls, trust: Any, revocations: Any = None) -> MemoryStore:
-        import base64
-        import json
+    def from_files(
+        cls,
+        trust: str | os.PathLike[str] | None,
+        revocations: str | os.PathLike[str] | None = None,
+    ) -> MemoryStore:
+        """Load the trust file and the optional revocation/registry file.
 
+        Raises keys.registry.TrustFileError or verifier.revocations.RevocationFileError
+        (both ValueError) with a precise message; nothing is half-loaded.
+        """
         from keys.registry import TrustRegistry
+        from verifier.revocations import load_revocations
 
         reg = TrustRegistry.from_file(trust) if trust else TrustRegistry.empty()
-        revoked: list[bytes] = []
-        registry = None
-        if revocations:
-            with open(revocations, "rb") as fh:
-                data = json.load(fh)
-            revoked = [base64.b64decode(e["hash"]) for e in data.get("revoked", [])]
-            if "registry" in data:
-                registry = [base64.b64decode(h) for h in data["registry"]]
-        return cls(reg, revoked, registry, source="files")
+        if not revocations:
+            return cls(reg, HashSet(), None, source="files")
+        parsed = load_revocations(revocations)
+        registry = None if parsed.registry is None else HashSet(parsed.registry)
+        return cls(reg, HashSet(parsed.revoked), registry, source="files")
+
+    @property
+    def replica(self) -> Replica:
+        return self._replica
 
     @property
     def trust(self) -> TrustRegistry:
-        return self._trust
+        return self._replica.trust
 
     def is_revoked(self, uci: bytes, cuci: bytes, sig: bytes) -> bool:
-        r = self._revoked
-        return uci in r or cuci in r or sig in r
+        return bool(self._replica.revoked.contains_any(uci, cuci, sig))
 
     def in_registry(self, uci: bytes) -> bool | None:
-        return None if self._registry is None else uci in self._registry
+        registry = self._replica.registry
+        return None if registry is None else uci in registry
 
     def status(self) -> dict[str, Any]:
+        counts = self._replica.counts()
         return {
-            "ready": len(self._trust) > 0,
-            "reason": None if len(self._trust) else "no issuer keys loaded",
+            "ready": counts["keys"] > 0,
+            "reason": None if counts["keys"] else "no issuer keys loaded",
+            # Files have no upstream to fall behind: the embedded store never goes stale.
             "age_seconds": 0.0,
-            "counts": {
-                "keys": len(self._trust),
-                "revoked": len(self._revoked),
-                "registry": 0 if self._registry is None else len(self._registry),
-            },
+            "counts": counts,
             "source": self._source,
         }
 

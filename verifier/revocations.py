@@ -1,0 +1,197 @@
+"""Strict parser of the revocation / registry file (CONTRACT section 4).
+
+    {"revoked": [{"type": "UCI" | "COUNTRYCODEUCI" | "SIGNATURE", "hash": "<base64>"}, ...],
+     "registry": ["<base64>", ...]}
+
+Every hash is standard base64 (with padding) of exactly 16 bytes: the first half of a
+SHA-256 digest. Both keys are optional; a file without "registry" means "no registry set"
+(the registry check is then skipped), while "registry": [] means an empty register.
+
+Parsing is all-or-nothing: the first problem raises `RevocationFileError` naming the list
+and the entry index (never the hash value), and nothing is returned. The result holds the
+hashes as packed buffers (16 bytes per entry, input order, duplicates kept) ready for
+`fastpath.HashSet.add_packed`. A million entries parse in well under two seconds.
+"""
+
+from __future__ import annotations
+
+import binascii
+import os
+from dataclasses import dataclass, field
+
+import orjson
+
+__all__ = [
+    "HASH_SIZE",
+    "MAX_ENTRIES",
+    "MAX_FILE_BYTES",
+    "REVOCATION_TYPES",
+    "RevocationFileError",
+    "Revocations",
+    "dump_revocations",
+    "load_revocations",
+    "parse_revocations",
+]
+
+HASH_SIZE = 16
+MAX_FILE_BYTES = 1024 * 1024 * 1024  # 1 GiB: about 20 million entries
+MAX_ENTRIES = 50_000_000  # per list
+REVOCATION_TYPES = ("UCI", "COUNTRYCODEUCI", "SIGNATURE")
+_B64_LEN = 24  # base64 of 16 bytes: 22 characters and "=="
+
+
+class RevocationFileError(ValueError):
+    """The revocation / registry input is invalid; the message says where and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Revocations:
+    """Parsed revocation file.
+
+    revoked: packed 16-byte hashes of all three types (one set serves all of them).
+    type_counts: number of entries per type, for summaries.
+    registry: packed registry hashes, or None when the file has no "registry" key.
+    """
+
+    revoked: bytes = b""
+    type_counts: dict[str, int] = field(default_factory=dict)
+    registry: bytes | None = None
+
+    @property
+    def revoked_count(self) -> int:
+        return len(self.revoked) // HASH_SIZE
+
+    @property
+    def registry_count(self) -> int | None:
+        return None if self.registry is None else len(self.registry) // HASH_SIZE
+
+
+def _decode_hash(value: object, where: str) -> bytes:
+    if type(value) is not str or len(value) != _B64_LEN:
+        raise RevocationFileError(f"{where}: hash must be base64 of exactly 16 bytes")
+    try:
+        raw = binascii.a2b_base64(value, strict_mode=True)
+    except (binascii.Error, ValueError):
+        raise RevocationFileError(f"{where}: hash is not valid base64") from None
+    if len(raw) != HASH_SIZE:
+        raise RevocationFileError(f"{where}: hash must be base64 of exactly 16 bytes")
+    return raw
+
+
+def _parse_revoked(items: object) -> tuple[bytes, dict[str, int]]:
+    if not isinstance(items, list):
+        raise RevocationFileError('revocations file: "revoked" must be a list')
+    if len(items) > MAX_ENTRIES:
+        raise RevocationFileError(
+            f'revocations file: "revoked" has {len(items)} entries (limit {MAX_ENTRIES})')
+    a2b = binascii.a2b_base64
+    counts = dict.fromkeys(REVOCATION_TYPES, 0)
+    out: list[bytes] = []
+    append = out.append
+    for index, entry in enumerate(items):
+        # The happy path is inlined for speed; every failure goes to _entry_error.
+        if type(entry) is not dict or len(entry) != 2:
+            _entry_error(index, entry)
+        kind = entry.get("type")
+        value = entry.get("hash")
+        if kind not in counts or type(value) is not str or len(value) != _B64_LEN:
+            _entry_error(index, entry)
+        try:
+            raw = a2b(value, strict_mode=True)
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) != HASH_SIZE:
+            _entry_error(index, entry)
+        counts[kind] += 1
+        append(raw)
+    return b"".join(out), counts
+
+
+def _entry_error(index: int, entry: object) -> None:
+    where = f"revocations file: revoked[{index}]"
+    if not isinstance(entry, dict):
+        raise RevocationFileError(f'{where}: must be an object {{"type": ..., "hash": ...}}')
+    unknown = sorted(str(k)[:40] for k in entry if k not in ("type", "hash"))
+    if unknown:
+        raise RevocationFileError(f"{where}: unexpected field(s) {', '.join(unknown)}")
+    for key in ("type", "hash"):
+        if key not in entry:
+            raise RevocationFileError(f'{where}: missing "{key}"')
+    if entry["type"] not in REVOCATION_TYPES:
+        raise RevocationFileError(
+            f'{where}: "type" must be one of {", ".join(REVOCATION_TYPES)}')
+    _decode_hash(entry["hash"], where)
+    raise RevocationFileError(f"{where}: invalid entry")  # not reached
+
+
+def _parse_registry(items: object) -> bytes:
+    if not isinstance(items, list):
+        raise RevocationFileError('revocations file: "registry" must be a list')
+    if len(items) > MAX_ENTRIES:
+        raise RevocationFileError(
+            f'revocations file: "registry" has {len(items)} entries (limit {MAX_ENTRIES})')
+    a2b = binascii.a2b_base64
+    out: list[bytes] = []
+    append = out.append
+    for index, value in enumerate(items):
+        if type(value) is not str or len(value) != _B64_LEN:
+            _decode_hash(value, f"revocations file: registry[{index}]")
+        try:
+            raw = a2b(value, strict_mode=True)
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) != HASH_SIZE:
+            _decode_hash(value, f"revocations file: registry[{index}]")
+        append(raw)
+    return b"".join(out)
+
+
+def parse_revocations(data: bytes | bytearray | memoryview | str) -> Revocations:
+    """Parse revocation-file JSON; raises RevocationFileError on any problem."""
+    if len(data) > MAX_FILE_BYTES:
+        raise RevocationFileError(f"revocations file: larger than {MAX_FILE_BYTES} bytes")
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise RevocationFileError(f"revocations file: invalid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise RevocationFileError("revocations file: top level must be a JSON object")
+    unknown = sorted(str(k)[:40] for k in obj if k not in ("revoked", "registry"))
+    if unknown:
+        raise RevocationFileError(
+            f"revocations file: unexpected top-level field(s) {', '.join(unknown)}")
+    revoked, counts = _parse_revoked(obj.get("revoked", []))
+    registry = _parse_registry(obj["registry"]) if "registry" in obj else None
+    return Revocations(revoked=revoked, type_counts=counts, registry=registry)
+
+
+def load_revocations(path: str | os.PathLike[str]) -> Revocations:
+    """Read and parse a revocation file (at most MAX_FILE_BYTES)."""
+    name = os.fspath(path)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise RevocationFileError(f"revocations file not found: {name}") from None
+    except IsADirectoryError:
+        raise RevocationFileError(f"revocations file is a directory: {name}") from None
+    except OSError as exc:
+        raise RevocationFileError(f"cannot read revocations file {name}: {exc.strerror}") from None
+    return parse_revocations(data)
+
+
+def dump_revocations(revoked: bytes = b"", registry: bytes | None = None,
+                     kind: str = "UCI") -> bytes:
+    """The JSON file for packed hashes (all revoked entries get `kind`). For tools and tests."""
+    import base64
+
+    if len(revoked) % HASH_SIZE or (registry is not None and len(registry) % HASH_SIZE):
+        raise ValueError("packed hashes must be a multiple of 16 bytes")
+    b64 = base64.b64encode
+    obj: dict[str, object] = {
+        "revoked": [{"type": kind, "hash": b64(revoked[i:i + HASH_SIZE]).decode("ascii")}
+                    for i in range(0, len(revoked), HASH_SIZE)]}
+    if registry is not None:
+        obj["registry"] = [b64(registry[i:i + HASH_SIZE]).decode("ascii")
+                           for i in range(0, len(registry), HASH_SIZE)]
+    return orjson.dumps(obj)
