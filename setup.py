@@ -47,7 +47,12 @@ class build_ext(_build_ext):  # noqa: N801 - setuptools naming
         macros = [("CYTHON_TRACE", "1")] if os.environ.get("QRVERIFY_DEBUG") else []
         self.distribution.ext_modules[:] = cythonize(
             [
-                Extension(name, [name.replace(".", "/") + ".pyx"], define_macros=macros)
+                Extension(
+                    name,
+                    [name.replace(".", "/") + ".pyx"],
+                    define_macros=macros,
+                    depends=["fastpath/sha256.h"],
+                )
                 for name in EXTENSIONS
             ],
             compiler_directives=directives,

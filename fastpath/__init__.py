@@ -7,8 +7,13 @@ from fastpath._decode import (
     DecodeError,
     Decoded,
     decode,
+    ecdsa_der,
+    iso_utc,
     loads_cbor,
+    sha256_16,
+    zlib_backend,
 )
+from fastpath._hashset import HashSet
 
 __all__ = [
     "MAX_INFLATED",
@@ -16,6 +21,11 @@ __all__ = [
     "TYPE_NAMES",
     "DecodeError",
     "Decoded",
+    "HashSet",
     "decode",
+    "ecdsa_der",
+    "iso_utc",
     "loads_cbor",
+    "sha256_16",
+    "zlib_backend",
 ]

@@ -14,12 +14,22 @@ capped, map keys must be unique, and no Python recursion is unbounded.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_SetDefault
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.math cimport INFINITY, NAN, ldexp
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.string cimport memcpy
+from cpython.object cimport PyObject
+from libc.string cimport memcmp, memcpy
 
-from hashlib import sha256 as _sha256
+import sys
+
+cdef extern from "Python.h":
+    const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
+    str PyUnicode_FromStringAndSize(const char*, Py_ssize_t)
+
+cdef extern from "sha256.h":
+    void qrv_sha256_2(const uint8_t* a, size_t alen, const uint8_t* b, size_t blen,
+                      uint8_t* out, size_t outlen) nogil
 from zlib import decompressobj as _decompressobj
 from zlib import error as _ZlibError
 
@@ -180,6 +190,55 @@ cdef double _float_from(uint64_t bits, int size):
     return f64
 
 
+# Short map keys of the DCC ("ver", "nam", "tg", ...) are handed out as shared, interned
+# str objects: no allocation, and their hash is already cached for the dict lookups.
+cdef PyObject* _ktab[256]
+cdef unsigned char _kbytes[256][4]
+cdef list _kkeep = []
+
+
+cdef inline int _kslot(const uint8_t* p, Py_ssize_t n):
+    cdef unsigned int h = <unsigned int>n * 131
+    cdef Py_ssize_t i
+    for i in range(n):
+        h = h * 33 + p[i]
+    return h & 0xFF
+
+
+cdef void _init_keys():
+    cdef bytes b
+    cdef int slot
+    cdef str k
+    for k in ("ver", "nam", "dob", "v", "t", "r", "fn", "gn", "fnt", "gnt", "tg", "vp",
+              "mp", "ma", "dn", "sd", "dt", "co", "is", "ci", "tt", "nm", "sc", "tr", "tc",
+              "fr", "df", "du"):
+        b = k.encode("ascii")
+        slot = _kslot(<const uint8_t*>PyBytes_AS_STRING(b), len(b))
+        if _ktab[slot] != NULL:
+            continue  # collision: that key is simply decoded the normal way
+        k = sys.intern(k)
+        _kkeep.append(k)
+        _ktab[slot] = <PyObject*>k
+        _kbytes[slot][0] = len(b)
+        memcpy(&_kbytes[slot][1], PyBytes_AS_STRING(b), len(b))
+
+
+cdef inline object _text(const uint8_t* p, Py_ssize_t n):
+    cdef int slot
+    if n <= 3:
+        slot = _kslot(p, n)
+        if _ktab[slot] != NULL and _kbytes[slot][0] == n and (
+                n == 0 or memcmp(&_kbytes[slot][1], p, n) == 0):
+            return <object>_ktab[slot]
+    try:
+        return PyUnicode_DecodeUTF8(<const char*>p, n, "strict")
+    except UnicodeDecodeError:
+        raise _Malformed("invalid UTF-8")
+
+
+_init_keys()
+
+
 cdef object _item(Cur* c, int depth):
     cdef int major
     cdef uint64_t arg
@@ -205,10 +264,7 @@ cdef object _item(Cur* c, int depth):
         c.p += n
         if major == 2:
             return PyBytes_FromStringAndSize(<const char*>(c.p - n), n)
-        try:
-            return PyUnicode_DecodeUTF8(<const char*>(c.p - n), n, "strict")
-        except UnicodeDecodeError:
-            raise _Malformed("invalid UTF-8")
+        return _text(c.p - n, n)
     if major == 4:
         if arg > <uint64_t>_remaining(c):
             raise _Malformed("array longer than input")
@@ -227,9 +283,8 @@ cdef object _item(Cur* c, int depth):
             if type(key) is not int and type(key) is not str:
                 raise _Malformed("map key must be an integer or text")
             value = _item(c, depth + 1)
-            if key in dct:
+            if <object>PyDict_SetDefault(dct, key, value) is not value:
                 raise _Malformed("duplicate map key")
-            dct[key] = value
         return dct
     if major == 6:
         raise _Malformed("unexpected tag")
@@ -297,7 +352,7 @@ cdef int _num(str s, Py_ssize_t at, Py_ssize_t n) except -2:
         ch = s[i]
         if not _digit(ch):
             return -1
-        v = v * 10 + <int>(ch - u'0')
+        v = v * 10 + (<int>ch - 48)
     return v
 
 
@@ -470,8 +525,22 @@ cdef bint _posint(object obj):
     return type(obj) is int and <object>obj >= 1 and <object>obj < 1000
 
 
-cdef bytes _hash16(str text):
-    return _sha256(text.encode("utf-8")).digest()[:16]
+cdef bytes _hash16(const uint8_t* a, size_t alen, const uint8_t* b, size_t blen):
+    """First 16 bytes of SHA-256(a || b), as the EU revocation lists carry them."""
+    cdef uint8_t out[16]
+    qrv_sha256_2(a, alen, b, blen, out, 16)
+    return PyBytes_FromStringAndSize(<const char*>out, 16)
+
+
+cdef inline const uint8_t* _utf8(str text, Py_ssize_t* n) except NULL:
+    return <const uint8_t*>PyUnicode_AsUTF8AndSize(text, n)
+
+
+def sha256_16(data, prefix=b""):
+    """First 16 bytes of SHA-256(prefix || data) with the built-in C code (for tests)."""
+    cdef bytes a = bytes(prefix), b = bytes(data)
+    return _hash16(<const uint8_t*>PyBytes_AS_STRING(a), PyBytes_GET_SIZE(a),
+                   <const uint8_t*>PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b))
 
 
 # ---------------------------------------------------------------------------
@@ -622,19 +691,47 @@ cdef bint _check_dcc(object obj, Decoded out):
 # ---------------------------------------------------------------------------
 # COSE_Sign1 and CWT
 
-cdef bytes _bstr_head(Py_ssize_t n):
+cdef inline Py_ssize_t _head_len(Py_ssize_t n):
+    return 1 if n < 24 else 2 if n < 0x100 else 3 if n < 0x10000 else 5
+
+
+cdef Py_ssize_t _put_bstr_head(uint8_t* w, Py_ssize_t n):
     if n < 24:
-        return bytes((0x40 | n,))
+        w[0] = 0x40 | n
+        return 1
     if n < 0x100:
-        return bytes((0x58, n))
+        w[0] = 0x58
+        w[1] = n
+        return 2
     if n < 0x10000:
-        return bytes((0x59, n >> 8, n & 0xFF))
-    return bytes((0x5A, (n >> 24) & 0xFF, (n >> 16) & 0xFF, (n >> 8) & 0xFF, n & 0xFF))
+        w[0] = 0x59
+        w[1] = n >> 8
+        w[2] = n & 0xFF
+        return 3
+    w[0] = 0x5A
+    w[1] = (n >> 24) & 0xFF
+    w[2] = (n >> 16) & 0xFF
+    w[3] = (n >> 8) & 0xFF
+    w[4] = n & 0xFF
+    return 5
 
 
 cdef bytes _sig_structure(bytes protected, bytes payload):
-    return (b"\x84\x6aSignature1" + _bstr_head(len(protected)) + protected
-            + b"\x40" + _bstr_head(len(payload)) + payload)
+    """CBOR ["Signature1", protected, h'', payload] built in one allocation."""
+    cdef Py_ssize_t np = PyBytes_GET_SIZE(protected), nl = PyBytes_GET_SIZE(payload)
+    cdef bytes out = PyBytes_FromStringAndSize(
+        NULL, 12 + _head_len(np) + np + 1 + _head_len(nl) + nl)
+    cdef uint8_t* w = <uint8_t*>PyBytes_AS_STRING(out)
+    cdef Py_ssize_t o = 12
+    memcpy(w, b"\x84\x6aSignature1", 12)
+    o += _put_bstr_head(w + o, np)
+    memcpy(w + o, PyBytes_AS_STRING(protected), np)
+    o += np
+    w[o] = 0x40
+    o += 1
+    o += _put_bstr_head(w + o, nl)
+    memcpy(w + o, PyBytes_AS_STRING(payload), nl)
+    return out
 
 
 cdef object _header_map(object raw, bint protected):
@@ -706,18 +803,126 @@ cdef Decoded _decode_cose(bytes cose):
         _fail(E_CWT)
     out.payload_ok = _check_dcc((<dict>hcert)[1], out)
     if out.payload_ok:
-        out.uci_hash = _hash16(out.ci)
-        out.cuci_hash = _hash16(out.country + out.ci)
-        if alg == -7:
-            out.sig_hash = _sha256((<bytes>signature)[:len(<bytes>signature) // 2]).digest()[:16]
-        else:
-            out.sig_hash = _sha256(<bytes>signature).digest()[:16]
+        _set_hashes(out, alg == -7)
     return out
 
 
+cdef int _set_hashes(Decoded out, bint half_signature) except -1:
+    cdef Py_ssize_t nci, ncc, nsig = PyBytes_GET_SIZE(out.signature)
+    cdef const uint8_t* ci = _utf8(out.ci, &nci)
+    cdef const uint8_t* cc = _utf8(out.iss if out.iss else out.co, &ncc)
+    out.uci_hash = _hash16(ci, 0, ci, nci)
+    out.cuci_hash = _hash16(cc, ncc, ci, nci)
+    if half_signature:
+        nsig //= 2
+    out.sig_hash = _hash16(<const uint8_t*>PyBytes_AS_STRING(out.signature), 0,
+                           <const uint8_t*>PyBytes_AS_STRING(out.signature), nsig)
+    return 0
+
+
+# zlib: called directly through the system libz (the library Python's own zlib module
+# uses), found with dlopen at import so that building needs no zlib headers. The struct
+# below is zlib's z_stream ABI; inflateInit2_ checks its size and version, so a mismatch
+# is refused by zlib itself and we fall back to Python's zlib module.
+cdef extern from *:
+    """
+    typedef struct qrv_z_stream {
+        const unsigned char *next_in; unsigned int avail_in; unsigned long total_in;
+        unsigned char *next_out; unsigned int avail_out; unsigned long total_out;
+        const char *msg; void *state;
+        void *zalloc; void *zfree; void *opaque;
+        int data_type; unsigned long adler; unsigned long reserved;
+    } qrv_z_stream;
+    typedef int (*qrv_inflate_init_t)(qrv_z_stream *, int, const char *, int);
+    typedef int (*qrv_inflate_t)(qrv_z_stream *, int);
+    typedef int (*qrv_inflate_end_t)(qrv_z_stream *);
+    """
+    ctypedef struct qrv_z_stream:
+        const uint8_t* next_in
+        unsigned int avail_in
+        uint8_t* next_out
+        unsigned int avail_out
+    ctypedef int (*qrv_inflate_init_t)(qrv_z_stream*, int, const char*, int) nogil
+    ctypedef int (*qrv_inflate_t)(qrv_z_stream*, int) nogil
+    ctypedef int (*qrv_inflate_end_t)(qrv_z_stream*) nogil
+
+from posix.dlfcn cimport RTLD_LOCAL, RTLD_NOW, dlopen, dlsym
+from libc.string cimport memset
+
+cdef qrv_inflate_init_t _z_init = NULL
+cdef qrv_inflate_t _z_inflate = NULL
+cdef qrv_inflate_end_t _z_end = NULL
+cdef bint _use_libz = False
+
+
+cdef void _load_libz():
+    global _z_init, _z_inflate, _z_end, _use_libz
+    cdef void* h = dlopen(b"libz.so.1", RTLD_NOW | RTLD_LOCAL)
+    if h == NULL:
+        return
+    _z_init = <qrv_inflate_init_t>dlsym(h, b"inflateInit2_")
+    _z_inflate = <qrv_inflate_t>dlsym(h, b"inflate")
+    _z_end = <qrv_inflate_end_t>dlsym(h, b"inflateEnd")
+    _use_libz = _z_init != NULL and _z_inflate != NULL and _z_end != NULL
+    if _use_libz:
+        # A one-byte probe: zlib refuses a z_stream of the wrong size or version.
+        _use_libz = _inflate_libz(b"x\x9c\x03\x00\x00\x00\x00\x01", 16) == b""
+
+_load_libz()
+
+
+def zlib_backend(name=None):
+    """Which inflate is used: "libz" (direct) or "python" (the zlib module).
+
+    With `name`, switch to it (for tests); "libz" only if it loaded. Returns the backend.
+    """
+    global _use_libz
+    if name == "python":
+        _use_libz = False
+    elif name == "libz":
+        _use_libz = _z_init != NULL
+    return "libz" if _use_libz else "python"
+
+
+cdef object _inflate_libz(bytes raw, Py_ssize_t cap):
+    """Inflate into a stack buffer; None means zlib refused to start (ABI mismatch)."""
+    cdef qrv_z_stream zs
+    cdef uint8_t buf[DEF_MAX_INFLATED + 1]
+    cdef int rc
+    cdef Py_ssize_t produced
+    cdef unsigned int left_in
+    if cap > DEF_MAX_INFLATED:
+        cap = DEF_MAX_INFLATED
+    memset(&zs, 0, sizeof(zs))
+    if _z_init(&zs, 15, b"1.2.13", <int>sizeof(zs)) != 0:
+        return None
+    zs.next_in = <const uint8_t*>PyBytes_AS_STRING(raw)
+    zs.avail_in = <unsigned int>PyBytes_GET_SIZE(raw)
+    zs.next_out = buf
+    zs.avail_out = <unsigned int>(cap + 1)
+    rc = _z_inflate(&zs, 4)  # Z_FINISH
+    produced = cap + 1 - zs.avail_out
+    left_in = zs.avail_in
+    _z_end(&zs)
+    if rc == 1:  # Z_STREAM_END
+        if produced > cap:
+            _fail(E_TOO_LARGE)
+        if left_in:
+            _fail(E_COMPRESSION)  # trailing bytes after the stream
+        return PyBytes_FromStringAndSize(<const char*>buf, produced)
+    if (rc == 0 or rc == -5) and produced > cap:  # Z_OK / Z_BUF_ERROR: output full
+        _fail(E_TOO_LARGE)
+    _fail(E_COMPRESSION)
+
+
 cdef bytes _inflate(bytes raw, Py_ssize_t cap):
-    cdef object d = _decompressobj()
+    cdef object d, res
     cdef bytes out
+    if _use_libz:
+        res = _inflate_libz(raw, cap)
+        if res is not None:
+            return <bytes>res
+    d = _decompressobj()
     try:
         out = d.decompress(raw, cap + 1)
     except _ZlibError:
@@ -730,8 +935,13 @@ cdef bytes _inflate(bytes raw, Py_ssize_t cap):
 
 
 def decode(token, Py_ssize_t max_inflated=DEF_MAX_INFLATED):
-    """Decode an HC1 token (str or bytes) into a `Decoded`; raise `DecodeError`."""
+    """Decode an HC1 token (str or bytes) into a `Decoded`; raise `DecodeError`.
+
+    `max_inflated` caps the decompressed size (at most MAX_INFLATED).
+    """
     cdef bytes raw
+    if not 0 < max_inflated <= DEF_MAX_INFLATED:
+        raise ValueError("max_inflated must be between 1 and MAX_INFLATED")
     if type(token) is str:
         if not (<str>token).startswith("HC1:"):
             _fail(E_PREFIX)
@@ -751,3 +961,91 @@ def decode(token, Py_ssize_t max_inflated=DEF_MAX_INFLATED):
         _fail(E_PREFIX)
     raw = _base45(<const uint8_t*>PyBytes_AS_STRING(raw) + 4, PyBytes_GET_SIZE(raw) - 4)
     return _decode_cose(_inflate(raw, max_inflated))
+
+
+# ---------------------------------------------------------------------------
+# Small helpers for the verifier's hot path
+
+def ecdsa_der(signature):
+    """Raw COSE ECDSA signature r || s -> DER SEQUENCE { INTEGER r, INTEGER s }.
+
+    Raises ValueError for an odd or out-of-range length (at most 2 * 66 bytes: P-521).
+    """
+    cdef bytes sig = bytes(signature)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(sig), half = n // 2, i, o = 2
+    cdef const uint8_t* p = <const uint8_t*>PyBytes_AS_STRING(sig)
+    cdef const uint8_t* part
+    cdef uint8_t buf[150]
+    cdef Py_ssize_t start, plen
+    cdef int k
+    if n == 0 or n % 2 or half > 66:
+        raise ValueError("ECDSA signature must be r || s of equal halves")
+    for k in range(2):
+        part = p + k * half
+        start = 0
+        while start < half - 1 and part[start] == 0:
+            start += 1
+        plen = half - start
+        buf[o] = 0x02
+        if part[start] & 0x80:
+            buf[o + 1] = plen + 1
+            buf[o + 2] = 0
+            o += 3
+        else:
+            buf[o + 1] = plen
+            o += 2
+        memcpy(buf + o, part + start, plen)
+        o += plen
+    if o - 2 < 128:
+        buf[0] = 0x30
+        buf[1] = o - 2
+        return PyBytes_FromStringAndSize(<const char*>buf, o)
+    # long form length (P-521): shift by one byte
+    memcpy(buf + 3, buf + 2, o - 2)
+    buf[0] = 0x30
+    buf[1] = 0x81
+    buf[2] = o - 2
+    return PyBytes_FromStringAndSize(<const char*>buf, o + 1)
+
+
+def iso_utc(int64_t ts):
+    """Epoch seconds -> 'YYYY-MM-DDTHH:MM:SSZ' (years 0001-9999)."""
+    cdef int64_t days = ts // 86400, secs = ts - days * 86400
+    cdef int64_t z, era, doe, yoe, y, doy, mp, d, m
+    cdef char buf[21]
+    if secs < 0:
+        secs += 86400
+        days -= 1
+    z = days + 719468
+    era = (z if z >= 0 else z - 146096) // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    y = yoe + era * 400
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + 3 if mp < 10 else mp - 9
+    if m <= 2:
+        y += 1
+    if not 1 <= y <= 9999:
+        raise ValueError("year out of range")
+    _digits(buf, 0, y, 4)
+    buf[4] = 45
+    _digits(buf, 5, m, 2)
+    buf[7] = 45
+    _digits(buf, 8, d, 2)
+    buf[10] = 84
+    _digits(buf, 11, secs // 3600, 2)
+    buf[13] = 58
+    _digits(buf, 14, (secs // 60) % 60, 2)
+    buf[16] = 58
+    _digits(buf, 17, secs % 60, 2)
+    buf[19] = 90
+    return PyUnicode_FromStringAndSize(buf, 20)
+
+
+cdef inline void _digits(char* buf, int at, int64_t value, int width):
+    cdef int i
+    for i in range(width - 1, -1, -1):
+        buf[at + i] = 48 + value % 10
+        value //= 10
