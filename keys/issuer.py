@@ -6,6 +6,7 @@ On disk an issuer is a directory with ``issuer.key`` (PEM PKCS#8, mode 0600) and
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import os
 import re
@@ -212,8 +213,6 @@ class Issuer:
 
     def trust_entry(self) -> dict[str, str]:
         """This issuer's entry for a trust registry file."""
-        import base64
-
         return {"certificate": base64.b64encode(self.certificate_der).decode("ascii"),
                 "country": self.country}
 

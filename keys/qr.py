@@ -7,6 +7,7 @@ import os
 
 import qrcode
 from qrcode.constants import ERROR_CORRECT_Q
+from qrcode.exceptions import DataOverflowError
 
 __all__ = ["png_bytes", "write_png"]
 
@@ -15,10 +16,16 @@ BORDER = 4  # the quiet zone the QR standard asks for, in modules
 
 
 def png_bytes(token: str) -> bytes:
-    """The token as a black-on-white QR code (error correction Q), PNG-encoded."""
+    """The token as a black-on-white QR code (error correction Q), PNG-encoded.
+
+    Raises ValueError when the token does not fit in the largest QR code.
+    """
     qr = qrcode.QRCode(error_correction=ERROR_CORRECT_Q, box_size=BOX_SIZE, border=BORDER)
     qr.add_data(token)
-    qr.make(fit=True)
+    try:
+        qr.make(fit=True)
+    except (DataOverflowError, ValueError):
+        raise ValueError(f"a {len(token)}-character token does not fit in a QR code") from None
     image = qr.make_image(fill_color="black", back_color="white")
     buf = io.BytesIO()
     image.save(buf, format="PNG")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import io
 import json
 import os
@@ -24,6 +25,9 @@ from keys import base45
 from keys.cose import sig_structure
 from keys.registry import TrustRegistry
 from verifier.cli import main
+
+
+_INCOMPRESSIBLE = "".join(hashlib.sha256(str(i).encode()).hexdigest() for i in range(100))
 
 
 def _claims(token: str) -> tuple[dict[int, Any], Any]:
@@ -166,6 +170,8 @@ def test_issue_json_and_qr(tmp_path: Path, issuer_dir: Path,
     (["--type", "test", "--dob", "1980-02-30"], "day is out of range"),
     (["--type", "test", "--name", " "], "name must not be empty"),
     (["--type", "test", "--qr", "/nonexistent/dir/x.png"], "cannot write"),
+    (["--json", json.dumps({"pad": _INCOMPRESSIBLE}), "--qr", "x.png"],
+     "does not fit in a QR code"),
 ])
 def test_issue_errors(issuer_dir: Path, capsys: pytest.CaptureFixture[str],
                       argv: list[str], message: str) -> None:

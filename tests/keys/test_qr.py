@@ -40,3 +40,8 @@ def test_write_png(tmp_path: Path, es256: Issuer) -> None:
     border = [image.getpixel((x, 0)) for x in range(width)] + \
              [image.getpixel((0, y)) for y in range(height)]
     assert set(border) == {255}
+
+
+def test_too_long_for_a_qr_code() -> None:
+    with pytest.raises(ValueError, match="does not fit in a QR code"):
+        png_bytes("HC1:" + "A" * 5000)
