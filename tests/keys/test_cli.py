@@ -26,7 +26,6 @@ from keys.cose import sig_structure
 from keys.registry import TrustRegistry
 from verifier.cli import main
 
-
 _INCOMPRESSIBLE = "".join(hashlib.sha256(str(i).encode()).hexdigest() for i in range(100))
 
 
@@ -170,12 +169,14 @@ def test_issue_json_and_qr(tmp_path: Path, issuer_dir: Path,
     (["--type", "test", "--dob", "1980-02-30"], "day is out of range"),
     (["--type", "test", "--name", " "], "name must not be empty"),
     (["--type", "test", "--qr", "/nonexistent/dir/x.png"], "cannot write"),
-    (["--json", json.dumps({"pad": _INCOMPRESSIBLE}), "--qr", "x.png"],
+    (["--json", json.dumps({"pad": _INCOMPRESSIBLE}), "--qr", "{tmp}/x.png"],
      "does not fit in a QR code"),
 ])
-def test_issue_errors(issuer_dir: Path, capsys: pytest.CaptureFixture[str],
+def test_issue_errors(tmp_path: Path, issuer_dir: Path, capsys: pytest.CaptureFixture[str],
                       argv: list[str], message: str) -> None:
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     assert main(["issue", "--key", str(issuer_dir), *argv]) == 2
+    assert list(tmp_path.iterdir()) == []
     captured = capsys.readouterr()
     assert message in captured.err
     assert captured.out == ""
