@@ -408,6 +408,10 @@ class TrustRegistry:
         """Parse trust-file JSON text or bytes (at most 16 MiB)."""
         if len(data) > MAX_FILE_BYTES:
             raise TrustFileError(f"trust file: larger than {MAX_FILE_BYTES} bytes")
+        if isinstance(data, str):
+            data = data.encode("utf-8", "surrogatepass")
+            if len(data) > MAX_FILE_BYTES:
+                raise TrustFileError(f"trust file: larger than {MAX_FILE_BYTES} bytes")
         try:
             obj = json.loads(data, object_pairs_hook=_reject_duplicates)
         except UnicodeDecodeError:

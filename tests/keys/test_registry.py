@@ -267,6 +267,8 @@ def test_size_caps(tmp_path: Path) -> None:
     big = b'{"keys": []}' + b" " * MAX_FILE_BYTES
     with pytest.raises(TrustFileError, match="larger than"):
         TrustRegistry.from_json(big)
+    with pytest.raises(TrustFileError, match="larger than"):  # counted in UTF-8 bytes
+        TrustRegistry.from_json('{"keys": [], "x": "' + "é" * (MAX_FILE_BYTES // 2) + '"}')
     path = tmp_path / "big.json"
     path.write_bytes(big)
     with pytest.raises(TrustFileError, match="larger than"):
