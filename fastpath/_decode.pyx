@@ -15,6 +15,8 @@ capped, map keys must be unique, and no Python recursion is unbounded.
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_SetDefault
+from cpython.list cimport PyList_New, PyList_SET_ITEM
+from cpython.ref cimport Py_INCREF
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.math cimport INFINITY, NAN, ldexp
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
@@ -25,6 +27,7 @@ import sys
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
+    dict _PyDict_NewPresized(Py_ssize_t)
     str PyUnicode_FromStringAndSize(const char*, Py_ssize_t)
 
 cdef extern from "sha256.h":
@@ -269,15 +272,17 @@ cdef object _item(Cur* c, int depth):
         if arg > <uint64_t>_remaining(c):
             raise _Malformed("array longer than input")
         n = <Py_ssize_t>arg
-        lst = []
+        lst = PyList_New(n)
         for i in range(n):
-            lst.append(_item(c, depth + 1))
+            value = _item(c, depth + 1)
+            Py_INCREF(value)
+            PyList_SET_ITEM(lst, i, value)
         return lst
     if major == 5:
         if arg > <uint64_t>(_remaining(c) // 2):
             raise _Malformed("map longer than input")
         n = <Py_ssize_t>arg
-        dct = {}
+        dct = _PyDict_NewPresized(n)
         for i in range(n):
             key = _item(c, depth + 1)
             if type(key) is not int and type(key) is not str:

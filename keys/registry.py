@@ -21,7 +21,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from fastpath import ecdsa_der as _ecdsa_der
 
 from keys._x509 import CERT_TYPES, cert_kid, eku_types, validity
 
@@ -182,10 +182,7 @@ class IssuerKey:
                 half = self._half
                 if len(signature) != half + half:
                     return False
-                self._pub.verify(
-                    encode_dss_signature(int.from_bytes(signature[:half], "big"),
-                                         int.from_bytes(signature[half:], "big")),
-                    data, self._ecdsa)
+                self._pub.verify(_ecdsa_der(signature), data, self._ecdsa)
             elif kind == _KIND_RSA:
                 self._pub.verify(signature, data, _PSS, _SHA256)
             else:

@@ -26,6 +26,7 @@ DEFAULT_LEEWAY = 300  # seconds of clock skew tolerated for iat / exp
 DEFAULT_CACHE_SIZE = 20000
 
 _DECODE_REASONS = {r.value: r for r in Reason}
+_iso_utc = fastpath.iso_utc
 
 
 class ConfigError(ValueError):
@@ -54,14 +55,15 @@ class _Proof:
         cached = self._iso
         if cached[0] == ts and cached[1]:
             return cached[1]
-        text = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        text = _iso_utc(ts)
         self._iso = (ts, text)
         return text
 
 
 def _holder(d: Any) -> tuple[str, str, str]:
-    name = " ".join(p for p in (d.fn, d.gn) if p)
-    latin = "<".join(p for p in (d.fnt, d.gnt) if p)
+    fn, gn, fnt, gnt = d.fn, d.gn, d.fnt, d.gnt
+    name = f"{fn} {gn}" if fn and gn else fn or gn or ""
+    latin = f"{fnt}<{gnt}" if fnt and gnt else fnt or gnt or ""
     return (name or latin.replace("<", " "), latin, d.dob)
 
 
