@@ -415,7 +415,8 @@ def test_metrics_contents(client: TestClient, tokens: Tokens) -> None:
     client.get("/random/path/1")
     client.get("/random/path/2")
     r = client.get("/metrics")
-    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
     text = r.text
     assert metric(text, "qrverify_verdicts_total", status="valid", reason="none") == 2
     assert metric(text, "qrverify_verdicts_total", status="invalid", reason="unknown_key") == 1

@@ -125,7 +125,7 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
     message = await receive()
     if message["type"] != "http.request":
         raise HttpError(400, "client disconnected")
-    body = message.get("body", b"")
+    body: bytes = message.get("body", b"")
     if not message.get("more_body", False):
         if len(body) > limit:
             raise HttpError(413, f"request body larger than {limit} bytes")

@@ -176,7 +176,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def resolve(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> ServeConfig:
-    """Flags, then QRVERIFY_* variables, then defaults. Raises ServeConfigError naming the source."""
+    """Flags, then QRVERIFY_* variables, then defaults; ServeConfigError names the source."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     for opt in OPTIONS:

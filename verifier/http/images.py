@@ -87,12 +87,14 @@ def decode_qr(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> str | Non
     if width * height > max_pixels:
         raise ImageTooLarge(f"image has {width}x{height} pixels, more than {max_pixels}")
 
-    from PIL import Image
     import zxingcpp
+    from PIL import Image
 
     kind = sniff(data)
+    if kind is None:  # dimensions() already refused it; keeps the type checker informed
+        raise ImageError("expected a PNG or JPEG image")
     try:
-        with Image.open(io.BytesIO(data), formats=(kind,)) as img:
+        with Image.open(io.BytesIO(data), formats=[kind]) as img:
             if img.size != (width, height):
                 raise ImageError("image header is inconsistent")
             if kind == "JPEG" and max(width, height) > 2 * _JPEG_DRAFT_SIDE:
@@ -102,7 +104,8 @@ def decode_qr(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> str | Non
         raise
     except Exception as exc:  # noqa: BLE001 - any decoder failure on untrusted bytes
         raise ImageError(f"the {kind} image could not be decoded") from exc
-    barcodes = zxingcpp.read_barcodes(gray, formats=zxingcpp.BarcodeFormat.QRCode)
+    barcodes = zxingcpp.read_barcodes(
+        gray, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode))
     texts = [b.text for b in barcodes if b.valid and b.text]
     for text in texts:
         if text.startswith("HC1:"):

@@ -45,7 +45,8 @@ class JsonFormatter(logging.Formatter):
 
 def _iso(created: float) -> str:
     secs = int(created)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{int((created - secs) * 1000):03d}Z"
+    millis = int((created - secs) * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{millis:03d}Z"
 
 
 def log_config(level: str = "info") -> dict[str, Any]:

@@ -100,14 +100,14 @@ class Metrics:
 
         family("qrverify_verdicts_total", "counter",
                "Verdicts by status and reason code (reason=\"none\" when valid).")
-        for (status, reason), n in sorted(self.verdicts.items()):
-            lbl = _labels(("status", "reason"), (status, reason))
+        for (vstatus, reason), n in sorted(self.verdicts.items()):
+            lbl = _labels(("status", "reason"), (vstatus, reason))
             out.append(f"qrverify_verdicts_total{{{lbl}}} {n}")
 
         family("qrverify_client_verdicts_total", "counter",
                "Verdicts by API-key name (the key file's name, never the secret) and status.")
-        for (client, status), n in sorted(self.client_verdicts.items()):
-            lbl = _labels(("client", "status"), (client, status))
+        for (client, cstatus), n in sorted(self.client_verdicts.items()):
+            lbl = _labels(("client", "status"), (client, cstatus))
             out.append(f"qrverify_client_verdicts_total{{{lbl}}} {n}")
 
         family("qrverify_image_decodes_total", "counter",

@@ -9,13 +9,19 @@ Configuration errors are reported on stderr with exit status 2 before anything l
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
 import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from verifier.http import config as _config
 from verifier.http.config import WORKER_ENV, ServeConfig, ServeConfigError
@@ -139,8 +145,6 @@ def _print_demo(cfg: ServeConfig, demo: Any) -> None:
 
 
 def _uvicorn_config(cfg: ServeConfig, app: Any) -> Any:
-    import uvicorn
-
     from verifier.http.jsonlog import log_config
 
     return uvicorn.Config(
@@ -156,7 +160,7 @@ def _uvicorn_config(cfg: ServeConfig, app: Any) -> Any:
         access_log=False,
         server_header=False,
         proxy_headers=False,
-        timeout_graceful_shutdown=cfg.graceful_timeout,
+        timeout_graceful_shutdown=math.ceil(cfg.graceful_timeout),
         limit_concurrency=cfg.limit_concurrency,
     )
 
@@ -191,12 +195,25 @@ def run(args: argparse.Namespace) -> int:
             shutil.rmtree(demo_tmp, ignore_errors=True)
 
 
-def _serve(cfg: ServeConfig, app: Any, verifier: Any) -> int:
-    import uvicorn
-    from uvicorn.supervisors import Multiprocess
+class _GracefulServer(uvicorn.Server):
+    """uvicorn re-raises a captured SIGTERM/SIGINT once it has shut down, so the process
+    dies of the signal (status 143). A completed graceful shutdown exits 0 here, as the
+    multi-worker supervisor does."""
 
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                captured = getattr(self, "_captured_signals", None)
+                if isinstance(captured, list):
+                    captured.clear()
+
+
+def _serve(cfg: ServeConfig, app: Any, verifier: Any) -> int:
     if cfg.workers == 1:
-        server = uvicorn.Server(_uvicorn_config(cfg, app))
+        server = _GracefulServer(_uvicorn_config(cfg, app))
         server.run()
         return EXIT_OK if server.started else EXIT_RUNTIME
     # Several workers: each builds its own replica; the parent's was only a check.
