@@ -56,7 +56,14 @@ function setResult(kind, title, reason) {
   $("reason").textContent = reason || "";
 }
 
+function clearHolder() {
+  ["holder-name", "holder-latin", "holder-dob", "cert-info"].forEach((id) => { $(id).textContent = ""; });
+  $("holder").hidden = true;
+  $("compare").hidden = true;
+}
+
 function showVerdict(v) {
+  clearHolder();
   const valid = v.status === "valid";
   setResult(valid ? "valid" : "invalid", valid ? "VALID" : "INVALID",
             valid ? "Entry allowed." : (REASONS[v.reason] || v.detail || "The certificate is not valid."));
@@ -70,24 +77,19 @@ function showVerdict(v) {
     $("cert-info").textContent = (TYPES[c.type] || c.type || "") + (c.issuer ? " · " + c.issuer : "") + until;
     $("holder").hidden = false;
     $("compare").hidden = !valid;
-  } else {
-    $("holder").hidden = true;
-    $("compare").hidden = true;
   }
   $("next").hidden = false;
 }
 
 function showError(message) {
   setResult("error", "NOT CHECKED", message);
-  $("holder").hidden = true;
-  $("compare").hidden = true;
+  clearHolder();
   $("next").hidden = false;
 }
 
 function reset() {
   setResult("idle", "Ready to scan", "Point the camera at the QR code, take a photo, or paste the code.");
-  $("holder").hidden = true;
-  $("compare").hidden = true;
+  clearHolder();
   $("next").hidden = true;
   $("photo").value = "";
   if (stream) { scanning = true; scanLoop(); }
