@@ -288,7 +288,8 @@ cdef object _item(Cur* c, int depth):
             if type(key) is not int and type(key) is not str:
                 raise _Malformed("map key must be an integer or text")
             value = _item(c, depth + 1)
-            if <object>PyDict_SetDefault(dct, key, value) is not value:
+            PyDict_SetDefault(dct, key, value)
+            if len(dct) != i + 1:  # the key was there already
                 raise _Malformed("duplicate map key")
         return dct
     if major == 6:
