@@ -33,7 +33,7 @@ from starlette.routing import Route
 
 from verifier.http import _multipart, images
 from verifier.http.auth import ApiKeys
-from verifier.http.jsonlog import ACCESS_LOGGER, APP_LOGGER
+from verifier.http.jsonlog import APP_LOGGER, LoggingAccessSink
 from verifier.http.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from verifier.http.metrics import Metrics
 
@@ -65,7 +65,6 @@ PAGE_HEADERS = {
 }
 SCOPE_KEY = "qrverify"
 
-access_log = logging.getLogger(ACCESS_LOGGER)
 app_log = logging.getLogger(APP_LOGGER)
 
 
@@ -231,9 +230,10 @@ def _reason_code(reason: Any) -> str | None:
 class _Observe:
     """Outermost app middleware: metrics, one access-log line, and a JSON 500 on a crash."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, sink: Any) -> None:
         self.app = app
         self.metrics = metrics
+        self.sink = sink
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -265,12 +265,12 @@ class _Observe:
         route = _route_label(scope)
         method = scope.get("method", "")
         self.metrics.observe_request(route, method, status, duration)
-        if access_log.isEnabledFor(logging.INFO):
+        if self.sink is not None:
             fields: dict[str, Any] = {"method": method if len(method) <= 16 else "OTHER",
                                       "route": route, "status": status,
                                       "duration_ms": round(duration * 1000, 3)}
             fields.update(state)
-            access_log.info("request", extra={"fields": fields})
+            self.sink.write(fields)
 
 
 def _route_label(scope: Scope) -> str:
@@ -292,13 +292,17 @@ def create_app(
     image_concurrency: int = Limits.image_concurrency,
     metrics: Metrics | None = None,
     close_store: bool = True,
+    access_log: Any = "logging",
     static_dir: Path = STATIC_DIR,
 ) -> Starlette:
     """Build the service around a `verifier.Verifier` (or anything with verify/verify_many).
 
     `api_keys`: when given, every /v1/verify* call needs a valid X-API-Key header.
     `close_store`: close the verifier's store when the app shuts down.
+    `access_log`: "logging" (lines through the `qrverify.access` logger), None (off), or a
+    sink with write(fields) and flush() such as `jsonlog.AccessLog` (what `serve` uses).
     """
+    sink = LoggingAccessSink() if access_log == "logging" else access_log
     limits = Limits(max_body, max_batch_body, max_batch, max_image_bytes, max_image_pixels,
                     body_timeout, image_concurrency)
     metrics = metrics if metrics is not None else Metrics()
@@ -442,6 +446,8 @@ def create_app(
         try:
             yield
         finally:
+            if sink is not None:
+                sink.flush()
             if close_store:
                 with contextlib.suppress(Exception):
                     verifier.store.close()
@@ -458,7 +464,7 @@ def create_app(
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_exception},
                     lifespan=lifespan)
-    app.add_middleware(_Observe, metrics=metrics)
+    app.add_middleware(_Observe, metrics=metrics, sink=sink)
     app.state.metrics = metrics
     app.state.verifier = verifier
     app.state.limits = limits

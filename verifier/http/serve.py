@@ -88,10 +88,20 @@ def build_app(cfg: ServeConfig, verifier: Any | None = None) -> Any:
             max_image_bytes=cfg.max_image_bytes,
             max_image_pixels=cfg.max_image_pixels,
             body_timeout=cfg.body_timeout,
+            access_log=_access_sink(cfg),
         )
     except ValueError as exc:
         verifier.close()
         raise _SetupError(str(exc)) from None
+
+
+def _access_sink(cfg: ServeConfig) -> Any:
+    """The buffered JSON access log on stderr, or None when the level is above info."""
+    from verifier.http.jsonlog import AccessLog
+
+    if cfg.log_level not in ("debug", "info"):
+        return None
+    return AccessLog(sys.stderr.buffer)
 
 
 def worker_app() -> Any:
