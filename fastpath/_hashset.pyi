@@ -57,3 +57,11 @@ def apply_changes(
     """Apply [(set, add_buffer, discard_buffer), ...] as one step: all buffers are checked
     first (ValueError, nothing changed), then discards and adds run without releasing the
     GIL, so other Python threads see all of the changes or none."""
+
+def union_sorted(a: Buffer, b: Buffer) -> bytes:
+    """Union of two packed buffers of ascending unique keys (ValueError if not sorted).
+    For sets covering only a slice of the key space (one bucket), where HashSet, which
+    assumes keys spread over the whole space, would cluster."""
+
+def difference_sorted(a: Buffer, b: Buffer) -> bytes:
+    """Keys of `a` not in `b`; both packed ascending and unique (ValueError if not)."""

@@ -24,7 +24,7 @@ from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport calloc, free, malloc, qsort
-from libc.string cimport memcpy, memmove, memset
+from libc.string cimport memcmp, memcpy, memmove, memset
 
 cdef extern from *:
     """
@@ -544,3 +544,71 @@ def apply_changes(ops):
             _discard_packed(s, <_Buffer>discard)
         if add is not None:
             _add_packed(s, <_Buffer>add)
+
+
+cdef int _check_sorted(_Buffer b, str name) except -1:
+    cdef size_t i
+    for i in range(1, b.n):
+        if _cmp_keys(b.ptr + (i - 1) * KEY_SIZE, b.ptr + i * KEY_SIZE) >= 0:
+            raise ValueError(f"{name}: packed keys must be sorted ascending and unique")
+    return 0
+
+
+cdef inline int _cmp_keys(const unsigned char* x, const unsigned char* y) noexcept:
+    return memcmp(x, y, KEY_SIZE)
+
+
+def union_sorted(a, b):
+    """Union of two packed buffers of ascending unique keys, as one (ValueError if unsorted).
+
+    Use this, not a HashSet, for sets that cover only a slice of the key space (a bucket
+    of keys sharing a prefix): HashSet assumes keys spread over the whole space."""
+    cdef _Buffer x = _Buffer(a)
+    cdef _Buffer y = _Buffer(b)
+    _check_sorted(x, "union_sorted")
+    _check_sorted(y, "union_sorted")
+    cdef bytearray out = bytearray((x.n + y.n) * KEY_SIZE)
+    cdef unsigned char* w = out
+    cdef size_t i = 0, j = 0, m = 0
+    cdef int c
+    while i < x.n or j < y.n:
+        if i == x.n:
+            c = 1
+        elif j == y.n:
+            c = -1
+        else:
+            c = _cmp_keys(x.ptr + i * KEY_SIZE, y.ptr + j * KEY_SIZE)
+        if c <= 0:
+            memcpy(w + m * KEY_SIZE, x.ptr + i * KEY_SIZE, KEY_SIZE)
+            i += 1
+            if c == 0:
+                j += 1
+        else:
+            memcpy(w + m * KEY_SIZE, y.ptr + j * KEY_SIZE, KEY_SIZE)
+            j += 1
+        m += 1
+    return bytes(out[:m * KEY_SIZE])
+
+
+def difference_sorted(a, b):
+    """Keys of `a` not in `b`, both packed ascending and unique (ValueError if unsorted)."""
+    cdef _Buffer x = _Buffer(a)
+    cdef _Buffer y = _Buffer(b)
+    _check_sorted(x, "difference_sorted")
+    _check_sorted(y, "difference_sorted")
+    cdef bytearray out = bytearray(x.n * KEY_SIZE)
+    cdef unsigned char* w = out
+    cdef size_t i = 0, j = 0, m = 0
+    cdef int c
+    while i < x.n:
+        c = -1 if j == y.n else _cmp_keys(x.ptr + i * KEY_SIZE, y.ptr + j * KEY_SIZE)
+        if c < 0:
+            memcpy(w + m * KEY_SIZE, x.ptr + i * KEY_SIZE, KEY_SIZE)
+            m += 1
+            i += 1
+        elif c == 0:
+            i += 1
+            j += 1
+        else:
+            j += 1
+    return bytes(out[:m * KEY_SIZE])

@@ -35,7 +35,7 @@ from typing import Any
 import orjson
 import redis
 
-from fastpath._hashset import HashSet
+from fastpath._hashset import HashSet, difference_sorted, union_sorted
 from verifier.redis_store import (
     CHUNK_ENTRIES,
     NETWORK_ERRORS,
@@ -218,17 +218,16 @@ def plan_set(client: redis.Redis, layout: Layout, old: SetInfo | None,
             continue
         old_part = b"".join(fetch_blobs(client, layout, [c[1] for c in old_chunks],
                                         [c[2] for c in old_chunks]))
-        old_set = HashSet(old_part)
-        add = old_set.missing_packed(part)
+        # A bucket covers a slice of the key space: sorted merges, not a HashSet.
+        add = difference_sorted(part, old_part)
         if replace:
-            rem = HashSet(part).missing_packed(old_part)
+            rem = difference_sorted(old_part, part)
             new_part = part
         else:
             rem = b""
             if not add:
                 continue
-            old_set.add_packed(add)
-            new_part = old_set.to_packed()
+            new_part = union_sorted(old_part, part)
         added_parts.append(add)
         removed_parts.append(rem)
         new_chunks = _chunks_of(bucket, new_part, blobs)

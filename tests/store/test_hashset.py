@@ -216,3 +216,14 @@ def test_bulk_merge_matches_model(first, second):
     s.discard_packed(packed(second[::2]))
     model -= set(second[::2])
     assert s.to_packed() == packed(sorted(model))
+
+
+def test_sorted_union_and_difference():
+    from fastpath._hashset import difference_sorted, union_sorted
+
+    a = sorted(os.urandom(16) for _ in range(500))
+    b = sorted(set(a[::3]) | {os.urandom(16) for _ in range(200)})
+    assert union_sorted(packed(a), packed(b)) == packed(sorted(set(a) | set(b)))
+    assert difference_sorted(packed(a), packed(b)) == packed(sorted(set(a) - set(b)))
+    with pytest.raises(ValueError, match="sorted"):
+        union_sorted(packed(a[::-1]), b"")
