@@ -697,6 +697,12 @@ def build(iss: dict[str, Issuer]) -> Builder:  # noqa: PLR0915 - one flat list o
     bad("nam_not_a_map", lambda d: d.update(nam="IVANOV<IVAN"))
     bad("tg_integer", lambda d: d["v"][0].update(tg=840539006))
     bad("not_a_map", lambda d: [d])
+    # optional string fields given as CBOR null: the schema says "type": "string"
+    bad("fn_null", lambda d: d["nam"].update(fn=None))
+    bad("fnt_null_gnt_present", lambda d: d["nam"].update(fnt=None))
+    bad("tc_null", lambda d: d["t"][0].update(tc=None), test)
+    bad("nm_null", lambda d: d["t"][0].update(nm=None), test)
+    bad("test_ma_null", lambda d: d["t"][0].update(ma=None), test)
     bad("tr_integer", lambda d: d["t"][0].update(tr=260415000), test)
 
     # ---- bad prefix / base45 --------------------------------------------------------------
