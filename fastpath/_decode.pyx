@@ -579,23 +579,26 @@ cdef class Decoded:
         return self.iss if self.iss else self.co
 
 
+cdef object _ABSENT = object()  # a field that is not there (CBOR null is not "absent")
+
+
 cdef bint _check_names(dict nam, Decoded out):
-    cdef object fn = nam.get("fn"), gn = nam.get("gn")
-    cdef object fnt = nam.get("fnt"), gnt = nam.get("gnt")
-    if fnt is None and gnt is None:
+    cdef object fn = nam.get("fn", _ABSENT), gn = nam.get("gn", _ABSENT)
+    cdef object fnt = nam.get("fnt", _ABSENT), gnt = nam.get("gnt", _ABSENT)
+    if fnt is _ABSENT and gnt is _ABSENT:
         return False
-    if fn is not None and not _short_str(fn):
+    if fn is not _ABSENT and not _short_str(fn):
         return False
-    if gn is not None and not _short_str(gn):
+    if gn is not _ABSENT and not _short_str(gn):
         return False
-    if fnt is not None and not _latin_name(fnt):
+    if fnt is not _ABSENT and not _latin_name(fnt):
         return False
-    if gnt is not None and not _latin_name(gnt):
+    if gnt is not _ABSENT and not _latin_name(gnt):
         return False
-    out.fn = fn
-    out.gn = gn
-    out.fnt = fnt
-    out.gnt = gnt
+    out.fn = None if fn is _ABSENT else fn
+    out.gn = None if gn is _ABSENT else gn
+    out.fnt = None if fnt is _ABSENT else fnt
+    out.gnt = None if gnt is _ABSENT else gnt
     return True
 
 
@@ -634,11 +637,11 @@ cdef bint _check_test(dict e, Decoded out):
     if not _parse_datetime(e.get("sc"), &sc):
         return False
     for key in ("nm", "tc"):
-        value = e.get(key)
-        if value is not None and not _short_str(value):
+        value = e.get(key, _ABSENT)
+        if value is not _ABSENT and not _short_str(value):
             return False
-    value = e.get("ma")
-    if value is not None and not _is_str(value):
+    value = e.get("ma", _ABSENT)
+    if value is not _ABSENT and not _is_str(value):
         return False
     out.tt = e["tt"]
     out.tr = e["tr"]
@@ -782,10 +785,12 @@ cdef Decoded _decode_cose(bytes cose):
     alg = (<dict>prot).get(1)
     if type(alg) is not int or not -65536 < alg < 65536:
         _fail(E_COSE)
-    kid = (<dict>prot).get(4)
-    if kid is None:
-        kid = (<dict>unprot).get(4)
-    if kid is not None and (type(kid) is not bytes or len(<bytes>kid) > 64):
+    kid = (<dict>prot).get(4, _ABSENT)
+    if kid is _ABSENT:
+        kid = (<dict>unprot).get(4, _ABSENT)
+    if kid is _ABSENT:
+        kid = None
+    elif type(kid) is not bytes or len(<bytes>kid) > 64:
         _fail(E_COSE)
     out.alg = alg
     out.kid = kid
@@ -798,8 +803,10 @@ cdef Decoded _decode_cose(bytes cose):
         _fail(E_CWT)
     if type(claims) is not dict:
         _fail(E_CWT)
-    iss = (<dict>claims).get(1)
-    if iss is not None and type(iss) is not str:
+    iss = (<dict>claims).get(1, _ABSENT)
+    if iss is _ABSENT:
+        iss = None
+    elif type(iss) is not str:
         _fail(E_CWT)
     out.iss = iss
     _int_claim(<dict>claims, 4, &out.exp)
