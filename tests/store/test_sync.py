@@ -1,0 +1,192 @@
+"""`qrverify sync` against a real redis-server: CLI, atomicity, crash and rerun, GC."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from redis_support import free_port, requires_redis, wait_until
+
+from keys.registry import TrustRegistry
+from verifier.cli import main
+from verifier.redis_store import Layout, RedisStore, read_current, read_manifest
+from verifier.revocations import Revocations, dump_revocations, load_revocations
+from verifier.sync import sync_state
+
+pytestmark = [pytest.mark.redis, requires_redis]
+ROOT = Path(__file__).resolve().parents[2]
+L = Layout()
+
+
+def cli(*args: str) -> int:
+    return main(["sync", *args])
+
+
+def test_cli_sync_prints_counts_only(redis_server, trust_file, tmp_path, hashes,
+                                     write_revocations, capsys):
+    revoked = hashes(50)
+    write_revocations(tmp_path / "r.json", revoked, hashes(4))
+    assert cli("--redis", redis_server.url, "--trust", str(trust_file),
+               "--revocations", str(tmp_path / "r.json")) == 0
+    out = capsys.readouterr().out.strip()
+    assert out.startswith("qrverify sync: published version 1-")
+    assert "keys 1, revoked 50" in out and "registry 4" in out
+    assert len(out.splitlines()) == 1
+    # idempotent: the same input again publishes nothing
+    client = redis_server.client()
+    version = read_current(client, L)
+    assert cli("--redis", redis_server.url, "--trust", str(trust_file),
+               "--revocations", str(tmp_path / "r.json")) == 0
+    assert "already up to date" in capsys.readouterr().out
+    assert read_current(client, L) == version
+
+
+@pytest.mark.parametrize("content", [
+    b'{"revoked": [{"type": "UCI", "hash": "AAAAAAAAAAAAAAAAAAAAAA=="}, {"type": "X"}]}',
+    b"not json",
+    b'{"registry": ["AAAA"]}',
+])
+def test_malformed_revocations_write_nothing(redis_server, trust_file, tmp_path, content,
+                                             capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(content)
+    assert cli("--redis", redis_server.url, "--trust", str(trust_file),
+               "--revocations", str(bad)) == 2
+    assert "nothing written" in capsys.readouterr().err
+    assert redis_server.client().dbsize() == 0
+
+
+def test_malformed_trust_writes_nothing(redis_server, tmp_path, capsys):
+    bad = tmp_path / "trust.json"
+    bad.write_text('{"keys": [{"certificate": "AAAA"}]}')
+    assert cli("--redis", redis_server.url, "--trust", str(bad)) == 2
+    assert "nothing written" in capsys.readouterr().err
+    assert redis_server.client().dbsize() == 0
+
+
+def test_usage_errors(redis_server, capsys):
+    assert cli("--redis", redis_server.url) == 2
+    assert "nothing to sync" in capsys.readouterr().err
+    assert cli("--trust", "x.json") == 2            # --redis is required
+
+
+def test_redis_unreachable_is_runtime_failure(trust_file, capsys):
+    url = f"redis://:pw123@127.0.0.1:{free_port()}/0"
+    assert cli("--redis", url, "--trust", str(trust_file)) == 1
+    err = capsys.readouterr().err
+    assert "cannot reach Redis" in err and "pw123" not in err
+
+
+def test_failure_between_chunk_writes_then_rerun(redis_server, trust_file, tmp_path,
+                                                 hashes, write_revocations):
+    client = redis_server.client()
+    old = hashes(1000)
+    write_revocations(tmp_path / "r.json", old)
+    sync_state(client, trust=TrustRegistry.from_file(trust_file),
+               revocations=load_revocations(tmp_path / "r.json"))
+    before = read_current(client, L)
+    store = RedisStore.connect(redis_server.url, poll_interval=0.05)
+    try:
+        big = Revocations(revoked=os.urandom(16 * 1_000_000))
+
+        class Crash(Exception):
+            pass
+
+        def crash(written):
+            raise Crash(written)
+
+        with pytest.raises(Crash):
+            sync_state(client, revocations=big, replace=True, after_write=crash)
+        # nothing published: readers keep the old version, leftovers expire on their own
+        assert read_current(client, L) == before
+        pending = [k for k in client.scan_iter(match="{qrverify}:blob:*") if client.pttl(k) > 0]
+        assert pending
+        assert store.status()["counts"]["revoked"] == 1000
+        assert store.is_revoked(old[0], old[0], old[0])
+        # the rerun finishes the job
+        result = sync_state(client, revocations=big, replace=True)
+        assert result.changed and result.revoked == 1_000_000
+        assert wait_until(lambda: store.status()["counts"]["revoked"] == 1_000_000, 10)
+        assert not store.is_revoked(old[0], old[0], old[0])
+        manifest = read_manifest(client, L, read_current(client, L))
+        for bid in manifest.blob_ids():
+            assert client.pttl(L.blob(bid)) == -1, "published blobs never expire"
+    finally:
+        store.close()
+
+
+def test_sigkill_mid_sync_then_rerun(redis_server, trust_file, tmp_path, hashes,
+                                     write_revocations):
+    client = redis_server.client()
+    old = hashes(100)
+    write_revocations(tmp_path / "r.json", old)
+    assert cli("--redis", redis_server.url, "--trust", str(trust_file),
+               "--revocations", str(tmp_path / "r.json")) == 0
+    before = read_current(client, L)
+    big = tmp_path / "big.json"
+    raw = os.urandom(16 * 1_000_000)
+    big.write_bytes(dump_revocations(raw))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, "-m", "verifier", "sync", "--redis", redis_server.url,
+           "--revocations", str(big), "--replace", "--no-progress"]
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        # kill it as soon as its first chunk lands (or whenever it is done, if faster)
+        wait_until(lambda: proc.poll() is not None or any(
+            client.pttl(k) > 0 for k in client.scan_iter(match="{qrverify}:blob:*")),
+            timeout=60, interval=0.002)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    current = read_current(client, L)
+    manifest = read_manifest(client, L, current)
+    # either the old or the new version, complete and consistent, never a mixture
+    assert current == before or manifest.revoked.count == 1_000_000
+    store = RedisStore.connect(redis_server.url, follow=False)
+    try:
+        assert store.status()["counts"]["revoked"] in (100, 1_000_000)
+    finally:
+        store.close()
+    rerun = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "revoked 1000000" in rerun.stdout
+    final = read_manifest(client, L, read_current(client, L))
+    assert final.revoked.count == 1_000_000
+
+
+def test_old_versions_are_garbage_collected(redis_server, trust_file, tmp_path, hashes,
+                                            write_revocations):
+    client = redis_server.client()
+    sync_state(client, trust=TrustRegistry.from_file(trust_file))
+    for i in range(5):
+        write_revocations(tmp_path / f"r{i}.json", hashes(2000))
+        sync_state(client, revocations=load_revocations(tmp_path / f"r{i}.json"),
+                   replace=True)
+    manifests = list(client.scan_iter(match="{qrverify}:manifest:*"))
+    assert len(manifests) == 2
+    referenced = set()
+    for key in manifests:
+        vid = key.decode().rsplit(":", 1)[1]
+        referenced |= {L.blob(b).encode() for b in read_manifest(client, L, vid).blob_ids()}
+    blobs = set(client.scan_iter(match="{qrverify}:blob:*"))
+    assert blobs == referenced
+    assert client.llen(L.versions) == 2
+
+
+def test_add_mode_union_and_replace(redis_server, trust_file, tmp_path, hashes,
+                                    write_revocations):
+    client = redis_server.client()
+    a, b = hashes(40_000), hashes(10)
+    write_revocations(tmp_path / "a.json", a, registry=a[:5])
+    write_revocations(tmp_path / "b.json", b)
+    sync_state(client, trust=TrustRegistry.from_file(trust_file),
+               revocations=load_revocations(tmp_path / "a.json"))
+    r = sync_state(client, revocations=load_revocations(tmp_path / "b.json"))
+    assert (r.revoked, r.revoked_added, r.registry) == (40_010, 10, 5)
+    r = sync_state(client, revocations=load_revocations(tmp_path / "b.json"), replace=True)
+    assert (r.revoked, r.revoked_removed, r.registry) == (10, 40_000, None)
