@@ -488,9 +488,9 @@ class RedisStore:
                 raise StoreUnavailable(f"{problem}{hint}")
         else:
             problem = None
-        store = cls(client, url, layout, replica, trust_json, confirmed, trust_override=trust_override,
-                    snapshot_path=snapshot_path, max_age=max_age, poll_interval=poll_interval,
-                    problem=problem)
+        store = cls(client, url, layout, replica, trust_json, confirmed,
+                    trust_override=trust_override, snapshot_path=snapshot_path,
+                    max_age=max_age, poll_interval=poll_interval, problem=problem)
         if problem is None:
             store._maybe_write_snapshot(force=True)
         if follow:

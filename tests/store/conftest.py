@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
+from redis_support import redis_server  # noqa: F401  (fixture)
 
 from keys.issuer import new_issuer
 from keys.registry import TrustRegistry
-from redis_support import redis_server  # noqa: F401  (fixture)
 from verifier.revocations import dump_revocations
 
 

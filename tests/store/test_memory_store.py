@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+
 from fastpath._hashset import HashSet
 from keys.registry import TrustFileError, TrustRegistry
 from verifier.revocations import RevocationFileError
