@@ -326,6 +326,8 @@ def signature_verifies(trust: TrustRegistry, token: str) -> bool:
         protected, unprotected, payload, signature = msg
         header = cbor2.loads(protected) if protected else {}
         kid = header.get(4, unprotected.get(4) if isinstance(unprotected, dict) else None)
+        if not isinstance(kid, bytes):
+            return False
         data = sig_structure(protected, payload)
         return any(k.verify(header[1], signature, data) for k in trust.candidates(kid))
     except Exception:  # noqa: BLE001 - anything unreadable is unverified

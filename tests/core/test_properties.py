@@ -23,6 +23,7 @@ from vector_support import TRUST_FILE, UNVERIFIED_REASONS, VECTORS_DIR
 
 import fastpath
 import fastpath._decode
+import verifier as verifier_pkg
 from keys import base45
 from keys.cbor import dumps
 from keys.cose import sig_structure, sign1
@@ -30,7 +31,6 @@ from keys.issuer import load_issuer
 from keys.registry import TrustRegistry
 from keys.samples import sample_dcc
 from keys.token import cwt_bytes, hc1_from_cose
-import verifier as verifier_pkg
 from verifier import Reason, Verdict, Verifier
 
 AT = datetime(2021, 11, 15, 12, 0, 0, tzinfo=UTC)

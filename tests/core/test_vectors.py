@@ -115,3 +115,27 @@ def test_vectors_through_verify_many_on_a_memory_store() -> None:
         (verdict,) = v.verify_many([vector.token], at=vector.at)
         _check(verdict, vector)
     assert plain.cache_hits == full.cache_hits == 0
+
+
+def test_generator_reproduces_the_committed_vectors(tmp_path: Path) -> None:
+    """vectors.json is what generate.py writes (tokens differ: signatures are randomised)."""
+    import json
+    import subprocess
+    import sys
+
+    from vector_support import VECTORS_DIR, VECTORS_FILE
+
+    proc = subprocess.run(
+        [sys.executable, str(VECTORS_DIR / "generate.py"), "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    fresh = json.loads((tmp_path / "vectors.json").read_text(encoding="utf-8"))
+    committed = json.loads(VECTORS_FILE.read_text(encoding="utf-8"))
+
+    def shape(vectors: list[dict[str, object]]) -> list[tuple[object, ...]]:
+        return [(v["name"], v["at"], json.dumps(v["rules"]), v["trust"], v["revocations"],
+                 json.dumps(v["expect"], sort_keys=True)) for v in vectors]
+
+    assert shape(fresh) == shape(committed)
+    assert (tmp_path / "trust.json").read_bytes() == (VECTORS_DIR / "trust.json").read_bytes()

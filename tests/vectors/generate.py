@@ -910,14 +910,22 @@ def write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Generate the qrverify test vectors.")
+    ap.add_argument("--out", type=Path, default=HERE,
+                    help="directory for the JSON files (default: next to this script); "
+                         "issuer keys always live in tests/vectors/keys")
+    out: Path = ap.parse_args(argv).out
+    out.mkdir(parents=True, exist_ok=True)
     issuers = load_issuers()
     b = build(issuers)
-    write_json(HERE / TRUST_FILE, trust_document(issuers))
-    write_json(HERE / REVOCATIONS_FILE, revocations_document(b))
-    write_json(HERE / VECTORS_FILE, b.vectors)
+    write_json(out / TRUST_FILE, trust_document(issuers))
+    write_json(out / REVOCATIONS_FILE, revocations_document(b))
+    write_json(out / VECTORS_FILE, b.vectors)
     reasons = sorted({v["expect"]["reason"] or "valid" for v in b.vectors})
-    print(f"wrote {len(b.vectors)} vectors ({len(reasons)} outcomes) to {HERE / VECTORS_FILE}")
+    print(f"wrote {len(b.vectors)} vectors ({len(reasons)} outcomes) to {out / VECTORS_FILE}")
     return 0
 
 
