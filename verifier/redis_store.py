@@ -198,7 +198,7 @@ class Manifest:
                 or type(trust.get("keys")) is not int):
             raise DataError("manifest: invalid header fields")
         registry = obj.get("registry")
-        return cls(vid, seq, base, float(created), trust["blob"], trust["keys"],
+        return cls(vid, seq, base, float(created or 0), trust["blob"], trust["keys"],
                    SetInfo.from_obj(obj.get("revoked"), "revoked"),
                    None if registry is None else SetInfo.from_obj(registry, "registry"))
 
@@ -210,6 +210,13 @@ class Manifest:
 
 
 # ---- reading -----------------------------------------------------------------------------
+
+
+def _raw(value: object, what: str) -> bytes:
+    """A Redis reply that must be bytes (the client runs without decode_responses)."""
+    if not isinstance(value, bytes):
+        raise DataError(f"{what}: unexpected reply type from Redis")
+    return value
 
 
 def _text(value: bytes | str | None) -> str | None:
@@ -229,7 +236,7 @@ def read_manifest(client: redis.Redis, layout: Layout, vid: str) -> Manifest:
     data = client.get(layout.manifest(vid))
     if data is None:
         raise DataError(f"manifest of version {vid} is missing")
-    manifest = Manifest.from_json(data)
+    manifest = Manifest.from_json(_raw(data, "manifest"))
     if manifest.version != vid:
         raise DataError(f"manifest of version {vid} names another version")
     return manifest
@@ -249,6 +256,7 @@ def fetch_blobs(client: redis.Redis, layout: Layout, ids: Sequence[str],
         for bid, value in zip(batch, values, strict=True):
             if value is None:
                 raise DataError(f"blob {bid} is missing")
+            value = _raw(value, "blob")
             if blob_id(value) != bid:
                 raise DataError(f"blob {bid} does not match its content address")
             out.append(value)
@@ -324,9 +332,10 @@ def read_delta_chain(client: redis.Redis, layout: Layout, start: str,
     while vid != start:
         if len(chain) >= MAX_DELTA_CHAIN:
             return None
-        delta = client.hgetall(layout.delta(vid))
-        if not delta or b"base" not in delta:
+        reply = client.hgetall(layout.delta(vid))
+        if not reply or b"base" not in reply:
             return None
+        delta = {_raw(k, "delta"): _raw(v, "delta") for k, v in reply.items()}
         chain.append(delta)
         vid = delta[b"base"].decode("ascii", "replace")
     chain.reverse()
@@ -579,7 +588,8 @@ class RedisStore:
         while not self._stop.is_set():
             try:
                 if pubsub is None:
-                    pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+                    pubsub = self._client.pubsub(  # type: ignore[no-untyped-call]
+                        ignore_subscribe_messages=True)
                     pubsub.subscribe(self._layout.channel)
                 # Wait for a change notification, at most one poll interval.
                 pubsub.get_message(timeout=self._poll)

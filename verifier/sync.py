@@ -444,7 +444,7 @@ def _write_delta(client: redis.Redis, layout: Layout, vid: str, base_vid: str | 
     sizes = [rev.delta_size, reg.delta_size]
     if any(s is None for s in sizes) or sum(s or 0 for s in sizes) > DELTA_MAX_ENTRIES:
         return
-    fields = {"base": base_vid, "ra": rev.added or b"", "rd": rev.removed or b"",
+    fields: dict[Any, Any] = {"base": base_vid, "ra": rev.added or b"", "rd": rev.removed or b"",
               "ga": reg.added or b"", "gd": reg.removed or b""}
     pipe = client.pipeline(transaction=True)
     pipe.delete(layout.delta(vid))
