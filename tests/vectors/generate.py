@@ -29,7 +29,10 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-if str(ROOT) not in sys.path:  # run as a script from anywhere
+try:  # prefer the installed build; fall back to the source tree
+    from keys import base45 as _probe  # noqa: F401
+except ImportError:  # (tests/vectors/keys/ alone is a namespace package, not ours)
+    sys.modules.pop("keys", None)
     sys.path.insert(0, str(ROOT))
 
 from cryptography import x509  # noqa: E402
@@ -393,6 +396,9 @@ def build(iss: dict[str, Issuer]) -> Builder:  # noqa: PLR0915 - one flat list o
           tok(vaccination(), kid=iss["untrusted"].kid, unprot_kid=es.kid), "unknown_key")
     b.add("kid_missing", tok(vaccination(), kid=None), "unknown_key")
     b.add("kid_empty", tok(vaccination(), kid=b""), "unknown_key")
+    b.add("kid_null_protected", sign(es, claims(vaccination()),
+                                     protected=dumps({1: -7, 4: None}),
+                                     unprotected={4: es.kid}).token, "bad_cose")
     b.add("kid_not_bytes", tok(vaccination(), kid="text-kid"), "bad_cose")
     b.add("kid_too_long", tok(vaccination(), kid=b"k" * 65), "bad_cose")
     b.add("unknown_key_untrusted_issuer", tok(vaccination(), iss["untrusted"]), "unknown_key")
@@ -827,6 +833,7 @@ def build(iss: dict[str, Issuer]) -> Builder:  # noqa: PLR0915 - one flat list o
     cwt_bad("exp_float", dumps({1: "RU", 4: float(EXP), 6: IAT, -260: {1: dcc}}))
     cwt_bad("exp_huge", dumps({1: "RU", 4: 1 << 63, 6: IAT, -260: {1: dcc}}))
     cwt_bad("exp_epoch_tag", dumps({1: "RU", 4: Tagged(1, EXP), 6: IAT, -260: {1: dcc}}))
+    cwt_bad("iss_null", dumps({1: None, 4: EXP, 6: IAT, -260: {1: dcc}}))
     cwt_bad("iss_integer", dumps({1: 643, 4: EXP, 6: IAT, -260: {1: dcc}}))
     cwt_bad("hcert_missing", dumps({1: "RU", 4: EXP, 6: IAT}))
     cwt_bad("hcert_not_a_map", dumps({1: "RU", 4: EXP, 6: IAT, -260: [dcc]}))
