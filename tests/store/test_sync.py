@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from redis_support import free_port, requires_redis, wait_until
@@ -18,7 +17,6 @@ from verifier.revocations import Revocations, dump_revocations, load_revocations
 from verifier.sync import sync_state
 
 pytestmark = [pytest.mark.redis, requires_redis]
-ROOT = Path(__file__).resolve().parents[2]
 L = Layout()
 
 
@@ -130,10 +128,11 @@ def test_sigkill_mid_sync_then_rerun(redis_server, trust_file, tmp_path, hashes,
     big = tmp_path / "big.json"
     raw = os.urandom(16 * 1_000_000)
     big.write_bytes(dump_revocations(raw))
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # the same interpreter and import path as this test: the installed build under
+    # scripts/test (never the source tree, whose fastpath/ has no compiled module)
     cmd = [sys.executable, "-m", "verifier", "sync", "--redis", redis_server.url,
            "--revocations", str(big), "--replace", "--no-progress"]
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
         # kill it as soon as its first chunk lands (or whenever it is done, if faster)
@@ -152,7 +151,7 @@ def test_sigkill_mid_sync_then_rerun(redis_server, trust_file, tmp_path, hashes,
         assert store.status()["counts"]["revoked"] in (100, 1_000_000)
     finally:
         store.close()
-    rerun = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    rerun = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert rerun.returncode == 0, rerun.stderr
     assert "revoked 1000000" in rerun.stdout
     final = read_manifest(client, L, read_current(client, L))
