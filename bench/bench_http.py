@@ -76,6 +76,15 @@ def wait_up(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit("server did not start")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+LAST_COUNT = [0]
+
+
 def wrk(url: str, path: str, bodies: Path, lua: Path, duration: float, connections: int) -> float:
     env = dict(os.environ, QRV_BODIES=str(bodies), QRV_PATH=path)
     out = subprocess.run(
@@ -84,8 +93,10 @@ def wrk(url: str, path: str, bodies: Path, lua: Path, duration: float, connectio
     if "Non-2xx" in out:
         raise SystemExit(f"wrk saw non-2xx responses:\n{out}")
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if not m:
+    n = re.search(r"(\d+) requests in", out)
+    if not m or not n:
         raise SystemExit(f"cannot read wrk output:\n{out}")
+    LAST_COUNT[0] = int(n.group(1))
     return float(m.group(1))
 
 
@@ -131,12 +142,13 @@ def main() -> int:
         for t in tokens[:200]:
             v.verify(t)
 
-        def verify_time() -> float:
+        def verify_time() -> tuple[float, float]:
+            """(wall, CPU) seconds per verification."""
             n = max(len(tokens), 10000)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for i in range(n):
                 v.verify(tokens[i % len(tokens)])
-            return (time.perf_counter() - t0) / n
+            return (time.perf_counter() - t0) / n, (time.process_time() - c0) / n
 
         def verify_many_rate() -> float:
             chunks = [tokens[i:i + 1000] for i in range(0, len(tokens) - 999, 1000)]
@@ -167,10 +179,17 @@ def main() -> int:
         wrk(svc_url, "/v1/verify", single, lua, warm, args.connections)
         wrk(svc_url, "/v1/verify/batch", batch, lua, warm, 2)
         rows = []
+        cpu_rows = []
+        echo_pid, svc_pid = procs[0].pid, procs[1].pid
         for _ in range(args.rounds):
+            c0 = cpu_seconds(echo_pid)
             echo_rate = wrk(echo_url, "/echo", single, lua, args.duration, args.connections)
-            verify_s = verify_time()
+            echo_cpu = (cpu_seconds(echo_pid) - c0) / LAST_COUNT[0]
+            verify_s, verify_cpu = verify_time()
+            c0 = cpu_seconds(svc_pid)
             svc_rate = wrk(svc_url, "/v1/verify", single, lua, args.duration, args.connections)
+            svc_cpu = (cpu_seconds(svc_pid) - c0) / LAST_COUNT[0]
+            cpu_rows.append((echo_cpu, verify_cpu, svc_cpu))
             many_rate = verify_many_rate()
             batch_tokens = 1000 * wrk(svc_url, "/v1/verify/batch", batch, lua, args.duration, 2)
             ideal = 1 / (1 / echo_rate + verify_s)
@@ -187,6 +206,12 @@ def main() -> int:
             print(f"{i + 1:>5} {echo_rate:>11.0f} {svc_rate:>13.0f} {svc_rate / echo_rate:>9.3f} "
                   f"{verify_s * 1e6:>10.1f} {ideal:>12.0f} {svc_rate / ideal:>10.3f} "
                   f"{many_rate:>14.0f} {batch_tokens:>12.0f} {batch_tokens / many_rate:>14.3f}")
+        print("server CPU time per request (from /proc, independent of other load):")
+        for i, (echo_cpu, verify_cpu, svc_cpu) in enumerate(cpu_rows):
+            print(f"  round {i + 1}: echo {echo_cpu * 1e6:.1f} us + in-process verify "
+                  f"{verify_cpu * 1e6:.1f} us = {(echo_cpu + verify_cpu) * 1e6:.1f} us ideal; "
+                  f"service {svc_cpu * 1e6:.1f} us; ideal/service = "
+                  f"{(echo_cpu + verify_cpu) / svc_cpu:.3f}")
         single_best = max(r[1] / r[3] for r in rows)
         batch_best = max(r[5] / r[4] for r in rows)
         print(f"single-token rate / ideal (best round): {single_best:.3f}   (target >= 0.9)")
