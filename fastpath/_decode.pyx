@@ -21,7 +21,7 @@ from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.math cimport INFINITY, NAN, ldexp
 from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from cpython.object cimport PyObject
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memcmp, memcpy, memmove
 
 import sys
 
@@ -33,6 +33,20 @@ cdef extern from "Python.h":
 cdef extern from "sha256.h":
     void qrv_sha256_2(const uint8_t* a, size_t alen, const uint8_t* b, size_t blen,
                       uint8_t* out, size_t outlen) nogil
+    int qrv_sha256_select(int allow) nogil
+
+cdef int _sha_ni = qrv_sha256_select(1)
+
+
+def sha256_backend(name=None):
+    """Which SHA-256 code is used: "sha-ni" (x86 SHA extensions) or "portable".
+
+    With `name`, switch to it (for tests); "sha-ni" only where the CPU has it.
+    """
+    global _sha_ni
+    if name is not None:
+        _sha_ni = qrv_sha256_select(1 if name == "sha-ni" else 0)
+    return "sha-ni" if _sha_ni else "portable"
 from zlib import decompressobj as _decompressobj
 from zlib import error as _ZlibError
 
@@ -316,14 +330,15 @@ cdef object _loads(bytes data, bint allow_cose_tags):
     cdef uint64_t arg
     cdef const uint8_t* mark
     cdef object value
+    cdef uint64_t[2] tags = [61, 18]  # optional CWT tag, then optional COSE_Sign1 tag
+    cdef int k
     c.p = <const uint8_t*>PyBytes_AS_STRING(data)
     c.end = c.p + PyBytes_GET_SIZE(data)
     if allow_cose_tags:
-        # Optional CWT tag 61, then optional COSE_Sign1 tag 18.
-        for expected in (61, 18):
+        for k in range(2):
             mark = c.p
             _head(&c, &major, &arg)
-            if major != 6 or arg != expected:
+            if major != 6 or arg != tags[k]:
                 c.p = mark
     value = _item(&c, 0)
     if c.p != c.end:
@@ -1014,7 +1029,7 @@ def ecdsa_der(signature):
         buf[1] = o - 2
         return PyBytes_FromStringAndSize(<const char*>buf, o)
     # long form length (P-521): shift by one byte
-    memcpy(buf + 3, buf + 2, o - 2)
+    memmove(buf + 3, buf + 2, o - 2)
     buf[0] = 0x30
     buf[1] = 0x81
     buf[2] = o - 2
