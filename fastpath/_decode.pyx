@@ -23,7 +23,6 @@ from libc.stdint cimport int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from cpython.object cimport PyObject
 from libc.string cimport memcmp, memcpy, memmove
 
-import sys
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object, Py_ssize_t*) except NULL
@@ -207,53 +206,11 @@ cdef double _float_from(uint64_t bits, int size):
     return f64
 
 
-# Short map keys of the DCC ("ver", "nam", "tg", ...) are handed out as shared, interned
-# str objects: no allocation, and their hash is already cached for the dict lookups.
-cdef PyObject* _ktab[256]
-cdef unsigned char _kbytes[256][4]
-cdef list _kkeep = []
-
-
-cdef inline int _kslot(const uint8_t* p, Py_ssize_t n):
-    cdef unsigned int h = <unsigned int>n * 131
-    cdef Py_ssize_t i
-    for i in range(n):
-        h = h * 33 + p[i]
-    return h & 0xFF
-
-
-cdef void _init_keys():
-    cdef bytes b
-    cdef int slot
-    cdef str k
-    for k in ("ver", "nam", "dob", "v", "t", "r", "fn", "gn", "fnt", "gnt", "tg", "vp",
-              "mp", "ma", "dn", "sd", "dt", "co", "is", "ci", "tt", "nm", "sc", "tr", "tc",
-              "fr", "df", "du"):
-        b = k.encode("ascii")
-        slot = _kslot(<const uint8_t*>PyBytes_AS_STRING(b), len(b))
-        if _ktab[slot] != NULL:
-            continue  # collision: that key is simply decoded the normal way
-        k = sys.intern(k)
-        _kkeep.append(k)
-        _ktab[slot] = <PyObject*>k
-        _kbytes[slot][0] = len(b)
-        memcpy(&_kbytes[slot][1], PyBytes_AS_STRING(b), len(b))
-
-
 cdef inline object _text(const uint8_t* p, Py_ssize_t n):
-    cdef int slot
-    if n <= 3:
-        slot = _kslot(p, n)
-        if _ktab[slot] != NULL and _kbytes[slot][0] == n and (
-                n == 0 or memcmp(&_kbytes[slot][1], p, n) == 0):
-            return <object>_ktab[slot]
     try:
         return PyUnicode_DecodeUTF8(<const char*>p, n, "strict")
     except UnicodeDecodeError:
         raise _Malformed("invalid UTF-8")
-
-
-_init_keys()
 
 
 cdef object _item(Cur* c, int depth):
@@ -594,119 +551,297 @@ cdef class Decoded:
         return self.iss if self.iss else self.co
 
 
-cdef object _ABSENT = object()  # a field that is not there (CBOR null is not "absent")
+cdef object _ABSENT = object()  # a header or claim that is not there (null is not absent)
+
+# The payload is checked while it is parsed: map keys of the DCC are recognised from their
+# bytes (no str objects, no dicts for the claims, hcert, dcc, nam and entry maps), values
+# are decoded as usual and checked against EU DCC schema 1.3 on the spot. Parsing goes on
+# after a schema failure so that malformed CBOR anywhere is still reported as bad_cwt.
+cdef enum:
+    K_VER = 0
+    K_NAM = 1
+    K_DOB = 2
+    K_V = 3
+    K_T = 4
+    K_R = 5
+    K_FN = 6
+    K_GN = 7
+    K_FNT = 8
+    K_GNT = 9
+    K_TG = 10
+    K_VP = 11
+    K_MP = 12
+    K_MA = 13
+    K_DN = 14
+    K_SD = 15
+    K_DT = 16
+    K_CO = 17
+    K_IS = 18
+    K_CI = 19
+    K_TT = 20
+    K_NM = 21
+    K_SC = 22
+    K_TR = 23
+    K_TC = 24
+    K_FR = 25
+    K_DF = 26
+    K_DU = 27
+    K_COUNT = 28
+
+_KEY_NAMES = ("ver", "nam", "dob", "v", "t", "r", "fn", "gn", "fnt", "gnt", "tg", "vp", "mp",
+              "ma", "dn", "sd", "dt", "co", "is", "ci", "tt", "nm", "sc", "tr", "tc", "fr",
+              "df", "du")
+cdef uint32_t _key_codes[K_COUNT]
 
 
-cdef bint _check_names(dict nam, Decoded out):
-    cdef object fn = nam.get("fn", _ABSENT), gn = nam.get("gn", _ABSENT)
-    cdef object fnt = nam.get("fnt", _ABSENT), gnt = nam.get("gnt", _ABSENT)
-    if fnt is _ABSENT and gnt is _ABSENT:
-        return False
-    if fn is not _ABSENT and not _short_str(fn):
-        return False
-    if gn is not _ABSENT and not _short_str(gn):
-        return False
-    if fnt is not _ABSENT and not _latin_name(fnt):
-        return False
-    if gnt is not _ABSENT and not _latin_name(gnt):
-        return False
-    out.fn = None if fn is _ABSENT else fn
-    out.gn = None if gn is _ABSENT else gn
-    out.fnt = None if fnt is _ABSENT else fnt
-    out.gnt = None if gnt is _ABSENT else gnt
-    return True
+cdef inline uint32_t _key_code(const uint8_t* p, Py_ssize_t n):
+    cdef uint32_t code = <uint32_t>n
+    cdef Py_ssize_t i
+    for i in range(n):
+        code |= (<uint32_t>p[i]) << (8 * (i + 1))
+    return code
 
 
-cdef bint _common_entry(dict e, Decoded out):
-    """Fields every entry type requires: tg, co, is, ci."""
-    cdef object ci = e.get("ci")
-    if not _is_str(e.get("tg")) or not _country(e.get("co")):
-        return False
-    if not _short_str(e.get("is")) or not _short_str(ci) or len(<str>ci) == 0:
-        return False
-    out.ci = ci
-    out.co = e["co"]
-    return True
+cdef void _init_key_codes():
+    cdef int i
+    cdef bytes b
+    for i in range(K_COUNT):
+        b = _KEY_NAMES[i].encode("ascii")
+        _key_codes[i] = _key_code(<const uint8_t*>PyBytes_AS_STRING(b), len(b))
+
+_init_key_codes()
+
+cdef uint64_t _BIT = 1
+cdef uint64_t _REQ_VACCINATION = ((_BIT << K_TG) | (_BIT << K_VP) | (_BIT << K_MP) | (_BIT << K_MA)
+                                  | (_BIT << K_DN) | (_BIT << K_SD) | (_BIT << K_DT)
+                                  | (_BIT << K_CO) | (_BIT << K_IS) | (_BIT << K_CI))
+cdef uint64_t _REQ_TEST = ((_BIT << K_TG) | (_BIT << K_TT) | (_BIT << K_SC) | (_BIT << K_TR)
+                           | (_BIT << K_CO) | (_BIT << K_IS) | (_BIT << K_CI))
+cdef uint64_t _REQ_RECOVERY = ((_BIT << K_TG) | (_BIT << K_FR) | (_BIT << K_CO) | (_BIT << K_IS)
+                               | (_BIT << K_DF) | (_BIT << K_DU) | (_BIT << K_CI))
 
 
-cdef bint _check_vaccination(dict e, Decoded out):
-    cdef int64_t dt
-    for key in ("vp", "mp", "ma"):
-        if not _is_str(e.get(key)):
+cdef struct MapState:
+    uint64_t seen      # known keys met so far
+    int key            # id of the key just read, or -1
+
+
+cdef object _map_key(Cur* c, int depth, MapState* st):
+    """Read one map key: a known DCC key sets st.key to its id (and returns None), any
+    other int or text key sets -1 and is returned for `_note_other`. A known key met twice
+    is malformed CBOR."""
+    cdef int major, i
+    cdef uint64_t arg
+    cdef const uint8_t* start = c.p
+    cdef uint32_t code
+    cdef object key
+    _head(c, &major, &arg)
+    if major == 3 and 1 <= arg <= 3 and arg <= <uint64_t>_remaining(c):
+        code = _key_code(c.p, <Py_ssize_t>arg)
+        for i in range(K_COUNT):
+            if _key_codes[i] == code:
+                c.p += arg
+                if st.seen & (_BIT << i):
+                    raise _Malformed("duplicate map key")
+                st.seen |= _BIT << i
+                st.key = i
+                return None
+    c.p = start
+    key = _item(c, depth)
+    if type(key) is not int and type(key) is not str:
+        raise _Malformed("map key must be an integer or text")
+    st.key = -1
+    return key
+
+
+cdef set _note_other(set others, object key):
+    """Remember a key that is not a known DCC key; a duplicate is malformed CBOR."""
+    if others is None:
+        others = set()
+    elif key in others:
+        raise _Malformed("duplicate map key")
+    others.add(key)
+    return others
+
+
+cdef int _open_map(Cur* c, int depth, Py_ssize_t* n) except -1:
+    """Start a map: 1 and its size in n, or 0 (nothing consumed) when the next item is
+    something else."""
+    cdef int major
+    cdef uint64_t arg
+    cdef const uint8_t* start = c.p
+    if depth > MAX_DEPTH:
+        raise _Malformed("nesting too deep")
+    _head(c, &major, &arg)
+    if major != 5:
+        c.p = start
+        return 0
+    if arg > <uint64_t>(_remaining(c) // 2):
+        raise _Malformed("map longer than input")
+    n[0] = <Py_ssize_t>arg
+    return 1
+
+
+cdef bint _names(Cur* c, int depth, Decoded out) except -1:
+    cdef Py_ssize_t n, i
+    cdef MapState st
+    cdef set others = None
+    cdef object key, value
+    cdef bint ok = True
+    if not _open_map(c, depth, &n):
+        _item(c, depth)
+        return False
+    st.seen = 0
+    for i in range(n):
+        key = _map_key(c, depth + 1, &st)
+        if st.key < 0:
+            others = _note_other(others, key)
+        value = _item(c, depth + 1)
+        if st.key == K_FN or st.key == K_GN:
+            if not _short_str(value):
+                ok = False
+            elif st.key == K_FN:
+                out.fn = value
+            else:
+                out.gn = value
+        elif st.key == K_FNT or st.key == K_GNT:
+            if not _latin_name(value):
+                ok = False
+            elif st.key == K_FNT:
+                out.fnt = value
+            else:
+                out.gnt = value
+    return ok and (st.seen & ((_BIT << K_FNT) | (_BIT << K_GNT))) != 0
+
+
+cdef bint _entry_field(int kind, int key, object value, Decoded out) except -1:
+    """Check one field of a v / t / r entry; fields of other entry types are ignored."""
+    cdef int64_t when
+    if key == K_TG:
+        return _is_str(value)
+    if key == K_CO:
+        if not _country(value):
             return False
-    if not _posint(e.get("dn")) or not _posint(e.get("sd")):
-        return False
-    if not _parse_date(e.get("dt"), &dt):
-        return False
-    out.dn = e["dn"]
-    out.sd = e["sd"]
-    out.dt = dt
-    return True
-
-
-cdef bint _check_test(dict e, Decoded out):
-    cdef int64_t sc
-    cdef object value
-    if not _is_str(e.get("tt")) or not _is_str(e.get("tr")):
-        return False
-    if not _parse_datetime(e.get("sc"), &sc):
-        return False
-    for key in ("nm", "tc"):
-        value = e.get(key, _ABSENT)
-        if value is not _ABSENT and not _short_str(value):
+        out.co = value
+        return True
+    if key == K_IS:
+        return _short_str(value)
+    if key == K_CI:
+        if not _short_str(value) or len(<str>value) == 0:
             return False
-    value = e.get("ma", _ABSENT)
-    if value is not _ABSENT and not _is_str(value):
-        return False
-    out.tt = e["tt"]
-    out.tr = e["tr"]
-    out.sc = sc
-    return True
-
-
-cdef bint _check_recovery(dict e, Decoded out):
-    cdef int64_t fr, df, du
-    if not _parse_date(e.get("fr"), &fr):
-        return False
-    if not _parse_date(e.get("df"), &df) or not _parse_date(e.get("du"), &du):
-        return False
-    out.fr = fr
-    out.df = df
-    out.du = du
-    return True
-
-
-cdef bint _check_dcc(object obj, Decoded out):
-    """EU DCC schema 1.3: required fields, formats, lengths, oneOf v/t/r, one entry."""
-    cdef dict d
-    cdef object nam, entries, entry
-    cdef int found = -1, i
-    if type(obj) is not dict:
-        return False
-    d = <dict>obj
-    if not _version(d.get("ver")) or not _dob(d.get("dob")):
-        return False
-    nam = d.get("nam")
-    if type(nam) is not dict or not _check_names(<dict>nam, out):
-        return False
-    for i, key in enumerate(("v", "t", "r")):
-        if key in d:
-            if found >= 0:
+        out.ci = value
+        return True
+    if kind == 0:
+        if key == K_VP or key == K_MP or key == K_MA:
+            return _is_str(value)
+        if key == K_DN or key == K_SD:
+            if not _posint(value):
                 return False
-            found = i
-            entries = d[key]
-    if found < 0 or type(entries) is not list or len(<list>entries) != 1:
+            if key == K_DN:
+                out.dn = value
+            else:
+                out.sd = value
+            return True
+        if key == K_DT:
+            return _parse_date(value, &out.dt)
+    elif kind == 1:
+        if key == K_TT or key == K_TR:
+            if not _is_str(value):
+                return False
+            if key == K_TT:
+                out.tt = value
+            else:
+                out.tr = value
+            return True
+        if key == K_SC:
+            return _parse_datetime(value, &out.sc)
+        if key == K_NM or key == K_TC:
+            return _short_str(value)
+        if key == K_MA:
+            return _is_str(value)
+    else:
+        if key == K_FR:
+            return _parse_date(value, &out.fr)
+        if key == K_DF:
+            return _parse_date(value, &out.df)
+        if key == K_DU:
+            return _parse_date(value, &out.du)
+    return True
+
+
+cdef bint _entries(Cur* c, int depth, int kind, Decoded out) except -1:
+    """v / t / r: an array holding exactly one entry map."""
+    cdef int major
+    cdef uint64_t arg
+    cdef const uint8_t* start = c.p
+    cdef Py_ssize_t n, i
+    cdef MapState st
+    cdef set others = None
+    cdef object key, value
+    cdef bint ok = True
+    cdef uint64_t required
+    _head(c, &major, &arg)
+    c.p = start
+    if major != 4 or arg != 1:
+        _item(c, depth)
         return False
-    entry = (<list>entries)[0]
-    if type(entry) is not dict or not _common_entry(<dict>entry, out):
+    _head(c, &major, &arg)
+    if not _open_map(c, depth + 1, &n):
+        _item(c, depth + 1)
         return False
-    if found == 0 and not _check_vaccination(<dict>entry, out):
+    st.seen = 0
+    for i in range(n):
+        key = _map_key(c, depth + 2, &st)
+        if st.key < 0:
+            others = _note_other(others, key)
+        value = _item(c, depth + 2)
+        if st.key >= 0 and not _entry_field(kind, st.key, value, out):
+            ok = False
+    required = _REQ_VACCINATION if kind == 0 else _REQ_TEST if kind == 1 else _REQ_RECOVERY
+    return ok and (st.seen & required) == required
+
+
+cdef bint _dcc(Cur* c, int depth, Decoded out) except -1:
+    """The DCC map (hcert key 1), checked against EU DCC schema 1.3."""
+    cdef Py_ssize_t n, i
+    cdef MapState st
+    cdef set others = None
+    cdef object key, value
+    cdef bint ok = True
+    cdef int found = -1, kind
+    if not _open_map(c, depth, &n):
+        _item(c, depth)
         return False
-    if found == 1 and not _check_test(<dict>entry, out):
+    st.seen = 0
+    for i in range(n):
+        key = _map_key(c, depth + 1, &st)
+        if st.key < 0:
+            others = _note_other(others, key)
+        if st.key == K_NAM:
+            if not _names(c, depth + 1, out):
+                ok = False
+        elif st.key == K_V or st.key == K_T or st.key == K_R:
+            kind = st.key - K_V
+            if found >= 0:
+                ok = False  # more than one of v, t, r
+            found = kind
+            if not _entries(c, depth + 1, kind, out):
+                ok = False
+        else:
+            value = _item(c, depth + 1)
+            if st.key == K_VER:
+                if not _version(value):
+                    ok = False
+            elif st.key == K_DOB:
+                if not _dob(value):
+                    ok = False
+                else:
+                    out.dob = value
+    if found < 0 or not ok:
         return False
-    if found == 2 and not _check_recovery(<dict>entry, out):
+    if (st.seen & ((_BIT << K_VER) | (_BIT << K_NAM) | (_BIT << K_DOB))) != (
+            (_BIT << K_VER) | (_BIT << K_NAM) | (_BIT << K_DOB)):
         return False
-    out.dob = d["dob"]
     out.type_index = found
     out.cert_type = TYPE_NAMES[found]
     return True
@@ -774,16 +909,80 @@ cdef object _header_map(object raw, bint protected):
     return raw
 
 
-cdef int _int_claim(dict claims, int label, int64_t* out) except -1:
-    cdef object value = claims.get(label)
+cdef int _int_claim(object value, int64_t* out) except -1:
     if type(value) is not int or not -(1 << 62) < value < (1 << 62):
         _fail(E_CWT)
     out[0] = value
     return 0
 
 
+cdef int _claims(bytes payload, Decoded out) except -1:
+    """The CWT claims map: iss (1), exp (4), iat (6) and hcert (-260) whose key 1 holds the
+    DCC. Malformed CBOR raises _Malformed; a missing or mistyped claim fails with bad_cwt."""
+    cdef Cur c
+    cdef Py_ssize_t n, i, m, j
+    cdef object key, value
+    cdef set others = None, hkeys = None
+    cdef int have = 0, label
+    c.p = <const uint8_t*>PyBytes_AS_STRING(payload)
+    c.end = c.p + PyBytes_GET_SIZE(payload)
+    if not _open_map(&c, 0, &n):
+        _item(&c, 0)
+        if c.p != c.end:
+            raise _Malformed("trailing bytes")
+        _fail(E_CWT)
+    for i in range(n):
+        key = _item(&c, 1)
+        if type(key) is int and (key == 1 or key == 4 or key == 6 or key == -260):
+            label = key
+            bit = 1 if label == 1 else 2 if label == 4 else 4 if label == 6 else 8
+            if have & bit:
+                raise _Malformed("duplicate map key")
+            have |= bit
+            if label == -260:
+                if not _open_map(&c, 1, &m):
+                    _item(&c, 1)
+                    _fail(E_CWT)
+                hkeys = set()
+                for j in range(m):
+                    key = _item(&c, 2)
+                    if type(key) is not int and type(key) is not str:
+                        raise _Malformed("map key must be an integer or text")
+                    if key in hkeys:
+                        raise _Malformed("duplicate map key")
+                    hkeys.add(key)
+                    if type(key) is int and key == 1:
+                        out.payload_ok = _dcc(&c, 2, out)
+                    else:
+                        _item(&c, 2)
+                continue
+            value = _item(&c, 1)
+            if label == 1:
+                if type(value) is not str:
+                    _fail(E_CWT)
+                out.iss = value
+            elif label == 4:
+                _int_claim(value, &out.exp)
+            else:
+                _int_claim(value, &out.iat)
+            continue
+        if type(key) is not int and type(key) is not str:
+            raise _Malformed("map key must be an integer or text")
+        if others is None:
+            others = set()
+        if key in others:
+            raise _Malformed("duplicate map key")
+        others.add(key)
+        _item(&c, 1)
+    if c.p != c.end:
+        raise _Malformed("trailing bytes")
+    if have & 14 != 14 or 1 not in hkeys:
+        _fail(E_CWT)
+    return 0
+
+
 cdef Decoded _decode_cose(bytes cose):
-    cdef object msg, prot, unprot, alg, kid, payload, signature, claims, hcert, iss
+    cdef object msg, prot, unprot, alg, kid, payload, signature
     cdef Decoded out = Decoded.__new__(Decoded)
     try:
         msg = _loads(cose, True)
@@ -813,23 +1012,9 @@ cdef Decoded _decode_cose(bytes cose):
     out.sig_structure = _sig_structure(msg[0], payload)
 
     try:
-        claims = _loads(<bytes>payload, False)
+        _claims(<bytes>payload, out)
     except _Malformed:
         _fail(E_CWT)
-    if type(claims) is not dict:
-        _fail(E_CWT)
-    iss = (<dict>claims).get(1, _ABSENT)
-    if iss is _ABSENT:
-        iss = None
-    elif type(iss) is not str:
-        _fail(E_CWT)
-    out.iss = iss
-    _int_claim(<dict>claims, 4, &out.exp)
-    _int_claim(<dict>claims, 6, &out.iat)
-    hcert = (<dict>claims).get(-260)
-    if type(hcert) is not dict or 1 not in <dict>hcert:
-        _fail(E_CWT)
-    out.payload_ok = _check_dcc((<dict>hcert)[1], out)
     if out.payload_ok:
         _set_hashes(out, alg == -7)
     return out
