@@ -1,0 +1,213 @@
+"""Results of `python -m bench`: CSV, PNG charts and a Markdown summary (ratios first).
+
+Every service row is paired with the echo baseline of the same run: the echo target with the
+same number of uvicorn workers, same scenario and same user count (or, when that target was
+not run, the echo target that was, named in the `baseline` column).
+
+    rps/echo     throughput of the service over the echo app's under the same load
+    p99/echo     99th-percentile latency over the echo app's (1.0 = no cost added)
+    rps/w/inproc throughput per worker over the in-process Verifier.verify rate
+    of ideal     (closed-loop only) throughput over 1 / (1/echo_rps + 1/(workers x inproc)),
+                 the rate if verification added its in-process cost to the echo app
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["with_baselines", "write"]
+
+CSV_FIELDS = (
+    "scenario", "target", "store", "workers", "users", "rps_vs_echo", "p50_vs_echo",
+    "p95_vs_echo", "p99_vs_echo", "rps_per_worker_vs_inproc", "of_ideal", "rps", "p50_ms",
+    "p95_ms", "p99_ms", "max_ms", "requests", "failures", "wrong_verdicts", "late_valid",
+    "baseline", "echo_rps", "echo_p50_ms", "echo_p95_ms", "echo_p99_ms", "inproc_rate",
+    "seconds", "pacing",
+)
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or not b or math.isnan(a) or math.isnan(b):
+        return None
+    return a / b
+
+
+def with_baselines(rows: list[dict[str, Any]], inproc_rate: float) -> list[dict[str, Any]]:
+    """Service rows (not echo) with their echo baseline and the ratios added."""
+    echo = {(r["target"], r["scenario"], r["users"]): r for r in rows if r["kind"] == "echo"}
+    out = []
+    for r in rows:
+        if r["kind"] == "echo":
+            continue
+        base = echo.get((f"echo{r['workers']}", r["scenario"], r["users"]))
+        if base is None:
+            base = next((e for (t, s, u), e in sorted(echo.items())
+                         if s == r["scenario"] and u == r["users"]), None)
+        row = dict(r)
+        row["baseline"] = base["target"] if base else None
+        for key in ("rps", "p50_ms", "p95_ms", "p99_ms"):
+            row[f"echo_{key}"] = base[key] if base else None
+        row["rps_vs_echo"] = _ratio(r["rps"], row["echo_rps"])
+        for q in ("p50", "p95", "p99"):
+            row[f"{q}_vs_echo"] = _ratio(r[f"{q}_ms"], row[f"echo_{q}_ms"])
+        row["inproc_rate"] = inproc_rate
+        row["rps_per_worker_vs_inproc"] = _ratio(r["rps"], r["workers"] * inproc_rate)
+        row["of_ideal"] = None
+        if r.get("pacing", 0) == 0 and row["echo_rps"] and inproc_rate:
+            ideal = 1.0 / (1.0 / row["echo_rps"] + 1.0 / (r["workers"] * inproc_rate))
+            row["of_ideal"] = r["rps"] / ideal
+        out.append(row)
+    return out
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (round(v, 4) if isinstance(v, float) else v)
+                        for k, v in r.items() if k in CSV_FIELDS})
+
+
+def _charts(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = []
+    labels = {s["name"]: s for s in meta.get("scenarios", [])}
+    for scen in dict.fromkeys(r["scenario"] for r in rows):
+        mine = [r for r in rows if r["scenario"] == scen]
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+        for target in dict.fromkeys(r["target"] for r in mine):
+            pts = sorted((r for r in mine if r["target"] == target), key=lambda r: r["users"])
+            xs = [r["users"] for r in pts]
+            style = "--" if target.startswith("echo") else "-"
+            ax1.plot(xs, [r["rps"] for r in pts], style, marker="o", label=target)
+            for q, mark in (("p50", "o"), ("p95", "s"), ("p99", "^")):
+                ax2.plot(xs, [r[f"{q}_ms"] for r in pts], style, marker=mark,
+                         label=f"{target} {q}")
+        info = labels.get(scen, {})
+        xlabel = info.get("user_label", "users")
+        ax1.set(title="throughput", xlabel=xlabel, ylabel="verdicts / s")
+        ax2.set(title="latency (p50 o, p95 s, p99 ^)", xlabel=xlabel, ylabel="ms")
+        ax2.set_yscale("log")
+        ax1.grid(alpha=0.3)
+        ax2.grid(alpha=0.3, which="both")
+        ax1.legend(fontsize=8)
+        ax2.legend(fontsize=6, ncol=2)
+        fig.suptitle(info.get("title", scen), fontsize=10)
+        fig.tight_layout()
+        name = f"{scen}.png"
+        fig.savefig(out / name, dpi=90)
+        plt.close(fig)
+        files.append(name)
+    return files
+
+
+def _summary(rows: list[dict[str, Any]], all_rows: list[dict[str, Any]],
+             pushes: list[dict[str, Any]], meta: dict[str, Any], charts: list[str]) -> str:
+    inproc = meta["inprocess"]["rate"]
+    lines = [
+        f"# qrverify load benchmark ({meta['mode']})", "",
+        f"Command: `{meta['command']}` (from the repository root). "
+        f"Total time {meta['elapsed_s']:.0f} s; {meta['duration_per_step_s']:g} s per step "
+        f"after {meta['warmup_s']:g} s warm-up (sync steps: twice as long).", "",
+        f"In-process `Verifier.verify` on the same token mix: **{inproc:,.0f} verdicts/s** "
+        "(one process, re-scan cache on as in the service).", "",
+        "Ratios first: `rps/echo` = service throughput over the minimal Starlette echo app's "
+        "under the same load, same uvicorn settings and workers; `p99/echo` the same for "
+        "latency; `rps/w/inproc` = throughput per worker over the in-process rate; "
+        "`of ideal` (closed loop) = throughput over 1/(1/echo + 1/(workers x in-process)).",
+        "",
+        "| scenario | users | service | workers | rps/echo | p50/echo | p99/echo | "
+        "rps/w/inproc | of ideal | rps | p50 ms | p95 ms | p99 ms | echo rps | echo p99 ms | "
+        "requests | failed |",
+        "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['scenario']} | {r['users']} | {r['store']} | {r['workers']} | "
+            f"{_fmt(r['rps_vs_echo'])} | {_fmt(r['p50_vs_echo'])} | {_fmt(r['p99_vs_echo'])} | "
+            f"{_fmt(r['rps_per_worker_vs_inproc'], 3)} | {_fmt(r['of_ideal'])} | "
+            f"{_fmt(r['rps'], 0)} | {_fmt(r['p50_ms'])} | {_fmt(r['p95_ms'])} | "
+            f"{_fmt(r['p99_ms'])} | {_fmt(r['echo_rps'], 0)} | {_fmt(r['echo_p99_ms'])} | "
+            f"{r['requests']} | {r['failures']} |")
+    if pushes:
+        lines += ["", "## Revocations pushed under load (`qrverify sync --redis`)", "",
+                  "Delay = from the end of the sync run (new version published) to the moment "
+                  "after which every probe (a new connection every 10 ms) answered `revoked`. "
+                  "Limit: 1 s; a `valid` verdict later than that is a failure, in the probe "
+                  "and in the load.", "",
+                  "| service | gates | sync run s | delay after sync s | delay after sync "
+                  "start s | probes | late valid | ok |", "|---|--:|--:|--:|--:|--:|--:|---|"]
+        late_load = {r["target"]: r.get("late_valid", 0) for r in all_rows
+                     if r["scenario"] == "sync_under_load"}
+        for p in pushes:
+            lines.append(
+                f"| {p['target']} | {p.get('users', '-')} | {_fmt(p.get('sync_seconds'))} | "
+                f"{_fmt(p.get('delay_after_sync_s'), 3)} | "
+                f"{_fmt(p.get('delay_after_sync_start_s'), 3)} | {p.get('polls', '-')} | "
+                f"{p.get('late_valid_polls', '-')} + {late_load.get(p['target'], 0)} in load | "
+                f"{'yes' if p.get('ok') else 'NO ' + p.get('error', '')} |")
+    failures = [(r["target"], r["scenario"], r["users"], r["messages"]) for r in all_rows
+                if r["failures"]]
+    lines += ["", "## Failures", ""]
+    if failures:
+        for t, s, u, m in failures:
+            lines.append(f"- {t} {s} {u} users: {json.dumps(m)}")
+    else:
+        lines.append(f"None: {sum(r['requests'] for r in all_rows):,} requests, every HTTP "
+                     "status and every verdict as expected.")
+    lines += ["", "## Scenarios", ""]
+    for s in meta.get("scenarios", []):
+        lines.append(f"- `{s['name']}`: {s['title']} (pacing {s['pacing_s']:.3f} s per user, "
+                     f"time factor {s['factor']:g}).")
+    mix = ", ".join(f"{k} {v:g}" for k, v in meta["mix"].items())
+    lines += ["", f"Token mix (weights): {mix}; sync scenario adds revoke_later 5. "
+              f"{meta['valid_tokens']:,} distinct valid tokens (vaccination 70 %, test 20 %, "
+              "recovery 10 %), walked in order so that fresh guests miss the re-scan cache.",
+              "", "## Machine", ""]
+    for k, v in meta["machine"].items():
+        lines.append(f"- {k}: {v}")
+    if charts:
+        lines += ["", "## Charts", ""]
+        lines += [f"![{c}]({c})" for c in charts]
+    return "\n".join(lines) + "\n"
+
+
+def write(out: Path, rows: list[dict[str, Any]], pushes: list[dict[str, Any]],
+          meta: dict[str, Any], charts: bool = True) -> Path:
+    """Write results.csv, results.json, machine.json, <scenario>.png, summary.md into `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    paired = with_baselines(rows, meta["inprocess"]["rate"])
+    _write_csv(out / "results.csv", paired)
+    with open(out / "results.csv", "a", newline="") as fh:  # echo rows too, for the record
+        w = csv.DictWriter(fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        for r in rows:
+            if r["kind"] == "echo":
+                w.writerow({k: (round(v, 4) if isinstance(v, float) else v)
+                            for k, v in r.items() if k in CSV_FIELDS})
+    (out / "results.json").write_text(json.dumps(
+        {"meta": meta, "rows": rows, "pushes": pushes}, indent=1, default=str))
+    (out / "machine.json").write_text(json.dumps(meta["machine"], indent=1))
+    files = _charts(out, rows, meta) if charts and rows else []
+    summary = out / "summary.md"
+    tmp = summary.with_suffix(".tmp")
+    tmp.write_text(_summary(paired, rows, pushes, meta, files))
+    os.replace(tmp, summary)
+    return summary
