@@ -13,7 +13,7 @@ import os
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext as _build_ext
 
-EXTENSIONS = ["fastpath._decode", "fastpath._hashset"]
+EXTENSIONS = ["fastpath._decode", "fastpath._hashset", "fastpath._engine"]
 
 
 class build_ext(_build_ext):  # noqa: N801 - setuptools naming
@@ -51,7 +51,7 @@ class build_ext(_build_ext):  # noqa: N801 - setuptools naming
                     name,
                     [name.replace(".", "/") + ".pyx"],
                     define_macros=macros,
-                    depends=["fastpath/sha256.h"],
+                    depends=["fastpath/sha256.h", "fastpath/_decode.pxd", "fastpath/_hashset.pxd"],
                 )
                 for name in EXTENSIONS
             ],

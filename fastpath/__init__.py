@@ -11,6 +11,7 @@ from fastpath._decode import (
     iso_utc,
     loads_cbor,
     sha256_16,
+    sha256_backend,
     zlib_backend,
 )
 from fastpath._hashset import HashSet
@@ -27,5 +28,6 @@ __all__ = [
     "iso_utc",
     "loads_cbor",
     "sha256_16",
+    "sha256_backend",
     "zlib_backend",
 ]

@@ -65,5 +65,8 @@ def ecdsa_der(signature: bytes) -> bytes:
 def iso_utc(ts: int) -> str:
     """Epoch seconds -> 'YYYY-MM-DDTHH:MM:SSZ'."""
 
+def sha256_backend(name: str | None = None) -> str:
+    """'sha-ni' (x86 SHA extensions) or 'portable'; with `name`, switch (for tests)."""
+
 def zlib_backend(name: str | None = None) -> str:
     """'libz' (direct) or 'python'; with `name`, switch (for tests)."""

@@ -525,25 +525,7 @@ def sha256_16(data, prefix=b""):
 # The decoded record
 
 cdef class Decoded:
-    """What a token says, before anyone has checked the signature."""
-
-    cdef readonly int alg
-    cdef readonly bytes kid
-    cdef readonly bytes signature
-    cdef readonly bytes sig_structure
-    cdef readonly str iss
-    cdef readonly int64_t exp
-    cdef readonly int64_t iat
-    # Payload: only meaningful when payload_ok is True.
-    cdef readonly bint payload_ok
-    cdef readonly int type_index       # 0 vaccination, 1 test, 2 recovery
-    cdef readonly str cert_type
-    cdef readonly str fn, gn, fnt, gnt, dob
-    cdef readonly str ci, co
-    cdef readonly int dn, sd
-    cdef readonly int64_t dt, fr, df, du, sc
-    cdef readonly str tt, tr
-    cdef readonly bytes uci_hash, cuci_hash, sig_hash
+    """What a token says, before anyone has checked the signature (fields: _decode.pxd)."""
 
     @property
     def country(self):
@@ -1152,9 +1134,14 @@ def decode(token, Py_ssize_t max_inflated=DEF_MAX_INFLATED):
 
     `max_inflated` caps the decompressed size (at most MAX_INFLATED).
     """
-    cdef bytes raw
     if not 0 < max_inflated <= DEF_MAX_INFLATED:
         raise ValueError("max_inflated must be between 1 and MAX_INFLATED")
+    return decode_token(token, max_inflated)
+
+
+cdef Decoded decode_token(object token, Py_ssize_t max_inflated):
+    """C-level entry for other Cython modules (see _decode.pxd); raises DecodeError."""
+    cdef bytes raw
     if type(token) is str:
         if not (<str>token).startswith("HC1:"):
             _fail(E_PREFIX)
@@ -1223,6 +1210,11 @@ def ecdsa_der(signature):
 
 def iso_utc(int64_t ts):
     """Epoch seconds -> 'YYYY-MM-DDTHH:MM:SSZ' (years 0001-9999)."""
+    return format_iso_utc(ts)
+
+
+cdef str format_iso_utc(int64_t ts):
+    """C-level iso_utc for other Cython modules (see _decode.pxd)."""
     cdef int64_t days = ts // 86400, secs = ts - days * 86400
     cdef int64_t z, era, doe, yoe, y, doy, mp, d, m
     cdef char buf[21]

@@ -21,8 +21,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from fastpath import ecdsa_der as _ecdsa_der
 
+from fastpath import ecdsa_der as _ecdsa_der
 from keys._x509 import CERT_TYPES, cert_kid, eku_types, validity
 
 __all__ = ["MAX_FILE_BYTES", "MAX_KEYS", "IssuerKey", "TrustFileError", "TrustRegistry"]

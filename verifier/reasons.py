@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     """Why a token is invalid. The value is the contract's code."""
 
     # technical
@@ -20,8 +20,8 @@ class Reason(str, Enum):
     BAD_SIGNATURE = "bad_signature"
     KEY_USAGE = "key_usage"
     KEY_EXPIRED = "key_expired"
-    TOKEN_EXPIRED = "token_expired"
-    TOKEN_NOT_YET_VALID = "token_not_yet_valid"
+    TOKEN_EXPIRED = "token_expired"  # noqa: S105 - a reason code, not a secret
+    TOKEN_NOT_YET_VALID = "token_not_yet_valid"  # noqa: S105
     REVOKED = "revoked"
     NOT_IN_REGISTRY = "not_in_registry"
     # acceptance rules
@@ -34,9 +34,6 @@ class Reason(str, Enum):
     TEST_TYPE_NOT_ACCEPTED = "test_type_not_accepted"
     TEST_EXPIRED = "test_expired"
     TEST_IN_FUTURE = "test_in_future"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 DETAILS: dict[Reason | None, str] = {

@@ -1,9 +1,10 @@
 """Acceptance rules: who may enter once a token is technically valid.
 
 `venue` is the Moscow venue-entry policy of November 2021; `none` performs technical
-checks only; a JSON file sets the same knobs as numbers. Times are epoch seconds; a
-date means 00:00:00Z of that day. Windows are inclusive at both ends, and no clock-skew
-leeway applies to them: "365 days" ends exactly 365 * 86400 seconds after `dt`.
+checks only; a JSON file sets the same knobs as numbers. This module holds and loads the
+knobs; the compiled engine (fastpath/_engine.pyx, `Engine._rules`) applies them. Times are
+epoch seconds; a date means 00:00:00Z of that day. Windows are inclusive at both ends, and
+no clock-skew leeway applies to them: "365 days" ends exactly 365 * 86400 seconds after `dt`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
-
-from verifier.reasons import Reason
 
 DAY = 86400
 HOUR = 3600
@@ -41,43 +40,6 @@ class Rules:
     registry_types: frozenset[str] = field(
         default_factory=lambda: frozenset({"recovery", "test"})
     )
-
-    def evaluate(self, d: Any, now: int) -> tuple[Reason | None, int]:
-        """(reason or None, end of validity) for a decoded, verified token at `now`."""
-        exp: int = d.exp
-        if self.technical_only:
-            return None, exp
-        t = d.type_index
-        if t == 0:  # vaccination
-            if self.require_full_course and d.dn < d.sd:
-                return Reason.VACCINATION_INCOMPLETE, exp
-            start = d.dt
-            end = start + self.vaccination_days * DAY
-            if now < start:
-                return Reason.VACCINATION_NOT_YET_VALID, min(end, exp)
-            if now > end:
-                return Reason.VACCINATION_EXPIRED, min(end, exp)
-            return None, min(end, exp)
-        if t == 1:  # test
-            if d.tr != NEGATIVE:
-                return Reason.TEST_POSITIVE, exp
-            if d.tt not in self.accepted_test_types:
-                return Reason.TEST_TYPE_NOT_ACCEPTED, exp
-            start = d.sc
-            end = start + self.test_hours * HOUR
-            if now < start:
-                return Reason.TEST_IN_FUTURE, min(end, exp)
-            if now > end:
-                return Reason.TEST_EXPIRED, min(end, exp)
-            return None, min(end, exp)
-        # recovery: 180 days from fr, and only inside df..du (du is the last valid day)
-        start = max(d.fr, d.df)
-        end = min(d.fr + self.recovery_days * DAY, d.du + DAY)
-        if now < start:
-            return Reason.RECOVERY_NOT_YET_VALID, min(end, exp)
-        if now > end:
-            return Reason.RECOVERY_EXPIRED, min(end, exp)
-        return None, min(end, exp)
 
 
 VENUE = Rules()

@@ -47,7 +47,7 @@ def _build(args: argparse.Namespace) -> Verifier:
     if args.redis:
         if args.revocations:
             raise ConfigError("--revocations and --redis exclude each other")
-        from keys.registry import TrustRegistry, TrustFileError
+        from keys.registry import TrustFileError, TrustRegistry
         from verifier.redis_store import RedisStore, StoreUnavailable
 
         try:

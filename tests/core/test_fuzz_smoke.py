@@ -30,10 +30,14 @@ def test_fuzz_reports_failures_with_exit_1(tmp_path: Path) -> None:
     script.write_text(
         "import runpy, sys\n"
         f"sys.argv = [{str(FUZZ)!r}, '--count', '50', '--quiet']\n"
-        "from verifier.core import Verifier\n"
-        "def boom(self, token, at=None):\n"
-        "    raise RuntimeError('injected')\n"
-        "Verifier.verify = boom\n"
+        "import verifier.core\n"
+        "class Boom:\n"
+        "    def __init__(self, *args, **kwargs):\n"
+        "        pass\n"
+        "    def verify(self, token, at=None):\n"
+        "        raise RuntimeError('injected')\n"
+        "    verify_many = verify\n"
+        "verifier.core.Engine = Boom\n"
         f"runpy.run_path({str(FUZZ)!r}, run_name='__main__')\n"
     )
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,

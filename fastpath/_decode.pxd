@@ -1,0 +1,31 @@
+# C-level interface of fastpath._decode, for other Cython modules:
+#
+#     from fastpath._decode cimport Decoded, decode_token
+#
+# decode_token raises DecodeError (reason = a contract code) like the def `decode`.
+
+from libc.stdint cimport int64_t
+
+
+cdef class Decoded:
+    cdef readonly int alg
+    cdef readonly bytes kid
+    cdef readonly bytes signature
+    cdef readonly bytes sig_structure
+    cdef readonly str iss
+    cdef readonly int64_t exp
+    cdef readonly int64_t iat
+    # Payload: only meaningful when payload_ok is True.
+    cdef readonly bint payload_ok
+    cdef readonly int type_index       # 0 vaccination, 1 test, 2 recovery
+    cdef readonly str cert_type
+    cdef readonly str fn, gn, fnt, gnt, dob
+    cdef readonly str ci, co
+    cdef readonly int dn, sd
+    cdef readonly int64_t dt, fr, df, du, sc
+    cdef readonly str tt, tr
+    cdef readonly bytes uci_hash, cuci_hash, sig_hash
+
+
+cdef Decoded decode_token(object token, Py_ssize_t max_inflated)
+cdef str format_iso_utc(int64_t ts)
