@@ -29,6 +29,10 @@ class StoreUnavailable(RuntimeError):
 
 
 class Store(Protocol):
+    """What the verifier needs from a store. A store that keeps a `Replica` also exposes it
+    as a `replica` attribute: the compiled engine then reads the revoked and registry
+    HashSets directly (C-level lookups) instead of calling is_revoked / in_registry."""
+
     @property
     def trust(self) -> TrustRegistry:
         """The current trust registry. A new object after every change of keys."""
