@@ -698,7 +698,6 @@ cdef bint _names(Cur* c, int depth, Decoded out) except -1:
 
 cdef bint _entry_field(int kind, int key, object value, Decoded out) except -1:
     """Check one field of a v / t / r entry; fields of other entry types are ignored."""
-    cdef int64_t when
     if key == K_TG:
         return _is_str(value)
     if key == K_CO:

@@ -86,12 +86,12 @@ ALT_ARC_VACCINATION = "1.3.6.1.4.1.0.1847.2021.1.2"
 # -- issuers ---------------------------------------------------------------------------
 
 
-def _alt_arc_issuer() -> Issuer:
-    """An ES256 issuer whose EKU uses the alternative EU arc (1.3.6.1.4.1.0.1847...)."""
+def _eku_issuer(common_name: str, eku: x509.ObjectIdentifier) -> Issuer:
+    """An ES256 issuer whose certificate carries one given extended key usage OID."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([
         x509.NameAttribute(NameOID.COUNTRY_NAME, "RU"),
-        x509.NameAttribute(NameOID.COMMON_NAME, "qrverify vectors alt-arc vaccination issuer"),
+        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
     ])
     start = dt.datetime.fromtimestamp(CERT_START, dt.UTC)
     cert = (
@@ -102,34 +102,21 @@ def _alt_arc_issuer() -> Issuer:
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
         .not_valid_after(start + dt.timedelta(days=CERT_DAYS))
-        .add_extension(
-            x509.ExtendedKeyUsage([x509.ObjectIdentifier(ALT_ARC_VACCINATION)]), critical=False
-        )
+        .add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
         .sign(key, hashes.SHA256())
     )
     return Issuer.from_parts(key, cert)
+
+
+def _alt_arc_issuer() -> Issuer:
+    """Vaccination only, with the EKU on the alternative EU arc (1.3.6.1.4.1.0.1847...)."""
+    return _eku_issuer("qrverify vectors alt-arc vaccination issuer",
+                       x509.ObjectIdentifier(ALT_ARC_VACCINATION))
 
 
 def _other_eku_issuer() -> Issuer:
-    """An ES256 issuer with an EKU holding no EU OID (serverAuth): may sign every type."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "RU"),
-        x509.NameAttribute(NameOID.COMMON_NAME, "qrverify vectors server-auth EKU issuer"),
-    ])
-    start = dt.datetime.fromtimestamp(CERT_START, dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + dt.timedelta(days=CERT_DAYS))
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return Issuer.from_parts(key, cert)
+    """An EKU holding no EU OID (serverAuth): may sign every type."""
+    return _eku_issuer("qrverify vectors server-auth EKU issuer", ExtendedKeyUsageOID.SERVER_AUTH)
 
 
 ISSUER_SPECS: dict[str, Callable[[], Issuer]] = {
