@@ -480,7 +480,7 @@ def parse_args(argv: list[str] | None) -> Settings:
     p.add_argument("--out", type=Path, default=None,
                    help="results directory (default bench/results, smoke: a temp dir)")
     p.add_argument("--duration", type=float, default=None,
-                   help="seconds per step (default 10, smoke 2); sync steps take twice this")
+                   help="seconds per step (default 8, smoke 2); sync steps take twice this")
     p.add_argument("--targets", default=None,
                    help=f"comma-separated subset of {','.join(FULL_TARGETS)}")
     p.add_argument("--scenarios", default=None, help="comma-separated scenario names")
@@ -489,7 +489,7 @@ def parse_args(argv: list[str] | None) -> Settings:
     p.add_argument("--valid-tokens", type=int, default=None,
                    help="distinct valid tokens (default 40000, smoke 3000)")
     args = p.parse_args(argv)
-    duration = args.duration if args.duration is not None else (2.0 if args.smoke else 10.0)
+    duration = args.duration if args.duration is not None else (2.0 if args.smoke else 8.0)
     if not 0.5 <= duration <= 300:
         p.error("--duration must be 0.5..300 seconds")
     names = args.targets.split(",") if args.targets else \

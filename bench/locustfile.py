@@ -22,8 +22,6 @@ The push file is JSON written by the runner: {"start": epoch} then {"start":...,
 
 from __future__ import annotations
 
-import locust  # noqa: I001 - first: gevent monkey-patches the standard library
-
 import json
 import math
 import os
@@ -33,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+import locust  # gevent monkey-patches the standard library on import
 import orjson
 from locust import FastHttpUser, constant, constant_pacing, events, task
 
