@@ -27,6 +27,7 @@ import os
 import platform
 import shutil
 import signal
+import site
 import socket
 import subprocess
 import sys
@@ -44,6 +45,24 @@ from bench.tokens import DEFAULT_MIX, Pools, build_workdir, inprocess_rate, pars
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
+
+
+def child_env() -> dict[str, str]:
+    """Environment for the Python processes this runner starts.
+
+    They need the `bench` package from this checkout, but qrverify itself as installed:
+    the source tree's fastpath/ has no compiled module. So the interpreter's own
+    site-packages come first on the path, this checkout after them (in a developer's
+    checkout without an install, the source tree is what there is), and children run in
+    their work directory, never the checkout (`-m` and uvicorn put the cwd first).
+    """
+    env = dict(os.environ)
+    parts = [*site.getsitepackages(), str(ROOT)]
+    if env.get("PYTHONPATH"):
+        parts.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(parts)
+    env.pop("QRVERIFY_SERVE_CONFIG", None)
+    return env
 FULL_TARGETS = ("echo1", "echo2", "embedded1", "embedded2", "redis1", "redis2")
 SMOKE_TARGETS = ("echo1", "embedded1", "redis2")
 READY_TIMEOUT = 60.0
@@ -77,11 +96,9 @@ class Procs:
     running: list[subprocess.Popen[Any]] = field(default_factory=list)
 
     def start(self, argv: list[str], log: Path, **kw: Any) -> subprocess.Popen[Any]:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-        env.pop("QRVERIFY_SERVE_CONFIG", None)
         with open(log, "ab") as fh:
-            proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+            proc = subprocess.Popen(argv, cwd=log.parent, env=child_env(),
+                                    stdin=subprocess.DEVNULL,
                                     stderr=fh, start_new_session=True,
                                     stdout=kw.pop("stdout", fh), **kw)
         self.running.append(proc)
@@ -201,11 +218,9 @@ def start_redis(procs: Procs, work: Path) -> tuple[subprocess.Popen[Any], str]:
 def run_sync(work: Path, url: str, *args: str) -> float:
     """`qrverify sync --redis URL ARGS`; returns its wall time; raises on failure."""
     start = time.time()
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     with open(work / "sync.log", "ab") as fh:
         done = subprocess.run([PY, "-m", "verifier", "sync", "--redis", url, "--no-progress",
-                               *args], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                               *args], cwd=work, env=child_env(), stdin=subprocess.DEVNULL,
                               stdout=fh, stderr=fh, timeout=SYNC_TIMEOUT, check=False)
     if done.returncode != 0:
         raise BenchError(f"qrverify sync exited {done.returncode}; see {work}/sync.log")

@@ -4,25 +4,26 @@ plus the pure parts of the runner that decide pass or fail."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from bench import __main__ as runner
-from bench.tokens import expected_for, parse_mix
-
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))  # the bench package; qrverify itself stays the installed one
+
+from bench import __main__ as runner  # noqa: E402, I001
+from bench.tokens import expected_for, parse_mix  # noqa: E402
+
 
 
 def test_smoke_runs_every_scenario_without_failures(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT)
     done = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--out", str(out)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+                          cwd=tmp_path, env=runner.child_env(), capture_output=True, text=True,
+                          timeout=600,
                           check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = (out / "summary.md").read_text()
