@@ -5,7 +5,26 @@ This module stays import-light: `bench_*.py` scripts and uvicorn workers import 
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
 from typing import Any
+
+
+def _prefer_installed() -> None:
+    """Run from the checkout (`python -m bench`), the checkout is first on sys.path and its
+    source packages would shadow the installed qrverify; without an in-place build their
+    fastpath/ has no compiled module. Then move the checkout to the end of the path: the
+    installed build wins and `bench` itself is still found."""
+    root = Path(__file__).resolve().parent.parent
+    if any((root / "fastpath").glob("_decode*.so")):
+        return  # a developer's in-place build: the source tree works as it is
+    mine = [p for p in sys.path if Path(os.path.abspath(p or ".")) == root]
+    if mine:
+        sys.path[:] = [p for p in sys.path if p not in mine] + [str(root)]
+
+
+_prefer_installed()
 
 
 def echo_app() -> Any:
