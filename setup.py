@@ -8,6 +8,7 @@ Environment: QRVERIFY_DEBUG=1 turns on line tracing and bounds checks everywhere
 
 from __future__ import annotations
 
+import glob
 import os
 
 from setuptools import Extension, setup
@@ -51,7 +52,8 @@ class build_ext(_build_ext):  # noqa: N801 - setuptools naming
                     name,
                     [name.replace(".", "/") + ".pyx"],
                     define_macros=macros,
-                    depends=["fastpath/sha256.h", "fastpath/_decode.pxd", "fastpath/_hashset.pxd"],
+                    depends=["fastpath/sha256.h", *glob.glob("fastpath/*.pxi"),
+                             *glob.glob("fastpath/*.pxd")],
                 )
                 for name in EXTENSIONS
             ],

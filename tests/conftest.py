@@ -5,6 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# CI and developer machines here are shared and noisy: no example may fail for being slow.
+settings.register_profile(
+    "qrverify", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("qrverify")
 
 
 @pytest.fixture(scope="session")
