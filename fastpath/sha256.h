@@ -52,7 +52,7 @@ static void qrv_sha256_block(uint32_t h[8], const uint8_t *p) {
 /* SHA-256 with the x86 SHA extensions (SHA-NI), chosen at run time when the CPU has
  * them. Four rounds per step: sha256rnds2 does two rounds on the ABEF/CDGH halves of the
  * state, sha256msg1/msg2 extend the message schedule. */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(QRV_NO_SHA_NI)
 #include <cpuid.h>
 #include <immintrin.h>
 #define QRV_HAVE_SHA_NI 1
@@ -105,20 +105,6 @@ static int qrv_cpu_has_sha_ni(void) {
 #define QRV_HAVE_SHA_NI 0
 static void qrv_sha256_block_ni(uint32_t h[8], const uint8_t *p) { qrv_sha256_block(h, p); }
 static int qrv_cpu_has_sha_ni(void) { return 0; }
-/* Use SHA-NI when the CPU has it and it agrees with the portable code on two messages;
- * `allow` = 0 forces the portable code. Returns whether SHA-NI is in use. */
-static int qrv_sha256_select(int allow) {
-    static const uint8_t msg[80] = "the quick brown fox jumps over the lazy dog, twice over: two blocks";
-    uint8_t x[32], y[32];
-    qrv_sha256_use_ni = 0;
-    if (!allow || !qrv_cpu_has_sha_ni()) return 0;
-    qrv_sha256_2(msg, 3, msg + 3, 77, x, 32);
-    qrv_sha256_use_ni = 1;
-    qrv_sha256_2(msg, 3, msg + 3, 77, y, 32);
-    if (memcmp(x, y, 32) != 0) qrv_sha256_use_ni = 0;
-    return qrv_sha256_use_ni;
-}
-
 #endif
 
 /* 1 when the SHA-NI code is in use; set by qrv_sha256_select(). */
