@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from fastpath import ecdsa_der as _ecdsa_der
+from keys._files import read_capped
 from keys._x509 import CERT_TYPES, cert_kid, eku_types, validity
 
 __all__ = ["MAX_FILE_BYTES", "MAX_KEYS", "IssuerKey", "TrustFileError", "TrustRegistry"]
@@ -423,16 +424,7 @@ class TrustRegistry:
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> TrustRegistry:
         """Load a trust-registry JSON file."""
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read(MAX_FILE_BYTES + 1)
-        except FileNotFoundError:
-            raise TrustFileError(f"trust file not found: {os.fspath(path)}") from None
-        except IsADirectoryError:
-            raise TrustFileError(f"trust file is a directory: {os.fspath(path)}") from None
-        except OSError as exc:
-            raise TrustFileError(f"cannot read trust file {os.fspath(path)}: "
-                                 f"{exc.strerror}") from None
+        data = read_capped(path, MAX_FILE_BYTES, "trust file", TrustFileError)
         return cls.from_json(data)
 
     # -- queries ------------------------------------------------------------------------

@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastpath._engine import Engine
-
 from verifier import rules as _rules
 from verifier.reasons import Reason
 from verifier.store import MemoryStore, Store
@@ -109,7 +108,7 @@ class Verifier:
         self, tokens: Iterable[str | bytes], at: datetime | float | None = None
     ) -> list[Verdict]:
         """Verify tokens in order, all at the same instant."""
-        return self._engine.verify_many(tokens, at)  # type: ignore[no-any-return]
+        return self._engine.verify_many(tokens, at)
 
     @property
     def cache_hits(self) -> int:

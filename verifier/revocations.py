@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from keys._files import read_capped
+
 __all__ = [
     "HASH_SIZE",
     "MAX_ENTRIES",
@@ -167,16 +169,7 @@ def parse_revocations(data: bytes | bytearray | memoryview | str) -> Revocations
 
 def load_revocations(path: str | os.PathLike[str]) -> Revocations:
     """Read and parse a revocation file (at most MAX_FILE_BYTES)."""
-    name = os.fspath(path)
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise RevocationFileError(f"revocations file not found: {name}") from None
-    except IsADirectoryError:
-        raise RevocationFileError(f"revocations file is a directory: {name}") from None
-    except OSError as exc:
-        raise RevocationFileError(f"cannot read revocations file {name}: {exc.strerror}") from None
+    data = read_capped(path, MAX_FILE_BYTES, "revocations file", RevocationFileError)
     return parse_revocations(data)
 
 

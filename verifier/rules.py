@@ -14,9 +14,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-DAY = 86400
-HOUR = 3600
-NEGATIVE = "260415000"  # SNOMED CT "Not detected"
+from keys._files import read_capped
+
 PCR = "LP6464-4"  # LOINC: nucleic acid amplification test
 TYPES = ("vaccination", "test", "recovery")
 _MAX_RULES_FILE = 64 * 1024
@@ -106,11 +105,7 @@ def load(spec: str | os.PathLike[str] | Rules) -> Rules:
     if isinstance(spec, str) and spec in BUILTIN:
         return BUILTIN[spec]
     path = os.fspath(spec)
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(_MAX_RULES_FILE + 1)
-    except OSError as exc:
-        raise RulesError(f"cannot read rules file {path}: {exc.strerror}") from None
+    raw = read_capped(path, _MAX_RULES_FILE, "rules file", RulesError)
     if len(raw) > _MAX_RULES_FILE:
         raise RulesError(f"rules file {path} is larger than {_MAX_RULES_FILE} bytes")
     try:
