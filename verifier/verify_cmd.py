@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 import fastpath
-from verifier.core import ConfigError, Verifier
+from verifier.core import DEFAULT_LEEWAY, ConfigError, Verifier
 from verifier.reasons import Reason
 from verifier.verdict import Verdict
 
@@ -31,6 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rules", default="venue", metavar="venue|none|FILE", help="acceptance rules profile"
     )
     parser.add_argument("--at", metavar="ISO8601", help="verify as of this time (default now)")
+    parser.add_argument(
+        "--leeway",
+        type=int,
+        default=DEFAULT_LEEWAY,
+        metavar="SECONDS",
+        help=f"clock skew tolerated for a token's iat / exp (default {DEFAULT_LEEWAY})",
+    )
 
 
 def _parse_at(text: str | None) -> datetime | None:
@@ -58,10 +65,10 @@ def _build(args: argparse.Namespace) -> Verifier:
             store = RedisStore.connect(args.redis, trust_override=override, follow=False)
         except StoreUnavailable as exc:
             raise ConfigError(str(exc)) from None
-        return Verifier(store, args.rules)
+        return Verifier(store, args.rules, leeway=args.leeway)
     if not args.trust:
         raise ConfigError(f"no issuer keys: {_ENV_HINT}")
-    return Verifier.from_files(args.trust, args.revocations, args.rules)
+    return Verifier.from_files(args.trust, args.revocations, args.rules, leeway=args.leeway)
 
 
 def _stdin_tokens(stream: BinaryIO) -> Iterator[Any]:

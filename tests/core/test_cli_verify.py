@@ -247,3 +247,24 @@ def test_subprocess_args_stdin_and_exit_codes() -> None:
 
     proc = _run([*BASE, "--rules", "none", V["vaccination_old_rules_none_valid"].token])
     assert proc.returncode == 0, proc.stderr
+
+
+def test_leeway_option_widens_the_clock_skew(tmp_path: Path) -> None:
+    """--leeway sets the iat/exp tolerance (default 300 s); a bad value is a usage error."""
+    from datetime import UTC, datetime
+
+    from keys.issuer import Issuer
+    from keys.samples import sample_dcc
+    from keys.token import issue_token
+    from verifier.cli import main as cli_main
+
+    now = 1_700_000_000
+    issuer = Issuer.generate(country="RU", alg="ES256", not_before=now - 86400)
+    trust = tmp_path / "trust.json"
+    trust.write_text(json.dumps({"keys": [issuer.trust_entry()]}))
+    token = issue_token(issuer, sample_dcc("vaccination", at=now), iat=now - 60, exp=now)
+    at = datetime.fromtimestamp(now + 400, UTC).isoformat()
+    base = ["verify", "--trust", str(trust), "--rules", "none", "--at", at]
+    assert cli_main([*base, token]) == 1  # 400 s past exp: outside the default 300 s
+    assert cli_main([*base, "--leeway", "600", token]) == 0
+    assert cli_main([*base, "--leeway", "-1", token]) == 2

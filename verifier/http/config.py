@@ -47,6 +47,7 @@ class ServeConfig:
     max_image_pixels: int = Limits.max_image_pixels
     body_timeout: float = Limits.body_timeout
     cache_size: int = 20000
+    leeway: int = 300
     graceful_timeout: float = 10.0
     limit_concurrency: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -156,6 +157,8 @@ OPTIONS: tuple[Option, ...] = (
            "SECONDS", "a request body must arrive within this time, else 408 (default 15)"),
     Option("cache_size", "--cache-size", "QRVERIFY_CACHE_SIZE", _int_range(0, 10_000_000), "N",
            "verified-token cache entries per worker (default 20000, 0 = off)"),
+    Option("leeway", "--leeway", "QRVERIFY_LEEWAY", _int_range(0, 86400), "SECONDS",
+           "clock skew tolerated for a token's iat / exp (default 300)"),
     Option("graceful_timeout", "--graceful-timeout", "QRVERIFY_GRACEFUL_TIMEOUT",
            _float_range(0, 3600), "SECONDS",
            "on SIGTERM, wait this long for requests in flight (default 10)"),

@@ -57,12 +57,13 @@ def build_verifier(cfg: ServeConfig) -> Any:
             except StoreUnavailable as exc:
                 raise _SetupError(str(exc)) from None
             try:
-                return Verifier(store, cfg.rules, cache_size=cfg.cache_size)
+                return Verifier(store, cfg.rules, cache_size=cfg.cache_size,
+                                leeway=cfg.leeway)
             except BaseException:
                 store.close()
                 raise
         return Verifier.from_files(cfg.trust, cfg.revocations, cfg.rules,
-                                   cache_size=cfg.cache_size)
+                                   cache_size=cfg.cache_size, leeway=cfg.leeway)
     except ConfigError as exc:
         raise _SetupError(str(exc)) from None
 
