@@ -10,7 +10,7 @@ Routes (CONTRACT section 6):
     GET  /                   the scanner page (and /static/<file>)
 
 Every client error is a 4xx with `{"error": "..."}`; an unexpected exception becomes a bare
-JSON 500 (`_Observe`), logged with its type and code locations only.
+JSON 500 (`middleware.Observe`), logged with its type and code locations only.
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ import asyncio
 import contextlib
 import gc
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from starlette.applications import Starlette
@@ -31,22 +30,22 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp as StarletteASGIApp
 
 from verifier.http import _multipart, images
 from verifier.http.auth import ApiKeys
 from verifier.http.jsonlog import APP_LOGGER, LoggingAccessSink
 from verifier.http.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from verifier.http.metrics import Metrics
+from verifier.http.middleware import (
+    JSON,
+    NO_STORE,
+    SCOPE_KEY,
+    FastVerify,
+    Observe,
+    Service,
+    reason_code,
+)
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-JSON = "application/json"
-NO_STORE = {"cache-control": "no-store"}
 STATIC_DIR = Path(__file__).with_name("static")
 _STATIC_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -65,8 +64,6 @@ PAGE_HEADERS = {
     "x-frame-options": "DENY",
     "permissions-policy": "camera=(self), microphone=(), geolocation=()",
 }
-SCOPE_KEY = "qrverify"
-
 app_log = logging.getLogger(APP_LOGGER)
 
 
@@ -222,164 +219,6 @@ def image_bytes(request: Request, body: bytes) -> bytes:
     return data
 
 
-def _reason_code(reason: Any) -> str | None:
-    if reason is None:
-        return None
-    value = getattr(reason, "value", reason)
-    return str(value)
-
-
-class _Observe:
-    """Outermost app middleware: metrics, one access-log line, and a JSON 500 on a crash."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics, sink: Any) -> None:
-        self.app = app
-        self.metrics = metrics
-        self.sink = sink
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        state: dict[str, Any] = {}
-        scope[SCOPE_KEY] = state
-        status = 0
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_wrapper)
-        except Exception:  # noqa: BLE001 - the last line of defence: never leak, never die
-            app_log.error("unhandled exception", exc_info=True,
-                          extra={"fields": {"route": _route_label(scope)}})
-            if status == 0:
-                await send({"type": "http.response.start", "status": 500,
-                            "headers": [(b"content-type", b"application/json"),
-                                        (b"content-length", b"26")]})
-                await send({"type": "http.response.body", "body": b'{"error":"internal error"}'})
-            status = 500
-        duration = time.perf_counter() - start
-        route = _route_label(scope)
-        method = scope.get("method", "")
-        self.metrics.observe_request(route, method, status, duration)
-        if self.sink is not None:
-            fields: dict[str, Any] = {"method": method if len(method) <= 16 else "OTHER",
-                                      "route": route, "status": status,
-                                      "duration_ms": round(duration * 1000, 3)}
-            fields.update(state)
-            self.sink.write(fields)
-
-
-class _FastVerify:
-    """The hottest route, POST /v1/verify, answered in plain ASGI: no Request or Response
-    objects, no routing. It handles only the ordinary case: a JSON {"token": "..."} or a
-    text/plain body arriving in one piece within the cap, and a valid API key when keys are
-    configured. Anything else (other routes, chunked or oversized bodies, other content
-    types, malformed JSON, a missing or wrong key) goes to the Starlette app with the body
-    replayed, so every error answer is made in one place. Verdict, headers, metrics and
-    access-log fields are the same as the Starlette route's.
-    """
-
-    _START_HEADERS = [(b"cache-control", b"no-store")]
-    _JSON_TYPE = (b"content-type", JSON.encode())
-
-    def __init__(self, app: ASGIApp, *, route: Route, verify: Callable[[str], Any],
-                 count_verdict: Callable[..., None], api_keys: ApiKeys | None,
-                 max_body: int) -> None:
-        self.app = app
-        self.route = route
-        self.verify = verify
-        self.count_verdict = count_verdict
-        self.api_keys = api_keys
-        self.max_body = max_body
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] != "http" or scope["path"] != "/v1/verify"
-                or scope["method"] != "POST"):
-            await self.app(scope, receive, send)
-            return
-        media = b""
-        key: bytes | None = None
-        for name, value in scope["headers"]:
-            if name == b"content-type":
-                media = value.split(b";", 1)[0].strip().lower()
-            elif name == b"x-api-key":
-                key = value
-        client = None
-        if self.api_keys is not None:
-            client = self.api_keys.lookup(key)
-            if client is None:
-                await self.app(scope, receive, send)
-                return
-        if media != b"application/json" and media != b"text/plain":
-            await self.app(scope, receive, send)
-            return
-        message = await receive()
-        token = self._token(message, media)
-        if token is None:
-            await self.app(scope, _replay(message, receive), send)
-            return
-        scope["route"] = self.route  # the metrics and log label of the Starlette route
-        verdict = self.verify(token)
-        status, reason = verdict.status, _reason_code(verdict.reason)
-        self.count_verdict(status, reason, client)
-        state = scope[SCOPE_KEY]
-        if client is not None:
-            state["client"] = client
-        state["verdict_status"] = status
-        state["verdict_reason"] = reason
-        body = verdict.to_json()
-        headers = [*self._START_HEADERS, (b"content-length", str(len(body)).encode()),
-                   self._JSON_TYPE]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-    def _token(self, message: Message, media: bytes) -> str | None:
-        """The token of a complete, well-formed body; None sends the request the slow way."""
-        if message["type"] != "http.request" or message.get("more_body", False):
-            return None
-        body: bytes = message.get("body", b"")
-        if len(body) > self.max_body:
-            return None
-        if media == b"text/plain":
-            try:
-                text = body.decode("utf-8")
-            except UnicodeDecodeError:
-                return None
-            if text.endswith("\r\n"):
-                return text[:-2]
-            return text[:-1] if text.endswith("\n") else text
-        try:
-            obj = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
-        token = obj.get("token") if isinstance(obj, dict) else None
-        return token if isinstance(token, str) else None
-
-
-def _replay(message: Message, receive: Receive) -> Receive:
-    """`receive` that hands back an already received message first."""
-    pending = [message]
-
-    async def replay() -> Message:
-        if pending:
-            return pending.pop()
-        return await receive()
-
-    return replay
-
-
-def _route_label(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "other"
-
-
 def create_app(
     verifier: Any,
     *,
@@ -436,7 +275,7 @@ def create_app(
 
     def one_verdict(request: Request, token: str, client: str | None) -> Response:
         verdict = verify(token)
-        status, reason = verdict.status, _reason_code(verdict.reason)
+        status, reason = verdict.status, reason_code(verdict.reason)
         count_verdict(status, reason, client)
         state = request.scope[SCOPE_KEY]
         state["verdict_status"] = status
@@ -457,7 +296,7 @@ def create_app(
         verdicts = verify_many(tokens)
         valid = 0
         for v in verdicts:
-            count_verdict(v.status, _reason_code(v.reason), client)
+            count_verdict(v.status, reason_code(v.reason), client)
             if v.status == "valid":
                 valid += 1
         state = request.scope[SCOPE_KEY]
@@ -567,28 +406,16 @@ def create_app(
         Route("/", page, methods=["GET"]),
         Route("/static/{name}", static_file, methods=["GET"]),
     ]
-    app = _Service(routes=routes, exception_handlers={HTTPException: http_exception},
+    app = Service(routes=routes, exception_handlers={HTTPException: http_exception},
                    lifespan=lifespan)
-    app.outer = lambda inner: _Observe(
-        _FastVerify(inner, route=routes[0], verify=verify, count_verdict=count_verdict,
+    app.outer = lambda inner: Observe(
+        FastVerify(inner, route=routes[0], verify=verify, count_verdict=count_verdict,
                     api_keys=api_keys, max_body=limits.max_body),
         metrics=metrics, sink=sink)
     app.state.metrics = metrics
     app.state.verifier = verifier
     app.state.limits = limits
     return app
-
-
-class _Service(Starlette):
-    """The Starlette app with our two outermost layers around Starlette's own stack:
-    `_Observe` (metrics, access log, a JSON 500 on a crash) and then `_FastVerify`, so the
-    hottest route skips the error middleware and routing it does not need."""
-
-    outer: Callable[[Any], Any] | None = None
-
-    def build_middleware_stack(self) -> StarletteASGIApp:
-        stack = super().build_middleware_stack()
-        return stack if self.outer is None else cast(StarletteASGIApp, self.outer(stack))
 
 
 def _load_static(directory: Path) -> dict[str, tuple[bytes, str]]:
