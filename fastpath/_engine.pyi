@@ -26,5 +26,7 @@ class Engine:
     def clear_cache(self) -> None: ...
     def verify(self, token: str | bytes, at: datetime | float | None = None) -> Any:
         """Verify one token at `at` (None = now, a datetime, or epoch seconds)."""
-    def verify_many(self, tokens: Iterable[str | bytes], at: datetime | float | None = None) -> list[Any]:
+    def verify_many(
+        self, tokens: Iterable[str | bytes], at: datetime | float | None = None
+    ) -> list[Any]:
         """Verify tokens in order, all at the same instant."""

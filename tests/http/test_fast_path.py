@@ -1,4 +1,4 @@
-"""POST /v1/verify has a plain-ASGI fast path in front of Starlette (verifier.http.middleware.FastVerify).
+"""POST /v1/verify has a plain-ASGI fast path in front of Starlette (middleware.FastVerify).
 
 It must answer exactly as the Starlette route does, and hand everything unusual to it.
 """
