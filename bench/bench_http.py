@@ -169,7 +169,9 @@ def main() -> int:
                    "--cache-size", str(cache), "--log-level", args.log_level]
         logs = open(work / "server.log", "wb")  # noqa: SIM115 - closed in finally
         for cmd, port in ((echo_cmd, echo_port), (svc_cmd, svc_port)):
-            proc = subprocess.Popen(cmd, stdout=logs, stderr=logs)
+            # cwd: the work dir, so that `-m verifier` imports the installed build, not the
+            # checkout the benchmark may have been started from
+            proc = subprocess.Popen(cmd, stdout=logs, stderr=logs, cwd=work)
             procs.append(proc)
             wait_up(port, proc)
 
