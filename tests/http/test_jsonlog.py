@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import logging
+import re
 import sys
 
 from verifier.http.jsonlog import AccessLog, JsonFormatter
@@ -59,3 +60,15 @@ def test_formatter_hides_exception_messages() -> None:
     entry = json.loads(line)
     assert entry["exc_type"] == "ValueError" and entry["msg"] == "unhandled exception"
     assert "secret-token" not in line and entry["exc_where"][0].startswith("test_jsonlog.py:")
+
+
+def test_access_log_lines_are_json_objects_with_the_fixed_fields_first() -> None:
+    out = io.BytesIO()
+    log = AccessLog(out)
+    log.write({"route": "/v1/verify", "status": 200, "verdict_reason": None, "note": "é\"x"})
+    log.write({})  # no fields: still one valid object
+    lines = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert [list(x)[:4] for x in lines] == [["ts", "level", "logger", "msg"]] * 2
+    assert lines[0]["status"] == 200 and lines[0]["verdict_reason"] is None
+    assert lines[0]["note"] == 'é"x' and lines[1]["msg"] == "request"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", lines[0]["ts"])
