@@ -408,10 +408,9 @@ def create_app(
     ]
     app = Service(routes=routes, exception_handlers={HTTPException: http_exception},
                    lifespan=lifespan)
-    app.outer = lambda inner: Observe(
-        FastVerify(inner, route=routes[0], verify=verify, count_verdict=count_verdict,
-                    api_keys=api_keys, max_body=limits.max_body),
-        metrics=metrics, sink=sink)
+    fast = FastVerify(route=routes[0], verify=verify, count_verdict=count_verdict,
+                      api_keys=api_keys, max_body=limits.max_body)
+    app.outer = lambda inner: Observe(inner, metrics=metrics, sink=sink, fast=fast)
     app.state.metrics = metrics
     app.state.verifier = verifier
     app.state.limits = limits

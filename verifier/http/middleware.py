@@ -1,7 +1,7 @@
 """The app's own ASGI layers, outside Starlette's stack (plain classes, as Starlette's
 middleware are): `Observe` (metrics, one access-log line, a JSON 500 on a crash) and
-`FastVerify` (the hot POST /v1/verify route without routing or Request objects), and
-`Service`, the Starlette app that puts them around its own stack.
+`FastVerify` (the hot POST /v1/verify route without routing or Request objects, which
+`Observe` tries first), and `Service`, the Starlette app that puts them around its stack.
 """
 
 from __future__ import annotations
@@ -43,10 +43,12 @@ def reason_code(reason: Any) -> str | None:
 class Observe:
     """Outermost app middleware: metrics, one access-log line, and a JSON 500 on a crash."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, sink: Any) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, sink: Any,
+                 fast: FastVerify | None = None) -> None:
         self.app = app
         self.metrics = metrics
         self.sink = sink
+        self.fast = fast
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,7 +66,11 @@ class Observe:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            fallback = receive if self.fast is None else await self.fast(scope, receive, send)
+            if fallback is None:  # answered by the fast path
+                status = 200
+            else:
+                await self.app(scope, fallback, send_wrapper)
         except Exception:  # noqa: BLE001 - the last line of defence: never leak, never die
             app_log.error("unhandled exception", exc_info=True,
                           extra={"fields": {"route": _route_label(scope)}})
@@ -81,7 +87,7 @@ class Observe:
         if self.sink is not None:
             fields: dict[str, Any] = {"method": method if len(method) <= 16 else "OTHER",
                                       "route": route, "status": status,
-                                      "duration_ms": round(duration * 1000, 3)}
+                                      "duration_ms": int(duration * 1e6) / 1000}
             fields.update(state)
             self.sink.write(fields)
 
@@ -90,30 +96,28 @@ class FastVerify:
     """The hottest route, POST /v1/verify, answered in plain ASGI: no Request or Response
     objects, no routing. It handles only the ordinary case: a JSON {"token": "..."} or a
     text/plain body arriving in one piece within the cap, and a valid API key when keys are
-    configured. Anything else (other routes, chunked or oversized bodies, other content
-    types, malformed JSON, a missing or wrong key) goes to the Starlette app with the body
-    replayed, so every error answer is made in one place. Verdict, headers, metrics and
-    access-log fields are the same as the Starlette route's.
+    configured. `Observe` calls it first; it returns None when it answered, else the
+    `receive` for the Starlette app (replaying the body if it was read), so everything else
+    (other routes, chunked or oversized bodies, other content types, malformed JSON, a
+    missing or wrong key) and every error answer is made by the Starlette route. Verdict,
+    headers, metrics and access-log fields are the same as the Starlette route's.
     """
 
     _START_HEADERS = [(b"cache-control", b"no-store")]
     _JSON_TYPE = (b"content-type", JSON.encode())
 
-    def __init__(self, app: ASGIApp, *, route: Route, verify: Callable[[str], Any],
+    def __init__(self, *, route: Route, verify: Callable[[str], Any],
                  count_verdict: Callable[..., None], api_keys: ApiKeys | None,
                  max_body: int) -> None:
-        self.app = app
         self.route = route
         self.verify = verify
         self.count_verdict = count_verdict
         self.api_keys = api_keys
         self.max_body = max_body
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] != "http" or scope["path"] != "/v1/verify"
-                or scope["method"] != "POST"):
-            await self.app(scope, receive, send)
-            return
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
+        if scope["path"] != "/v1/verify" or scope["method"] != "POST":
+            return receive
         media = b""
         key: bytes | None = None
         for name, value in scope["headers"]:
@@ -125,16 +129,13 @@ class FastVerify:
         if self.api_keys is not None:
             client = self.api_keys.lookup(key)
             if client is None:
-                await self.app(scope, receive, send)
-                return
+                return receive
         if media != b"application/json" and media != b"text/plain":
-            await self.app(scope, receive, send)
-            return
+            return receive
         message = await receive()
         token = self._token(message, media)
         if token is None:
-            await self.app(scope, _replay(message, receive), send)
-            return
+            return _replay(message, receive)
         scope["route"] = self.route  # the metrics and log label of the Starlette route
         verdict = self.verify(token)
         status, reason = verdict.status, reason_code(verdict.reason)
@@ -149,6 +150,7 @@ class FastVerify:
                    self._JSON_TYPE]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+        return None
 
     def _token(self, message: Message, media: bytes) -> str | None:
         """The token of a complete, well-formed body; None sends the request the slow way."""
@@ -192,8 +194,8 @@ def _route_label(scope: Scope) -> str:
 
 
 class Service(Starlette):
-    """The Starlette app with our two outermost layers around Starlette's own stack:
-    `Observe` (metrics, access log, a JSON 500 on a crash) and then `FastVerify`, so the
+    """The Starlette app with `Observe` (metrics, access log, a JSON 500 on a crash, and the
+    `FastVerify` attempt) as the outermost layer around Starlette's own stack, so the
     hottest route skips the error middleware and routing it does not need."""
 
     outer: Callable[[Any], Any] | None = None
