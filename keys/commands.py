@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from keys._cli import EXIT_OK, fail
+from keys._files import read_capped
 from keys._x509 import CERT_TYPES
 from keys.issuer import ALGORITHMS, CERT_FILE, MAX_DAYS, IssuerError, new_issuer
 from keys.registry import TrustFileError, TrustRegistry
@@ -72,13 +73,7 @@ def _run_new(args: argparse.Namespace) -> int:
 def _load_certificate(path: Path) -> x509.Certificate:
     if path.is_dir():
         path = path / CERT_FILE
-    try:
-        with path.open("rb") as fh:
-            data = fh.read(_MAX_CERT_BYTES + 1)
-    except FileNotFoundError:
-        raise ValueError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read: {exc.strerror}") from None
+    data = read_capped(path, _MAX_CERT_BYTES, "certificate file", ValueError)
     if len(data) > _MAX_CERT_BYTES:
         raise ValueError(f"{path}: too large for a certificate")
     try:

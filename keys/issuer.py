@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
+from keys._files import read_capped
 from keys._x509 import CERT_TYPES, cert_kid, eku_types, type_oid, validity
 from keys.cose import ALG_IDS
 
@@ -268,13 +269,7 @@ def new_issuer(
 
 
 def _read_capped(path: Path, what: str) -> bytes:
-    try:
-        with path.open("rb") as fh:
-            data = fh.read(_MAX_PEM + 1)
-    except FileNotFoundError:
-        raise IssuerError(f"{what} not found: {path}") from None
-    except OSError as exc:
-        raise IssuerError(f"cannot read {what} {path}: {exc.strerror}") from exc
+    data = read_capped(path, _MAX_PEM, what, IssuerError)
     if len(data) > _MAX_PEM:
         raise IssuerError(f"{what} {path} is too large")
     return data

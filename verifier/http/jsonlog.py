@@ -114,7 +114,6 @@ class AccessLog:
         self._size = 0
         self._scheduled = False
         self._sec = -1
-        self._sec_text = ""
         self._head = b""
 
     def _line(self, fields: dict[str, Any]) -> bytes:
@@ -123,8 +122,7 @@ class AccessLog:
         sec = int(now)
         if sec != self._sec:
             self._sec = sec
-            self._sec_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
-            self._head = ('{"ts":"' + self._sec_text).encode()
+            self._head = ('{"ts":"' + time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))).encode()
         millis = b"%03dZ" % int((now - sec) * 1000)
         body = orjson.dumps(fields, default=str) if fields else b"{}"
         tail = body[1:] if len(body) > 2 else b"}"
