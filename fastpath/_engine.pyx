@@ -21,7 +21,7 @@ from cpython.object cimport PyObject
 from libc.stdint cimport int64_t
 from libc.time cimport time as c_time
 
-from fastpath._decode cimport Decoded, decode_token, format_iso_utc
+from fastpath._decode cimport Decoded, ValueSets, decode_token_vs, format_iso_utc
 from fastpath._hashset cimport HashSet
 
 from collections import OrderedDict
@@ -82,6 +82,7 @@ cdef class Engine:
     cdef object verdict
     cdef dict reasons
     cdef object to_epoch
+    cdef ValueSets valuesets
     cdef object cache
     cdef Py_ssize_t cache_size
     cdef int64_t leeway
@@ -93,12 +94,13 @@ cdef class Engine:
     cdef int registry_types          # bit per type index: 1 vaccination, 2 test, 4 recovery
 
     def __init__(self, store, rules, *, int leeway, Py_ssize_t cache_size, verdict,
-                 reasons, to_epoch):
+                 reasons, to_epoch, ValueSets valuesets=None):
         self.store = store
         self.store_has_replica = hasattr(store, "replica")
         self.verdict = verdict
         self.reasons = dict(reasons)
         self.to_epoch = to_epoch
+        self.valuesets = valuesets  # None: coded fields are not checked
         self.cache = OrderedDict()
         self.cache_size = cache_size
         self.leeway = leeway
@@ -166,7 +168,7 @@ cdef class Engine:
         cdef Decoded d
         cdef object key, types, nb, na
         try:
-            d = decode_token(token, MAX_INFLATED)
+            d = decode_token_vs(token, MAX_INFLATED, self.valuesets)
         except DecodeError as exc:
             return _proof(trust, None, self.reasons[exc.reason], False)
         except Exception:  # fail closed on anything unforeseen

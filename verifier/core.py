@@ -22,6 +22,7 @@ from fastpath._engine import Engine
 from verifier import rules as _rules
 from verifier.reasons import Reason
 from verifier.store import MemoryStore, Store
+from verifier.valuesets import ValueSetError, ValueSets, load_valuesets, packaged_valuesets
 from verifier.verdict import Verdict
 
 DEFAULT_LEEWAY = 300  # seconds of clock skew tolerated for iat / exp
@@ -45,6 +46,14 @@ def _epoch(at: Any) -> int:
     raise TypeError("at must be a datetime, epoch seconds or None")
 
 
+def _valuesets_arg(arg: str | os.PathLike[str] | ValueSets | None) -> ValueSets:
+    if arg is None:
+        return packaged_valuesets()
+    if isinstance(arg, ValueSets):
+        return arg
+    return load_valuesets(arg)
+
+
 class Verifier:
     """Verifies HC1 tokens against a store (trust keys, revocations, registry)."""
 
@@ -55,6 +64,7 @@ class Verifier:
         *,
         leeway: int = DEFAULT_LEEWAY,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        valuesets: str | os.PathLike[str] | ValueSets | None = None,
     ) -> None:
         if isinstance(leeway, bool) or not isinstance(leeway, int) or not 0 <= leeway <= 86400:
             raise ConfigError("leeway must be a whole number of seconds from 0 to 86400")
@@ -68,6 +78,10 @@ class Verifier:
             self.rules = _rules.load(rules)
         except _rules.RulesError as exc:
             raise ConfigError(str(exc)) from None
+        try:  # None: the EU value sets shipped as package data; a directory replaces them
+            self.valuesets = _valuesets_arg(valuesets)
+        except ValueSetError as exc:
+            raise ConfigError(str(exc)) from None
         self.store = store
         self.leeway = leeway
         self._engine = Engine(
@@ -78,6 +92,7 @@ class Verifier:
             verdict=Verdict,
             reasons=_REASONS,
             to_epoch=_epoch,
+            valuesets=self.valuesets,
         )
         self._cache_size = cache_size
         # The hot entry points are the engine's own methods: no Python frame per scan.
