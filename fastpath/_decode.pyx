@@ -172,8 +172,8 @@ cdef int64_t MAX_TIME = 253402300799
 
 cdef int _time_value(object value, bint round_up, int64_t* out) except -2:
     """An epoch time given as an integer or a CBOR float (NumericDate allows fractions):
-    floats are rounded down (or up), NaN, infinities and anything outside years 1..9999
-    return -1; 0 when set."""
+    floats are rounded down (or up). 0 when set; -1 for NaN, infinities, other types and
+    anything that is not (after rounding) in years 1..9999."""
     cdef double f, r
     if type(value) is int:
         if not MIN_TIME <= value <= MAX_TIME:
@@ -182,7 +182,7 @@ cdef int _time_value(object value, bint round_up, int64_t* out) except -2:
         return 0
     if type(value) is float:
         f = value
-        if not (MIN_TIME <= f <= MAX_TIME):  # also false for NaN
+        if not (MIN_TIME - 1 < f < MAX_TIME + 1):  # also false for NaN
             return -1
         r = floor(f)
         if round_up and r != f:
