@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from keys._cli import EXIT_OK, fail
 from keys._x509 import CERT_TYPES
 from keys.issuer import IssuerError, load_issuer
 from keys.qr import write_png
 from keys.samples import sample_dcc
 from keys.token import issue_token
+from verifier.commands._common import EXIT_OK, fail
 
 __all__ = ["add_arguments", "run"]
 

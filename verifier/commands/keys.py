@@ -11,11 +11,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
-from keys._cli import EXIT_OK, fail
 from keys._files import read_capped
 from keys._x509 import CERT_TYPES
 from keys.issuer import ALGORITHMS, CERT_FILE, MAX_DAYS, IssuerError, new_issuer
 from keys.registry import TrustFileError, TrustRegistry
+from verifier.commands._common import EXIT_OK, fail
 
 __all__ = ["add_arguments", "run"]
 
@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          description="Write DIR/issuer.key (PEM PKCS#8, mode 0600) and "
                                      "DIR/issuer.crt (PEM X.509). Never overwrites a key.")
     new.add_argument("--country", required=True, metavar="CC",
-                     help="ISO 3166 two-letter country code of the issuer, e.g. RU")
+                     help="ISO 3166 two-letter country code of the issuer, e.g. RU "
+                          "(case does not matter)")
     new.add_argument("--out", required=True, metavar="DIR", help="directory to write to")
     new.add_argument("--alg", choices=ALGORITHMS, default="ES256",
                      help="signature algorithm (default ES256)")
@@ -59,8 +60,8 @@ def _run_new(args: argparse.Namespace) -> int:
     if not 1 <= args.days <= MAX_DAYS:
         return fail(prog, f"--days must be from 1 to {MAX_DAYS}")
     try:
-        issuer = new_issuer(args.out, country=args.country, alg=args.alg, types=types,
-                            days=args.days)
+        issuer = new_issuer(args.out, country=args.country.strip().upper(), alg=args.alg,
+                            types=types, days=args.days)
     except IssuerError as exc:
         return fail(prog, str(exc))
     out = Path(args.out)
@@ -74,8 +75,6 @@ def _load_certificate(path: Path) -> x509.Certificate:
     if path.is_dir():
         path = path / CERT_FILE
     data = read_capped(path, _MAX_CERT_BYTES, "certificate file", ValueError)
-    if len(data) > _MAX_CERT_BYTES:
-        raise ValueError(f"{path}: too large for a certificate")
     try:
         if b"-----BEGIN" in data:
             return x509.load_pem_x509_certificate(data)
