@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 
 
-def read_capped(path: str | os.PathLike[str], limit: int, what: str,
-                error: type[Exception]) -> bytes:
+def read_capped(
+    path: str | os.PathLike[str], limit: int, what: str, error: type[Exception]
+) -> bytes:
     """The bytes of `path`, at most `limit` of them.
 
     A larger file, and every read failure, raises `error` naming `what` ("trust file",

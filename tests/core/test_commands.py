@@ -60,9 +60,18 @@ def test_the_project_errors_share_one_base() -> None:
     from verifier.rules import RulesError
     from verifier.store import StoreUnavailable
 
-    for cls in (IssuerError, TrustFileError, CommandError, OptionError, ConfigError,
-                ApiKeyFileError, ServeConfigError, RevocationFileError, RulesError,
-                StoreUnavailable):
+    for cls in (
+        IssuerError,
+        TrustFileError,
+        CommandError,
+        OptionError,
+        ConfigError,
+        ApiKeyFileError,
+        ServeConfigError,
+        RevocationFileError,
+        RulesError,
+        StoreUnavailable,
+    ):
         assert issubclass(cls, QrverifyError), cls
     # the old bases stay, for callers that catch them
     assert issubclass(TrustFileError, ValueError) and issubclass(StoreUnavailable, RuntimeError)
@@ -96,21 +105,34 @@ def test_usage_and_unknown_command(capsys: pytest.CaptureFixture[str]) -> None:
 # -- one error format, exit 2 -------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("argv", "command", "message"), [
-    (["verify", "--trust", "/nonexistent/t.json", TOKEN], "verify", "trust file not found"),
-    (["verify", "--leeway", "x", TOKEN], "verify", "--leeway: not an integer"),
-    (["verify", "--trust", str(TRUST_FILE), "--namespace", "a b", TOKEN], "verify",
-     "--namespace: 1-64 characters"),
-    (["keys", "new", "--country", "RUS", "--out", "/nonexistent/x"], "keys new",
-     "two upper-case letters"),
-    (["issue", "--key", "/nonexistent/x", "--type", "test"], "issue",
-     "issuer directory not found"),
-    (["sync", "--trust", str(TRUST_FILE)], "sync", "--redis URL is required"),
-    (["serve", "--port", "0"], "serve", "--port: 0 is outside 1..65535"),
-    (["serve"], "serve", "no issuer keys"),
-])
-def test_errors_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str],
-                                        command: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("argv", "command", "message"),
+    [
+        (["verify", "--trust", "/nonexistent/t.json", TOKEN], "verify", "trust file not found"),
+        (["verify", "--leeway", "x", TOKEN], "verify", "--leeway: not an integer"),
+        (
+            ["verify", "--trust", str(TRUST_FILE), "--namespace", "a b", TOKEN],
+            "verify",
+            "--namespace: 1-64 characters",
+        ),
+        (
+            ["keys", "new", "--country", "RUS", "--out", "/nonexistent/x"],
+            "keys new",
+            "two upper-case letters",
+        ),
+        (
+            ["issue", "--key", "/nonexistent/x", "--type", "test"],
+            "issue",
+            "issuer directory not found",
+        ),
+        (["sync", "--trust", str(TRUST_FILE)], "sync", "--redis URL is required"),
+        (["serve", "--port", "0"], "serve", "--port: 0 is outside 1..65535"),
+        (["serve"], "serve", "no issuer keys"),
+    ],
+)
+def test_errors_are_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], command: str, message: str
+) -> None:
     code, out, err = _run(capsys, *argv)
     assert code == 2 and out == ""
     _one_error_line(err, command)
@@ -120,8 +142,9 @@ def test_errors_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], argv
 # -- QRVERIFY_* for every command; flags win ---------------------------------------------
 
 
-def test_verify_reads_qrverify_variables(capsys: pytest.CaptureFixture[str],
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_verify_reads_qrverify_variables(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("QRVERIFY_TRUST", str(TRUST_FILE))
     monkeypatch.setenv("QRVERIFY_RULES", "none")
     code, out, err = _run(capsys, "verify", "--at", VALID_AT, TOKEN)
@@ -138,8 +161,9 @@ def test_verify_reads_qrverify_variables(capsys: pytest.CaptureFixture[str],
     assert code == 0
 
 
-def test_sync_reads_the_redis_url_variable(capsys: pytest.CaptureFixture[str],
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sync_reads_the_redis_url_variable(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # an unreachable loopback port: the variable was read (runtime failure, exit 1)
     monkeypatch.setenv("QRVERIFY_REDIS_URL", "redis://127.0.0.1:1/0")
     code, _, err = _run(capsys, "sync", "--trust", str(TRUST_FILE))
@@ -147,8 +171,9 @@ def test_sync_reads_the_redis_url_variable(capsys: pytest.CaptureFixture[str],
     assert code == 1 and "cannot reach Redis at redis://127.0.0.1:1/0" in err
 
 
-def test_serve_and_verify_build_the_verifier_in_one_place(monkeypatch: pytest.MonkeyPatch,
-                                                          capsys: Any) -> None:
+def test_serve_and_verify_build_the_verifier_in_one_place(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
     import verifier.commands._common as common
 
     seen: list[tuple[str, Any]] = []
@@ -162,16 +187,21 @@ def test_serve_and_verify_build_the_verifier_in_one_place(monkeypatch: pytest.Mo
     import verifier.commands.verify as verify_cmd
 
     monkeypatch.setattr(verify_cmd, "build_verifier", spy)
-    assert main(["verify", "--trust", str(TRUST_FILE), "--namespace", "venueA",
-                 "--at", VALID_AT, TOKEN]) == 0
+    assert (
+        main(
+            ["verify", "--trust", str(TRUST_FILE), "--namespace", "venueA", "--at", VALID_AT, TOKEN]
+        )
+        == 0
+    )
     assert seen == [("VerifyOptions", "venueA")]
 
 
 # -- `issue` reads the clock once ---------------------------------------------------------
 
 
-def test_issue_reads_the_clock_once(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_issue_reads_the_clock_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A clock that ticks a second on every read: iat, exp and the sample's dates still
     come from one instant (exp - iat is exactly the token lifetime)."""
     import cbor2
@@ -203,8 +233,9 @@ def _h(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()[:16]).decode("ascii")
 
 
-def test_hashes_prints_revocation_file_entries(capsys: pytest.CaptureFixture[str],
-                                               tmp_path: Path) -> None:
+def test_hashes_prints_revocation_file_entries(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     import zlib
 
     import cbor2
@@ -227,18 +258,28 @@ def test_hashes_prints_revocation_file_entries(capsys: pytest.CaptureFixture[str
     co = claims[-260][1]["t"][0]["co"]
     if claims.get(1) and claims[1] != co:
         expected.append({"type": "COUNTRYCODEUCI", "hash": _h(co.encode() + ci.encode())})
-    expected.append({"type": "SIGNATURE", "hash": _h(signature[:len(signature) // 2])})
+    expected.append({"type": "SIGNATURE", "hash": _h(signature[: len(signature) // 2])})
     assert first == {"revoked": expected, "registry": [_h(ci.encode())]}
     # the output is a revocations file the verifier reads: the token is then revoked
     rev = tmp_path / "rev.json"
     rev.write_text(json.dumps(first))
-    code, out, _ = _run(capsys, "verify", "--trust", str(TRUST_FILE), "--revocations",
-                        str(rev), "--at", VALID_AT, TOKEN)
+    code, out, _ = _run(
+        capsys,
+        "verify",
+        "--trust",
+        str(TRUST_FILE),
+        "--revocations",
+        str(rev),
+        "--at",
+        VALID_AT,
+        TOKEN,
+    )
     assert code == 1 and json.loads(out)["reason"] == "revoked"
 
 
-def test_hashes_reads_stdin_with_input_hygiene(capsys: pytest.CaptureFixture[str],
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hashes_reads_stdin_with_input_hygiene(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import io
 
     code, want, _ = _run(capsys, "hashes", TOKEN)
@@ -259,15 +300,19 @@ def _command() -> list[str]:
 
 def test_subprocess_version_env_and_error_line(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QRVERIFY_")}
-    proc = subprocess.run([*_command(), "--version"], capture_output=True, timeout=120,
-                          env=env, check=False)
+    proc = subprocess.run(
+        [*_command(), "--version"], capture_output=True, timeout=120, env=env, check=False
+    )
     assert proc.returncode == 0 and proc.stdout.decode() == f"qrverify {version('qrverify')}\n"
     env["QRVERIFY_TRUST"] = str(tmp_path / "missing.json")
-    proc = subprocess.run([*_command(), "verify", TOKEN], capture_output=True, timeout=120,
-                          env=env, check=False)
+    proc = subprocess.run(
+        [*_command(), "verify", TOKEN], capture_output=True, timeout=120, env=env, check=False
+    )
     assert proc.returncode == 2 and proc.stdout == b""
-    assert proc.stderr.decode() == (f"qrverify verify: trust file not found: "
-                                    f"{tmp_path / 'missing.json'}\n")
-    proc = subprocess.run([*_command(), "hashes", TOKEN], capture_output=True, timeout=120,
-                          env=env, check=False)
+    assert proc.stderr.decode() == (
+        f"qrverify verify: trust file not found: {tmp_path / 'missing.json'}\n"
+    )
+    proc = subprocess.run(
+        [*_command(), "hashes", TOKEN], capture_output=True, timeout=120, env=env, check=False
+    )
     assert proc.returncode == 0 and set(json.loads(proc.stdout)) == {"revoked", "registry"}

@@ -28,9 +28,9 @@ if TYPE_CHECKING:
     from verifier.core import Verifier
 
 EXIT_OK = 0
-EXIT_INVALID = 1   # some token is invalid
-EXIT_RUNTIME = 1   # a runtime failure (not the operator's input)
-EXIT_USAGE = 2     # a usage or configuration error
+EXIT_INVALID = 1  # some token is invalid
+EXIT_RUNTIME = 1  # a runtime failure (not the operator's input)
+EXIT_USAGE = 2  # a usage or configuration error
 EXIT_INTERRUPTED = 130
 
 DEFAULT_NAMESPACE = "qrverify"
@@ -117,20 +117,52 @@ class Option:
     help: str
 
 
-SHARED: dict[str, Option] = {o.name: o for o in (
-    Option("trust", "--trust", "QRVERIFY_TRUST", text, "FILE", "trust registry file"),
-    Option("revocations", "--revocations", "QRVERIFY_REVOCATIONS", text, "FILE",
-           "revocation and registry file (embedded store)"),
-    Option("redis", "--redis", "QRVERIFY_REDIS_URL", text, "URL",
-           "read keys and sets from Redis instead of files"),
-    Option("rules", "--rules", "QRVERIFY_RULES", text, "venue|none|FILE",
-           "acceptance rules (default venue)"),
-    Option("leeway", "--leeway", "QRVERIFY_LEEWAY", int_range(0, 86400), "SECONDS",
-           "clock skew tolerated for a token's iat / exp (default 300)"),
-    Option("namespace", "--namespace", "QRVERIFY_NAMESPACE", namespace, "NAME",
-           "Redis key prefix / Cluster hash tag, as written by `qrverify sync` "
-           "(default qrverify)"),
-)}
+SHARED: dict[str, Option] = {
+    o.name: o
+    for o in (
+        Option("trust", "--trust", "QRVERIFY_TRUST", text, "FILE", "trust registry file"),
+        Option(
+            "revocations",
+            "--revocations",
+            "QRVERIFY_REVOCATIONS",
+            text,
+            "FILE",
+            "revocation and registry file (embedded store)",
+        ),
+        Option(
+            "redis",
+            "--redis",
+            "QRVERIFY_REDIS_URL",
+            text,
+            "URL",
+            "read keys and sets from Redis instead of files",
+        ),
+        Option(
+            "rules",
+            "--rules",
+            "QRVERIFY_RULES",
+            text,
+            "venue|none|FILE",
+            "acceptance rules (default venue)",
+        ),
+        Option(
+            "leeway",
+            "--leeway",
+            "QRVERIFY_LEEWAY",
+            int_range(0, 86400),
+            "SECONDS",
+            "clock skew tolerated for a token's iat / exp (default 300)",
+        ),
+        Option(
+            "namespace",
+            "--namespace",
+            "QRVERIFY_NAMESPACE",
+            namespace,
+            "NAME",
+            "Redis key prefix / Cluster hash tag, as written by `qrverify sync` (default qrverify)",
+        ),
+    )
+}
 
 
 def shared(*names: str) -> tuple[Option, ...]:
@@ -142,15 +174,18 @@ def add_options(parser: argparse.ArgumentParser, options: Iterable[Option]) -> N
     for opt in options:
         help_ = f"{opt.help} [env {opt.env}]"
         if opt.metavar is None:
-            parser.add_argument(opt.flag, dest=opt.name, action="store_const", const=True,
-                                default=None, help=help_)
+            parser.add_argument(
+                opt.flag, dest=opt.name, action="store_const", const=True, default=None, help=help_
+            )
         else:
-            parser.add_argument(opt.flag, dest=opt.name, metavar=opt.metavar, default=None,
-                                help=help_)
+            parser.add_argument(
+                opt.flag, dest=opt.name, metavar=opt.metavar, default=None, help=help_
+            )
 
 
-def resolve_options(args: argparse.Namespace, options: Iterable[Option],
-                    environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+def resolve_options(
+    args: argparse.Namespace, options: Iterable[Option], environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """The parsed value of each option given by flag or environment (flag first);
     options given neither way are left out. OptionError names the flag or variable."""
     env = os.environ if environ is None else environ
@@ -206,27 +241,34 @@ def build_verifier(opts: VerifierOptions, *, follow: bool = True) -> Verifier:
     from verifier.core import Verifier
 
     if opts.redis and opts.revocations:
-        raise CommandError("--revocations and --redis exclude each other "
-                           "(load revocations into Redis with `qrverify sync`)")
+        raise CommandError(
+            "--revocations and --redis exclude each other "
+            "(load revocations into Redis with `qrverify sync`)"
+        )
     try:
         if opts.redis:
             from keys.registry import TrustRegistry
             from verifier.redis_store import RedisStore
 
             override = TrustRegistry.from_file(opts.trust) if opts.trust else None
-            store = RedisStore.connect(opts.redis, trust_override=override,
-                                       snapshot_path=opts.snapshot, max_age=opts.max_age,
-                                       follow=follow, namespace=opts.namespace)
+            store = RedisStore.connect(
+                opts.redis,
+                trust_override=override,
+                snapshot_path=opts.snapshot,
+                max_age=opts.max_age,
+                follow=follow,
+                namespace=opts.namespace,
+            )
             try:
-                return Verifier(store, opts.rules, cache_size=opts.cache_size,
-                                leeway=opts.leeway)
+                return Verifier(store, opts.rules, cache_size=opts.cache_size, leeway=opts.leeway)
             except BaseException:
                 store.close()
                 raise
         if not opts.trust:
             raise CommandError("no issuer keys: give --trust FILE or --redis URL")
-        return Verifier.from_files(opts.trust, opts.revocations, opts.rules,
-                                   cache_size=opts.cache_size, leeway=opts.leeway)
+        return Verifier.from_files(
+            opts.trust, opts.revocations, opts.rules, cache_size=opts.cache_size, leeway=opts.leeway
+        )
     except CommandError:
         raise
     except (QrverifyError, OSError, ValueError) as exc:

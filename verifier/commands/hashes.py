@@ -46,7 +46,7 @@ def _clean(token: bytes) -> bytes:
     its percent-encoded form."""
     token = token.strip(_WHITESPACE)
     if token.startswith(_BOM):
-        token = token[len(_BOM):].strip(_WHITESPACE)
+        token = token[len(_BOM) :].strip(_WHITESPACE)
     head = token[:6].upper()
     if head.startswith(b"HC1%3A"):
         token = b"HC1:" + token[6:]
@@ -67,8 +67,10 @@ def entries(token: str | bytes) -> dict[str, Any]:
         return {"error": exc.reason}
     if not d.payload_ok or d.uci_hash is None or d.cuci_hash is None or d.sig_hash is None:
         return {"error": "bad_payload"}
-    revoked = [{"type": "UCI", "hash": _b64(d.uci_hash)},
-               {"type": "COUNTRYCODEUCI", "hash": _b64(d.cuci_hash)}]
+    revoked = [
+        {"type": "UCI", "hash": _b64(d.uci_hash)},
+        {"type": "COUNTRYCODEUCI", "hash": _b64(d.cuci_hash)},
+    ]
     if d.iss and d.co and d.iss != d.co and d.ci is not None:
         other = fastpath.sha256_16(d.ci.encode("utf-8"), d.co.encode("utf-8"))
         revoked.append({"type": "COUNTRYCODEUCI", "hash": _b64(other)})

@@ -61,8 +61,9 @@ def _print_demo(cfg: ServeConfig, demo: Any) -> None:
     for kind, token in demo.tokens.items():
         lines.append(f"    {kind}: {token}")
     first = next(iter(demo.tokens.values()))
-    lines.append(f"  try: curl -s -H 'content-type: text/plain' --data-binary '{first}' "
-                 f"{url}v1/verify")
+    lines.append(
+        f"  try: curl -s -H 'content-type: text/plain' --data-binary '{first}' {url}v1/verify"
+    )
     print("\n".join(lines), flush=True)
 
 

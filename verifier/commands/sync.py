@@ -30,10 +30,17 @@ OPTIONS = shared("redis", "trust", "revocations", "namespace")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_options(parser, OPTIONS)
-    parser.add_argument("--replace", action="store_true",
-                        help="make Redis hold exactly these files (default: add to it)")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                        help="progress bar on stderr (default: for large inputs on a terminal)")
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="make Redis hold exactly these files (default: add to it)",
+    )
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: for large inputs on a terminal)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,17 +71,26 @@ def run(args: argparse.Namespace) -> int:
         return fail(PROG, f"{exc}; nothing written")
     safe = redact_url(redis_url)
     try:
-        client = redis.Redis.from_url(redis_url, socket_connect_timeout=5.0,
-                                      socket_timeout=60.0)
+        client = redis.Redis.from_url(redis_url, socket_connect_timeout=5.0, socket_timeout=60.0)
     except ValueError as exc:
         return fail(PROG, f"invalid Redis URL {safe}: {exc}")
-    entries = 0 if revocations is None else revocations.revoked_count + (
-        revocations.registry_count or 0)
-    progress = args.progress if args.progress is not None else (
-        entries >= PROGRESS_MIN_ENTRIES and sys.stderr.isatty())
+    entries = (
+        0 if revocations is None else revocations.revoked_count + (revocations.registry_count or 0)
+    )
+    progress = (
+        args.progress
+        if args.progress is not None
+        else (entries >= PROGRESS_MIN_ENTRIES and sys.stderr.isatty())
+    )
     try:
-        result = sync_state(client, trust=trust, revocations=revocations,
-                            replace=args.replace, namespace=namespace, progress=progress)
+        result = sync_state(
+            client,
+            trust=trust,
+            revocations=revocations,
+            replace=args.replace,
+            namespace=namespace,
+            progress=progress,
+        )
     except NETWORK_ERRORS as exc:
         return fail(PROG, f"cannot reach Redis at {safe}: {exc}", EXIT_RUNTIME)
     except redis.RedisError as exc:
