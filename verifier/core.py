@@ -19,13 +19,14 @@ from typing import Any
 
 from fastpath._engine import Engine
 from verifier import rules as _rules
+from verifier.errors import QrverifyError
 from verifier.store import MemoryStore, Store
 
 DEFAULT_LEEWAY = 300  # seconds of clock skew tolerated for iat / exp
 DEFAULT_CACHE_SIZE = 20000
 
 
-class ConfigError(ValueError):
+class ConfigError(QrverifyError, ValueError):
     """The verifier cannot be set up: missing or malformed files, bad rules."""
 
 
