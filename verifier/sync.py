@@ -18,8 +18,12 @@ How it stays safe (layout in verifier/redis_store.py and docs/redis.md):
    leftovers expire, and a rerun writes what is missing and flips. Killed after: done.
 4. Old versions (all but the newest two) and the chunks only they used are deleted.
 
-Exit status: 0 success (or already up to date), 1 runtime failure (Redis unreachable,
-Redis data unusable, a concurrent sync kept winning), 2 usage or input error.
+After the flip it waits (WAIT) until the replicas have the new version: `--wait-replicas`
+N or `all` (default: every replica connected to the primary), `--wait-timeout` seconds.
+
+Exit status: 0 success (or already up to date), 1 runtime failure (Redis data unusable,
+a concurrent sync kept winning, fewer replicas acknowledged than required), 2 usage or
+input error, or any Redis error (unreachable, auth, cluster, server; one line).
 """
 
 from __future__ import annotations
@@ -36,9 +40,10 @@ import orjson
 import redis
 
 from fastpath._hashset import HashSet, difference_sorted, union_sorted
+from verifier.redis.connect import RedisFailure, describe, wait_for_replicas
+from verifier.redis.connect import connect as connect_redis
 from verifier.redis_store import (
     CHUNK_ENTRIES,
-    NETWORK_ERRORS,
     DataError,
     Layout,
     Manifest,
@@ -493,6 +498,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="key prefix / Cluster hash tag (default qrverify)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="progress bar on stderr (default: for large inputs on a terminal)")
+    parser.add_argument("--wait-replicas", metavar="N|all", type=_replica_count,
+                        default=None,
+                        help="replicas that must acknowledge the new version (WAIT) or "
+                             "exit 1 (default all: every replica connected to the primary)")
+    parser.add_argument("--wait-timeout", metavar="SECONDS", type=_wait_timeout,
+                        default=10.0, help="how long to wait for them (default 10)")
+
+
+def _replica_count(text: str) -> int | None:
+    if text.strip().lower() == "all":
+        return None
+    if not text.strip().isdigit() or int(text) > 1000:
+        raise argparse.ArgumentTypeError("a number of replicas (0-1000) or 'all'")
+    return int(text)
+
+
+def _wait_timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("seconds, e.g. 10") from None
+    if not 0 < value <= 600:
+        raise argparse.ArgumentTypeError("between 0 and 600 seconds")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -512,10 +541,10 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     safe = redact_url(args.redis)
     try:
-        client = redis.Redis.from_url(args.redis, socket_connect_timeout=5.0,
-                                      socket_timeout=60.0)
-    except ValueError as exc:
-        print(f"qrverify sync: invalid Redis URL {safe}: {exc}", file=sys.stderr)
+        client = connect_redis(args.redis, role="writer", connect_timeout=5.0,
+                               timeout=60.0 + args.wait_timeout)
+    except RedisFailure as exc:
+        print(f"qrverify sync: {exc}", file=sys.stderr)
         return EXIT_USAGE
     entries = 0 if revocations is None else revocations.revoked_count + (
         revocations.registry_count or 0)
@@ -524,16 +553,21 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = sync_state(client, trust=trust, revocations=revocations,
                             replace=args.replace, namespace=args.namespace, progress=progress)
-    except NETWORK_ERRORS as exc:
-        print(f"qrverify sync: cannot reach Redis at {safe}: {exc}", file=sys.stderr)
-        return EXIT_RUNTIME
-    except redis.RedisError as exc:
-        print(f"qrverify sync: Redis error at {safe}: {exc}", file=sys.stderr)
-        return EXIT_RUNTIME
+        acks = wait_for_replicas(client, args.wait_replicas, args.wait_timeout,
+                                 namespace=args.namespace, marker=result.version)
+    except (redis.RedisError, RedisFailure, OSError) as exc:
+        print(f"qrverify sync: {describe(exc, safe)}", file=sys.stderr)
+        return EXIT_USAGE
     except (SyncError, DataError) as exc:
         print(f"qrverify sync: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
     finally:
         client.close()
-    print(result.summary())
+    print(f"{result.summary()}; {acks.summary()}")
+    if not acks.ok:
+        print(f"qrverify sync: version {result.version} is on the primary, but only "
+              f"{acks.acknowledged} of {acks.required} replica(s) acknowledged it within "
+              f"{args.wait_timeout:g} s: a failover now would lose it; rerun the sync",
+              file=sys.stderr)
+        return EXIT_RUNTIME
     return EXIT_OK
