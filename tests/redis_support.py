@@ -90,6 +90,9 @@ class RedisServer:
                 if time.monotonic() > deadline:
                     raise RuntimeError("redis-server did not start in time")
                 time.sleep(0.02)
+        except BaseException:
+            self.stop()          # never leave a half-started server behind
+            raise
         finally:
             probe.close()
 
@@ -128,7 +131,11 @@ class RedisServer:
             self._tmp.cleanup()
 
     def __enter__(self) -> RedisServer:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.close()
