@@ -61,7 +61,6 @@ def test_cluster_sync_follow_and_reshard(cluster, trust_file, tmp_path, hashes,
     mget_primary, mget_replica = _calls(owner, "mget"), _calls(replica, "mget")
     store = RedisStore.connect(url, poll_interval=0.1)
     try:
-        assert is_cluster(store._client)
         assert store.replica.version == v1
         assert all(store.is_revoked(h, b"\0" * 16, b"\0" * 16) for h in revoked[:50])
         assert _calls(replica, "mget") > mget_replica
@@ -106,6 +105,7 @@ def test_cluster_writer_wait_targets_the_slot_owner(cluster):
     other = next(n for n in cluster.masters if n is not owner)
     client = connect(f"redis://127.0.0.1:{other.port}?cluster=1", role="writer")
     try:
+        assert is_cluster(client)
         client.set("{qrverify}:probe", b"1")
         acks = wait_for_replicas(client, None, 2.0)
         assert (acks.acknowledged, acks.required, acks.connected) == (0, 0, 0)

@@ -249,3 +249,22 @@ def test_sync_fails_when_too_few_replicas_acknowledge(redis_server, trust_file, 
     assert captured.err.count("\n") == 1
     assert sync_cli("--redis", redis_server.url, "--trust", str(trust_file),
                     "--wait-replicas", "none") == 2
+
+
+@pytest.mark.redis
+@requires_redis
+def test_serve_startup_redis_errors_exit_2_one_line(tmp_path):
+    with RedisServer(password="right-pw") as server:
+        for url, category in [
+            (f"redis://:wrong-pw@127.0.0.1:{server.port}/0", "auth: "),
+            (f"redis+sentinel://127.0.0.1:{free_port()}/svc", "network: "),
+            ("redis://127.0.0.1:6379/0?cluster=1&db=2", "configuration: "),
+        ]:
+            proc = subprocess.run(
+                [sys.executable, "-m", "verifier", "serve", "--redis", url, "--port", "1"],
+                capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                env={"PATH": "/usr/bin:/bin", "QRVERIFY_SNAPSHOT_DIR": str(tmp_path)})
+            assert proc.returncode == 2, proc.stderr
+            assert proc.stderr.startswith("qrverify serve: ") and category in proc.stderr
+            assert proc.stderr.count("\n") == 1, proc.stderr
+            assert "wrong-pw" not in proc.stderr and "Traceback" not in proc.stderr
