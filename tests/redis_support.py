@@ -305,9 +305,12 @@ class ClusterNodes:
             raise RuntimeError("the replica was not announced in time")
         return node
 
-    def move_slot(self, slot: int, target: RedisServer, timeout: float = 60.0) -> None:
+    def move_slot(self, slot: int, target: RedisServer, timeout: float = 60.0, *,
+                  batch: int = 100, midway: Any = None) -> None:
         """Reshard one slot, with its keys, to `target` (what `redis-cli --cluster
-        reshard` does: IMPORTING / MIGRATING, MIGRATE the keys, SETSLOT NODE everywhere)."""
+        reshard` does: IMPORTING / MIGRATING, MIGRATE the keys, SETSLOT NODE everywhere).
+        `midway()` is called once after the first batch of `batch` keys has moved, while
+        the slot is half migrated (clients get ASK redirections then)."""
         source = self.owner(slot)
         if source is target:
             return
@@ -317,13 +320,16 @@ class ClusterNodes:
             src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
             deadline = time.monotonic() + timeout
             while True:
-                keys = src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 100)
+                keys = src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, batch)
                 if not keys:
                     break
                 if time.monotonic() > deadline:
                     raise RuntimeError("slot migration did not finish in time")
                 src.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 10000,
                                     "KEYS", *keys)
+                if midway is not None:
+                    midway, call = None, midway
+                    call()
             dst.execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
             src.execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
         for node in self.masters:

@@ -92,8 +92,8 @@ def test_redaction():
 
 
 @pytest.mark.parametrize("exc, category, words", [
-    (rex.MovedError("1406 127.0.0.1:37459"), "configuration", "Redis Cluster node"),
-    (rex.AskError("1406 127.0.0.1:37459"), "configuration", "Redis Cluster node"),
+    (rex.MovedError("1406 127.0.0.1:37459"), "server", "another Redis Cluster node"),
+    (rex.AskError("1406 127.0.0.1:37459"), "server", "reshard in progress"),
     (rex.ResponseError("SELECT is not allowed in cluster mode"), "configuration",
      "only database 0"),
     (rex.ReadOnlyError("You can't write against a read only replica."), "configuration",

@@ -123,10 +123,11 @@ def _classify(exc: BaseException) -> tuple[Category, str]:
             or upper.startswith(("NOAUTH", "WRONGPASS", "NOPERM", "INVALID USERNAME")):
         return "auth", f"Redis refused the credentials or permissions: {msg}"
     if isinstance(exc, rex.MovedError | rex.AskError):
-        # only a plain client sees these: the server is a cluster node
-        return "configuration", (
-            "the server is a Redis Cluster node that does not own the qrverify slot "
-            f"({msg}); use cluster mode (drop ?cluster=0)")
+        # A cluster client follows these, except inside a transaction while the slot is
+        # being resharded; a plain client (?cluster=0) at a cluster node always sees them.
+        return "server", (
+            "another Redis Cluster node serves the qrverify slot (a reshard in progress: "
+            f"retry; or ?cluster=0 given for a cluster node): {msg}")
     if isinstance(exc, rex.ReadOnlyError) or upper.startswith("READONLY"):
         return "configuration", ("the server is a read-only replica; point the writer at "
                                  "the primary, or use a redis+sentinel:// URL")
