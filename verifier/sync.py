@@ -1,6 +1,5 @@
-"""`qrverify sync`: bring Redis to the state of the trust and revocation files.
-
-    qrverify sync --redis URL [--trust FILE] [--revocations FILE] [--replace]
+"""Bring Redis to the state of the trust and revocation files (the `qrverify sync`
+command itself is verifier/commands/sync.py).
 
 Without --replace the files are added to what Redis holds (a union: trust keys, revoked
 hashes, registry hashes); with --replace Redis ends up holding exactly the given files
@@ -18,17 +17,12 @@ How it stays safe (layout in verifier/redis_store.py and docs/redis.md):
    leftovers expire, and a rerun writes what is missing and flips. Killed after: done.
 4. Old versions (all but the newest two) and the chunks only they used are deleted.
 
-After the flip it waits (WAIT) until the replicas have the new version: `--wait-replicas`
-N or `all` (default: every replica connected to the primary), `--wait-timeout` seconds.
-
-Exit status: 0 success (or already up to date), 1 runtime failure (Redis data unusable,
-a concurrent sync kept winning, fewer replicas acknowledged than required), 2 usage or
-input error, or any Redis error (unreachable, auth, cluster, server; one line).
+Exit status: 0 success (or already up to date), 1 runtime failure (Redis unreachable,
+Redis data unusable, a concurrent sync kept winning), 2 usage or input error.
 """
 
 from __future__ import annotations
 
-import argparse
 import secrets
 import sys
 import time
@@ -40,8 +34,7 @@ import orjson
 import redis
 
 from fastpath._hashset import HashSet, difference_sorted, union_sorted
-from verifier.redis.connect import RedisFailure, describe, wait_for_replicas
-from verifier.redis.connect import connect as connect_redis
+from verifier.errors import QrverifyError
 from verifier.redis_store import (
     CHUNK_ENTRIES,
     DataError,
@@ -53,7 +46,6 @@ from verifier.redis_store import (
     fetch_set,
     read_current,
     read_manifest,
-    redact_url,
 )
 
 HASH_SIZE = 16
@@ -65,7 +57,6 @@ DELTA_MAX_ENTRIES = 262144     # larger changes: followers reload in full
 KEEP_VERSIONS = 2
 WRITE_BATCH_BYTES = 8 * 1024 * 1024
 PROGRESS_MIN_ENTRIES = 100_000
-EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
 
 # KEYS: current, versions, manifest, blobs...   ARGV: base ("" = none), vid, channel
 _FLIP = """
@@ -82,7 +73,7 @@ return {'ok', ARGV[2]}
 """
 
 
-class SyncError(Exception):
+class SyncError(QrverifyError):
     """The sync could not complete (the message says why); nothing was published."""
 
 
@@ -481,93 +472,3 @@ def _collect_garbage(client: redis.Redis, layout: Layout, newest: str) -> None:
             client.unlink(*[layout.blob(b) for b in dead[start:start + 1000]])
         client.unlink(layout.manifest(vid))
         client.lrem(layout.versions, 0, vid)
-
-
-# ---- command line ------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--redis", metavar="URL", required=True,
-                        help="Redis primary, e.g. redis://127.0.0.1:6379/0")
-    parser.add_argument("--trust", metavar="FILE", help="trust registry file (issuer keys)")
-    parser.add_argument("--revocations", metavar="FILE",
-                        help="revocation and registry file")
-    parser.add_argument("--replace", action="store_true",
-                        help="make Redis hold exactly these files (default: add to it)")
-    parser.add_argument("--namespace", default="qrverify",
-                        help="key prefix / Cluster hash tag (default qrverify)")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                        help="progress bar on stderr (default: for large inputs on a terminal)")
-    parser.add_argument("--wait-replicas", metavar="N|all", type=_replica_count,
-                        default=None,
-                        help="replicas that must acknowledge the new version (WAIT) or "
-                             "exit 1 (default all: every replica connected to the primary)")
-    parser.add_argument("--wait-timeout", metavar="SECONDS", type=_wait_timeout,
-                        default=10.0, help="how long to wait for them (default 10)")
-
-
-def _replica_count(text: str) -> int | None:
-    if text.strip().lower() == "all":
-        return None
-    if not text.strip().isdigit() or int(text) > 1000:
-        raise argparse.ArgumentTypeError("a number of replicas (0-1000) or 'all'")
-    return int(text)
-
-
-def _wait_timeout(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError("seconds, e.g. 10") from None
-    if not 0 < value <= 600:
-        raise argparse.ArgumentTypeError("between 0 and 600 seconds")
-    return value
-
-
-def run(args: argparse.Namespace) -> int:
-    from keys.registry import TrustFileError, TrustRegistry
-    from verifier.revocations import RevocationFileError, load_revocations
-
-    if not args.trust and not args.revocations:
-        print("qrverify sync: nothing to sync: give --trust FILE and/or --revocations FILE",
-              file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        trust = TrustRegistry.from_file(args.trust) if args.trust else None
-        revocations = load_revocations(args.revocations) if args.revocations else None
-        Layout(args.namespace)
-    except (TrustFileError, RevocationFileError, ValueError) as exc:
-        print(f"qrverify sync: {exc}; nothing written", file=sys.stderr)
-        return EXIT_USAGE
-    safe = redact_url(args.redis)
-    try:
-        client = connect_redis(args.redis, role="writer", connect_timeout=5.0,
-                               timeout=60.0 + args.wait_timeout)
-    except RedisFailure as exc:
-        print(f"qrverify sync: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    entries = 0 if revocations is None else revocations.revoked_count + (
-        revocations.registry_count or 0)
-    progress = args.progress if args.progress is not None else (
-        entries >= PROGRESS_MIN_ENTRIES and sys.stderr.isatty())
-    try:
-        result = sync_state(client, trust=trust, revocations=revocations,
-                            replace=args.replace, namespace=args.namespace, progress=progress)
-        acks = wait_for_replicas(client, args.wait_replicas, args.wait_timeout,
-                                 namespace=args.namespace, marker=result.version)
-    except (redis.RedisError, RedisFailure, OSError) as exc:
-        print(f"qrverify sync: {describe(exc, safe)}", file=sys.stderr)
-        return EXIT_USAGE
-    except (SyncError, DataError) as exc:
-        print(f"qrverify sync: {exc}", file=sys.stderr)
-        return EXIT_RUNTIME
-    finally:
-        client.close()
-    print(f"{result.summary()}; {acks.summary()}")
-    if not acks.ok:
-        print(f"qrverify sync: version {result.version} is on the primary, but only "
-              f"{acks.acknowledged} of {acks.required} replica(s) acknowledged it within "
-              f"{args.wait_timeout:g} s: a failover now would lose it; rerun the sync",
-              file=sys.stderr)
-        return EXIT_RUNTIME
-    return EXIT_OK

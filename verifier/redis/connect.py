@@ -45,6 +45,8 @@ import redis.exceptions as rex
 from redis.cluster import ClusterNode, LoadBalancingStrategy, RedisCluster
 from redis.sentinel import MasterNotFoundError, Sentinel, SlaveNotFoundError
 
+from verifier.errors import QrverifyError
+
 __all__ = [
     "NETWORK_ERRORS",
     "Acks",
@@ -75,7 +77,7 @@ _MAX_LINE = 300
 _SERVICE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 
-class RedisFailure(RuntimeError):
+class RedisFailure(QrverifyError, RuntimeError):
     """A Redis problem in one operator-readable line: `category: detail`.
 
     category is one of network (unreachable, timed out, no master found), auth (wrong or
