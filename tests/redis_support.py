@@ -206,6 +206,21 @@ def replicaof(server: RedisServer, primary: RedisServer | None) -> None:
             client.execute_command("REPLICAOF", "127.0.0.1", str(primary.port))
 
 
+def _cluster_port(tries: int = 200) -> int:
+    """A free port whose cluster bus port (port + 10000) is free as well and below 65536."""
+    for _ in range(tries):
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
 class ClusterNodes:
     """A Redis Cluster of `masters` primaries (no replicas unless add_replica is called),
     created with `redis-cli --cluster create`. All slots covered before start() returns."""
@@ -217,7 +232,7 @@ class ClusterNodes:
 
     @staticmethod
     def _node() -> RedisServer:
-        tmp = RedisServer()  # picks a port and a directory for the node's config file
+        tmp = RedisServer(port=_cluster_port())
         tmp.extra = ["--cluster-enabled", "yes", "--cluster-node-timeout", "3000",
                      "--cluster-config-file", str(tmp.dir / "nodes.conf")]
         return tmp.start()
