@@ -20,6 +20,7 @@ class Engine:
         verdict: Callable[..., Any],
         reasons: Mapping[str, Any],
         to_epoch: Callable[[Any], int],
+        links: Any = None,
     ) -> None: ...
     @property
     def cache_entries(self) -> int: ...

@@ -23,6 +23,8 @@ from libc.time cimport time as c_time
 
 from fastpath._decode cimport Decoded, decode_token, format_iso_utc
 from fastpath._hashset cimport HashSet
+from fastpath._links cimport LinkChecker, is_link
+from fastpath._records cimport RecordTable
 
 from collections import OrderedDict
 
@@ -86,6 +88,7 @@ cdef class Engine:
     cdef Py_ssize_t cache_size
     cdef int64_t leeway
     cdef readonly long long hits, misses
+    cdef object links                # fastpath._links.LinkChecker, or None
     # rules
     cdef bint technical_only, full_course
     cdef int64_t vaccination_secs, recovery_secs, test_secs
@@ -93,8 +96,9 @@ cdef class Engine:
     cdef int registry_types          # bit per type index: 1 vaccination, 2 test, 4 recovery
 
     def __init__(self, store, rules, *, int leeway, Py_ssize_t cache_size, verdict,
-                 reasons, to_epoch):
+                 reasons, to_epoch, links=None):
         self.store = store
+        self.links = links
         self.store_has_replica = hasattr(store, "replica")
         self.verdict = verdict
         self.reasons = dict(reasons)
@@ -140,6 +144,8 @@ cdef class Engine:
         return self.to_epoch(at)
 
     cdef object _verify(self, object token, int64_t now):
+        if self.links is not None and is_link(token):  # register link (CONTRACT 1b)
+            return (<LinkChecker>self.links).check(token, self._records(), now)
         cdef object trust = self.store.trust
         cdef PyObject* hit = NULL
         cdef _Proof proof
@@ -161,6 +167,10 @@ cdef class Engine:
                 if len(self.cache) > self.cache_size:
                     self.cache.popitem(last=False)
         return self._judge(proof, now)
+
+    cdef RecordTable _records(self):
+        cdef object holder = self.store.replica if self.store_has_replica else self.store
+        return <RecordTable?>getattr(holder, "records", None)
 
     cdef _Proof _prove(self, object token, object trust):
         cdef Decoded d

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastpath._engine import Engine
+from fastpath._links import LinkChecker
 from verifier import rules as _rules
 from verifier.reasons import Reason
 from verifier.store import MemoryStore, Store
@@ -55,6 +56,7 @@ class Verifier:
         *,
         leeway: int = DEFAULT_LEEWAY,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        link_origins: Iterable[str] = (),
     ) -> None:
         if isinstance(leeway, bool) or not isinstance(leeway, int) or not 0 <= leeway <= 86400:
             raise ConfigError("leeway must be a whole number of seconds from 0 to 86400")
@@ -70,6 +72,10 @@ class Verifier:
             raise ConfigError(str(exc)) from None
         self.store = store
         self.leeway = leeway
+        try:
+            links = LinkChecker(tuple(link_origins), verdict=Verdict, reasons=_REASONS)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         self._engine = Engine(
             store,
             self.rules,
@@ -78,6 +84,7 @@ class Verifier:
             verdict=Verdict,
             reasons=_REASONS,
             to_epoch=_epoch,
+            links=links,
         )
         self._cache_size = cache_size
         # The hot entry points are the engine's own methods: no Python frame per scan.
@@ -90,11 +97,14 @@ class Verifier:
         trust: str | os.PathLike[str] | None = None,
         revocations: str | os.PathLike[str] | None = None,
         rules: str | os.PathLike[str] | _rules.Rules = "venue",
+        *,
+        records: str | os.PathLike[str] | None = None,
         **kwargs: Any,
     ) -> Verifier:
-        """A verifier on the embedded store, loaded from the contract's files."""
+        """A verifier on the embedded store, loaded from the contract's files (`records`:
+        the register's records, JSON Lines or CSV, for register links)."""
         try:
-            store = MemoryStore.from_files(trust, revocations)
+            store = MemoryStore.from_files(trust, revocations, records)
         except (OSError, ValueError) as exc:
             raise ConfigError(str(exc)) from None
         return cls(store, rules, **kwargs)

@@ -24,6 +24,8 @@ class Reason(StrEnum):
     TOKEN_NOT_YET_VALID = "token_not_yet_valid"  # noqa: S105
     REVOKED = "revoked"
     NOT_IN_REGISTRY = "not_in_registry"
+    BAD_LINK = "bad_link"
+    NOT_FOUND = "not_found"
     # acceptance rules
     VACCINATION_INCOMPLETE = "vaccination_incomplete"
     VACCINATION_NOT_YET_VALID = "vaccination_not_yet_valid"
@@ -53,6 +55,8 @@ DETAILS: dict[Reason | None, str] = {
     Reason.TOKEN_NOT_YET_VALID: "The certificate is not valid yet (issued in the future).",
     Reason.REVOKED: "The certificate has been revoked.",
     Reason.NOT_IN_REGISTRY: "The certificate is not in the federal or regional register.",
+    Reason.BAD_LINK: "The QR code is a damaged or malformed register link.",
+    Reason.NOT_FOUND: "The register has no certificate for this link.",
     Reason.VACCINATION_INCOMPLETE: "The vaccination course is not complete.",
     Reason.VACCINATION_NOT_YET_VALID: "The vaccination is not valid yet.",
     Reason.VACCINATION_EXPIRED: "The vaccination is no longer valid for entry.",
