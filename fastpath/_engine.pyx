@@ -170,7 +170,8 @@ cdef class Engine:
 
     cdef RecordTable _records(self):
         cdef object holder = self.store.replica if self.store_has_replica else self.store
-        return <RecordTable?>getattr(holder, "records", None)
+        cdef object records = getattr(holder, "records", None)
+        return None if records is None else <RecordTable?>records
 
     cdef _Proof _prove(self, object token, object trust):
         cdef Decoded d

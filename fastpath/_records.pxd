@@ -30,6 +30,7 @@ cdef class RecordTable:
     cdef size_t _len
     cdef size_t _count
     cdef unsigned int _bits
+    cdef uint32_t _scan
     cdef const unsigned char* _dir
     cdef const unsigned char* _index
     cdef const unsigned char* _data

@@ -22,6 +22,8 @@ class RecordTable:
     def to_bytes(self) -> bytes: ...
     def get(self, ident: str) -> dict[str, Any] | None:
         """The record as a dict of the contract's fields (times as epoch seconds)."""
+    def count_present(self, keys: bytes | bytearray | memoryview) -> int:
+        """How many of the packed 16-byte keys are in the table (C-level lookups)."""
     def records(self) -> Iterator[tuple[Any, ...]]:
         """Every record as a normalised tuple with its 16-byte key as the id."""
     @staticmethod

@@ -63,7 +63,10 @@ def parse_time(text: Any, field: str, *, end_of_day: bool) -> int:
     if not isinstance(text, str) or not text.isascii() or len(text) > 40:
         raise ValueError(f"{field} must be an ISO 8601 date or date-time")
     if _DATE.fullmatch(text):
-        day = date.fromisoformat(text)
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{field} is not a calendar date") from None
         start = datetime(day.year, day.month, day.day, tzinfo=MOSCOW)
         moment = start + timedelta(seconds=86399) if end_of_day else start
     else:

@@ -26,6 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("tokens", nargs="*", metavar="TOKEN", help="HC1 tokens (else stdin)")
     parser.add_argument("--trust", metavar="FILE", help="trust registry file (issuer keys)")
     parser.add_argument("--revocations", metavar="FILE", help="revocation and registry file")
+    parser.add_argument("--records", metavar="FILE",
+                        help="register records for register links (JSON Lines or CSV)")
+    parser.add_argument("--link-origin", action="append", default=[], metavar="URL",
+                        dest="link_origins",
+                        help="a further register origin for links (repeatable)")
     parser.add_argument("--redis", metavar="URL", help="read keys and sets from Redis")
     parser.add_argument(
         "--rules", default="venue", metavar="venue|none|FILE", help="acceptance rules profile"
@@ -52,8 +57,8 @@ def _parse_at(text: str | None) -> datetime | None:
 
 def _build(args: argparse.Namespace) -> Verifier:
     if args.redis:
-        if args.revocations:
-            raise ConfigError("--revocations and --redis exclude each other")
+        if args.revocations or args.records:
+            raise ConfigError("--revocations / --records and --redis exclude each other")
         from keys.registry import TrustFileError, TrustRegistry
         from verifier.redis_store import RedisStore, StoreUnavailable
 
@@ -65,10 +70,11 @@ def _build(args: argparse.Namespace) -> Verifier:
             store = RedisStore.connect(args.redis, trust_override=override, follow=False)
         except StoreUnavailable as exc:
             raise ConfigError(str(exc)) from None
-        return Verifier(store, args.rules, leeway=args.leeway)
-    if not args.trust:
-        raise ConfigError(f"no issuer keys: {_ENV_HINT}")
-    return Verifier.from_files(args.trust, args.revocations, args.rules, leeway=args.leeway)
+        return Verifier(store, args.rules, leeway=args.leeway, link_origins=args.link_origins)
+    if not args.trust and not args.records:
+        raise ConfigError(f"no issuer keys: {_ENV_HINT} (or --records FILE for links)")
+    return Verifier.from_files(args.trust, args.revocations, args.rules, records=args.records,
+                               leeway=args.leeway, link_origins=args.link_origins)
 
 
 def _stdin_tokens(stream: BinaryIO) -> Iterator[Any]:

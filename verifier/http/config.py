@@ -32,6 +32,8 @@ class ServeConfig:
     workers: int = 1
     trust: str | None = None
     revocations: str | None = None
+    records: str | None = None
+    link_origins: tuple[str, ...] = ()
     redis: str | None = None
     rules: str = "venue"
     demo: bool = False
@@ -93,6 +95,18 @@ def _text(text: str) -> str:
     return text
 
 
+def _origins(text: str) -> tuple[str, ...]:
+    from fastpath._links import parse_origin
+
+    out = tuple(u.strip() for u in text.split(",") if u.strip())
+    for url in out:
+        try:
+            parse_origin(url)
+        except ValueError as exc:
+            raise ServeConfigError(str(exc)) from None
+    return out
+
+
 def _log_level(text: str) -> str:
     level = text.strip().lower()
     if level not in LOG_LEVELS:
@@ -127,6 +141,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("trust", "--trust", "QRVERIFY_TRUST", _text, "FILE", "trust registry file"),
     Option("revocations", "--revocations", "QRVERIFY_REVOCATIONS", _text, "FILE",
            "revocation and registry file (embedded store)"),
+    Option("records", "--records", "QRVERIFY_RECORDS", _text, "FILE",
+           "register records for register links (JSON Lines or CSV)"),
+    Option("link_origins", "--link-origin", "QRVERIFY_LINK_ORIGINS", _origins, "URL[,URL]",
+           "further register origins for links, comma-separated"),
     Option("redis", "--redis", "QRVERIFY_REDIS_URL", _text, "URL",
            "read keys and sets from Redis instead of files"),
     Option("rules", "--rules", "QRVERIFY_RULES", _text, "venue|none|FILE",
@@ -205,6 +223,9 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] | None = None) 
 def _check(cfg: ServeConfig) -> None:
     if cfg.demo and (cfg.trust or cfg.redis):
         raise ServeConfigError("--demo makes its own trust file: drop --trust / --redis")
+    if cfg.redis and cfg.records:
+        raise ServeConfigError("--records and --redis exclude each other "
+                               "(load records into Redis with `qrverify sync --records`)")
     if cfg.redis and cfg.revocations:
         raise ServeConfigError("--revocations and --redis exclude each other "
                                "(load revocations into Redis with `qrverify sync`)")
