@@ -26,7 +26,7 @@ Size: about 20 (index) + 0.5 (dir) + ~60-70 (record) bytes per record with maske
 """
 
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc, qsort, realloc
 from libc.string cimport memcmp, memcpy, memset
@@ -281,42 +281,53 @@ cdef int _cmp_entry(const void* a, const void* b) noexcept nogil:
 cdef bytes _pack_str(str s, str field):
     cdef bytes raw = s.encode("utf-8")
     cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(raw)
-    cdef size_t n = len(raw), i = 0, r
-    cdef bytearray out = bytearray()
+    cdef size_t n = PyBytes_GET_SIZE(raw), i = 0, r, k = 0
+    cdef unsigned char buf[MAX_STR + 2]
     while i < n:
+        if k + 2 > MAX_STR:
+            raise ValueError(f"{field} is too long")
         if p[i] == 42:
             r = 1
             while i + r < n and p[i + r] == 42 and r < 255:
                 r += 1
             if r >= 3:
-                out.append(STAR_ESC)
-                out.append(r)
-            else:
-                out.extend(b"*" * r)
-            i += r
-        else:
-            out.append(p[i])
-            i += 1
-    if len(out) > MAX_STR:
-        raise ValueError(f"{field} is too long")
-    return bytes(out)
+                buf[k] = STAR_ESC
+                buf[k + 1] = <unsigned char>r
+                k += 2
+                i += r
+                continue
+        buf[k] = p[i]
+        k += 1
+        i += 1
+    return PyBytes_FromStringAndSize(<char*>buf, k)
+
+
+cdef inline int _digits(const unsigned char* p, int n) noexcept:
+    cdef int v = 0, i
+    for i in range(n):
+        if not 48 <= p[i] <= 57:
+            return -1
+        v = v * 10 + p[i] - 48
+    return v
 
 
 cdef int _pack_dob(str dob, unsigned char* out) except -1:
-    cdef int y = 0, m = 0, d = 0, i
+    """YYYY, YYYY-MM or YYYY-MM-DD (or empty) as u16 year, u8 month, u8 day."""
+    cdef bytes raw
+    cdef const unsigned char* p
+    cdef Py_ssize_t n
+    cdef int y = 0, m = 0, d = 0
     if dob:
-        parts = dob.split("-")
-        if len(parts) > 3:
+        raw = dob.encode("utf-8")
+        p = <const unsigned char*>PyBytes_AS_STRING(raw)
+        n = PyBytes_GET_SIZE(raw)
+        if n not in (4, 7, 10) or (n >= 7 and p[4] != 45) or (n == 10 and p[7] != 45):
             raise ValueError("dob must be YYYY, YYYY-MM or YYYY-MM-DD")
-        for i in range(len(parts)):
-            x = parts[i]
-            if len(x) != (4 if i == 0 else 2) or not (x.isascii() and x.isdigit()):
-                raise ValueError("dob must be YYYY, YYYY-MM or YYYY-MM-DD")
-        y = int(parts[0])
-        m = int(parts[1]) if len(parts) > 1 else 0
-        d = int(parts[2]) if len(parts) > 2 else 0
-        if not (1 <= y <= 9999 and (len(parts) < 2 or 1 <= m <= 12)
-                and (len(parts) < 3 or 1 <= d <= 31)):
+        y = _digits(p, 4)
+        m = _digits(p + 5, 2) if n >= 7 else 0
+        d = _digits(p + 8, 2) if n == 10 else 0
+        if y < 1 or m < 0 or d < 0 or (n >= 7 and not 1 <= m <= 12) or (
+                n == 10 and not 1 <= d <= 31):
             raise ValueError("dob is out of range")
     out[0] = y & 0xFF
     out[1] = (y >> 8) & 0xFF
@@ -354,10 +365,10 @@ cdef class _Growable:
         return nb
 
 
-def _check_time(object value, str field):
+cdef int _check_time(object value, str field) except -1:
     if type(value) is not int or not 0 <= value <= MAX_TIME:
         raise ValueError(f"{field} must be epoch seconds from 1970 to 2106")
-    return value
+    return 0
 
 
 cdef dict _as_dict(str ident, rec_view* v):
