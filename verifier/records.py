@@ -262,7 +262,7 @@ def load_table(
     if isinstance(source, (str, os.PathLike)) or hasattr(source, "read"):
         records: Iterable[tuple[Any, ...]] = iter_records(source, fmt=fmt)  # type: ignore[arg-type]
     else:
-        records = (normalise(r) for r in source)  # type: ignore[union-attr]
+        records = (normalise(r) for r in source)
     try:
         return RecordTable.from_records(records)
     except RecordsFileError:

@@ -8,7 +8,6 @@ from typing import Any
 
 import orjson
 
-
 CK = "4d3c2b1a00112233445566778899aabb"
 UNRZ = "9160000012345678"
 UUID = "3fa85f64-5717-4562-b3fc-2c963f66afa6"

@@ -159,3 +159,19 @@ def test_demo_records(tmp_path: Path) -> None:
             "expired": "token_expired", "not_found": "not_found"}
     assert {k: v.verify(link).to_dict()["reason"] for k, link in links.items()} == want
     assert orjson.loads((tmp_path / "links.json").read_bytes()) == links
+
+
+def test_serve_demo_prints_links(tmp_path: Path, capsys: Any) -> None:
+    from verifier.commands.serve import _prepare_demo, _print_demo
+    from verifier.http.config import ServeConfig
+
+    cfg, demo, created = _prepare_demo(ServeConfig(demo=True, demo_dir=str(tmp_path)))
+    assert created is None and cfg.records == str(tmp_path / "records.jsonl")
+    _print_demo(cfg, demo)
+    out = capsys.readouterr().out
+    links = [line.split(": ", 1)[1] for line in out.splitlines()
+             if line.startswith("    ") and "gosuslugi.ru" in line]
+    assert len(links) == 6
+    v = Verifier.from_files(cfg.trust, records=cfg.records)
+    assert v.verify(links[0]).valid
+    assert (tmp_path / "qr-link-vaccination.png").exists()

@@ -69,7 +69,7 @@ def _print_demo(cfg: ServeConfig, demo: Any) -> None:
     from keys.link_records import demo_links
 
     links = demo_links(directory)
-    if links:
+    if links and cfg.records == str(directory / "records.jsonl"):
         lines.append(f"  register records: {directory}/records.jsonl")
         lines.append("  sample register links (QR pictures: qr-link-<kind>.png):")
         lines.extend(f"    {kind}: {link}" for kind, link in links.items())
