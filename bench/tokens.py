@@ -133,9 +133,10 @@ def _garbage(rng: random.Random) -> Entry:
     from keys import base45
 
     kind = rng.randrange(3)
-    if kind == 0:  # a QR code that is not a health certificate at all
+    if kind == 0:  # a QR code that is not a health certificate at all (a menu's link:
+        # a link to a site other than the register's is bad_link, "a foreign site")
         text = "https://example.org/menu?table=" + str(rng.randrange(100))
-        return (text, "invalid", "bad_prefix")
+        return (text, "invalid", "bad_link")
     if kind == 1:  # HC1 prefix, characters outside the Base45 alphabet
         return ("HC1:" + "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(60)),
                 "invalid", "bad_base45")

@@ -102,7 +102,6 @@ class Replica:
             "keys": len(self.trust),
             "revoked": len(self.revoked),
             "registry": 0 if self.registry is None else len(self.registry),
-            "records": 0 if self.records is None else len(self.records),
         }
 
 

@@ -20,7 +20,7 @@ AT = datetime(2021, 11, 15, 12, 0, 0, tzinfo=UTC)
 CONTRACT_REASONS = {
     "bad_prefix", "bad_base45", "bad_compression", "bad_cose", "bad_cwt", "bad_payload",
     "too_large", "unknown_key", "bad_signature", "key_usage", "key_expired", "token_expired",
-    "token_not_yet_valid", "revoked", "not_in_registry",
+    "token_not_yet_valid", "revoked", "not_in_registry", "bad_link", "not_found",
     "vaccination_incomplete", "vaccination_not_yet_valid", "vaccination_expired",
     "recovery_not_yet_valid", "recovery_expired", "test_positive", "test_type_not_accepted",
     "test_expired", "test_in_future",

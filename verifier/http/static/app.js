@@ -18,6 +18,8 @@ const REASONS = {
   token_not_yet_valid: "The certificate is not valid yet.",
   revoked: "The certificate has been revoked.",
   not_in_registry: "The certificate is not in the federal or regional register.",
+  bad_link: "The QR code is not a valid register link, or it points to a foreign site.",
+  not_found: "The register has no certificate for this link.",
   vaccination_incomplete: "The vaccination course is not complete.",
   vaccination_not_yet_valid: "The vaccination is not valid for entry yet.",
   vaccination_expired: "The vaccination is too old: no longer valid for entry.",
