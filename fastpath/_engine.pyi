@@ -42,6 +42,7 @@ class Engine:
         leeway: int,
         cache_size: int,
         valuesets: ValueSets | None = None,
+        link_origins: Iterable[str] = (),
     ) -> None: ...
     @property
     def valuesets(self) -> ValueSets | None:
