@@ -33,8 +33,17 @@ class Engine:
     def hits(self) -> int: ...
     @property
     def misses(self) -> int: ...
+    @property
+    def cache_used(self) -> int:
+        """Estimated bytes held by the re-scan cache."""
     def __init__(
-        self, store: SnapshotSource, rules: Rules, *, leeway: int, cache_size: int
+        self,
+        store: SnapshotSource,
+        rules: Rules,
+        *,
+        leeway: int,
+        cache_size: int,
+        cache_bytes: int = ...,
     ) -> None: ...
     @property
     def cache_entries(self) -> int: ...
