@@ -44,6 +44,7 @@ class Engine:
         leeway: int,
         cache_size: int,
         cache_bytes: int = ...,
+        link_origins: Iterable[str] = (),
     ) -> None: ...
     @property
     def cache_entries(self) -> int: ...

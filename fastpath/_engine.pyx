@@ -35,6 +35,8 @@ from libc.time cimport time as c_time
 
 from fastpath._decode cimport Decoded, decode_token, format_iso_utc
 from fastpath._hashset cimport HashSet
+from fastpath._links cimport LinkChecker
+from fastpath._records cimport RecordTable
 
 from collections import OrderedDict
 from datetime import datetime, timezone
@@ -264,6 +266,12 @@ cdef int64_t _epoch(object at) except? -1:
     raise TypeError("at must be a datetime, epoch seconds or None")
 
 
+cdef RecordTable _records(object snap):
+    """The snapshot's register records (None: no records loaded)."""
+    cdef object records = getattr(snap, "records", None)
+    return None if records is None else <RecordTable?>records
+
+
 cdef class Engine:
     """The compiled per-scan path; verifier.Verifier is this class with its Python API.
 
@@ -277,6 +285,7 @@ cdef class Engine:
     cdef readonly Py_ssize_t cache_used   # estimated bytes held by the cache
     cdef int64_t _leeway
     cdef readonly long long hits, misses
+    cdef LinkChecker _links          # register links (fastpath._links)
     # rules
     cdef bint technical_only, full_course
     cdef int64_t vaccination_secs, recovery_secs, test_secs
@@ -285,10 +294,13 @@ cdef class Engine:
     cdef int registry_types          # bit per type index: 1 vaccination, 2 test, 4 recovery
 
     def __init__(self, store, rules, *, int leeway, Py_ssize_t cache_size,
-                 Py_ssize_t cache_bytes=32 * 1024 * 1024):
+                 Py_ssize_t cache_bytes=32 * 1024 * 1024, link_origins=()):
         _bind_api()
         if not hasattr(store, "replica"):
             raise TypeError("the store must expose a `replica` snapshot")
+        # ValueError for a malformed origin URL
+        self._links = LinkChecker(tuple(link_origins), verdict=_Verdict,
+                                  reasons={c: _REASON[i] for i, c in enumerate(_CODES)})
         self._store = store
         self.cache = OrderedDict()
         self.cache_size = cache_size
@@ -366,8 +378,9 @@ cdef class Engine:
         return self._judge(proof, snap, now)
 
     cdef object _link(self, object text, object snap, int64_t now):
-        """The register-link path (CONTRACT section 1b): links/records land here."""
-        return _invalid(R_BAD_PREFIX)
+        """A register link (CONTRACT section 1b): looked up in the snapshot's records,
+        never decoded (fastpath._links)."""
+        return self._links.check(text, _records(snap), now)
 
     cdef int _remember(self, object key, _Proof p) except -1:
         cdef object old
