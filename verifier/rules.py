@@ -5,8 +5,9 @@ full course, 365 days; recovery 180 days; PCR tests for 72 hours); `none` perfor
 technical checks only; a JSON file sets the same knobs as numbers and lists
 (`accepted_vaccines`: a list of `mp` codes, or null for any product). This module holds
 and loads the knobs; the compiled engine (fastpath/_engine.pyx, `Engine._rules`) applies
-them. Times are epoch seconds; a date means 00:00:00Z of that day. Windows are inclusive at both ends, and
-no clock-skew leeway applies to them: "365 days" ends exactly 365 * 86400 seconds after `dt`.
+them. Times are epoch seconds; a date means 00:00:00Z of that day. Windows are inclusive
+at both ends, and no clock-skew leeway applies to them: "365 days" ends exactly
+365 * 86400 seconds after `dt`.
 """
 
 from __future__ import annotations
