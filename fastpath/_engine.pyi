@@ -34,6 +34,9 @@ class Engine:
     def hits(self) -> int: ...
     @property
     def misses(self) -> int: ...
+    @property
+    def cache_used(self) -> int:
+        """Estimated bytes held by the re-scan cache."""
     def __init__(
         self,
         store: SnapshotSource,
@@ -41,8 +44,9 @@ class Engine:
         *,
         leeway: int,
         cache_size: int,
-        valuesets: ValueSets | None = None,
+        cache_bytes: int = ...,
         link_origins: Iterable[str] = (),
+        valuesets: ValueSets | None = None,
     ) -> None: ...
     @property
     def valuesets(self) -> ValueSets | None:
