@@ -24,7 +24,7 @@ from typing import Any
 
 from fastpath._links import LinkChecker
 from fastpath._records import RecordTable
-from verifier.core import _REASONS
+from verifier.reasons import Reason
 from verifier.verdict import Verdict
 
 NAMES = ["И***** И*** И*******", "П****** А*** С*******", "С****** О***",
@@ -94,7 +94,7 @@ def main() -> None:
             raise SystemExit(f"lookup check failed: {hits} of {probes} present, "
                              f"{misses} absent found")
 
-        checker = LinkChecker(verdict=Verdict, reasons=_REASONS)
+        checker = LinkChecker(verdict=Verdict, reasons={r.value: r for r in Reason})
         now = 1_640_000_000
         base = "https://www.gosuslugi.ru/covid-cert/verify/"
         links = [f"{base}{BASE_ID + rng.randrange(n) * 3}?lang=ru&ck={'0' * 32}"
