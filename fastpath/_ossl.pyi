@@ -31,3 +31,6 @@ def native_key(issuer_key: IssuerKey) -> NativeKey | None:
 def self_test() -> str | None:
     """None when libcrypto and cryptography agree on every self-test case, else what
     differed (the verifier then stays on cryptography)."""
+
+def speed(key: NativeKey, pairs: list[tuple[bytes, bytes]], rounds: int = 1) -> tuple[float, int]:
+    """(seconds, verified count) for verifying every pair `rounds` times in a C loop."""
