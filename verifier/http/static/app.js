@@ -18,6 +18,9 @@ const REASONS = {
   token_not_yet_valid: "The certificate is not valid yet.",
   revoked: "The certificate has been revoked.",
   not_in_registry: "The certificate is not in the federal or regional register.",
+  bad_link: "This register link is malformed.",
+  not_found: "The register has no certificate for this link.",
+  vaccine_not_accepted: "This vaccine is not accepted for entry.",
   vaccination_incomplete: "The vaccination course is not complete.",
   vaccination_not_yet_valid: "The vaccination is not valid for entry yet.",
   vaccination_expired: "The vaccination is too old: no longer valid for entry.",
@@ -109,7 +112,7 @@ async function send(url, options) {
       showError("This scanner needs a valid scanner key: open “Scanner key” above.");
       toggleSettings(true);
     } else {
-      showError((body && body.error) ? "Could not check: " + body.error : "Could not check (HTTP " + resp.status + ").");
+      showError((body && body.error) ? "Could not check: " + (body.error.message || body.error) : "Could not check (HTTP " + resp.status + ").");
     }
   } catch (e) {
     showError("The verification service cannot be reached. Check the network.");
