@@ -34,8 +34,15 @@ class Engine:
     @property
     def misses(self) -> int: ...
     def __init__(
-        self, store: SnapshotSource, rules: Rules, *, leeway: int, cache_size: int
-    ) -> None: ...
+        self,
+        store: SnapshotSource,
+        rules: Rules,
+        *,
+        leeway: int,
+        cache_size: int,
+        native: bool = False,
+    ) -> None:
+        """`native`: verify signatures through libcrypto (fastpath._ossl) where a key allows."""
     @property
     def cache_entries(self) -> int: ...
     def clear_cache(self) -> None: ...

@@ -27,11 +27,13 @@ from libc.time cimport time as c_time
 
 from fastpath._decode cimport Decoded, decode_token, format_iso_utc
 from fastpath._hashset cimport HashSet
+from fastpath._ossl cimport NativeKey
 
 from collections import OrderedDict
 from datetime import datetime, timezone
 
 from fastpath._decode import MAX_INFLATED, DecodeError
+from fastpath._ossl import native_key
 
 cdef int64_t DAY = 86400
 cdef int64_t HOUR = 3600
@@ -171,8 +173,13 @@ cdef class Engine:
     cdef int64_t vaccination_secs, recovery_secs, test_secs
     cdef frozenset test_types
     cdef int registry_types          # bit per type index: 1 vaccination, 2 test, 4 recovery
+    # signatures: libcrypto keys per issuer key (by id, valid for `natives_trust` only)
+    cdef bint native
+    cdef dict natives
+    cdef object natives_trust
 
-    def __init__(self, store, rules, *, int leeway, Py_ssize_t cache_size):
+    def __init__(self, store, rules, *, int leeway, Py_ssize_t cache_size,
+                 bint native=False):
         _bind_api()
         if not hasattr(store, "replica"):
             raise TypeError("the store must expose a `replica` snapshot")
@@ -180,6 +187,8 @@ cdef class Engine:
         self.cache = OrderedDict()
         self.cache_size = cache_size
         self._leeway = leeway
+        self.native = native
+        self.natives = {}
         self.technical_only = rules.technical_only
         self.full_course = rules.require_full_course
         self.vaccination_secs = rules.vaccination_days * DAY
@@ -256,7 +265,7 @@ cdef class Engine:
         if not candidates:
             return _proof(trust, d, R_UNKNOWN_KEY, False)
         for key in candidates:  # kids can collide: any key with this kid may verify
-            if key.verify(d.alg, d.signature, d.sig_structure):
+            if self._signature_ok(key, d, trust):
                 break
         else:
             return _proof(trust, d, R_BAD_SIGNATURE, False)
@@ -270,6 +279,25 @@ cdef class Engine:
         if (nb is not None and d.iat < nb) or (na is not None and d.exp > na):
             return _proof(trust, d, R_KEY_EXPIRED, True)
         return _proof(trust, d, -1, True)
+
+    cdef bint _signature_ok(self, object key, Decoded d, object trust):
+        """The signature check: libcrypto through the key's NativeKey when the verifier
+        chose it (self-tested at start) and the key has one, else cryptography."""
+        cdef PyObject* hit
+        cdef object nk
+        if self.native:
+            if self.natives_trust is not trust:  # keys changed: parse them anew, lazily
+                self.natives = {}
+                self.natives_trust = trust
+            hit = PyDict_GetItem(self.natives, id(key))
+            if hit == NULL:
+                nk = native_key(key)
+                self.natives[id(key)] = nk
+            else:
+                nk = <object>hit
+            if nk is not None:
+                return (<NativeKey>nk).check(d.alg, d.signature, d.sig_structure)
+        return key.verify(d.alg, d.signature, d.sig_structure)
 
     cdef object _judge(self, _Proof p, object snap, int64_t now):
         cdef Decoded d = p.d

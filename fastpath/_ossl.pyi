@@ -34,3 +34,6 @@ def self_test() -> str | None:
 
 def speed(key: NativeKey, pairs: list[tuple[bytes, bytes]], rounds: int = 1) -> tuple[float, int]:
     """(seconds, verified count) for verifying every pair `rounds` times in a C loop."""
+
+def checked() -> str | None:
+    """self_test(), run once per process: None when libcrypto may be used, else why not."""

@@ -156,3 +156,13 @@ def speed(NativeKey key, list pairs, int rounds=1):
             pair = <tuple>pairs[i]
             ok += key.check(key.alg, <bytes>pair[0], <bytes>pair[1])
     return perf_counter() - t0, ok
+
+
+_checked = []
+
+
+def checked():
+    """self_test(), run once per process: None when libcrypto may be used, else why not."""
+    if not _checked:
+        _checked.append(self_test())
+    return _checked[0]

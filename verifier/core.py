@@ -1,7 +1,8 @@
 """The Verifier: the Python API over the compiled verification engine.
 
 A scan decodes the token (fastpath._decode), verifies its signature with the issuer's key
-(cryptography), then applies the clock, the store's revocation and registry sets and the
+(the system libcrypto through fastpath._ossl once its start-up self-test agreed with
+cryptography, else cryptography; `signatures=` chooses), then applies the clock, the store's revocation and registry sets and the
 acceptance rules (fastpath._engine, whose Engine this class extends). No I/O happens
 here: the store keeps an in-process replica and owns all network work; each scan reads
 that replica once.
@@ -14,9 +15,11 @@ Revocations, the registry, time and the rules are applied on every scan.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
+from fastpath import _ossl
 from fastpath._engine import Engine
 from verifier import rules as _rules
 from verifier.errors import QrverifyError
@@ -28,6 +31,26 @@ DEFAULT_CACHE_SIZE = 20000
 
 class ConfigError(QrverifyError, ValueError):
     """The verifier cannot be set up: missing or malformed files, bad rules."""
+
+
+SIGNATURE_BACKENDS = ("auto", "libcrypto", "cryptography")
+_log = logging.getLogger("qrverify")
+
+
+def _signature_backend(choice: str) -> str:
+    """The backend a verifier uses: libcrypto (fastpath._ossl) when it passed its
+    start-up self-test against cryptography, else cryptography. `libcrypto` insists."""
+    if choice not in SIGNATURE_BACKENDS:
+        raise ConfigError(f"signatures must be one of {', '.join(SIGNATURE_BACKENDS)}")
+    if choice == "cryptography":
+        return choice
+    why = _ossl.checked()
+    if why is None:
+        return "libcrypto"
+    if choice == "libcrypto":
+        raise ConfigError(f"libcrypto signature backend unavailable: {why}")
+    _log.warning("signatures: using cryptography, libcrypto unavailable (%s)", why)
+    return "cryptography"
 
 
 class Verifier(Engine):
@@ -44,6 +67,7 @@ class Verifier(Engine):
         *,
         leeway: int = DEFAULT_LEEWAY,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        signatures: str = "auto",
     ) -> None:
         if isinstance(leeway, bool) or not isinstance(leeway, int) or not 0 <= leeway <= 86400:
             raise ConfigError("leeway must be a whole number of seconds from 0 to 86400")
@@ -60,7 +84,14 @@ class Verifier(Engine):
         self.store = store
         self.leeway = leeway
         self._cache_size = cache_size
-        super().__init__(store, self.rules, leeway=leeway, cache_size=cache_size)
+        self.signatures = _signature_backend(signatures)
+        super().__init__(
+            store,
+            self.rules,
+            leeway=leeway,
+            cache_size=cache_size,
+            native=self.signatures == "libcrypto",
+        )
 
     @classmethod
     def from_files(
@@ -88,6 +119,7 @@ class Verifier(Engine):
     def status(self) -> dict[str, Any]:
         out = dict(self.store.status())
         out["rules"] = self.rules.name
+        out["signatures"] = self.signatures
         out["cache"] = {
             "entries": self.cache_entries,
             "capacity": self._cache_size,
