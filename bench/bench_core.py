@@ -135,10 +135,12 @@ def main() -> int:
             samples[name].append(_per_token(fn, count))
     med = {name: statistics.median(v) for name, v in samples.items()}
 
-    print(f"machine: {platform.processor() or platform.machine()}, "
-          f"{_cpu_model()}, Python {platform.python_version()}, "
-          f"{len(tokens)} tokens x {args.rounds} rounds (median); signatures: {backend}"
-          f"{' (' + _ossl.version() + ')' if _ossl.available() else ''}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, "
+        f"{_cpu_model()}, Python {platform.python_version()}, "
+        f"{len(tokens)} tokens x {args.rounds} rounds (median); signatures: {backend}"
+        f"{' (' + _ossl.version() + ')' if _ossl.available() else ''}"
+    )
     print(f"{'case':<34}{'us/token':>10}{'vs floor':>10}")
     rows = [
         ("bare ES256 verify (floor)", "floor"),

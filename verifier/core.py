@@ -2,10 +2,10 @@
 
 A scan decodes the token (fastpath._decode), verifies its signature with the issuer's key
 (the system libcrypto through fastpath._ossl once its start-up self-test agreed with
-cryptography, else cryptography; `signatures=` chooses), then applies the clock, the store's revocation and registry sets and the
-acceptance rules (fastpath._engine, whose Engine this class extends). No I/O happens
-here: the store keeps an in-process replica and owns all network work; each scan reads
-that replica once.
+cryptography, else cryptography; `signatures=` chooses), then applies the clock, the
+store's revocation and registry sets and the acceptance rules (fastpath._engine, whose
+Engine this class extends). No I/O happens here: the store keeps an in-process replica
+and owns all network work; each scan reads that replica once.
 
 A re-scan of the same token skips decoding and the signature: what was proven about that
 exact token (the decoded fields and the key that verified it) is cached, bounded and LRU,

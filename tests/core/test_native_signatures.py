@@ -97,8 +97,9 @@ def test_ps256_and_eddsa_agree_with_cryptography() -> None:
 def test_pss_with_another_salt_length_is_refused_by_both() -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     data = b"sig structure"
-    sig = key.sign(data, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=20),
-                   hashes.SHA256())
+    sig = key.sign(
+        data, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=20), hashes.SHA256()
+    )
     assert _ossl.NativeKey(_spki(key.public_key()), -37).verify(-37, sig, data) is False
     assert IssuerKey(key.public_key(), b"k").verify(-37, sig, data) is False
 
