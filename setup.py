@@ -14,7 +14,14 @@ import os
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext as _build_ext
 
-EXTENSIONS = ["fastpath._decode", "fastpath._hashset", "fastpath._engine", "fastpath._ossl"]
+EXTENSIONS = [
+    "fastpath._decode",
+    "fastpath._hashset",
+    "fastpath._engine",
+    "fastpath._records",
+    "fastpath._links",
+    "fastpath._ossl",
+]
 
 
 class build_ext(_build_ext):  # noqa: N801 - setuptools naming

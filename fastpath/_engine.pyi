@@ -40,9 +40,11 @@ class Engine:
         *,
         leeway: int,
         cache_size: int,
+        link_origins: Iterable[str] = (),
         native: bool = False,
     ) -> None:
-        """`native`: verify signatures through libcrypto (fastpath._ossl) where a key allows."""
+        """`link_origins`: extra register-link origins; `native`: verify signatures through
+        libcrypto (fastpath._ossl) where a key allows."""
     @property
     def cache_entries(self) -> int: ...
     def clear_cache(self) -> None: ...

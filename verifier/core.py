@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from typing import Any
 
 from fastpath import _ossl
@@ -67,6 +68,7 @@ class Verifier(Engine):
         *,
         leeway: int = DEFAULT_LEEWAY,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        link_origins: Iterable[str] = (),
         signatures: str = "auto",
     ) -> None:
         if isinstance(leeway, bool) or not isinstance(leeway, int) or not 0 <= leeway <= 86400:
@@ -85,13 +87,17 @@ class Verifier(Engine):
         self.leeway = leeway
         self._cache_size = cache_size
         self.signatures = _signature_backend(signatures)
-        super().__init__(
-            store,
-            self.rules,
-            leeway=leeway,
-            cache_size=cache_size,
-            native=self.signatures == "libcrypto",
-        )
+        try:
+            super().__init__(
+                store,
+                self.rules,
+                leeway=leeway,
+                cache_size=cache_size,
+                link_origins=tuple(link_origins),
+                native=self.signatures == "libcrypto",
+            )
+        except ValueError as exc:  # a malformed --link-origin
+            raise ConfigError(str(exc)) from None
 
     @classmethod
     def from_files(
@@ -99,11 +105,14 @@ class Verifier(Engine):
         trust: str | os.PathLike[str] | None = None,
         revocations: str | os.PathLike[str] | None = None,
         rules: str | os.PathLike[str] | _rules.Rules = "venue",
+        *,
+        records: str | os.PathLike[str] | None = None,
         **kwargs: Any,
     ) -> Verifier:
-        """A verifier on the embedded store, loaded from the contract's files."""
+        """A verifier on the embedded store, loaded from the contract's files (`records`:
+        the register's records, JSON Lines or CSV, for register links)."""
         try:
-            store = MemoryStore.from_files(trust, revocations)
+            store = MemoryStore.from_files(trust, revocations, records)
         except (OSError, ValueError) as exc:
             raise ConfigError(str(exc)) from None
         return cls(store, rules, **kwargs)
