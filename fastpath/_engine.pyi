@@ -47,7 +47,11 @@ class Engine:
         cache_bytes: int = ...,
         link_origins: Iterable[str] = (),
         valuesets: ValueSets | None = None,
-    ) -> None: ...
+        native: bool = False,
+    ) -> None:
+        """`link_origins`: extra register-link origins; `native`: verify signatures through
+        libcrypto (fastpath._ossl) where a key allows; `valuesets`: the EU value sets coded
+        fields are checked against (None: not checked)."""
     @property
     def valuesets(self) -> ValueSets | None:
         """The EU value sets coded fields are checked against (None: not checked)."""
