@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from verifier.errors import QrverifyError
 
 if TYPE_CHECKING:
+    from keys.registry import TrustRegistry
     from verifier.core import Verifier
 
 EXIT_OK = 0
@@ -161,6 +162,14 @@ SHARED: dict[str, Option] = {
             "NAME",
             "Redis key prefix / Cluster hash tag, as written by `qrverify sync` (default qrverify)",
         ),
+        Option(
+            "strict",
+            "--strict",
+            "QRVERIFY_STRICT",
+            boolean,
+            None,
+            "an unusable trust-file entry is fatal (default: skipped with a warning)",
+        ),
     )
 }
 
@@ -232,12 +241,29 @@ class VerifierOptions(Protocol):
     def snapshot(self) -> str | None: ...
     @property
     def max_age(self) -> float: ...
+    @property
+    def strict(self) -> bool: ...
 
 
-def build_verifier(opts: VerifierOptions, *, follow: bool = True) -> Verifier:
+def load_trust(path: str, *, strict: bool, prog: str | None = None) -> TrustRegistry:
+    """The trust file, unusable entries skipped (or fatal with `strict`); each skipped
+    entry is one warning line on stderr when `prog` is given."""
+    from keys.registry import TrustRegistry
+
+    registry = TrustRegistry.from_file(path, strict=strict)
+    if prog is not None:
+        for line in registry.skipped:
+            warn(prog, f"{line}; entry skipped (--strict makes this fatal)")
+    return registry
+
+
+def build_verifier(
+    opts: VerifierOptions, *, follow: bool = True, prog: str | None = None
+) -> Verifier:
     """The Verifier for these options: the embedded store loaded from files, or a Redis
     replica (following updates unless `follow` is False). Any problem with the files,
-    the rules or the store raises CommandError with a one-line message."""
+    the rules or the store raises CommandError with a one-line message; skipped trust
+    entries are warned about on stderr when `prog` is given."""
     from verifier.core import Verifier
 
     if opts.redis and opts.revocations:
@@ -247,10 +273,9 @@ def build_verifier(opts: VerifierOptions, *, follow: bool = True) -> Verifier:
         )
     try:
         if opts.redis:
-            from keys.registry import TrustRegistry
             from verifier.redis_store import RedisStore
 
-            override = TrustRegistry.from_file(opts.trust) if opts.trust else None
+            override = load_trust(opts.trust, strict=opts.strict, prog=prog) if opts.trust else None
             store = RedisStore.connect(
                 opts.redis,
                 trust_override=override,
@@ -266,6 +291,8 @@ def build_verifier(opts: VerifierOptions, *, follow: bool = True) -> Verifier:
                 raise
         if not opts.trust:
             raise CommandError("no issuer keys: give --trust FILE or --redis URL")
+        # Checked (and warned about) here; the store then loads the same file leniently.
+        load_trust(opts.trust, strict=opts.strict, prog=prog)
         return Verifier.from_files(
             opts.trust, opts.revocations, opts.rules, cache_size=opts.cache_size, leeway=opts.leeway
         )

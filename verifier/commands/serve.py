@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
             if cfg.demo:
                 cfg, demo, demo_tmp = _prepare_demo(cfg)
             # Validate everything (files, rules, keys, store) in this process first.
-            verifier = build_verifier(cfg)
+            verifier = build_verifier(cfg, prog=PROG)
             try:
                 app = build_app(cfg, verifier)
             except BaseException:
