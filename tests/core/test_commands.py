@@ -323,7 +323,9 @@ def test_subprocess_version_env_and_error_line(tmp_path: Path) -> None:
 
 
 def test_verify_reads_the_namespace_sync_wrote(
-    redis_server: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    redis_server: Any,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     url = redis_server.url
     assert main(["sync", "--redis", url, "--trust", str(TRUST_FILE), "--namespace", "venueA"]) == 0
@@ -340,7 +342,9 @@ def test_verify_reads_the_namespace_sync_wrote(
 
 
 def test_sync_strict_and_skipped_entries(
-    redis_server: Any, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    redis_server: Any,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     doc = json.loads(TRUST_FILE.read_text())
     doc["keys"].append({"certificate": "!!", "country": "FI"})
