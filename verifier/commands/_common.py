@@ -117,6 +117,7 @@ class Option:
     parse: Callable[[str], Any]
     metavar: str | None  # None: a switch (store_const True)
     help: str
+    repeat: bool = False  # the flag may be given several times (values joined)
 
 
 SHARED: dict[str, Option] = {
@@ -201,8 +202,35 @@ SHARED["link_origins"] = Option(
     "--link-origin",
     "QRVERIFY_LINK_ORIGINS",
     link_origins,
-    "URL[,URL]",
-    "further register origins accepted in links (comma-separated)",
+    "URL",
+    "a further register origin accepted in links (repeatable; comma-separated in the env)",
+    repeat=True,
+)
+
+
+def signature_backend(value: str) -> str:
+    from verifier.core import SIGNATURE_BACKENDS
+
+    if value not in SIGNATURE_BACKENDS:
+        raise OptionError(f"one of {', '.join(SIGNATURE_BACKENDS)}")
+    return value
+
+
+SHARED["valuesets"] = Option(
+    "valuesets",
+    "--valuesets",
+    "QRVERIFY_VALUESETS",
+    text,
+    "DIR",
+    "EU value sets replacing the packaged release (a directory of value-set JSON files)",
+)
+SHARED["signatures"] = Option(
+    "signatures",
+    "--signatures",
+    "QRVERIFY_SIGNATURES",
+    signature_backend,
+    "auto|libcrypto|cryptography",
+    "signature backend (default auto: libcrypto once its start-up self-test passed)",
 )
 
 
@@ -220,7 +248,12 @@ def add_options(parser: argparse.ArgumentParser, options: Iterable[Option]) -> N
             )
         else:
             parser.add_argument(
-                opt.flag, dest=opt.name, metavar=opt.metavar, default=None, help=help_
+                opt.flag,
+                dest=opt.name,
+                metavar=opt.metavar,
+                default=None,
+                action="append" if opt.repeat else "store",
+                help=help_,
             )
 
 
@@ -243,7 +276,10 @@ def resolve_options(
         else:
             continue
         try:
-            values[opt.name] = opt.parse(raw)
+            if isinstance(raw, list):  # a repeated flag: each value parsed, results joined
+                values[opt.name] = tuple(v for item in raw for v in opt.parse(item))
+            else:
+                values[opt.name] = opt.parse(raw)
         except OptionError as exc:
             raise OptionError(f"{source}: {exc}") from None
     return values
@@ -309,6 +345,9 @@ def build_verifier(
 
     records = getattr(opts, "records", None)
     origins = getattr(opts, "link_origins", ())
+    engine: dict[str, Any] = {"signatures": getattr(opts, "signatures", None) or "auto"}
+    if getattr(opts, "valuesets", None):
+        engine["valuesets"] = opts.valuesets  # type: ignore[attr-defined]
     if opts.redis and records:
         raise CommandError(
             "--records and --redis exclude each other "
@@ -340,6 +379,7 @@ def build_verifier(
                     cache_size=opts.cache_size,
                     leeway=opts.leeway,
                     link_origins=origins,
+                    **engine,
                 )
             except BaseException:
                 store.close()
@@ -359,6 +399,7 @@ def build_verifier(
             link_origins=origins,
             cache_size=opts.cache_size,
             leeway=opts.leeway,
+            **engine,
         )
     except CommandError:
         raise

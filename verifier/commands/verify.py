@@ -36,6 +36,8 @@ OPTIONS = shared(
     "revocations",
     "records",
     "link_origins",
+    "valuesets",
+    "signatures",
     "redis",
     "rules",
     "leeway",
@@ -50,6 +52,8 @@ class VerifyOptions:
     revocations: str | None = None
     records: str | None = None
     link_origins: tuple[str, ...] = ()
+    valuesets: str | None = None
+    signatures: str = "auto"
     redis: str | None = None
     rules: str = "venue"
     leeway: int = DEFAULT_LEEWAY

@@ -45,6 +45,8 @@ class ServeConfig:
     revocations: str | None = None
     records: str | None = None
     link_origins: tuple[str, ...] = ()
+    valuesets: str | None = None
+    signatures: str = "auto"
     not_found_limit: float = 0.0
     redis: str | None = None
     rules: str = "venue"
@@ -93,6 +95,8 @@ OPTIONS: tuple[Option, ...] = (
     SHARED["revocations"],
     SHARED["records"],
     SHARED["link_origins"],
+    SHARED["valuesets"],
+    SHARED["signatures"],
     Option("not_found_limit", "--not-found-limit", "QRVERIFY_NOT_FOUND_LIMIT",
            float_range(0, 1e6), "PER_MINUTE",
            "not_found answers a client may get per minute (burst the same) before its "
