@@ -44,10 +44,19 @@ def chromium() -> Iterator[Callable[..., Any]]:
         profiles.append(profile)
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
-        for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--disable-background-networking", "--disable-component-update",
-                     "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-                     f"--window-size=420,{height}", f"--lang={lang}"):
+        for flag in (
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            f"--window-size=420,{height}",
+            f"--lang={lang}",
+        ):
             options.add_argument(flag)
         accept = "ru-RU,ru,en" if lang == "ru" else "en-US,en"
         options.add_experimental_option("prefs", {"intl.accept_languages": accept})
@@ -128,8 +137,9 @@ def _statuses(server: Any) -> list[int]:
 # -- English: photo, paste, favicon, one photo control, no key field -------------------------
 
 
-def test_photo_fallback_valid_then_invalid(chromium: Any, serve: Any, demo: Any, tokens: Any,
-                                           tmp_path: Path) -> None:
+def test_photo_fallback_valid_then_invalid(
+    chromium: Any, serve: Any, demo: Any, tokens: Any, tmp_path: Path
+) -> None:
     server = serve(["--trust", str(demo.trust_path)])
     good, bad = tmp_path / "good.png", tmp_path / "bad.png"
     write_png(tokens.valid, good)
@@ -163,7 +173,8 @@ def test_photo_fallback_valid_then_invalid(chromium: Any, serve: Any, demo: Any,
     assert date.value_of_css_property("white-space") == "nowrap"
     # nothing sticks out of the result box at phone width
     assert browser.execute_script(
-        "const b = document.getElementById('result'); return b.scrollWidth <= b.clientWidth")
+        "const b = document.getElementById('result'); return b.scrollWidth <= b.clientWidth"
+    )
 
     browser.find_element("id", "next").click()
     photo.send_keys(str(bad))
@@ -187,8 +198,9 @@ def test_photo_fallback_valid_then_invalid(chromium: Any, serve: Any, demo: Any,
     assert statuses and 404 not in statuses, statuses
 
 
-def test_empty_check_feedback_and_error_clears_old_result(chromium: Any, serve: Any, demo: Any,
-                                                          tokens: Any, tmp_path: Path) -> None:
+def test_empty_check_feedback_and_error_clears_old_result(
+    chromium: Any, serve: Any, demo: Any, tokens: Any, tmp_path: Path
+) -> None:
     from PIL import Image
 
     server = serve(["--trust", str(demo.trust_path)])
@@ -216,8 +228,7 @@ def test_empty_check_feedback_and_error_clears_old_result(chromium: Any, serve: 
     assert not r["holder_shown"] and r["name"] == "" and r["dob"] == ""
 
 
-def test_invalid_headline_stays_in_view(chromium: Any, serve: Any, demo: Any,
-                                        tokens: Any) -> None:
+def test_invalid_headline_stays_in_view(chromium: Any, serve: Any, demo: Any, tokens: Any) -> None:
     server = serve(["--trust", str(demo.trust_path)])
     browser = chromium("en", height=520)
     browser.get(server.url + "/")
@@ -229,7 +240,8 @@ def test_invalid_headline_stays_in_view(chromium: Any, serve: Any, demo: Any,
     assert browser.execute_script("return window.scrollY") > 0  # the page did scroll
     rect = browser.execute_script(
         "const r = document.getElementById('result-status').getBoundingClientRect();"
-        "return [r.top, r.bottom, window.innerHeight];")
+        "return [r.top, r.bottom, window.innerHeight];"
+    )
     assert rect[0] >= 0 and rect[1] <= rect[2], rect
 
 
@@ -287,8 +299,9 @@ def test_keyboard_wedge_in_russian(chromium: Any, serve: Any, demo: Any, tokens:
     assert browser.find_element("tag name", "html").get_attribute("lang") == "en"
 
 
-def test_api_calls_carry_the_page_language(chromium: Any, serve: Any, demo: Any,
-                                           tokens: Any) -> None:
+def test_api_calls_carry_the_page_language(
+    chromium: Any, serve: Any, demo: Any, tokens: Any
+) -> None:
     """The page asks for `detail` in its language; the service may answer in Russian."""
     server = serve(["--trust", str(demo.trust_path)])
     browser = chromium("ru")
@@ -318,8 +331,7 @@ def test_api_calls_carry_the_page_language(chromium: Any, serve: Any, demo: Any,
 # -- a register-link verdict: the holder's document is shown ---------------------------------
 
 
-def test_register_link_verdict_shows_the_document(chromium: Any, serve: Any,
-                                                  demo: Any) -> None:
+def test_register_link_verdict_shows_the_document(chromium: Any, serve: Any, demo: Any) -> None:
     server = serve(["--trust", str(demo.trust_path)])
     browser = chromium("ru")
     browser.get(server.url + "/")
@@ -331,7 +343,8 @@ def test_register_link_verdict_shows_the_document(chromium: Any, serve: Any,
     assert browser.find_element("id", "holder-document").text == "45** ***123"
     assert browser.find_element("id", "holder-name").text == "И***** И*** И*******"
     assert browser.find_element("id", "cert-info").text == (
-        "Вакцинация · RU · действует до 2022-07-01")
+        "Вакцинация · RU · действует до 2022-07-01"
+    )
     # an EU certificate has no document: the row is hidden again
     browser.execute_script("""showVerdict({status: "valid", reason: null, detail: "",
       holder: {name: "Иванов Иван", name_latin: "IVANOV<IVAN", dob: "1980-01-01"},
@@ -361,15 +374,17 @@ def _y4m_of_qr(token: str, path: Path, width: int = 640, height: int = 480) -> N
 
 
 @pytest.mark.slow
-def test_live_camera_scan_with_jsqr(chromium: Any, serve: Any, demo: Any, tokens: Any,
-                                    tmp_path: Path) -> None:
+def test_live_camera_scan_with_jsqr(
+    chromium: Any, serve: Any, demo: Any, tokens: Any, tmp_path: Path
+) -> None:
     server = serve(["--trust", str(demo.trust_path)])
     video = tmp_path / "qr.y4m"
     _y4m_of_qr(tokens.valid, video)
     browser = chromium("en", camera=video)
     # force the vendored decoder even in a browser that has BarcodeDetector
-    browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
-                            {"source": "delete window.BarcodeDetector;"})
+    browser.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument", {"source": "delete window.BarcodeDetector;"}
+    )
     browser.get(server.url + "/")
     assert browser.execute_script("return 'BarcodeDetector' in window") is False
     assert browser.find_element("id", "camera-box").is_displayed()
@@ -385,8 +400,9 @@ def test_live_camera_scan_with_jsqr(chromium: Any, serve: Any, demo: Any, tokens
 # -- a service with API keys: the key field appears when the service asks for it -------------
 
 
-def test_scanner_key_prompt(chromium: Any, serve: Any, demo: Any, tokens: Any,
-                            api_key_file: Path, tmp_path: Path) -> None:
+def test_scanner_key_prompt(
+    chromium: Any, serve: Any, demo: Any, tokens: Any, api_key_file: Path, tmp_path: Path
+) -> None:
     server = serve(["--trust", str(demo.trust_path), "--api-keys", str(api_key_file)])
     good = tmp_path / "good.png"
     write_png(tokens.valid, good)
