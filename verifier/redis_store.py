@@ -42,6 +42,7 @@ import orjson
 import redis
 
 from fastpath._hashset import HashSet, apply_changes
+from verifier.errors import QrverifyError
 from verifier.store import Replica, StoreUnavailable
 
 __all__ = [
@@ -69,7 +70,7 @@ _ID = re.compile(r"[0-9a-f]{32}")
 _VID = re.compile(r"[0-9]{1,18}-[0-9a-f]{8,32}")
 
 
-class DataError(Exception):
+class DataError(QrverifyError):
     """Redis holds data this store cannot use (missing blob, bad manifest, bad counts)."""
 
 

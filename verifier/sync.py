@@ -1,6 +1,5 @@
-"""`qrverify sync`: bring Redis to the state of the trust and revocation files.
-
-    qrverify sync --redis URL [--trust FILE] [--revocations FILE] [--replace]
+"""Bring Redis to the state of the trust and revocation files (the `qrverify sync`
+command itself is verifier/commands/sync.py).
 
 Without --replace the files are added to what Redis holds (a union: trust keys, revoked
 hashes, registry hashes); with --replace Redis ends up holding exactly the given files
@@ -24,7 +23,6 @@ Redis data unusable, a concurrent sync kept winning), 2 usage or input error.
 
 from __future__ import annotations
 
-import argparse
 import secrets
 import sys
 import time
@@ -36,9 +34,9 @@ import orjson
 import redis
 
 from fastpath._hashset import HashSet, difference_sorted, union_sorted
+from verifier.errors import QrverifyError
 from verifier.redis_store import (
     CHUNK_ENTRIES,
-    NETWORK_ERRORS,
     DataError,
     Layout,
     Manifest,
@@ -48,7 +46,6 @@ from verifier.redis_store import (
     fetch_set,
     read_current,
     read_manifest,
-    redact_url,
 )
 
 HASH_SIZE = 16
@@ -60,7 +57,6 @@ DELTA_MAX_ENTRIES = 262144     # larger changes: followers reload in full
 KEEP_VERSIONS = 2
 WRITE_BATCH_BYTES = 8 * 1024 * 1024
 PROGRESS_MIN_ENTRIES = 100_000
-EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
 
 # KEYS: current, versions, manifest, blobs...   ARGV: base ("" = none), vid, channel
 _FLIP = """
@@ -77,7 +73,7 @@ return {'ok', ARGV[2]}
 """
 
 
-class SyncError(Exception):
+class SyncError(QrverifyError):
     """The sync could not complete (the message says why); nothing was published."""
 
 
@@ -476,64 +472,3 @@ def _collect_garbage(client: redis.Redis, layout: Layout, newest: str) -> None:
             client.unlink(*[layout.blob(b) for b in dead[start:start + 1000]])
         client.unlink(layout.manifest(vid))
         client.lrem(layout.versions, 0, vid)
-
-
-# ---- command line ------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--redis", metavar="URL", required=True,
-                        help="Redis primary, e.g. redis://127.0.0.1:6379/0")
-    parser.add_argument("--trust", metavar="FILE", help="trust registry file (issuer keys)")
-    parser.add_argument("--revocations", metavar="FILE",
-                        help="revocation and registry file")
-    parser.add_argument("--replace", action="store_true",
-                        help="make Redis hold exactly these files (default: add to it)")
-    parser.add_argument("--namespace", default="qrverify",
-                        help="key prefix / Cluster hash tag (default qrverify)")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                        help="progress bar on stderr (default: for large inputs on a terminal)")
-
-
-def run(args: argparse.Namespace) -> int:
-    from keys.registry import TrustFileError, TrustRegistry
-    from verifier.revocations import RevocationFileError, load_revocations
-
-    if not args.trust and not args.revocations:
-        print("qrverify sync: nothing to sync: give --trust FILE and/or --revocations FILE",
-              file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        trust = TrustRegistry.from_file(args.trust) if args.trust else None
-        revocations = load_revocations(args.revocations) if args.revocations else None
-        Layout(args.namespace)
-    except (TrustFileError, RevocationFileError, ValueError) as exc:
-        print(f"qrverify sync: {exc}; nothing written", file=sys.stderr)
-        return EXIT_USAGE
-    safe = redact_url(args.redis)
-    try:
-        client = redis.Redis.from_url(args.redis, socket_connect_timeout=5.0,
-                                      socket_timeout=60.0)
-    except ValueError as exc:
-        print(f"qrverify sync: invalid Redis URL {safe}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    entries = 0 if revocations is None else revocations.revoked_count + (
-        revocations.registry_count or 0)
-    progress = args.progress if args.progress is not None else (
-        entries >= PROGRESS_MIN_ENTRIES and sys.stderr.isatty())
-    try:
-        result = sync_state(client, trust=trust, revocations=revocations,
-                            replace=args.replace, namespace=args.namespace, progress=progress)
-    except NETWORK_ERRORS as exc:
-        print(f"qrverify sync: cannot reach Redis at {safe}: {exc}", file=sys.stderr)
-        return EXIT_RUNTIME
-    except redis.RedisError as exc:
-        print(f"qrverify sync: Redis error at {safe}: {exc}", file=sys.stderr)
-        return EXIT_RUNTIME
-    except (SyncError, DataError) as exc:
-        print(f"qrverify sync: {exc}", file=sys.stderr)
-        return EXIT_RUNTIME
-    finally:
-        client.close()
-    print(result.summary())
-    return EXIT_OK
