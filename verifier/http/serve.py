@@ -27,7 +27,7 @@ WORKER_FACTORY = "verifier.http.serve:worker_app"
 
 def build_app(cfg: ServeConfig, verifier: Any | None = None) -> Any:
     """The Starlette app for this process (builds the verifier unless given)."""
-    from verifier.http.app import create_app
+    from verifier.http.app import Limits, create_app
     from verifier.http.auth import ApiKeyFileError, ApiKeys
 
     try:
@@ -37,17 +37,10 @@ def build_app(cfg: ServeConfig, verifier: Any | None = None) -> Any:
     if verifier is None:
         verifier = build_verifier(cfg)
     try:
-        return create_app(
-            verifier,
-            api_keys=api_keys,
-            max_body=cfg.max_body,
-            max_batch_body=cfg.max_batch_body,
-            max_batch=cfg.max_batch,
-            max_image_bytes=cfg.max_image_bytes,
-            max_image_pixels=cfg.max_image_pixels,
-            body_timeout=cfg.body_timeout,
-            access_log=_access_sink(cfg),
-        )
+        limits = Limits(max_body=cfg.max_body, max_batch_body=cfg.max_batch_body,
+                        max_batch=cfg.max_batch, max_image_bytes=cfg.max_image_bytes,
+                        max_image_pixels=cfg.max_image_pixels, body_timeout=cfg.body_timeout)
+        return create_app(verifier, limits, api_keys=api_keys, access_log=_access_sink(cfg))
     except ValueError as exc:
         verifier.close()
         raise CommandError(str(exc)) from None
