@@ -3,13 +3,14 @@
 
     python bench/fuzz.py --count 1000000 [--seed N] [--workers 2]
 
-Starts from valid tokens signed by the test-vector issuers (tests/vectors/keys) and
-mutates them in several ways, some of which re-sign the result with a trusted key so
-that the schema, key, time and rules layers are reached too. Each token goes through
-`Verifier.verify` (cache disabled). A failure is: any exception, a reason outside the
-contract, or a holder shown for a token whose signature does not verify (checked with
-an independent decode: cbor2 + the trust registry's keys). Failures make the exit
-status 1. Memory stays bounded: tokens are generated, verified and dropped one by one.
+Starts from valid tokens signed by development issuers made at run time (bench/_keys.py:
+one per algorithm, a test-only key, an alternative-arc key, an untrusted one; bench/ reads
+nothing from tests/) and mutates them in several ways, some of which re-sign the result
+with a trusted key so that the schema, key, time and rules layers are reached too. Each
+token goes through `Verifier.verify` (cache disabled). A failure is: any exception, a
+reason outside the contract, or a holder shown for a token whose signature does not
+verify (checked with an independent decode: cbor2 + the trust registry's keys). Failures
+make the exit status 1. Memory stays bounded: tokens are generated, verified and dropped one by one.
 """
 
 from __future__ import annotations
@@ -31,20 +32,22 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-VECTORS = ROOT / "tests" / "vectors"
 
 try:  # prefer the installed build; fall back to the source tree
     import verifier  # noqa: F401
 except ImportError:  # pragma: no cover - depends on the environment
     sys.path.insert(0, str(ROOT))
+if str(ROOT) not in sys.path:  # the bench package, after the installed qrverify
+    sys.path.append(str(ROOT))
 
 import cbor2  # noqa: E402
 
 import fastpath._decode  # noqa: E402
+from bench._keys import dev_issuers, trust_of  # noqa: E402
 from keys import base45  # noqa: E402
 from keys.cbor import RawCBOR, Tagged, dumps  # noqa: E402
 from keys.cose import sig_structure  # noqa: E402
-from keys.issuer import Issuer, load_issuer  # noqa: E402
+from keys.issuer import Issuer  # noqa: E402
 from keys.registry import TrustRegistry  # noqa: E402
 from keys.samples import sample_dcc  # noqa: E402
 from verifier import Reason, Verdict, Verifier  # noqa: E402
@@ -63,19 +66,18 @@ class World:
     """Issuers, seed tokens and a verifier; built once per process."""
 
     def __init__(self) -> None:
-        self.trust = TrustRegistry.from_file(VECTORS / "trust.json")
-        self.verifier = Verifier.from_files(trust=VECTORS / "trust.json", cache_size=0)
+        self.issuers = dev_issuers()
+        self.trust = trust_of(self.issuers)
+        self.verifier = Verifier(MemoryStore(self.trust), cache_size=0)
         # the same checks on the other signature backend: every verdict must be identical
-        self.verifier_other = Verifier.from_files(
-            trust=VECTORS / "trust.json", cache_size=0, signatures="cryptography"
+        self.verifier_other = Verifier(
+            MemoryStore(self.trust), cache_size=0, signatures="cryptography"
         )
         # a second verifier with revocations and a registry set (CONTRACT section 4)
         half = len(SPECIAL_CI) // 2
         store = MemoryStore(self.trust, [_h16(ci) for ci in SPECIAL_CI[:half]],
                             [_h16(ci) for ci in SPECIAL_CI[half:]])
         self.verifier_store = Verifier(store, cache_size=0)
-        names = ("es256", "eddsa", "ps256", "test_only", "vaccination_alt_arc", "untrusted")
-        self.issuers = {n: load_issuer(VECTORS / "keys" / n) for n in names}
         # re-signing uses the fast signers; PS256 signs seeds only (about 1 ms a signature)
         self.signers = [self.issuers[n] for n in ("es256", "eddsa", "test_only",
                                                   "vaccination_alt_arc")]

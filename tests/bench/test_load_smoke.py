@@ -15,6 +15,7 @@ if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))  # the bench package; qrverify itself stays the installed one
 
 from bench import __main__ as runner  # noqa: E402, I001
+from bench import report  # noqa: E402
 from bench.tokens import expected_for, parse_mix  # noqa: E402
 
 
@@ -48,8 +49,9 @@ def test_smoke_runs_every_scenario_without_failures(tmp_path: Path) -> None:
     assert len(pushes) == 1 and pushes[0]["ok"] is True, pushes
     assert pushes[0]["delay_after_sync_s"] is not None
     assert pushes[0]["late_valid_polls"] == 0
-    for scen in scenarios:
-        assert (out / f"{scen}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for chart in report.CHARTS:  # one chart per question: throughput, p99, revocation delay
+        assert (out / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"]({chart})" in summary
     csv_lines = (out / "results.csv").read_text().splitlines()
     assert csv_lines[0].startswith("scenario,target,store,workers,users,rps_vs_echo")
     assert len(csv_lines) == 1 + len(rows)
