@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,9 +13,10 @@ from redis_support import free_port, requires_redis, wait_until
 
 from keys.registry import TrustRegistry
 from verifier.cli import main
-from verifier.redis_store import Layout, RedisStore, read_current, read_manifest
+from verifier.redis.format import Layout, read_current, read_manifest
+from verifier.redis.store import RedisStore
+from verifier.redis.sync import Guard, SyncError, sync_state
 from verifier.revocations import Revocations, dump_revocations, load_revocations
-from verifier.sync import sync_state
 
 pytestmark = [pytest.mark.redis, requires_redis]
 L = Layout()
@@ -31,7 +33,7 @@ def test_cli_sync_prints_counts_only(redis_server, trust_file, tmp_path, hashes,
     assert cli("--redis", redis_server.url, "--trust", str(trust_file),
                "--revocations", str(tmp_path / "r.json")) == 0
     out = capsys.readouterr().out.strip()
-    assert out.startswith("qrverify sync: published version 1-")
+    assert re.match(r"qrverify sync: published version [0-9]+-", out)
     assert "keys 1, revoked 50" in out and "registry 4" in out
     assert len(out.splitlines()) == 1
     # idempotent: the same input again publishes nothing
@@ -161,7 +163,7 @@ def test_sigkill_mid_sync_then_rerun(redis_server, trust_file, tmp_path, hashes,
 def test_old_versions_are_garbage_collected(redis_server, trust_file, tmp_path, hashes,
                                             write_revocations):
     client = redis_server.client()
-    sync_state(client, trust=TrustRegistry.from_file(trust_file))
+    sync_state(client, trust=TrustRegistry.from_file(trust_file), guard=Guard(bootstrap=True))
     for i in range(5):
         write_revocations(tmp_path / f"r{i}.json", hashes(2000))
         sync_state(client, revocations=load_revocations(tmp_path / f"r{i}.json"),
@@ -187,5 +189,9 @@ def test_add_mode_union_and_replace(redis_server, trust_file, tmp_path, hashes,
                revocations=load_revocations(tmp_path / "a.json"))
     r = sync_state(client, revocations=load_revocations(tmp_path / "b.json"))
     assert (r.revoked, r.revoked_added, r.registry) == (40_010, 10, 5)
-    r = sync_state(client, revocations=load_revocations(tmp_path / "b.json"), replace=True)
+    with pytest.raises(SyncError, match="allow-drop"):
+        sync_state(client, revocations=load_revocations(tmp_path / "b.json"), replace=True)
+    r = sync_state(client, revocations=load_revocations(tmp_path / "b.json"), replace=True,
+                   guard=Guard(allow_drop=True))
     assert (r.revoked, r.revoked_removed, r.registry) == (10, 40_000, None)
+    assert read_manifest(client, L, r.version).drop_confirmed is True

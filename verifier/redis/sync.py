@@ -1,0 +1,513 @@
+"""Sync planner and writer: bring Redis to the state of given trust and revocation data
+(the `qrverify sync` command is a thin front over `sync_state`; no argparse here).
+
+Without replace the files are added to what Redis holds (a union: trust keys, revoked
+hashes, registry hashes); with --replace Redis ends up holding exactly the given files
+(a part not given, e.g. no --trust, is kept; with --replace a revocation file without a
+"registry" key removes the registry set).
+
+How it stays safe (layout in verifier/redis/format.py and docs/redis.md):
+0. The guard: an empty store (new, flushed, or restarted without persistence) takes a
+   first version only with both trust keys and a revocation list, or with `bootstrap`;
+   a version without issuer keys is never written; a version that drops more than
+   `max_drop` of the revoked hashes needs `allow_drop` (recorded in the manifest, so
+   verifiers, which refuse such drops otherwise, accept it).
+1. All input is parsed and validated first; an error prints to stderr, exits 2, and
+   nothing is written.
+2. The new version's chunks, manifest and delta are written under new names (chunks are
+   content-addressed, so unchanged ones are reused) with a one-hour expiry.
+3. One Lua script checks that `current` still names the version this run started from,
+   that every chunk exists, removes the expiries, flips `current` and publishes the new id.
+   Readers see the old or the new version, never a mixture. Killed before the flip: the
+   leftovers expire, and a rerun writes what is missing and flips. Killed after: done.
+4. Old versions (all but the newest two) and the chunks only they used are deleted.
+
+Sequence numbers: each version's is max(previous + 1, the current time in milliseconds),
+so a store rebuilt after a data loss still numbers its versions above what verifiers
+hold (they refuse a lower one).
+"""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import redis
+
+from fastpath._hashset import HashSet, difference_sorted, union_sorted
+from verifier.redis.format import (
+    CHUNK_ENTRIES,
+    Layout,
+    Manifest,
+    SetInfo,
+    StoreDataError,
+    blob_id,
+    fetch_blobs,
+    fetch_set,
+    read_current,
+    read_manifest,
+)
+
+HASH_SIZE = 16
+TARGET_BUCKET = 32768          # aim for ~512 KiB chunks
+MIN_BUCKET = 4096              # re-bucket when the average falls below this
+PENDING_TTL_MS = 3600 * 1000   # unpublished blobs of a killed run expire after an hour
+DELTA_TTL_S = 24 * 3600        # followers more than a day behind reload in full
+DELTA_MAX_ENTRIES = 262144     # larger changes: followers reload in full
+KEEP_VERSIONS = 2
+WRITE_BATCH_BYTES = 8 * 1024 * 1024
+PROGRESS_MIN_ENTRIES = 100_000
+DEFAULT_MAX_DROP = 0.5
+
+# KEYS: current, versions, manifest, blobs...   ARGV: base ("" = none), vid, channel
+_FLIP = """
+local cur = redis.call('GET', KEYS[1])
+if (cur or '') ~= ARGV[1] then return {'conflict', cur or ''} end
+for i = 3, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 0 then return {'missing', KEYS[i]} end
+end
+for i = 3, #KEYS do redis.call('PERSIST', KEYS[i]) end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[2])
+return {'ok', ARGV[2]}
+"""
+
+
+class SyncError(Exception):
+    """The sync could not complete (the message says why); nothing was published."""
+
+
+class SyncConflict(SyncError):
+    """Another sync published a version while this one was writing."""
+
+
+# ---- planning ----------------------------------------------------------------------------
+
+
+def choose_bits(count: int, old_bits: int | None) -> int:
+    """Bucket bits for a set of `count` hashes; keeps `old_bits` while it still fits, so
+    small changes keep most chunks unchanged."""
+    if old_bits is not None:
+        avg = count / (1 << old_bits)
+        if avg <= CHUNK_ENTRIES and (avg >= MIN_BUCKET or old_bits == 0):
+            return old_bits
+    bits = 0
+    while bits < 20 and count > TARGET_BUCKET * (1 << bits):
+        bits += 1
+    return bits
+
+
+def bucket_ranges(data: bytes, bits: int) -> list[tuple[int, int, int]]:
+    """[(bucket, start, end)] entry ranges of each non-empty bucket of sorted packed data."""
+    n = len(data) // HASH_SIZE
+    if n == 0:
+        return []
+    if bits == 0:
+        return [(0, 0, n)]
+    shift = 64 - bits
+    out: list[tuple[int, int, int]] = []
+    start = 0
+    while start < n:
+        bucket = int.from_bytes(data[start * HASH_SIZE:start * HASH_SIZE + 8], "big") >> shift
+        if bucket + 1 >= (1 << bits):
+            end = n
+        else:
+            bound = ((bucket + 1) << shift).to_bytes(8, "big") + bytes(8)
+            lo, hi = start + 1, n
+            while lo < hi:   # first entry >= bound
+                mid = (lo + hi) // 2
+                if data[mid * HASH_SIZE:(mid + 1) * HASH_SIZE] < bound:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            end = lo
+        out.append((bucket, start, end))
+        start = end
+    return out
+
+
+def _pieces(data: bytes) -> list[bytes]:
+    step = CHUNK_ENTRIES * HASH_SIZE
+    return [data[i:i + step] for i in range(0, len(data), step)]
+
+
+@dataclass
+class SetPlan:
+    info: SetInfo | None                       # None: no such set (registry absent)
+    blobs: dict[str, bytes] = field(default_factory=dict)
+    added: bytes | None = b""                  # None: delta unknown or too large
+    removed: bytes | None = b""
+    changed: bool = False
+
+    @property
+    def delta_size(self) -> int | None:
+        if self.added is None or self.removed is None:
+            return None
+        return (len(self.added) + len(self.removed)) // HASH_SIZE
+
+
+def _chunks_of(bucket: int, content: bytes, blobs: dict[str, bytes]
+               ) -> list[tuple[int, str, int]]:
+    out = []
+    for piece in _pieces(content):
+        bid = blob_id(piece)
+        blobs[bid] = piece
+        out.append((bucket, bid, len(piece) // HASH_SIZE))
+    return out
+
+
+def _full_plan(content: bytes, bits: int, added: bytes | None, removed: bytes | None
+               ) -> SetPlan:
+    blobs: dict[str, bytes] = {}
+    chunks: list[tuple[int, str, int]] = []
+    for bucket, start, end in bucket_ranges(content, bits):
+        chunks += _chunks_of(bucket, content[start * HASH_SIZE:end * HASH_SIZE], blobs)
+    info = SetInfo(bits, len(content) // HASH_SIZE, tuple(chunks))
+    return SetPlan(info, blobs, added, removed, True)
+
+
+def plan_set(client: redis.Redis, layout: Layout, old: SetInfo | None,
+             data: bytes | None, *, replace: bool, absent_removes: bool = False,
+             default_empty: bool = False) -> SetPlan:
+    """How one set changes: `data` (packed, any order, duplicates allowed) is added to
+    `old`, or replaces it. With data None the set is kept as it is (an absent `old` stays
+    absent, or becomes empty if `default_empty`), or dropped if `absent_removes`."""
+    if data is None:
+        if absent_removes:
+            return SetPlan(None, added=None, removed=None, changed=old is not None)
+        if old is None and default_empty:
+            return SetPlan(SetInfo(0, 0, ()))
+        return SetPlan(old)
+    incoming = HashSet(data)
+    content = incoming.to_packed()             # sorted, unique
+    if old is None:
+        return _full_plan(content, choose_bits(len(content) // HASH_SIZE, None), None, None)
+    estimate = len(incoming) if replace else old.count + len(incoming)
+    bits = choose_bits(estimate, old.bits)
+    if bits != old.bits:
+        old_content = fetch_set(client, layout, old)
+        old_set = HashSet(old_content)
+        added = old_set.missing_packed(content)
+        if replace:
+            removed = incoming.missing_packed(old_content)
+        else:
+            removed = b""
+            old_set.add_packed(added)
+            content = old_set.to_packed()
+        plan = _full_plan(content, bits, added, removed)
+        plan.changed = bool(added or removed)
+        return plan
+    # Same bucketing: touch only the buckets that change.
+    by_bucket: dict[int, list[tuple[int, str, int]]] = {}
+    for chunk in old.chunks:
+        by_bucket.setdefault(chunk[0], []).append(chunk)
+    ranges = {b: (s, e) for b, s, e in bucket_ranges(content, bits)}
+    buckets = sorted(set(ranges) | (set(by_bucket) if replace else set()))
+    blobs: dict[str, bytes] = {}
+    added_parts: list[bytes] = []
+    removed_parts: list[bytes] = []
+    for bucket in buckets:
+        start, end = ranges.get(bucket, (0, 0))
+        part = content[start * HASH_SIZE:end * HASH_SIZE]
+        old_chunks = by_bucket.get(bucket, [])
+        if replace and [blob_id(p) for p in _pieces(part)] == [c[1] for c in old_chunks]:
+            continue
+        old_part = b"".join(fetch_blobs(client, layout, [c[1] for c in old_chunks],
+                                        [c[2] for c in old_chunks]))
+        # A bucket covers a slice of the key space: sorted merges, not a HashSet.
+        add = difference_sorted(part, old_part)
+        if replace:
+            rem = difference_sorted(old_part, part)
+            new_part = part
+        else:
+            rem = b""
+            if not add:
+                continue
+            new_part = union_sorted(old_part, part)
+        added_parts.append(add)
+        removed_parts.append(rem)
+        new_chunks = _chunks_of(bucket, new_part, blobs)
+        if new_chunks:
+            by_bucket[bucket] = new_chunks
+        else:
+            by_bucket.pop(bucket, None)
+    chunks = tuple(c for b in sorted(by_bucket) for c in by_bucket[b])
+    added_all, removed_all = b"".join(added_parts), b"".join(removed_parts)
+    info = SetInfo(bits, sum(c[2] for c in chunks), chunks)
+    return SetPlan(info, blobs, added_all, removed_all, bool(added_all or removed_all))
+
+
+def merge_trust(old_json: bytes | None, new: Any, replace: bool) -> bytes:
+    """Canonical trust JSON: the new registry, or (without replace) the union of keys."""
+    from keys.registry import TrustRegistry
+
+    if new is None:
+        return old_json if old_json is not None else TrustRegistry.empty().to_json()
+    if replace or old_json is None:
+        return bytes(new.to_json())
+    old = TrustRegistry.from_json(old_json)
+    entries = list(old.to_dict()["keys"])
+    seen = {orjson.dumps(e, option=orjson.OPT_SORT_KEYS) for e in entries}
+    for entry in new.to_dict()["keys"]:
+        key = orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)
+        if key not in seen:
+            seen.add(key)
+            entries.append(entry)
+    return bytes(TrustRegistry.from_dict({"keys": entries}).to_json())
+
+
+# ---- writing -----------------------------------------------------------------------------
+
+
+@dataclass
+class SyncResult:
+    version: str
+    changed: bool
+    keys: int
+    revoked: int
+    registry: int | None
+    revoked_added: int | None = 0
+    revoked_removed: int | None = 0
+    registry_added: int | None = 0
+    registry_removed: int | None = 0
+    blobs_written: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        def delta(a: int | None, r: int | None) -> str:
+            return "" if a is None or r is None else f" (+{a} -{r})"
+
+        head = (f"published version {self.version}" if self.changed
+                else f"already up to date at version {self.version}")
+        reg = "none" if self.registry is None else \
+            f"{self.registry}{delta(self.registry_added, self.registry_removed)}"
+        return (f"qrverify sync: {head}: keys {self.keys}, revoked {self.revoked}"
+                f"{delta(self.revoked_added, self.revoked_removed)}, registry {reg}"
+                f" ({self.seconds:.2f} s)")
+
+
+Hook = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Guard:
+    """What a sync may do beyond adding: start an empty store from partial data
+    (`bootstrap`), drop more than `max_drop` of the revoked hashes (`allow_drop`)."""
+
+    bootstrap: bool = False
+    allow_drop: bool = False
+    max_drop: float = DEFAULT_MAX_DROP
+
+
+def sync_state(client: redis.Redis, *, trust: Any = None, revocations: Any = None,
+               replace: bool = False, namespace: str = "qrverify", progress: bool = False,
+               after_write: Hook | None = None, attempts: int = 3,
+               guard: Guard | None = None) -> SyncResult:
+    """Write the new state and publish it (see the module docstring). `trust` is a
+    TrustRegistry or None, `revocations` a verifier.revocations.Revocations or None.
+    `after_write(n)` is called after each batch of blobs (tests use it to crash a run).
+    SyncError (nothing published) when the guard refuses."""
+    layout = Layout(namespace)
+    flip = client.register_script(_FLIP)
+    started = time.perf_counter()
+    guard = guard or Guard()
+    for attempt in range(attempts):
+        try:
+            result = _sync_once(client, layout, flip, trust, revocations, replace, progress,
+                                after_write, guard)
+        except SyncConflict:
+            if attempt + 1 == attempts:
+                raise
+            continue
+        result.seconds = time.perf_counter() - started
+        return result
+    raise SyncError("unreachable")  # pragma: no cover
+
+
+def _sync_once(client: redis.Redis, layout: Layout, flip: Any, trust: Any,
+               revocations: Any, replace: bool, progress: bool,
+               after_write: Hook | None, guard: Guard) -> SyncResult:
+    base_vid = read_current(client, layout)
+    base: Manifest | None = None
+    if base_vid is None and not guard.bootstrap and (trust is None or revocations is None):
+        raise SyncError(
+            "Redis holds no qrverify data (new, flushed, or restarted without persistence): "
+            "its first version needs both --trust and a complete --revocations list, "
+            "else verifiers would take a partial state as the truth; give --bootstrap to "
+            "start from these files anyway")
+    if base_vid is not None:
+        try:
+            base = read_manifest(client, layout, base_vid)
+        except StoreDataError as exc:
+            if not replace:
+                raise SyncError(f"{exc}; rerun with --replace to write a complete state"
+                                ) from None
+    old_trust_json = None
+    if base is not None:
+        old_trust_json = fetch_blobs(client, layout, [base.trust_blob])[0]
+    trust_json = merge_trust(old_trust_json, trust, replace)
+    trust_id = blob_id(trust_json)
+    from keys.registry import TrustRegistry
+
+    trust_keys = len(TrustRegistry.from_json(trust_json))
+    if trust_keys == 0:
+        raise SyncError("the new version would hold no issuer keys (verifiers refuse it); "
+                        "give --trust FILE with at least one usable key")
+
+    rev_data = None if revocations is None else revocations.revoked
+    reg_data = None if revocations is None else revocations.registry
+    rev = plan_set(client, layout, base.revoked if base else None, rev_data, replace=replace,
+                   default_empty=True)
+    reg = plan_set(client, layout, base.registry if base else None, reg_data, replace=replace,
+                   absent_removes=replace and revocations is not None and reg_data is None)
+    rev_info = rev.info
+    if rev_info is None:  # the revoked set always exists
+        raise SyncError("internal error: no revoked set planned")
+    # --allow-drop republishes an unchanged state so that verifiers which refused it (a
+    # drop against what they hold) see the operator's confirmation.
+    changed = (base is None or base.trust_blob != trust_id or rev.changed or reg.changed
+               or (guard.allow_drop and not base.drop_confirmed))
+    if not changed and base is not None:
+        return _result(base, False, rev, reg)
+    dropped = base is not None and rev_info.count < base.revoked.count * (1.0 - guard.max_drop)
+    if dropped and not guard.allow_drop:
+        raise SyncError(
+            f"the revoked set would shrink from {base.revoked.count if base else 0} to "
+            f"{rev_info.count} (more than {guard.max_drop:.0%}); verifiers refuse such a "
+            "version unless the drop is confirmed with --allow-drop")
+
+    seq = max((base.seq + 1) if base is not None else 1, int(time.time() * 1000))
+    vid = f"{seq}-{secrets.token_hex(8)}"
+    manifest = Manifest(vid, seq, base_vid, time.time(), trust_id, trust_keys,
+                        rev_info, reg.info, drop_confirmed=guard.allow_drop)
+    blobs: dict[str, bytes] = {trust_id: trust_json}
+    blobs.update(rev.blobs)
+    blobs.update(reg.blobs)
+    written = _write_blobs(client, layout, blobs, progress, after_write)
+    client.set(layout.manifest(vid), manifest.to_json(), px=PENDING_TTL_MS)
+    _write_delta(client, layout, vid, base_vid, rev, reg,
+                 same_registry=(base is not None and (base.registry is None) == (reg.info is None)))
+    keys = [layout.current, layout.versions, layout.manifest(vid)]
+    keys += [layout.blob(b) for b in dict.fromkeys(manifest.blob_ids())]
+    for _ in range(3):
+        status, detail = (_text(x) for x in flip(keys=keys, args=[base_vid or "", vid,
+                                                                 layout.channel]))
+        if status == "ok":
+            break
+        if status == "conflict":
+            raise SyncConflict(f"another sync published version {detail or '(none)'} "
+                               "meanwhile")
+        missing = detail.rsplit(":", 1)[-1]
+        if missing in blobs:      # garbage-collected by a concurrent sync: write it again
+            client.set(layout.blob(missing), blobs[missing], px=PENDING_TTL_MS)
+            continue
+        raise SyncError(f"Redis lost data this version needs ({detail}); rerun the sync")
+    else:
+        raise SyncError("could not publish: chunks keep disappearing; rerun the sync")
+    _collect_garbage(client, layout, vid)
+    result = _result(manifest, True, rev, reg)
+    result.blobs_written = written
+    return result
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _result(manifest: Manifest, changed: bool, rev: SetPlan, reg: SetPlan) -> SyncResult:
+    def n(value: bytes | None) -> int | None:
+        return None if value is None else len(value) // HASH_SIZE
+
+    return SyncResult(
+        version=manifest.version, changed=changed, keys=manifest.trust_keys,
+        revoked=manifest.revoked.count,
+        registry=None if manifest.registry is None else manifest.registry.count,
+        revoked_added=n(rev.added), revoked_removed=n(rev.removed),
+        registry_added=n(reg.added), registry_removed=n(reg.removed))
+
+
+def _write_blobs(client: redis.Redis, layout: Layout, blobs: dict[str, bytes],
+                 progress: bool, after_write: Hook | None) -> int:
+    ids = list(blobs)
+    exists: list[int] = []
+    pipe = client.pipeline(transaction=False)
+    for start in range(0, len(ids), 1000):
+        for bid in ids[start:start + 1000]:
+            pipe.exists(layout.blob(bid))
+        exists += pipe.execute()
+    todo = [bid for bid, there in zip(ids, exists, strict=True) if not there]
+    total = sum(len(blobs[b]) for b in todo)
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="B", unit_scale=True, desc="sync", file=sys.stderr,
+               disable=not progress, leave=False)
+    written = 0
+    try:
+        batch_bytes = 0
+        for bid in todo:
+            pipe.set(layout.blob(bid), blobs[bid], px=PENDING_TTL_MS)
+            batch_bytes += len(blobs[bid])
+            written += 1
+            if batch_bytes >= WRITE_BATCH_BYTES:
+                pipe.execute()
+                bar.update(batch_bytes)
+                batch_bytes = 0
+                if after_write is not None:
+                    after_write(written)
+        if batch_bytes:
+            pipe.execute()
+            bar.update(batch_bytes)
+            if after_write is not None:
+                after_write(written)
+    finally:
+        bar.close()
+    return written
+
+
+def _write_delta(client: redis.Redis, layout: Layout, vid: str, base_vid: str | None,
+                 rev: SetPlan, reg: SetPlan, *, same_registry: bool) -> None:
+    if base_vid is None or not same_registry:
+        return
+    sizes = [rev.delta_size, reg.delta_size]
+    if any(s is None for s in sizes) or sum(s or 0 for s in sizes) > DELTA_MAX_ENTRIES:
+        return
+    fields: dict[Any, Any] = {"base": base_vid, "ra": rev.added or b"", "rd": rev.removed or b"",
+              "ga": reg.added or b"", "gd": reg.removed or b""}
+    pipe = client.pipeline(transaction=True)
+    pipe.delete(layout.delta(vid))
+    pipe.hset(layout.delta(vid), mapping=fields)
+    pipe.expire(layout.delta(vid), DELTA_TTL_S)
+    pipe.execute()
+
+
+def _collect_garbage(client: redis.Redis, layout: Layout, newest: str) -> None:
+    """Delete versions older than the newest KEEP_VERSIONS and blobs only they used."""
+    versions = [_text(v) for v in client.lrange(layout.versions, 0, -1)]
+    keep = set(versions[-KEEP_VERSIONS:]) | {newest}
+    drop = [v for v in versions if v not in keep]
+    if not drop:
+        return
+    retained: set[str] = set()
+    for vid in keep:
+        try:
+            retained.update(read_manifest(client, layout, vid).blob_ids())
+        except StoreDataError:
+            continue
+    for vid in drop:
+        try:
+            dead = [b for b in read_manifest(client, layout, vid).blob_ids()
+                    if b not in retained]
+        except StoreDataError:
+            dead = []
+        for start in range(0, len(dead), 1000):
+            client.unlink(*[layout.blob(b) for b in dead[start:start + 1000]])
+        client.unlink(layout.manifest(vid))
+        client.lrem(layout.versions, 0, vid)
+
+
