@@ -31,8 +31,8 @@ import redis  # noqa: E402
 from fastpath._hashset import HashSet  # noqa: E402
 from keys.registry import TrustRegistry  # noqa: E402
 from verifier.redis.store import RedisStore  # noqa: E402
-from verifier.revocations import Revocations  # noqa: E402
 from verifier.redis.sync import sync_state  # noqa: E402
+from verifier.revocations import Revocations  # noqa: E402
 
 
 def rss() -> int:

@@ -1,9 +1,9 @@
-"""Issuer keys, the trust registry and token issuing for qrverify.
+"""Issuer keys, the trust registry and token issuing for qrverify (a library; the
+``qrverify keys`` and ``qrverify issue`` commands are in verifier/commands/).
 
 - :mod:`keys.registry`: ``TrustRegistry`` / ``IssuerKey`` (trusted public keys, verify).
 - :mod:`keys.issuer`: development issuers (key + self-signed certificate).
 - :mod:`keys.token`: HC1 tokens (CWT -> COSE_Sign1 -> zlib -> Base45), built from
   :mod:`keys.cbor`, :mod:`keys.cose` and :mod:`keys.base45`.
 - :mod:`keys.samples`, :mod:`keys.demo`, :mod:`keys.qr`: sample payloads, a ready demo, QR PNGs.
-- :mod:`keys.commands`, :mod:`keys.issue_cmd`: ``qrverify keys ...`` and ``qrverify issue``.
 """

@@ -24,6 +24,7 @@ from cryptography.x509.oid import NameOID
 from keys._files import read_capped
 from keys._x509 import CERT_TYPES, cert_kid, eku_types, type_oid, validity
 from keys.cose import ALG_IDS
+from verifier.errors import QrverifyError
 
 __all__ = [
     "ALGORITHMS",
@@ -49,7 +50,7 @@ _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
 
 
-class IssuerError(ValueError):
+class IssuerError(QrverifyError, ValueError):
     """An issuer cannot be created or loaded; the message says why."""
 
 
@@ -269,10 +270,7 @@ def new_issuer(
 
 
 def _read_capped(path: Path, what: str) -> bytes:
-    data = read_capped(path, _MAX_PEM, what, IssuerError)
-    if len(data) > _MAX_PEM:
-        raise IssuerError(f"{what} {path} is too large")
-    return data
+    return read_capped(path, _MAX_PEM, what, IssuerError)
 
 
 def load_issuer(directory: str | os.PathLike[str]) -> Issuer:

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from fastpath import ecdsa_der as _ecdsa_der
 from keys._files import read_capped
 from keys._x509 import CERT_TYPES, cert_kid, eku_types, validity
+from verifier.errors import QrverifyError
 
 __all__ = ["MAX_FILE_BYTES", "MAX_KEYS", "IssuerKey", "TrustFileError", "TrustRegistry"]
 
@@ -60,7 +61,7 @@ _PK_FIELDS = frozenset({"public_key", "kid", "country", "types", "not_before", "
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
 
 
-class TrustFileError(ValueError):
+class TrustFileError(QrverifyError, ValueError):
     """The trust registry input is invalid; the message names the entry and the problem."""
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from fastpath._engine import Engine
 from verifier import rules as _rules
+from verifier.errors import QrverifyError
 from verifier.reasons import Reason
 from verifier.store import MemoryStore, Store
 from verifier.verdict import Verdict
@@ -30,7 +31,7 @@ DEFAULT_CACHE_SIZE = 20000
 _REASONS = {r.value: r for r in Reason}
 
 
-class ConfigError(ValueError):
+class ConfigError(QrverifyError, ValueError):
     """The verifier cannot be set up: missing or malformed files, bad rules."""
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from keys._files import read_capped
+from verifier.errors import QrverifyError
 
 __all__ = [
     "HASH_SIZE",
@@ -42,7 +43,7 @@ REVOCATION_TYPES = ("UCI", "COUNTRYCODEUCI", "SIGNATURE")
 _B64_LEN = 24  # base64 of 16 bytes: 22 characters and "=="
 
 
-class RevocationFileError(ValueError):
+class RevocationFileError(QrverifyError, ValueError):
     """The revocation / registry input is invalid; the message says where and why."""
 
 

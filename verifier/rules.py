@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from keys._files import read_capped
+from verifier.errors import QrverifyError
 
 PCR = "LP6464-4"  # LOINC: nucleic acid amplification test
 TYPES = ("vaccination", "test", "recovery")
 _MAX_RULES_FILE = 64 * 1024
 
 
-class RulesError(ValueError):
+class RulesError(QrverifyError, ValueError):
     """A rules profile that cannot be used."""
 
 

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fastpath._hashset import HashSet
+from verifier.errors import QrverifyError
 
 if TYPE_CHECKING:
     from keys.registry import TrustRegistry
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["MemoryStore", "Replica", "ReplicaStore", "Store", "StoreUnavailable", "as_hashset"]
 
 
-class StoreUnavailable(RuntimeError):
+class StoreUnavailable(QrverifyError, RuntimeError):
     """The store cannot start (e.g. Redis unreachable and no local snapshot)."""
 
 

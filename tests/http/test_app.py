@@ -19,6 +19,7 @@ from keys.qr import png_bytes
 from keys.registry import TrustRegistry
 from verifier import Reason, Verifier
 from verifier.http import ApiKeyFileError, ApiKeys, create_app
+from verifier.http.app import Limits
 from verifier.http.jsonlog import JsonFormatter
 from verifier.store import MemoryStore
 
@@ -30,6 +31,12 @@ JSON_CT = {"content-type": "application/json"}
 def client(verifier: Verifier) -> Any:
     with TestClient(create_app(verifier)) as c:
         yield c
+
+
+def verifier_version() -> str:
+    from verifier import __version__
+
+    return __version__
 
 
 def metric(text: str, name: str, **labels: Any) -> float:
@@ -91,7 +98,8 @@ def test_verify_junk_tokens(client: TestClient, body: str, reason: str | None) -
 
 BAD_SINGLE = [
     (JSON_CT, b"{not json", 400, "not valid JSON"),
-    (JSON_CT, b"", 400, "not valid JSON"),
+    (JSON_CT, b"", 400, "the request body is empty"),
+    ({"content-type": "text/plain"}, b"", 400, "the request body is empty"),
     (JSON_CT, b"[1, 2]", 400, "JSON object"),
     (JSON_CT, b'"HC1:..."', 400, "JSON object"),
     (JSON_CT, b"{}", 400, 'missing field "token"'),
@@ -114,14 +122,14 @@ def test_verify_bad_requests(client: TestClient, headers: dict[str, str], body: 
     r = client.post("/v1/verify", content=body, headers=headers)
     assert r.status_code == status
     assert r.headers["content-type"] == "application/json"
-    assert message in r.json()["error"]
+    assert message in r.json()["error"]["message"]
 
 
 def test_oversized_body_is_413(verifier: Verifier, tokens: Tokens) -> None:
-    with TestClient(create_app(verifier, max_body=2048)) as c:
+    with TestClient(create_app(verifier, Limits(max_body=2048))) as c:
         big = json.dumps({"token": tokens.valid, "pad": "x" * 4000}).encode()
         r = c.post("/v1/verify", content=big, headers=JSON_CT)
-        assert r.status_code == 413 and "larger than 2048" in r.json()["error"]
+        assert r.status_code == 413 and "larger than 2048" in r.json()["error"]["message"]
 
         def chunks() -> Any:  # no Content-Length: chunked upload, counted while read
             for _ in range(10):
@@ -164,7 +172,7 @@ def test_batch_empty_and_limits(client: TestClient, tokens: Tokens) -> None:
     r = client.post("/v1/verify/batch", json={"tokens": [tokens.valid] * 1000})
     assert r.status_code == 200 and len(r.json()["results"]) == 1000
     r = client.post("/v1/verify/batch", json={"tokens": ["x"] * 1001})
-    assert r.status_code == 413 and "too many tokens" in r.json()["error"]
+    assert r.status_code == 413 and "too many tokens" in r.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(("headers", "body", "status", "message"), [
@@ -178,7 +186,7 @@ def test_batch_empty_and_limits(client: TestClient, tokens: Tokens) -> None:
 def test_batch_bad_requests(client: TestClient, headers: dict[str, str], body: bytes,
                             status: int, message: str) -> None:
     r = client.post("/v1/verify/batch", content=body, headers=headers)
-    assert r.status_code == status and message in r.json()["error"]
+    assert r.status_code == status and message in r.json()["error"]["message"]
 
 
 # -- /v1/verify/image -----------------------------------------------------------------
@@ -240,13 +248,13 @@ def test_image_errors(client: TestClient) -> None:
     for headers, body, status, message in cases:
         r = client.post("/v1/verify/image", content=body, headers=headers)
         assert r.status_code == status, (message, r.text)
-        assert message in r.json()["error"], r.text
+        assert message in r.json()["error"]["message"], r.text
     assert client.get("/healthz").status_code == 200
 
 
 def test_image_size_cap(verifier: Verifier, tokens: Tokens) -> None:
     png = png_bytes(tokens.valid)
-    with TestClient(create_app(verifier, max_image_bytes=len(png) - 1)) as c:
+    with TestClient(create_app(verifier, Limits(max_image_bytes=len(png) - 1))) as c:
         r = c.post("/v1/verify/image", content=png, headers={"content-type": "image/png"})
         assert r.status_code == 413
 
@@ -255,7 +263,7 @@ def test_image_size_cap(verifier: Verifier, tokens: Tokens) -> None:
 
 
 def test_health_and_readiness(client: TestClient) -> None:
-    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/healthz").json() == {"status": "ok", "version": verifier_version()}
     r = client.get("/readyz")
     assert r.status_code == 200
     body = r.json()
@@ -286,9 +294,11 @@ def test_readiness_with_broken_store_is_503(demo: Any) -> None:
 
 def test_unknown_route_and_method(client: TestClient) -> None:
     r = client.get("/nope")
-    assert r.status_code == 404 and r.json() == {"error": "not found"}
+    assert r.status_code == 404
+    assert r.json() == {"error": {"code": "not_found", "message": "not found"}}
     r = client.get("/v1/verify")
-    assert r.status_code == 405 and r.json() == {"error": "method not allowed"}
+    assert r.status_code == 405
+    assert r.json() == {"error": {"code": "method_not_allowed", "message": "method not allowed"}}
     assert "POST" in r.headers["allow"]
     assert client.delete("/healthz").status_code == 405
 
@@ -311,7 +321,7 @@ def test_unexpected_exception_is_json_500_without_leak(verifier: Verifier, token
     with TestClient(create_app(_Exploding(verifier)), raise_server_exceptions=False) as c:
         r = c.post("/v1/verify", json={"token": tokens.valid})
         assert r.status_code == 500
-        assert r.json() == {"error": "internal error"}
+        assert r.json() == {"error": {"code": "internal_error", "message": "internal error"}}
         assert c.get("/healthz").status_code == 200
         assert metric(c.get("/metrics").text, "qrverify_http_requests_total",
                       route="/v1/verify", method="POST", status=500) == 1
@@ -358,7 +368,7 @@ def test_api_keys_required_and_counted(verifier: Verifier, tokens: Tokens,
         for headers in ({}, {"x-api-key": "wrong"}, {"x-api-key": "cafe-secret-012345678"},
                         {"x-api-key": ""}):
             r = c.post("/v1/verify", json={"token": tokens.valid}, headers=headers)
-            assert r.status_code == 401 and "X-API-Key" in r.json()["error"]
+            assert r.status_code == 401 and "X-API-Key" in r.json()["error"]["message"]
             r = c.post("/v1/verify/batch", json={"tokens": []}, headers=headers)
             assert r.status_code == 401
             r = c.post("/v1/verify/image", content=b"x", headers=headers)
@@ -467,6 +477,6 @@ def test_logs_carry_no_personal_data(verifier: Verifier, tokens: Tokens, api_key
 
 def test_create_app_rejects_bad_limits(verifier: Verifier) -> None:
     with pytest.raises(ValueError, match="max_batch"):
-        create_app(verifier, max_batch=0)
+        create_app(verifier, Limits(max_batch=0))
     with pytest.raises(ValueError, match="body_timeout"):
-        create_app(verifier, body_timeout=0)
+        create_app(verifier, Limits(body_timeout=0))

@@ -1,6 +1,5 @@
-"""POST /v1/verify has a plain-ASGI fast path in front of Starlette (middleware.FastVerify).
-
-It must answer exactly as the Starlette route does, and hand everything unusual to it.
+"""POST /v1/verify is answered by `Observe` itself (the fast path) through the same
+`_request` steps as the Starlette route: both must give byte-identical answers, errors too.
 """
 
 from __future__ import annotations
@@ -12,10 +11,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from verifier import Verifier
-from verifier.http.app import create_app
+from verifier.http.app import Limits, create_app
 
-FAST = "application/json"  # taken by the fast path
-SLOW = "application/merge-patch+json"  # JSON too, but only the Starlette route takes it
+JSON_CT = "application/json"
 
 
 def _metric(text: str, name: str, **labels: str) -> float:
@@ -27,60 +25,71 @@ def _metric(text: str, name: str, **labels: str) -> float:
 
 
 @pytest.fixture
-def client(verifier: Verifier) -> Any:
-    with TestClient(create_app(verifier, access_log=None)) as c:
-        yield c
-
-
-@pytest.mark.parametrize("which", ["valid", "expired", "unknown_key"])
-def test_fast_and_starlette_answers_are_identical(client: TestClient, tokens: Any,
-                                                   which: str) -> None:
-    body = json.dumps({"token": getattr(tokens, which)})
-    fast = client.post("/v1/verify", content=body, headers={"content-type": FAST})
-    slow = client.post("/v1/verify", content=body, headers={"content-type": SLOW})
-    assert fast.status_code == slow.status_code == 200
-    assert fast.content == slow.content
-    for header in ("content-type", "content-length", "cache-control"):
-        assert fast.headers[header] == slow.headers[header]
-    assert fast.json()["status"] == ("valid" if which == "valid" else "invalid")
-
-
-def test_fast_path_counts_metrics_under_the_route(client: TestClient, tokens: Any) -> None:
-    for ctype in (FAST, "text/plain"):
-        body = tokens.valid if ctype == "text/plain" else json.dumps({"token": tokens.valid})
-        assert client.post("/v1/verify", content=body,
-                           headers={"content-type": ctype}).json()["status"] == "valid"
-    text = client.get("/metrics").text
-    assert _metric(text, "qrverify_http_requests_total", route="/v1/verify", method="POST",
-                   status="200") == 2
-
-
-@pytest.mark.parametrize(
-    ("body", "ctype", "status", "error"),
-    [
-        (b"{not json", FAST, 400, "request body is not valid JSON"),
-        (b'{"token": 5}', FAST, 400, 'field "token" must be a string'),
-        (b'["HC1:"]', FAST, 400, 'expected a JSON object {"token": "HC1:..."}'),
-        (b"\xff\xfe", "text/plain", 400, "text/plain body is not valid UTF-8"),
-        (b"x" * (64 * 1024 + 1), FAST, 413, None),
-    ],
-)
-def test_what_the_fast_path_declines_gets_the_starlette_answer(
-        client: TestClient, body: bytes, ctype: str, status: int, error: str | None) -> None:
-    r = client.post("/v1/verify", content=body, headers={"content-type": ctype})
-    assert r.status_code == status
-    if error is not None:
-        assert r.json() == {"error": error}
-    else:
-        assert "error" in r.json()
-
-
-def test_wrong_api_key_is_refused_by_the_starlette_route(verifier: Verifier, tokens: Any,
-                                                         api_key_file: Any) -> None:
+def clients(verifier: Verifier, api_key_file: Any) -> Any:
     from verifier.http.auth import ApiKeys
 
     keys = ApiKeys.from_file(api_key_file)
-    with TestClient(create_app(verifier, api_keys=keys, access_log=None)) as c:
-        r = c.post("/v1/verify", json={"token": tokens.valid}, headers={"x-api-key": "nope"})
-        assert r.status_code == 401
-        assert r.json() == {"error": "missing or invalid X-API-Key header"}
+    with TestClient(create_app(verifier, Limits(max_body=2048), api_keys=keys,
+                               access_log=None)) as fast, \
+         TestClient(create_app(verifier, Limits(max_body=2048), api_keys=keys, access_log=None,
+                               fast_path=False)) as slow:
+        yield fast, slow
+
+
+KEY = {"x-api-key": "cafe-secret-0123456789"}
+CASES = [
+    ("valid-json", JSON_CT, None, KEY, 200, None),
+    ("valid-text", "text/plain", None, KEY, 200, None),
+    ("expired-json", JSON_CT, None, KEY, 200, None),
+    ("unknown-ru", JSON_CT, None, {**KEY, "accept-language": "ru-RU,ru;q=0.9,en;q=0.5"}, 200,
+     None),
+    ("valid-json", JSON_CT, None, {}, 401, "unauthorized"),
+    ("valid-json", JSON_CT, None, {"x-api-key": "nope"}, 401, "unauthorized"),
+    ("raw", JSON_CT, b"{not json", KEY, 400, "bad_json"),
+    ("raw", JSON_CT, b'{"token": 5}', KEY, 400, "bad_request"),
+    ("raw", JSON_CT, b'["HC1:"]', KEY, 400, "bad_request"),
+    ("raw", "text/plain", b"\xff\xfe", KEY, 400, "bad_encoding"),
+    ("raw", "text/plain", b"", KEY, 400, "empty_body"),
+    ("raw", "text/plain", b"\r\n", KEY, 400, "empty_body"),
+    ("raw", JSON_CT, b"", KEY, 400, "empty_body"),
+    ("raw", JSON_CT, b"x" * 2049, KEY, 413, "body_too_large"),
+    ("raw", "application/xml", b"<x/>", KEY, 415, "unsupported_media_type"),
+]
+
+
+@pytest.mark.parametrize(("which", "ctype", "raw", "headers", "status", "code"), CASES)
+def test_fast_path_and_router_answer_alike(clients: Any, tokens: Any, which: str, ctype: str,
+                                           raw: bytes | None, headers: dict[str, str],
+                                           status: int, code: str | None) -> None:
+    fast, slow = clients
+    if raw is None:
+        name = {"valid": "valid", "expired": "expired", "unknown": "unknown_key"}[
+            which.split("-")[0]]
+        token = getattr(tokens, name)
+        raw = token.encode() if ctype == "text/plain" else json.dumps({"token": token}).encode()
+    answers = [c.post("/v1/verify", content=raw,
+                      headers={"content-type": ctype, "x-request-id": "rid-1", **headers})
+               for c in (fast, slow)]
+    for r in answers:
+        assert r.status_code == status
+        assert r.headers["content-type"] == "application/json"
+        assert r.headers["x-request-id"] == "rid-1"
+        if code is not None:
+            assert r.json()["error"]["code"] == code
+    assert answers[0].content == answers[1].content
+    for header in ("content-length", "cache-control", "content-language", "www-authenticate"):
+        assert answers[0].headers.get(header) == answers[1].headers.get(header)
+    if status == 401:
+        assert answers[0].headers["www-authenticate"].startswith("ApiKey ")
+
+
+def test_fast_path_counts_metrics_under_the_route(clients: Any, tokens: Any) -> None:
+    fast, _ = clients
+    for ctype in (JSON_CT, "text/plain"):
+        body = tokens.valid if ctype == "text/plain" else json.dumps({"token": tokens.valid})
+        assert fast.post("/v1/verify", content=body,
+                         headers={"content-type": ctype, **KEY}).json()["status"] == "valid"
+    text = fast.get("/metrics").text
+    assert _metric(text, "qrverify_http_requests_total", route="/v1/verify", method="POST",
+                   status="200") == 2
+    assert _metric(text, "qrverify_client_verdicts_total", client="cafe-12", status="valid") == 2

@@ -12,6 +12,7 @@ from starlette.testclient import TestClient
 
 from verifier import Verifier
 from verifier.http import ApiKeys, create_app
+from verifier.http.app import Limits
 
 PATHS = ["/v1/verify", "/v1/verify/batch", "/v1/verify/image", "/healthz", "/readyz",
          "/metrics", "/", "/static/app.js", "/static/x", "/v1", "/v1/verify/", "//v1/verify"]
@@ -50,7 +51,7 @@ def bodies(draw: st.DrawFn) -> bytes:
 @pytest.fixture(scope="module")
 def fuzz_client(demo: Any) -> Any:
     app = create_app(Verifier.from_files(trust=demo.trust_path),
-                     api_keys=None, max_body=4096, max_batch_body=4096)
+                     Limits(max_body=4096, max_batch_body=4096), api_keys=None)
     with TestClient(app, raise_server_exceptions=True) as c:
         yield c
 
@@ -84,7 +85,11 @@ def _check(client: TestClient, req: tuple[str, str, str, bytes, str | None]) -> 
     assert r.status_code < 500, (req, r.status_code, r.text)
     if r.status_code >= 400 and method != "HEAD":
         assert r.headers["content-type"] == "application/json"
-        assert isinstance(r.json()["error"], str)
+        error = r.json()["error"]
+        assert set(error) == {"code", "message"} and isinstance(error["message"], str)
+        from verifier.http._request import ERRORS
+
+        assert ERRORS[error["code"]][0] == r.status_code
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

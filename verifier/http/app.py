@@ -1,26 +1,28 @@
 """The Starlette application: parse the request, hand the token(s) to the core, orjson out.
 
-Routes (CONTRACT section 6):
+Routes (CONTRACT section 6; `openapi.py` describes them for clients):
     POST /v1/verify          {"token": "HC1:..."} or a text/plain bare token -> verdict
     POST /v1/verify/batch    {"tokens": [...]} (at most `max_batch`) -> {"results": [...]}
     POST /v1/verify/image    PNG/JPEG body, or multipart/form-data with a file -> verdict
-    GET  /healthz            liveness
+    GET  /healthz            liveness (and the version)
     GET  /readyz             200 when keys are loaded and the store is fresh, else 503
     GET  /metrics            Prometheus text
+    GET  /openapi.json       the API description; GET /docs a page that shows it
     GET  /                   the scanner page (and /static/<file>)
 
-Every client error is a 4xx with `{"error": "..."}`; an unexpected exception becomes a bare
-JSON 500 (`middleware.Observe`), logged with its type and code locations only.
+Endpoints are module-level functions that read everything from `request.app.state.ctx`
+(a `Context`); `create_app` only assembles. Every error is `{"error": {"code", "message"}}`
+(`_request.ERRORS`); an unexpected exception becomes a JSON 500 (`middleware.Observe`),
+logged with its type and code locations only.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,20 +33,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from verifier.http import _multipart, images
+from verifier import __version__
+from verifier.http import _multipart, _request, images, openapi
+from verifier.http._request import SCOPE_KEY, ApiError, Head
 from verifier.http.auth import ApiKeys
 from verifier.http.jsonlog import APP_LOGGER, LoggingAccessSink
 from verifier.http.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from verifier.http.metrics import Metrics
-from verifier.http.middleware import (
-    JSON,
-    NO_STORE,
-    SCOPE_KEY,
-    FastVerify,
-    Observe,
-    Service,
-    reason_code,
-)
+from verifier.http.middleware import HEAD_KEY, Cors, Observe, Service, verify_single
 
 STATIC_DIR = Path(__file__).with_name("static")
 _STATIC_TYPES = {
@@ -52,6 +48,10 @@ _STATIC_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
+    ".ico": "image/x-icon",
+    ".png": "image/png",
+    ".json": "application/json",
+    ".webmanifest": "application/manifest+json",
 }
 PAGE_HEADERS = {
     "content-security-policy": (
@@ -64,15 +64,19 @@ PAGE_HEADERS = {
     "x-frame-options": "DENY",
     "permissions-policy": "camera=(self), microphone=(), geolocation=()",
 }
+JSON = "application/json"
+NO_STORE = {"cache-control": "no-store"}
 app_log = logging.getLogger(APP_LOGGER)
 
 
 @dataclass(frozen=True)
 class Limits:
+    """Per-request caps of the app (the connection-level ones live in `_protocol`)."""
+
     max_body: int = 64 * 1024
     max_batch_body: int = 8 * 1024 * 1024
     max_batch: int = 1000
-    max_image_bytes: int = 16 * 1024 * 1024
+    max_image_bytes: int = 8 * 1024 * 1024
     max_image_pixels: int = images.DEFAULT_MAX_PIXELS
     body_timeout: float = 15.0
     image_concurrency: int = 2
@@ -87,299 +91,306 @@ class Limits:
             raise ValueError("body_timeout must be positive")
 
 
-class HttpError(Exception):
-    """A client error: answered as `{"error": message}` with `status`."""
+@dataclass
+class Context:
+    """Everything the endpoints need; `app.state.ctx`."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers
+    verifier: Any
+    limits: Limits
+    metrics: Metrics
+    api_keys: ApiKeys | None = None
+    cors: Cors | None = None
+    verify_route: Any = None
+    static: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    image_slots: list[Any] = field(default_factory=list)  # made inside the event loop
+    version: str = __version__
+
+    def __post_init__(self) -> None:
+        self.verify = self.verifier.verify
+        self.verify_many = self.verifier.verify_many
+
+    def store_status(self) -> dict[str, Any]:
+        status_fn = getattr(self.verifier, "status", None) or self.verifier.store.status
+        status: dict[str, Any] = status_fn()
+        return status
+
+
+# -- answers --------------------------------------------------------------------------
 
 
 def json_response(status: int, body: bytes, headers: dict[str, str] | None = None) -> Response:
     return Response(body, status_code=status, media_type=JSON, headers=headers)
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    return json_response(status, orjson.dumps({"error": message}), headers)
+def error_response(exc: ApiError) -> Response:
+    """The one error answer of the Starlette routes (same body as the plain-ASGI paths)."""
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in exc.headers}
+    return json_response(exc.status, _request.error_body(exc.code, exc.message), headers)
 
 
-def _media_type(headers: Any) -> tuple[str, str]:
-    """(lower-case media type without parameters, the raw header)."""
-    raw = headers.get("content-type") or ""
-    return raw.split(";", 1)[0].strip().lower(), raw
+def _verdict_response(body: bytes, head: Head) -> Response:
+    headers = dict(NO_STORE)
+    if head.language == "ru":
+        headers["content-language"] = "ru"
+    return Response(body, media_type=JSON, headers=headers)
 
 
-async def read_body(request: Request, limit: int, timeout: float) -> bytes:
-    """The request body, at most `limit` bytes (else 413), within `timeout` seconds (else 408)."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.isdigit() or len(declared) > 15:
-            raise HttpError(400, "malformed Content-Length header")
-        if int(declared) > limit:
-            raise HttpError(413, f"request body larger than {limit} bytes")
-    receive = request.receive
-    message = await receive()
-    if message["type"] != "http.request":
-        raise HttpError(400, "client disconnected")
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body", False):
-        if len(body) > limit:
-            raise HttpError(413, f"request body larger than {limit} bytes")
-        return body
-    chunks = [body]
-    size = len(body)
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                message = await receive()
-                if message["type"] != "http.request":
-                    raise HttpError(400, "client disconnected")
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > limit:
-                    raise HttpError(413, f"request body larger than {limit} bytes")
-                chunks.append(chunk)
-                if not message.get("more_body", False):
-                    break
-    except TimeoutError:
-        raise HttpError(408, f"request body not received within {timeout:g} seconds") from None
-    return b"".join(chunks)
+def _parts(request: Request) -> tuple[Context, Head, dict[str, Any]]:
+    ctx: Context = request.app.state.ctx
+    head = request.scope.get(HEAD_KEY)
+    if head is None:
+        head = request.scope[HEAD_KEY] = _request.scan(request.scope["headers"])
+    state = request.scope.setdefault(SCOPE_KEY, {})
+    return ctx, head, state
 
 
-def _load_json(body: bytes) -> Any:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise HttpError(400, "request body is not valid JSON") from None
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def parse_single(request: Request, body: bytes) -> str:
-    """The token of a /v1/verify request."""
-    media, _ = _media_type(request.headers)
-    if media == JSON or media.endswith("+json"):
-        obj = _load_json(body)
-        if not isinstance(obj, dict):
-            raise HttpError(400, 'expected a JSON object {"token": "HC1:..."}')
-        token = obj.get("token")
-        if token is None:
-            raise HttpError(400, 'missing field "token"')
-        if not isinstance(token, str):
-            raise HttpError(400, 'field "token" must be a string')
-        return token
-    if media == "text/plain":
+def _answers_errors(fn: Endpoint) -> Endpoint:
+    async def endpoint(request: Request) -> Response:
         try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise HttpError(400, "text/plain body is not valid UTF-8") from None
-        # Base45 contains spaces: strip only one line ending.
-        if text.endswith("\r\n"):
-            return text[:-2]
-        return text[:-1] if text.endswith("\n") else text
-    raise HttpError(415, "send application/json {\"token\": ...} or the bare token as text/plain")
+            return await fn(request)
+        except ApiError as exc:
+            request.scope.setdefault(SCOPE_KEY, {})["error"] = exc.code
+            return error_response(exc)
+
+    endpoint.__name__ = fn.__name__
+    endpoint.__doc__ = fn.__doc__
+    return endpoint
 
 
-def parse_batch(request: Request, body: bytes, max_batch: int) -> list[str]:
-    media, _ = _media_type(request.headers)
-    if not (media == JSON or media.endswith("+json")):
-        raise HttpError(415, 'send application/json {"tokens": [...]}')
-    obj = _load_json(body)
-    if not isinstance(obj, dict):
-        raise HttpError(400, 'expected a JSON object {"tokens": [...]}')
-    tokens = obj.get("tokens")
-    if tokens is None:
-        raise HttpError(400, 'missing field "tokens"')
-    if not isinstance(tokens, list):
-        raise HttpError(400, 'field "tokens" must be an array of strings')
-    if len(tokens) > max_batch:
-        raise HttpError(413, f"too many tokens: {len(tokens)} > {max_batch}")
-    for i, token in enumerate(tokens):
-        if not isinstance(token, str):
-            raise HttpError(400, f"tokens[{i}] must be a string")
-    return tokens
+# -- endpoints ------------------------------------------------------------------------
 
 
-def image_bytes(request: Request, body: bytes) -> bytes:
+@_answers_errors
+async def verify_one(request: Request) -> Response:
+    """Verify one token (the fast path in `Observe` answers this route the same way)."""
+    ctx, head, state = _parts(request)
+    return _verdict_response(await verify_single(ctx, request.receive, head, state), head)
+
+
+@_answers_errors
+async def verify_batch(request: Request) -> Response:
+    ctx, head, state = _parts(request)
+    client = _request.authorize(ctx.api_keys, head)
+    limits = ctx.limits
+    body = await _request.read_body(request.receive, head, limits.max_batch_body,
+                                    limits.body_timeout)
+    tokens = _request.tokens_of(head, body, limits.max_batch)
+    del body
+    verdicts = ctx.verify_many(tokens)
+    valid = 0
+    metrics = ctx.metrics
+    for v in verdicts:
+        metrics.count_verdict(v.status, _request.reason_code(v.reason), client)
+        if v.status == "valid":
+            valid += 1
+    if client is not None:
+        state["client"] = client
+    state["tokens"] = len(verdicts)
+    state["valid"] = valid
+    payload = b'{"results":[' + b",".join(
+        [_request.verdict_json(v, head.language) for v in verdicts]) + b"]}"
+    return _verdict_response(payload, head)
+
+
+_IMAGE_TYPES = (b"image/png", b"image/jpeg", b"image/jpg", b"application/octet-stream")
+
+
+def image_bytes(head: Head, body: bytes) -> bytes:
     """The raw image of a /v1/verify/image request (PNG/JPEG body or a multipart file)."""
-    media, raw = _media_type(request.headers)
-    if media == "multipart/form-data":
+    if head.media == b"multipart/form-data":
         try:
-            data = _multipart.first_file(body, raw)
+            data = _multipart.first_file(body, head.content_type)
         except _multipart.MultipartError as exc:
-            raise HttpError(400, str(exc)) from None
-    elif media in ("image/png", "image/jpeg", "image/jpg", "application/octet-stream"):
+            raise ApiError("bad_multipart", str(exc)) from None
+    elif head.media in _IMAGE_TYPES:
         data = body
     else:
-        raise HttpError(415, "send a PNG or JPEG image (image/png, image/jpeg or a form upload)")
+        raise ApiError("unsupported_media_type",
+                       "send a PNG or JPEG image (image/png, image/jpeg or a form upload)")
     if not data:
-        raise HttpError(400, "empty image")
+        raise ApiError("empty_body", "empty image")
     if images.sniff(data) is None:
-        raise HttpError(415, "the upload is not a PNG or JPEG image")
+        raise ApiError("unsupported_media_type", "the upload is not a PNG or JPEG image")
     return data
+
+
+@_answers_errors
+async def verify_image(request: Request) -> Response:
+    import anyio
+    import anyio.to_thread
+
+    ctx, head, state = _parts(request)
+    client = _request.authorize(ctx.api_keys, head)
+    limits = ctx.limits
+    body = await _request.read_body(request.receive, head, limits.max_image_bytes,
+                                    limits.body_timeout)
+    data = image_bytes(head, body)
+    del body
+    if not ctx.image_slots:
+        ctx.image_slots.append(anyio.CapacityLimiter(limits.image_concurrency))
+    try:
+        text = await anyio.to_thread.run_sync(
+            lambda: images.decode_qr(data, max_pixels=limits.max_image_pixels),
+            limiter=ctx.image_slots[0])
+    except images.ImageTooLarge as exc:
+        ctx.metrics.count_image("too_large")
+        raise ApiError("image_too_large", str(exc)) from None
+    except images.ImageError as exc:
+        ctx.metrics.count_image("bad_image")
+        raise ApiError("bad_image", str(exc)) from None
+    if text is None:
+        ctx.metrics.count_image("no_qr")
+        raise ApiError("no_qr_code")
+    ctx.metrics.count_image("qr_found")
+    verdict = ctx.verify(text)
+    _request.record(ctx.metrics, state, verdict, client)
+    return _verdict_response(_request.verdict_json(verdict, head.language), head)
+
+
+async def healthz(request: Request) -> Response:
+    ctx: Context = request.app.state.ctx
+    return json_response(200, orjson.dumps({"status": "ok", "version": ctx.version}), NO_STORE)
+
+
+def _store_version(status: dict[str, Any]) -> str | None:
+    version = status.get("version")
+    return None if version is None else str(version)
+
+
+async def readyz(request: Request) -> Response:
+    ctx: Context = request.app.state.ctx
+    try:
+        status = ctx.store_status()
+    except Exception:  # noqa: BLE001 - a broken store is "not ready", not a 500
+        app_log.warning("store status failed", exc_info=True)
+        return json_response(503, orjson.dumps(
+            {"ready": False, "reason": "store status unavailable"}), NO_STORE)
+    counts = status.get("counts") or {}
+    ready = bool(status.get("ready"))
+    reason = status.get("reason")
+    if ready and not counts.get("keys"):
+        ready, reason = False, "no issuer keys loaded"
+    if not ready and not reason:
+        reason = "store not ready"
+    body: dict[str, Any] = {
+        "ready": ready, "reason": None if ready else reason,
+        "age_seconds": status.get("age_seconds"), "counts": counts,
+        "source": status.get("source"), "version": _store_version(status)}
+    workers = ctx.metrics.workers(status)
+    if workers is not None:
+        body["workers"] = workers
+    return json_response(200 if ready else 503, orjson.dumps(body, default=str), NO_STORE)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    ctx: Context = request.app.state.ctx
+    try:
+        status: dict[str, Any] | None = ctx.store_status()
+    except Exception:  # noqa: BLE001
+        status = None
+    return Response(ctx.metrics.render(status), media_type=METRICS_CONTENT_TYPE,
+                    headers=NO_STORE)
+
+
+def api_document(ctx: Context) -> dict[str, Any]:
+    """The OpenAPI document of this app (its routes, limits, version, key policy)."""
+    return openapi.document([(path, method) for path, _, method in ROUTES], ctx.limits,
+                            ctx.version, ctx.api_keys is not None)
+
+
+async def openapi_json(request: Request) -> Response:
+    ctx: Context = request.app.state.ctx
+    return json_response(200, orjson.dumps(api_document(ctx), option=orjson.OPT_INDENT_2))
+
+
+async def docs_page(request: Request) -> Response:
+    ctx: Context = request.app.state.ctx
+    headers = dict(PAGE_HEADERS)
+    headers["cache-control"] = "no-cache"
+    return Response(openapi.docs_html(api_document(ctx)), media_type="text/html; charset=utf-8",
+                    headers=headers)
+
+
+async def page(request: Request) -> Response:
+    ctx: Context = request.app.state.ctx
+    return _static_response(ctx.static, "index.html")
+
+
+async def static_file(request: Request) -> Response:
+    ctx: Context = request.app.state.ctx
+    name = request.path_params["name"]
+    if name not in ctx.static:
+        return error_response(ApiError("not_found"))
+    return _static_response(ctx.static, name)
+
+
+async def favicon(request: Request) -> Response:
+    ctx: Context = request.app.state.ctx
+    for name in ("favicon.ico", "favicon.svg"):
+        if name in ctx.static:
+            return _static_response(ctx.static, name)
+    return Response(status_code=204, headers={"cache-control": "max-age=86400"})
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    code = {404: "not_found", 405: "method_not_allowed"}.get(status, "bad_request")
+    if status == 500:
+        code = "internal_error"
+    error = ApiError(code)
+    request.scope.setdefault(SCOPE_KEY, {})["error"] = code
+    response = error_response(error)
+    if isinstance(exc, HTTPException) and exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+ROUTES: tuple[tuple[str, Endpoint, str], ...] = (
+    ("/v1/verify", verify_one, "POST"),
+    ("/v1/verify/batch", verify_batch, "POST"),
+    ("/v1/verify/image", verify_image, "POST"),
+    ("/healthz", healthz, "GET"),
+    ("/readyz", readyz, "GET"),
+    ("/metrics", metrics_endpoint, "GET"),
+    ("/openapi.json", openapi_json, "GET"),
+    ("/docs", docs_page, "GET"),
+    ("/", page, "GET"),
+    ("/favicon.ico", favicon, "GET"),
+    ("/static/{name}", static_file, "GET"),
+)
 
 
 def create_app(
     verifier: Any,
+    limits: Limits | None = None,
     *,
     api_keys: ApiKeys | None = None,
-    max_body: int = Limits.max_body,
-    max_batch_body: int = Limits.max_batch_body,
-    max_batch: int = Limits.max_batch,
-    max_image_bytes: int = Limits.max_image_bytes,
-    max_image_pixels: int = Limits.max_image_pixels,
-    body_timeout: float = Limits.body_timeout,
-    image_concurrency: int = Limits.image_concurrency,
+    cors_origins: Iterable[str] = (),
     metrics: Metrics | None = None,
     close_store: bool = True,
     access_log: Any = "logging",
     static_dir: Path = STATIC_DIR,
+    fast_path: bool = True,
 ) -> Starlette:
-    """Build the service around a `verifier.Verifier` (or anything with verify/verify_many).
+    """Assemble the service around a `verifier.Verifier` (anything with verify/verify_many).
 
     `api_keys`: when given, every /v1/verify* call needs a valid X-API-Key header.
+    `cors_origins`: origins (or "*") whose browser apps may call the API.
     `close_store`: close the verifier's store when the app shuts down.
     `access_log`: "logging" (lines through the `qrverify.access` logger), None (off), or a
     sink with write(fields) and flush() such as `jsonlog.AccessLog` (what `serve` uses).
+    `fast_path`: answer POST /v1/verify in `Observe` (False: through the router, the same
+    steps; the tests compare both).
     """
     sink = LoggingAccessSink() if access_log == "logging" else access_log
-    limits = Limits(max_body, max_batch_body, max_batch, max_image_bytes, max_image_pixels,
-                    body_timeout, image_concurrency)
-    metrics = metrics if metrics is not None else Metrics()
-    static = _load_static(static_dir)
-    verify = verifier.verify
-    verify_many = verifier.verify_many
-    count_verdict = metrics.count_verdict
-    image_slots: list[Any] = []  # the CapacityLimiter, created inside the event loop
-
-    def authorize(request: Request) -> str | None:
-        if api_keys is None:
-            return None
-        name = api_keys.lookup(request.headers.get("x-api-key"))
-        if name is None:
-            raise HttpError(401, "missing or invalid X-API-Key header")
-        request.scope[SCOPE_KEY]["client"] = name
-        return name
-
-    def handler(fn: Callable[[Request], Awaitable[Response]]) -> Callable[[Request],
-                                                                           Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            try:
-                return await fn(request)
-            except HttpError as exc:
-                request.scope[SCOPE_KEY]["error"] = exc.message
-                return error_response(exc.status, exc.message, exc.headers)
-
-        endpoint.__name__ = fn.__name__
-        return endpoint
-
-    def one_verdict(request: Request, token: str, client: str | None) -> Response:
-        verdict = verify(token)
-        status, reason = verdict.status, reason_code(verdict.reason)
-        count_verdict(status, reason, client)
-        state = request.scope[SCOPE_KEY]
-        state["verdict_status"] = status
-        state["verdict_reason"] = reason
-        return Response(verdict.to_json(), media_type=JSON, headers=NO_STORE)
-
-    @handler
-    async def verify_one(request: Request) -> Response:
-        client = authorize(request)
-        body = await read_body(request, limits.max_body, limits.body_timeout)
-        return one_verdict(request, parse_single(request, body), client)
-
-    @handler
-    async def verify_batch(request: Request) -> Response:
-        client = authorize(request)
-        body = await read_body(request, limits.max_batch_body, limits.body_timeout)
-        tokens = parse_batch(request, body, limits.max_batch)
-        verdicts = verify_many(tokens)
-        valid = 0
-        for v in verdicts:
-            count_verdict(v.status, reason_code(v.reason), client)
-            if v.status == "valid":
-                valid += 1
-        state = request.scope[SCOPE_KEY]
-        state["tokens"] = len(verdicts)
-        state["valid"] = valid
-        payload = b'{"results":[' + b",".join([v.to_json() for v in verdicts]) + b"]}"
-        return Response(payload, media_type=JSON, headers=NO_STORE)
-
-    @handler
-    async def verify_image(request: Request) -> Response:
-        import anyio.to_thread
-
-        client = authorize(request)
-        body = await read_body(request, limits.max_image_bytes, limits.body_timeout)
-        data = image_bytes(request, body)
-        if not image_slots:
-            image_slots.append(anyio.CapacityLimiter(limits.image_concurrency))
-        try:
-            text = await anyio.to_thread.run_sync(
-                lambda: images.decode_qr(data, max_pixels=limits.max_image_pixels),
-                limiter=image_slots[0])
-        except images.ImageTooLarge as exc:
-            metrics.count_image("too_large")
-            raise HttpError(413, str(exc)) from None
-        except images.ImageError as exc:
-            metrics.count_image("bad_image")
-            raise HttpError(400, str(exc)) from None
-        if text is None:
-            metrics.count_image("no_qr")
-            raise HttpError(400, "no QR code found in the image")
-        metrics.count_image("qr_found")
-        return one_verdict(request, text, client)
-
-    def store_status() -> dict[str, Any]:
-        status_fn = getattr(verifier, "status", None) or verifier.store.status
-        status: dict[str, Any] = status_fn()
-        return status
-
-    async def healthz(request: Request) -> Response:
-        return json_response(200, b'{"status":"ok"}', NO_STORE)
-
-    async def readyz(request: Request) -> Response:
-        try:
-            status = store_status()
-        except Exception:  # noqa: BLE001 - a broken store is "not ready", not a 500
-            app_log.warning("store status failed", exc_info=True)
-            return json_response(503, orjson.dumps(
-                {"ready": False, "reason": "store status unavailable"}), NO_STORE)
-        counts = status.get("counts") or {}
-        ready = bool(status.get("ready"))
-        reason = status.get("reason")
-        if ready and not counts.get("keys"):
-            ready, reason = False, "no issuer keys loaded"
-        if not ready and not reason:
-            reason = "store not ready"
-        body = {"ready": ready, "reason": None if ready else reason,
-                "age_seconds": status.get("age_seconds"), "counts": counts,
-                "source": status.get("source")}
-        return json_response(200 if ready else 503, orjson.dumps(body, default=str), NO_STORE)
-
-    async def metrics_endpoint(request: Request) -> Response:
-        try:
-            status: dict[str, Any] | None = store_status()
-        except Exception:  # noqa: BLE001
-            status = None
-        return Response(metrics.render(status), media_type=METRICS_CONTENT_TYPE,
-                        headers=NO_STORE)
-
-    async def page(request: Request) -> Response:
-        return _static_response(static, "index.html")
-
-    async def static_file(request: Request) -> Response:
-        name = request.path_params["name"]
-        if name not in static:
-            return error_response(404, "not found")
-        return _static_response(static, name)
-
-    async def http_exception(request: Request, exc: Exception) -> Response:
-        if not isinstance(exc, HTTPException):  # pragma: no cover - registered for it only
-            return error_response(500, "internal error")
-        messages = {404: "not found", 405: "method not allowed"}
-        message = messages.get(exc.status_code, "bad request")
-        return error_response(exc.status_code, message, dict(exc.headers or {}))
+    origins = tuple(cors_origins)
+    ctx = Context(verifier=verifier, limits=limits or Limits(),
+                  metrics=metrics if metrics is not None else Metrics(),
+                  api_keys=api_keys, cors=Cors(origins) if origins else None,
+                  static=_load_static(static_dir))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -387,33 +398,26 @@ def create_app(
         # of the collector's view so garbage collections stay proportional to request garbage.
         gc.collect()
         gc.freeze()
+        ctx.metrics.start()
         try:
             yield
         finally:
+            ctx.metrics.stop()
             if sink is not None:
                 sink.flush()
             if close_store:
                 with contextlib.suppress(Exception):
                     verifier.store.close()
 
-    routes = [
-        Route("/v1/verify", verify_one, methods=["POST"]),
-        Route("/v1/verify/batch", verify_batch, methods=["POST"]),
-        Route("/v1/verify/image", verify_image, methods=["POST"]),
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics_endpoint, methods=["GET"]),
-        Route("/", page, methods=["GET"]),
-        Route("/static/{name}", static_file, methods=["GET"]),
-    ]
-    app = Service(routes=routes, exception_handlers={HTTPException: http_exception},
-                   lifespan=lifespan)
-    fast = FastVerify(route=routes[0], verify=verify, count_verdict=count_verdict,
-                      api_keys=api_keys, max_body=limits.max_body)
-    app.outer = lambda inner: Observe(inner, metrics=metrics, sink=sink, fast=fast)
-    app.state.metrics = metrics
+    routes = [Route(path, endpoint, methods=[method]) for path, endpoint, method in ROUTES]
+    ctx.verify_route = routes[0]
+    app = Service(routes=routes, exception_handlers={HTTPException: _http_exception},
+                  lifespan=lifespan)
+    app.outer = lambda inner: Observe(inner, ctx=ctx, sink=sink, fast_path=fast_path)
+    app.state.ctx = ctx
+    app.state.metrics = ctx.metrics
     app.state.verifier = verifier
-    app.state.limits = limits
+    app.state.limits = ctx.limits
     return app
 
 
@@ -430,7 +434,7 @@ def _load_static(directory: Path) -> dict[str, tuple[bytes, str]]:
 def _static_response(static: dict[str, tuple[bytes, str]], name: str) -> Response:
     entry = static.get(name)
     if entry is None:
-        return error_response(404, "scanner page not installed")
+        return error_response(ApiError("not_found", "scanner page not installed"))
     content, media = entry
     headers = dict(PAGE_HEADERS)
     headers["cache-control"] = "no-cache"

@@ -26,6 +26,8 @@ from typing import Any
 
 import orjson
 
+from verifier.errors import QrverifyError
+
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_KEYS = 100_000
 MIN_SECRET_CHARS = 16
@@ -34,7 +36,7 @@ _NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _HEX64_RE = re.compile(r"[0-9a-fA-F]{64}")
 
 
-class ApiKeyFileError(ValueError):
+class ApiKeyFileError(QrverifyError, ValueError):
     """The API-key file is missing, unreadable or malformed (message says where)."""
 
 

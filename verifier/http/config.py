@@ -1,7 +1,8 @@
-"""`qrverify serve` configuration: options, their environment variables, and validation.
+"""`qrverify serve` configuration: its options, and the resolved, validated config.
 
 Every option can come from a flag or from `QRVERIFY_<NAME>` (the Redis URL from
-`QRVERIFY_REDIS_URL`); a flag wins over the environment, the environment over the default.
+`QRVERIFY_REDIS_URL`); a flag wins over the environment, the environment over the default
+(the machinery and the options shared with other commands: verifier/commands/_common.py).
 The resolved configuration is a plain JSON-able dataclass, so `--workers N` can hand it to
 each worker process through one environment variable.
 """
@@ -10,19 +11,29 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from verifier.commands._common import (
+    DEFAULT_NAMESPACE,
+    SHARED,
+    Option,
+    OptionError,
+    add_options,
+    boolean,
+    float_range,
+    int_range,
+    resolve_options,
+    text,
+)
 from verifier.http.app import Limits
 
 WORKER_ENV = "QRVERIFY_SERVE_CONFIG"  # internal: the resolved config for worker processes
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
-class ServeConfigError(ValueError):
-    """A bad option value (from a flag or an environment variable)."""
+ServeConfigError = OptionError  # a bad option value (from a flag or an environment variable)
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,7 @@ class ServeConfig:
     body_timeout: float = Limits.body_timeout
     cache_size: int = 20000
     leeway: int = 300
+    namespace: str = DEFAULT_NAMESPACE
     graceful_timeout: float = 10.0
     limit_concurrency: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -61,143 +73,65 @@ class ServeConfig:
         return cls(**{k: v for k, v in obj.items() if k in names})
 
 
-def _int_range(lo: int, hi: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text.strip())
-        except ValueError:
-            raise ServeConfigError(f"not an integer: {text!r}") from None
-        if not lo <= value <= hi:
-            raise ServeConfigError(f"{value} is outside {lo}..{hi}")
-        return value
-
-    return parse
-
-
-def _float_range(lo: float, hi: float) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text.strip())
-        except ValueError:
-            raise ServeConfigError(f"not a number: {text!r}") from None
-        if not lo <= value <= hi:  # also rejects NaN
-            raise ServeConfigError(f"{value} is outside {lo:g}..{hi:g}")
-        return value
-
-    return parse
-
-
-def _text(text: str) -> str:
-    if not text or "\x00" in text:
-        raise ServeConfigError("empty value")
-    return text
-
-
-def _log_level(text: str) -> str:
-    level = text.strip().lower()
+def _log_level(value: str) -> str:
+    level = value.strip().lower()
     if level not in LOG_LEVELS:
-        raise ServeConfigError(f"log level must be one of {', '.join(LOG_LEVELS)}")
+        raise OptionError(f"log level must be one of {', '.join(LOG_LEVELS)}")
     return level
 
 
-def _bool(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off", ""):
-        return False
-    raise ServeConfigError(f"not a boolean: {text!r} (use 1/0, true/false)")
-
-
-@dataclass(frozen=True)
-class Option:
-    name: str  # ServeConfig field
-    flag: str
-    env: str
-    parse: Callable[[str], Any]
-    metavar: str | None
-    help: str
-
-
 OPTIONS: tuple[Option, ...] = (
-    Option("host", "--host", "QRVERIFY_HOST", _text, "H", "bind address (default 127.0.0.1)"),
-    Option("port", "--port", "QRVERIFY_PORT", _int_range(1, 65535), "P", "TCP port (default 8000)"),
-    Option("workers", "--workers", "QRVERIFY_WORKERS", _int_range(1, 64), "N",
+    Option("host", "--host", "QRVERIFY_HOST", text, "H", "bind address (default 127.0.0.1)"),
+    Option("port", "--port", "QRVERIFY_PORT", int_range(1, 65535), "P", "TCP port (default 8000)"),
+    Option("workers", "--workers", "QRVERIFY_WORKERS", int_range(1, 64), "N",
            "worker processes, each with its own store replica (default 1)"),
-    Option("trust", "--trust", "QRVERIFY_TRUST", _text, "FILE", "trust registry file"),
-    Option("revocations", "--revocations", "QRVERIFY_REVOCATIONS", _text, "FILE",
-           "revocation and registry file (embedded store)"),
-    Option("redis", "--redis", "QRVERIFY_REDIS_URL", _text, "URL",
-           "read keys and sets from Redis instead of files"),
-    Option("rules", "--rules", "QRVERIFY_RULES", _text, "venue|none|FILE",
-           "acceptance rules (default venue)"),
-    Option("demo", "--demo", "QRVERIFY_DEMO", _bool, None,
+    SHARED["trust"],
+    SHARED["revocations"],
+    SHARED["redis"],
+    SHARED["rules"],
+    Option("demo", "--demo", "QRVERIFY_DEMO", boolean, None,
            "create a development issuer, print sample tokens, serve"),
-    Option("demo_dir", "--demo-dir", "QRVERIFY_DEMO_DIR", _text, "DIR",
+    Option("demo_dir", "--demo-dir", "QRVERIFY_DEMO_DIR", text, "DIR",
            "where --demo keeps its issuer (default: a temporary directory)"),
-    Option("api_keys", "--api-keys", "QRVERIFY_API_KEYS", _text, "FILE",
+    Option("api_keys", "--api-keys", "QRVERIFY_API_KEYS", text, "FILE",
            "JSON file of scanner API keys; then /v1/verify* needs X-API-Key"),
-    Option("max_age", "--max-age", "QRVERIFY_MAX_AGE", _float_range(1, 86400 * 30), "SECONDS",
+    Option("max_age", "--max-age", "QRVERIFY_MAX_AGE", float_range(1, 86400 * 30), "SECONDS",
            "Redis replica older than this -> not ready (default 60)"),
-    Option("snapshot", "--snapshot", "QRVERIFY_SNAPSHOT", _text, "FILE",
+    Option("snapshot", "--snapshot", "QRVERIFY_SNAPSHOT", text, "FILE",
            "local snapshot of the Redis replica to start from when Redis is down"),
     Option("log_level", "--log-level", "QRVERIFY_LOG_LEVEL", _log_level, "LEVEL",
            "debug, info (default; one access-log line per request), warning, error"),
-    Option("max_body", "--max-body", "QRVERIFY_MAX_BODY", _int_range(1024, 1 << 24), "BYTES",
+    Option("max_body", "--max-body", "QRVERIFY_MAX_BODY", int_range(1024, 1 << 24), "BYTES",
            "largest /v1/verify body (default 65536)"),
     Option("max_batch_body", "--max-batch-body", "QRVERIFY_MAX_BATCH_BODY",
-           _int_range(1024, 1 << 28), "BYTES", "largest /v1/verify/batch body (default 8 MiB)"),
-    Option("max_batch", "--max-batch", "QRVERIFY_MAX_BATCH", _int_range(1, 1000), "N",
+           int_range(1024, 1 << 28), "BYTES", "largest /v1/verify/batch body (default 8 MiB)"),
+    Option("max_batch", "--max-batch", "QRVERIFY_MAX_BATCH", int_range(1, 1000), "N",
            "most tokens in one batch (default and maximum 1000)"),
     Option("max_image_bytes", "--max-image-bytes", "QRVERIFY_MAX_IMAGE_BYTES",
-           _int_range(1024, 1 << 28), "BYTES", "largest image upload (default 16 MiB)"),
+           int_range(1024, 1 << 28), "BYTES", "largest image upload (default 16 MiB)"),
     Option("max_image_pixels", "--max-image-pixels", "QRVERIFY_MAX_IMAGE_PIXELS",
-           _int_range(1024, 80_000_000), "N", "largest image in pixels (default 30,000,000)"),
-    Option("body_timeout", "--body-timeout", "QRVERIFY_BODY_TIMEOUT", _float_range(0.1, 600),
+           int_range(1024, 80_000_000), "N", "largest image in pixels (default 30,000,000)"),
+    Option("body_timeout", "--body-timeout", "QRVERIFY_BODY_TIMEOUT", float_range(0.1, 600),
            "SECONDS", "a request body must arrive within this time, else 408 (default 15)"),
-    Option("cache_size", "--cache-size", "QRVERIFY_CACHE_SIZE", _int_range(0, 10_000_000), "N",
+    Option("cache_size", "--cache-size", "QRVERIFY_CACHE_SIZE", int_range(0, 10_000_000), "N",
            "verified-token cache entries per worker (default 20000, 0 = off)"),
-    Option("leeway", "--leeway", "QRVERIFY_LEEWAY", _int_range(0, 86400), "SECONDS",
-           "clock skew tolerated for a token's iat / exp (default 300)"),
+    SHARED["leeway"],
+    SHARED["namespace"],
     Option("graceful_timeout", "--graceful-timeout", "QRVERIFY_GRACEFUL_TIMEOUT",
-           _float_range(0, 3600), "SECONDS",
+           float_range(0, 3600), "SECONDS",
            "on SIGTERM, wait this long for requests in flight (default 10)"),
     Option("limit_concurrency", "--limit-concurrency", "QRVERIFY_LIMIT_CONCURRENCY",
-           _int_range(1, 1_000_000), "N", "answer 503 above N open connections+tasks per worker"),
+           int_range(1, 1_000_000), "N", "answer 503 above N open connections+tasks per worker"),
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    for opt in OPTIONS:
-        help_ = f"{opt.help} [env {opt.env}]"
-        if opt.metavar is None:
-            parser.add_argument(opt.flag, dest=opt.name, action="store_const", const=True,
-                                default=None, help=help_)
-        else:
-            parser.add_argument(opt.flag, dest=opt.name, metavar=opt.metavar, default=None,
-                                help=help_)
+    add_options(parser, OPTIONS)
 
 
 def resolve(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> ServeConfig:
     """Flags, then QRVERIFY_* variables, then defaults; ServeConfigError names the source."""
-    env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    for opt in OPTIONS:
-        given = getattr(args, opt.name, None)
-        if given is True and opt.metavar is None:
-            values[opt.name] = True
-            continue
-        if given is not None:
-            source, text = opt.flag, given
-        elif env.get(opt.env) not in (None, ""):
-            source, text = opt.env, env[opt.env]
-        else:
-            continue
-        try:
-            values[opt.name] = opt.parse(text)
-        except ServeConfigError as exc:
-            raise ServeConfigError(f"{source}: {exc}") from None
-    cfg = ServeConfig(**values)
+    cfg = ServeConfig(**resolve_options(args, OPTIONS, environ))
     _check(cfg)
     return cfg
 

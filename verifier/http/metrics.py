@@ -13,6 +13,8 @@ from bisect import bisect_left
 from collections.abc import Mapping
 from typing import Any
 
+from verifier import __version__
+
 DEFAULT_BUCKETS: tuple[float, ...] = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
     2.5, 5.0,
@@ -42,7 +44,9 @@ def _labels(names: tuple[str, ...], values: tuple[Any, ...]) -> str:
 class Metrics:
     """Counters and a latency histogram; `render()` adds the store gauges at scrape time."""
 
-    def __init__(self, buckets: tuple[float, ...] = DEFAULT_BUCKETS) -> None:
+    def __init__(self, buckets: tuple[float, ...] = DEFAULT_BUCKETS,
+                 version: str = __version__) -> None:
+        self.version = version
         self.buckets = tuple(sorted(buckets))
         self.requests: dict[tuple[str, str, int], int] = {}
         self._hist: dict[str, list[int]] = {}
@@ -72,12 +76,25 @@ class Metrics:
     def count_image(self, outcome: str) -> None:
         self.images[outcome] = self.images.get(outcome, 0) + 1
 
+    def start(self) -> None:
+        """Called when the app starts serving (the shared-memory subclass publishes here)."""
+
+    def stop(self) -> None:
+        """Called when the app stops."""
+
+    def workers(self, store_status: Mapping[str, Any] | None) -> list[dict[str, Any]] | None:
+        """The snapshot version each worker of this server serves (None: one process)."""
+        return None
+
     def render(self, store_status: Mapping[str, Any] | None = None) -> bytes:
         out: list[str] = []
 
         def family(name: str, kind: str, help_: str) -> None:
             out.append(f"# HELP {name} {help_}")
             out.append(f"# TYPE {name} {kind}")
+
+        family("qrverify_build_info", "gauge", "The running qrverify version (always 1).")
+        out.append(f'qrverify_build_info{{version="{_escape(self.version)}"}} 1')
 
         family("qrverify_http_requests_total", "counter", "HTTP requests by route, method, status.")
         for (route, method, status), n in sorted(self.requests.items()):

@@ -1,54 +1,75 @@
-"""The app's own ASGI layers, outside Starlette's stack (plain classes, as Starlette's
-middleware are): `Observe` (metrics, one access-log line, a JSON 500 on a crash) and
-`FastVerify` (the hot POST /v1/verify route without routing or Request objects, which
-`Observe` tries first), and `Service`, the Starlette app that puts them around its stack.
+"""The app's outermost ASGI layer, `Observe`, and `Service`, the Starlette app it wraps.
+
+`Observe` runs for every HTTP request: it scans the headers once (`_request.scan`), picks
+the request id, answers CORS preflights, answers POST /v1/verify itself (the hot route:
+no routing, no Request or Response objects, but the same `_request` functions as the
+Starlette route), adds the request id and CORS headers to every other answer, counts the
+request in the metrics, writes one access-log line, and turns a crash into a JSON 500.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 
-import orjson
 from starlette.applications import Starlette
-from starlette.routing import Route
 from starlette.types import ASGIApp as StarletteASGIApp
 
-from verifier.http.auth import ApiKeys
+from verifier.http import _request
+from verifier.http._request import (
+    NO_STORE,
+    SCOPE_KEY,
+    ApiError,
+    Message,
+    Receive,
+    Scope,
+    Send,
+)
 from verifier.http.jsonlog import APP_LOGGER
-from verifier.http.metrics import Metrics
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-JSON = "application/json"
-NO_STORE = {"cache-control": "no-store"}
-SCOPE_KEY = "qrverify"  # per-request state that handlers leave for the access log
+ASGIApp = Callable[[Scope, Receive, Send], Any]
+HEAD_KEY = "qrverify.head"  # the scanned `_request.Head` of the request
 
 app_log = logging.getLogger(APP_LOGGER)
 
+_CONTENT_RU = (b"content-language", b"ru")
 
-def reason_code(reason: Any) -> str | None:
-    if reason is None:
-        return None
-    value = getattr(reason, "value", reason)
-    return str(value)
+
+class Cors:
+    """Cross-origin access for browser apps on other origins (`--cors-origin`)."""
+
+    ALLOW_HEADERS = b"content-type, x-api-key, x-request-id, accept-language"
+    EXPOSE_HEADERS = b"x-request-id, content-language, www-authenticate"
+
+    def __init__(self, origins: Iterable[str]) -> None:
+        self.origins = frozenset(o.rstrip("/").encode("ascii") for o in origins)
+        self.any = b"*" in self.origins
+
+    def allowed(self, origin: bytes) -> bool:
+        return self.any or origin in self.origins
+
+    def headers(self, origin: bytes) -> list[tuple[bytes, bytes]]:
+        return [(b"access-control-allow-origin", b"*" if self.any else origin),
+                (b"vary", b"origin"),
+                (b"access-control-expose-headers", self.EXPOSE_HEADERS)]
+
+    def preflight(self, origin: bytes) -> list[tuple[bytes, bytes]]:
+        return [*self.headers(origin),
+                (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
+                (b"access-control-allow-headers", self.ALLOW_HEADERS),
+                (b"access-control-max-age", b"600")]
 
 
 class Observe:
-    """Outermost app middleware: metrics, one access-log line, and a JSON 500 on a crash."""
+    """Outermost app middleware (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, sink: Any,
-                 fast: FastVerify | None = None) -> None:
+    def __init__(self, app: ASGIApp, ctx: Any, sink: Any, fast_path: bool = True) -> None:
         self.app = app
-        self.metrics = metrics
+        self.ctx = ctx
         self.sink = sink
-        self.fast = fast
+        self.fast_path = fast_path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -57,33 +78,48 @@ class Observe:
         start = time.perf_counter()
         state: dict[str, Any] = {}
         scope[SCOPE_KEY] = state
+        head = _request.scan(scope["headers"])
+        scope[HEAD_KEY] = head
+        rid = _request.request_id(head.request_id)
+        state["request_id"] = rid.decode("ascii")
+        extra = [(b"x-request-id", rid)]
+        ctx = self.ctx
+        cors = ctx.cors
+        method = scope["method"]
+        if head.origin is not None and cors is not None and cors.allowed(head.origin):
+            if method == "OPTIONS":
+                scope["route"] = _PREFLIGHT
+                await _request.send_json(send, 204, b"", [*extra, *cors.preflight(head.origin)])
+                self._done(scope, state, start, 204)
+                return
+            extra += cors.headers(head.origin)
         status = 0
-
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
         try:
-            fallback = receive if self.fast is None else await self.fast(scope, receive, send)
-            if fallback is None:  # answered by the fast path
-                status = 200
+            if self.fast_path and method == "POST" and scope["path"] == "/v1/verify":
+                scope["route"] = ctx.verify_route
+                status = await _verify_fast(ctx, scope, receive, send, head, state, extra)
             else:
-                await self.app(scope, fallback, send_wrapper)
+                async def send_with_headers(message: Message) -> None:
+                    nonlocal status
+                    if message["type"] == "http.response.start":
+                        status = message["status"]
+                        message["headers"] = [*message.get("headers", ()), *extra]
+                    await send(message)
+
+                await self.app(scope, receive, send_with_headers)
         except Exception:  # noqa: BLE001 - the last line of defence: never leak, never die
             app_log.error("unhandled exception", exc_info=True,
                           extra={"fields": {"route": _route_label(scope)}})
             if status == 0:
-                await send({"type": "http.response.start", "status": 500,
-                            "headers": [(b"content-type", b"application/json"),
-                                        (b"content-length", b"26")]})
-                await send({"type": "http.response.body", "body": b'{"error":"internal error"}'})
+                await _request.send_error(send, state, ApiError("internal_error"), extra)
             status = 500
+        self._done(scope, state, start, status)
+
+    def _done(self, scope: Scope, state: dict[str, Any], start: float, status: int) -> None:
         duration = time.perf_counter() - start
         route = _route_label(scope)
-        method = scope.get("method", "")
-        self.metrics.observe_request(route, method, status, duration)
+        method = scope["method"]
+        self.ctx.metrics.observe_request(route, method, status, duration)
         if self.sink is not None:
             fields: dict[str, Any] = {"method": method if len(method) <= 16 else "OTHER",
                                       "route": route, "status": status,
@@ -92,99 +128,39 @@ class Observe:
             self.sink.write(fields)
 
 
-class FastVerify:
-    """The hottest route, POST /v1/verify, answered in plain ASGI: no Request or Response
-    objects, no routing. It handles only the ordinary case: a JSON {"token": "..."} or a
-    text/plain body arriving in one piece within the cap, and a valid API key when keys are
-    configured. `Observe` calls it first; it returns None when it answered, else the
-    `receive` for the Starlette app (replaying the body if it was read), so everything else
-    (other routes, chunked or oversized bodies, other content types, malformed JSON, a
-    missing or wrong key) and every error answer is made by the Starlette route. Verdict,
-    headers, metrics and access-log fields are the same as the Starlette route's.
-    """
-
-    _START_HEADERS = [(b"cache-control", b"no-store")]
-    _JSON_TYPE = (b"content-type", JSON.encode())
-
-    def __init__(self, *, route: Route, verify: Callable[[str], Any],
-                 count_verdict: Callable[..., None], api_keys: ApiKeys | None,
-                 max_body: int) -> None:
-        self.route = route
-        self.verify = verify
-        self.count_verdict = count_verdict
-        self.api_keys = api_keys
-        self.max_body = max_body
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
-        if scope["path"] != "/v1/verify" or scope["method"] != "POST":
-            return receive
-        media = b""
-        key: bytes | None = None
-        for name, value in scope["headers"]:
-            if name == b"content-type":
-                media = value.split(b";", 1)[0].strip().lower()
-            elif name == b"x-api-key":
-                key = value
-        client = None
-        if self.api_keys is not None:
-            client = self.api_keys.lookup(key)
-            if client is None:
-                return receive
-        if media != b"application/json" and media != b"text/plain":
-            return receive
-        message = await receive()
-        token = self._token(message, media)
-        if token is None:
-            return _replay(message, receive)
-        scope["route"] = self.route  # the metrics and log label of the Starlette route
-        verdict = self.verify(token)
-        status, reason = verdict.status, reason_code(verdict.reason)
-        self.count_verdict(status, reason, client)
-        state = scope[SCOPE_KEY]
-        if client is not None:
-            state["client"] = client
-        state["verdict_status"] = status
-        state["verdict_reason"] = reason
-        body = verdict.to_json()
-        headers = [*self._START_HEADERS, (b"content-length", str(len(body)).encode()),
-                   self._JSON_TYPE]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-        return None
-
-    def _token(self, message: Message, media: bytes) -> str | None:
-        """The token of a complete, well-formed body; None sends the request the slow way."""
-        if message["type"] != "http.request" or message.get("more_body", False):
-            return None
-        body: bytes = message.get("body", b"")
-        if len(body) > self.max_body:
-            return None
-        if media == b"text/plain":
-            try:
-                text = body.decode("utf-8")
-            except UnicodeDecodeError:
-                return None
-            if text.endswith("\r\n"):
-                return text[:-2]
-            return text[:-1] if text.endswith("\n") else text
-        try:
-            obj = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return None
-        token = obj.get("token") if isinstance(obj, dict) else None
-        return token if isinstance(token, str) else None
+async def _verify_fast(ctx: Any, scope: Scope, receive: Receive, send: Send,
+                       head: _request.Head, state: dict[str, Any],
+                       extra: list[tuple[bytes, bytes]]) -> int:
+    """POST /v1/verify in plain ASGI, through the same `_request` steps as the route."""
+    try:
+        body = await verify_single(ctx, receive, head, state)
+    except ApiError as exc:
+        await _request.send_error(send, state, exc, extra)
+        return exc.status
+    headers = [NO_STORE, *extra]
+    if head.language == "ru":
+        headers.append(_CONTENT_RU)
+    await _request.send_json(send, 200, body, headers)
+    return 200
 
 
-def _replay(message: Message, receive: Receive) -> Receive:
-    """`receive` that hands back an already received message first."""
-    pending = [message]
+async def verify_single(ctx: Any, receive: Receive, head: _request.Head,
+                        state: dict[str, Any]) -> bytes:
+    """The verdict JSON of one /v1/verify request (ApiError for a bad request)."""
+    client = _request.authorize(ctx.api_keys, head)
+    limits = ctx.limits
+    body = await _request.read_body(receive, head, limits.max_body, limits.body_timeout)
+    verdict = ctx.verify(_request.token_of(head, body))
+    _request.record(ctx.metrics, state, verdict, client)
+    return _request.verdict_json(verdict, head.language)
 
-    async def replay() -> Message:
-        if pending:
-            return pending.pop()
-        return await receive()
 
-    return replay
+class _Label:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+_PREFLIGHT = _Label("preflight")
 
 
 def _route_label(scope: Scope) -> str:
@@ -194,9 +170,8 @@ def _route_label(scope: Scope) -> str:
 
 
 class Service(Starlette):
-    """The Starlette app with `Observe` (metrics, access log, a JSON 500 on a crash, and the
-    `FastVerify` attempt) as the outermost layer around Starlette's own stack, so the
-    hottest route skips the error middleware and routing it does not need."""
+    """The Starlette app with `Observe` as the outermost layer around Starlette's own stack,
+    so the hottest route skips the error middleware and routing it does not need."""
 
     outer: Callable[[Any], Any] | None = None
 

@@ -109,7 +109,7 @@ async function send(url, options) {
       showError("This scanner needs a valid scanner key: open “Scanner key” above.");
       toggleSettings(true);
     } else {
-      showError((body && body.error) ? "Could not check: " + body.error : "Could not check (HTTP " + resp.status + ").");
+      showError((body && body.error) ? "Could not check: " + (body.error.message || body.error) : "Could not check (HTTP " + resp.status + ").");
     }
   } catch (e) {
     showError("The verification service cannot be reached. Check the network.");

@@ -9,35 +9,48 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
 import fastpath
-from verifier.core import DEFAULT_LEEWAY, ConfigError, Verifier
+from verifier.commands._common import (
+    DEFAULT_NAMESPACE,
+    EXIT_INVALID,
+    EXIT_OK,
+    CommandError,
+    add_options,
+    build_verifier,
+    fail,
+    resolve_options,
+    shared,
+)
+from verifier.core import DEFAULT_CACHE_SIZE, DEFAULT_LEEWAY
 from verifier.reasons import Reason
 from verifier.verdict import Verdict
 
-EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+PROG = "qrverify verify"
 _LINE_LIMIT = fastpath.MAX_TOKEN_CHARS + 2
-_ENV_HINT = "give --trust FILE or --redis URL"
+OPTIONS = shared("trust", "revocations", "redis", "rules", "leeway", "namespace")
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    trust: str | None = None
+    revocations: str | None = None
+    redis: str | None = None
+    rules: str = "venue"
+    leeway: int = DEFAULT_LEEWAY
+    namespace: str = DEFAULT_NAMESPACE
+    cache_size: int = DEFAULT_CACHE_SIZE
+    snapshot: str | None = None
+    max_age: float = 60.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("tokens", nargs="*", metavar="TOKEN", help="HC1 tokens (else stdin)")
-    parser.add_argument("--trust", metavar="FILE", help="trust registry file (issuer keys)")
-    parser.add_argument("--revocations", metavar="FILE", help="revocation and registry file")
-    parser.add_argument("--redis", metavar="URL", help="read keys and sets from Redis")
-    parser.add_argument(
-        "--rules", default="venue", metavar="venue|none|FILE", help="acceptance rules profile"
-    )
+    add_options(parser, OPTIONS)
     parser.add_argument("--at", metavar="ISO8601", help="verify as of this time (default now)")
-    parser.add_argument(
-        "--leeway",
-        type=int,
-        default=DEFAULT_LEEWAY,
-        metavar="SECONDS",
-        help=f"clock skew tolerated for a token's iat / exp (default {DEFAULT_LEEWAY})",
-    )
 
 
 def _parse_at(text: str | None) -> datetime | None:
@@ -46,32 +59,11 @@ def _parse_at(text: str | None) -> datetime | None:
     try:
         at = datetime.fromisoformat(text)
     except ValueError:
-        raise ConfigError(f"--at: not an ISO 8601 time: {text!r}") from None
+        raise CommandError(f"--at: not an ISO 8601 time: {text!r}") from None
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
-def _build(args: argparse.Namespace) -> Verifier:
-    if args.redis:
-        if args.revocations:
-            raise ConfigError("--revocations and --redis exclude each other")
-        from keys.registry import TrustFileError, TrustRegistry
-        from verifier.redis_store import RedisStore, StoreUnavailable
-
-        try:
-            override = TrustRegistry.from_file(args.trust) if args.trust else None
-        except (OSError, TrustFileError) as exc:
-            raise ConfigError(str(exc)) from None
-        try:
-            store = RedisStore.connect(args.redis, trust_override=override, follow=False)
-        except StoreUnavailable as exc:
-            raise ConfigError(str(exc)) from None
-        return Verifier(store, args.rules, leeway=args.leeway)
-    if not args.trust:
-        raise ConfigError(f"no issuer keys: {_ENV_HINT}")
-    return Verifier.from_files(args.trust, args.revocations, args.rules, leeway=args.leeway)
-
-
-def _stdin_tokens(stream: BinaryIO) -> Iterator[Any]:
+def stdin_tokens(stream: BinaryIO) -> Iterator[Any]:
     """One token per line; only the line ending is stripped. Over-long lines are
     drained and stand for a token that is too large."""
     while True:
@@ -93,11 +85,11 @@ def _stdin_tokens(stream: BinaryIO) -> Iterator[Any]:
 def run(args: argparse.Namespace) -> int:
     try:
         at = _parse_at(args.at)
-        verifier = _build(args)
-    except ConfigError as exc:
-        print(f"qrverify verify: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    tokens = args.tokens if args.tokens else _stdin_tokens(sys.stdin.buffer)
+        opts = VerifyOptions(**resolve_options(args, OPTIONS))
+        verifier = build_verifier(opts, follow=False)
+    except CommandError as exc:
+        return fail(PROG, str(exc))
+    tokens = args.tokens if args.tokens else stdin_tokens(sys.stdin.buffer)
     out = sys.stdout.buffer
     interactive = sys.stdout.isatty()
     worst = EXIT_OK

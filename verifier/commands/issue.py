@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from keys._cli import EXIT_OK, fail
 from keys._x509 import CERT_TYPES
 from keys.issuer import IssuerError, load_issuer
 from keys.qr import write_png
 from keys.samples import sample_dcc
 from keys.token import issue_token
+from verifier.commands._common import EXIT_OK, fail
 
 __all__ = ["add_arguments", "run"]
 
@@ -28,16 +28,31 @@ _GROUPS = {"v": "vaccination", "r": "recovery", "t": "test"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--key", required=True, metavar="DIR",
-                        help="issuer directory with issuer.key and issuer.crt")
-    parser.add_argument("--type", choices=CERT_TYPES, dest="cert_type",
-                        help="certificate type (required unless --json is given)")
-    parser.add_argument("--name", metavar='"FAMILY GIVEN"',
-                        help='holder name, family name first (default "IVANOV IVAN")')
-    parser.add_argument("--dob", metavar="YYYY-MM-DD",
-                        help="holder date of birth (default 1980-01-01)")
-    parser.add_argument("--json", metavar="PAYLOAD",
-                        help="the DCC payload as a JSON object, or @FILE to read it from a file")
+    parser.add_argument(
+        "--key",
+        required=True,
+        metavar="DIR",
+        help="issuer directory with issuer.key and issuer.crt",
+    )
+    parser.add_argument(
+        "--type",
+        choices=CERT_TYPES,
+        dest="cert_type",
+        help="certificate type (required unless --json is given)",
+    )
+    parser.add_argument(
+        "--name",
+        metavar='"FAMILY GIVEN"',
+        help='holder name, family name first (default "IVANOV IVAN")',
+    )
+    parser.add_argument(
+        "--dob", metavar="YYYY-MM-DD", help="holder date of birth (default 1980-01-01)"
+    )
+    parser.add_argument(
+        "--json",
+        metavar="PAYLOAD",
+        help="the DCC payload as a JSON object, or @FILE to read it from a file",
+    )
     parser.add_argument("--qr", metavar="OUT.png", help="also write the QR code picture here")
 
 
@@ -68,13 +83,15 @@ def _load_payload(spec: str) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ValueError(f"{source} is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{source} is not valid JSON (line {exc.lineno} column "
-                         f"{exc.colno}: {exc.msg})") from None
+        raise ValueError(
+            f"{source} is not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg})"
+        ) from None
     except RecursionError:
         raise ValueError(f"{source} is nested too deeply") from None
     if not isinstance(payload, dict):
-        raise ValueError(f"{source} must be a JSON object (a DCC payload), "
-                         f"got {type(payload).__name__}")
+        raise ValueError(
+            f"{source} must be a JSON object (a DCC payload), got {type(payload).__name__}"
+        )
     return payload
 
 
@@ -86,33 +103,48 @@ def run(args: argparse.Namespace) -> int:
     now = int(time.time())
     if args.json is not None:
         if args.name is not None or args.dob is not None:
-            return fail(PROG, "--name and --dob cannot be combined with --json "
-                              "(put them in the payload)")
+            return fail(
+                PROG, "--name and --dob cannot be combined with --json (put them in the payload)"
+            )
         try:
             dcc = _load_payload(args.json)
         except ValueError as exc:
             return fail(PROG, str(exc))
         present = [_GROUPS[g] for g in _GROUPS if g in dcc]
         if args.cert_type is not None and present and present != [args.cert_type]:
-            return fail(PROG, f"--type {args.cert_type} does not match the payload "
-                              f"({', '.join(present)})")
+            return fail(
+                PROG, f"--type {args.cert_type} does not match the payload ({', '.join(present)})"
+            )
     else:
         if args.cert_type is None:
             return fail(PROG, "--type is required (vaccination, recovery or test)")
         try:
             dob = _check_dob(args.dob if args.dob is not None else "1980-01-01")
-            dcc = sample_dcc(args.cert_type, at=now,
-                             name=args.name if args.name is not None else "IVANOV IVAN",
-                             dob=dob, country=issuer.country)
+            dcc = sample_dcc(
+                args.cert_type,
+                at=now,
+                name=args.name if args.name is not None else "IVANOV IVAN",
+                dob=dob,
+                country=issuer.country,
+            )
         except ValueError as exc:
             return fail(PROG, str(exc))
     if not issuer.not_before <= now < issuer.not_after:
-        print(f"{PROG}: warning: the issuer certificate is not valid now; verifiers will "
-              "reject this token", file=sys.stderr)
-    if issuer.types is not None and args.cert_type is not None \
-            and args.cert_type not in issuer.types:
-        print(f"{PROG}: warning: the issuer certificate may not sign {args.cert_type} "
-              "certificates; verifiers will reject this token", file=sys.stderr)
+        print(
+            f"{PROG}: warning: the issuer certificate is not valid now; verifiers will "
+            "reject this token",
+            file=sys.stderr,
+        )
+    if (
+        issuer.types is not None
+        and args.cert_type is not None
+        and args.cert_type not in issuer.types
+    ):
+        print(
+            f"{PROG}: warning: the issuer certificate may not sign {args.cert_type} "
+            "certificates; verifiers will reject this token",
+            file=sys.stderr,
+        )
     exp = max(now, min(now + TOKEN_LIFETIME, issuer.not_after))
     try:
         token = issue_token(issuer, dcc, iat=now, exp=exp)
