@@ -134,9 +134,9 @@ cdef size_t _cap_for(size_t n, double load):
     return cap if cap > MIN_CAP else MIN_CAP
 
 
-cdef hs_slot* _sort_slots(hs_slot* arr, size_t n) except? NULL:
+cdef hs_slot* _sort_slots_c(hs_slot* arr, size_t n) noexcept nogil:
     """Sort n slots ascending; returns the sorted array (maybe a new one: `arr` is then
-    freed). On MemoryError `arr` is freed too."""
+    freed), or NULL when out of memory (`arr` freed too). Needs no GIL."""
     cdef hs_slot* tmp
     cdef size_t* counts
     cdef size_t i, b, nb, start
@@ -163,7 +163,7 @@ cdef hs_slot* _sort_slots(hs_slot* arr, size_t n) except? NULL:
         free(tmp)
         free(counts)
         free(arr)
-        raise MemoryError()
+        return NULL
     for i in range(n):
         counts[(arr[i].hi >> (64 - bits)) + 1] += 1
     for b in range(nb):
@@ -182,19 +182,82 @@ cdef hs_slot* _sort_slots(hs_slot* arr, size_t n) except? NULL:
     return tmp
 
 
-cdef hs_slot* _sorted_copy(const unsigned char* data, size_t n,
-                           const uint64_t* k) except? NULL:
+cdef hs_slot* _sort_slots(hs_slot* arr, size_t n) except? NULL:
+    cdef hs_slot* out = _sort_slots_c(arr, n)
+    if out == NULL:
+        raise MemoryError()
+    return out
+
+
+cdef hs_slot* _sorted_copy_c(const unsigned char* data, size_t n,
+                             const uint64_t* k) noexcept nogil:
     """Decode n packed keys, permute them with round keys `k`, and return them as a new
-    array sorted by permuted value (caller frees). Duplicates kept."""
+    array sorted by permuted value (caller frees), or NULL when out of memory."""
     cdef hs_slot* out = <hs_slot*>malloc(n * sizeof(hs_slot) if n else 1)
     cdef size_t i
     if out == NULL:
-        raise MemoryError()
+        return NULL
     for i in range(n):
         out[i].hi = qrv_load_be64(data + i * KEY_SIZE)
         out[i].lo = qrv_load_be64(data + i * KEY_SIZE + 8)
         qrv_perm(k, &out[i].hi, &out[i].lo)
-    return _sort_slots(out, n)
+    return _sort_slots_c(out, n)
+
+
+cdef hs_slot* _sorted_copy(const unsigned char* data, size_t n,
+                           const uint64_t* k) except? NULL:
+    cdef hs_slot* out = _sorted_copy_c(data, n, k)
+    if out == NULL:
+        raise MemoryError()
+    return out
+
+
+cdef int _fresh_table_c(const hs_slot* keys, size_t n, size_t cap, hs_slot** out,
+                        size_t* out_nslots, size_t* out_count,
+                        bint* out_zero) noexcept nogil:
+    """Lay the sorted permuted values `keys` (duplicates allowed) into a new table of
+    `cap` homes; 0, or -1 when out of memory. Needs no GIL."""
+    cdef size_t slack = _slack_for(cap)
+    cdef size_t nslots, pos, p, b, count
+    cdef bint has_zero, overflow
+    cdef hs_slot* new
+    cdef hs_slot k
+    while True:
+        nslots = cap + slack + 1
+        new = <hs_slot*>calloc(nslots, sizeof(hs_slot))
+        if new == NULL:
+            return -1
+        pos = 0
+        count = 0
+        has_zero = False
+        overflow = False
+        b = 0
+        while b < n:
+            k = keys[b]
+            b += 1
+            while b < n and keys[b].hi == k.hi and keys[b].lo == k.lo:
+                b += 1
+            if k.hi == 0 and k.lo == 0:
+                has_zero = True
+                continue
+            p = qrv_home(k.hi, cap)
+            if p < pos:
+                p = pos
+            if p + 1 >= nslots:
+                overflow = True
+                break
+            new[p] = k
+            pos = p + 1
+            count += 1
+        if overflow:
+            free(new)
+            slack *= 2
+            continue
+        out[0] = new
+        out_nslots[0] = nslots
+        out_count[0] = count
+        out_zero[0] = has_zero
+        return 0
 
 
 # Round keys for every set this process builds (a mapped set brings its own).
@@ -270,7 +333,10 @@ cdef class HashSet:
 
     def __init__(self, packed=None):
         if packed is not None:
-            self.add_packed(packed)
+            if self._count == 0 and not self._has_zero and self._owner is None:
+                _build_fresh(self, _Buffer(packed))
+            else:
+                self.add_packed(packed)
 
     def __dealloc__(self):
         if self._owner is None:
@@ -554,7 +620,11 @@ cdef class HashSet:
         cdef hs_slot* table = <hs_slot*>malloc(self._nslots * sizeof(hs_slot))
         if table == NULL:
             raise MemoryError()
-        memcpy(table, self._slots, self._nslots * sizeof(hs_slot))
+        if self._readonly:          # a mapped table cannot change: copy without the GIL
+            with nogil:
+                memcpy(table, self._slots, self._nslots * sizeof(hs_slot))
+        else:
+            memcpy(table, self._slots, self._nslots * sizeof(hs_slot))
         free(other._slots)
         other._slots = table
         other._cap = self._cap
@@ -646,9 +716,10 @@ def table_view(buffer, size_t cap, size_t count, bint has_zero, bytes seed):
         raise ValueError("table_view: table is not 8-byte aligned")
     if cap < 1 or nslots < cap + 1 or not _is_empty(&slots[nslots - 1]):
         raise ValueError("table_view: table shape does not match its header")
-    for i in range(nslots):
-        if not _is_empty(&slots[i]):
-            full += 1
+    with nogil:
+        for i in range(nslots):
+            if not _is_empty(&slots[i]):
+                full += 1
     if full != count:
         raise ValueError("table_view: entry count does not match its header")
     s = HashSet.__new__(HashSet)
@@ -663,6 +734,35 @@ def table_view(buffer, size_t cap, size_t count, bint has_zero, bytes seed):
     for j in range(4):
         s._key[j] = qrv_load_be64(<const unsigned char*>PyBytes_AS_STRING(seed) + 8 * j)
     return s
+
+
+cdef int _build_fresh(HashSet s, _Buffer buf) except -1:
+    """Fill an empty set from packed keys with the GIL released for the whole build
+    (sorting and laying out the table): the set is not shared yet, so other threads,
+    such as a server's request handlers, keep running meanwhile."""
+    cdef size_t n = buf.n
+    cdef size_t cap, nslots = 0, count = 0
+    cdef bint has_zero = False
+    cdef hs_slot* keys
+    cdef hs_slot* table = NULL
+    cdef int rc = -1
+    if n == 0:
+        return 0
+    cap = _cap_for(n, BULK_LOAD if n > 64 else GROW_LOAD)
+    with nogil:
+        keys = _sorted_copy_c(buf.ptr, n, s._key)
+        if keys != NULL:
+            rc = _fresh_table_c(keys, n, cap, &table, &nslots, &count, &has_zero)
+            free(keys)
+    if rc != 0:
+        raise MemoryError()
+    free(s._slots)
+    s._slots = table
+    s._cap = cap
+    s._nslots = nslots
+    s._count = count
+    s._has_zero = has_zero
+    return 0
 
 
 cdef int _add_packed(HashSet s, _Buffer buf) except -1:
