@@ -2,9 +2,10 @@
 
 Memory is about 19-23 bytes per key; membership creates no Python objects at C level
 (`contains_ptr` in _hashset.pxd). Keys are placed by a keyed permutation seeded from
-os.urandom at import, so crafted keys (sharing a prefix) cannot build long probe chains. Keys are `bytes` of exactly 16 bytes (bytearray and
-memoryview are accepted and copied); any other length raises ValueError, any other type
-TypeError. Iteration and `to_packed()` are in ascending byte order.
+os.urandom at import, so crafted keys (sharing a prefix) cannot build long probe
+chains. Keys are `bytes` of exactly 16 bytes (bytearray and memoryview are accepted and
+copied); any other length raises ValueError, any other type TypeError. Iteration and
+`to_packed()` are in ascending byte order.
 """
 
 from collections.abc import Iterable, Iterator, Sequence

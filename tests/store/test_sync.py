@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 
+import orjson
 import pytest
 from redis_support import free_port, requires_redis, wait_until
 
@@ -195,3 +196,41 @@ def test_add_mode_union_and_replace(redis_server, trust_file, tmp_path, hashes,
                    guard=Guard(allow_drop=True))
     assert (r.revoked, r.revoked_removed, r.registry) == (10, 40_000, None)
     assert read_manifest(client, L, r.version).drop_confirmed is True
+
+
+def test_removals_as_a_list_and_json_lines(redis_server, trust_file, tmp_path, hashes,
+                                           write_revocations, capsys):
+    import base64
+    import gzip
+
+    client = redis_server.client()
+    keep, drop = hashes(40_000), hashes(3)
+    write_revocations(tmp_path / "all.json", [*keep, *drop])
+    assert cli("--redis", redis_server.url, "--trust", str(trust_file),
+               "--revocations", str(tmp_path / "all.json")) == 0
+    # --remove FILE (gzipped JSON Lines): the three leave, nothing else changes
+    lines = b"".join(orjson.dumps({"removed": base64.b64encode(h).decode()}) + b"\n"
+                     for h in drop)
+    (tmp_path / "gone.jsonl.gz").write_bytes(gzip.compress(lines))
+    capsys.readouterr()
+    assert cli("--redis", redis_server.url, "--remove", str(tmp_path / "gone.jsonl.gz")) == 0
+    assert "revoked 40000 (+0 -3)" in capsys.readouterr().out
+    manifest = read_manifest(client, L, read_current(client, L))
+    assert manifest.revoked.count == 40_000
+    store = RedisStore.connect(redis_server.url, follow=False)
+    try:
+        assert not any(store.is_revoked(h, h, h) for h in drop)
+        assert all(store.is_revoked(h, h, h) for h in keep[:100])
+    finally:
+        store.close()
+    # a "removed" list and new entries in one JSON Lines file
+    new = hashes(2)
+    body = b"".join(orjson.dumps({"type": "UCI", "hash": base64.b64encode(h).decode()})
+                    + b"\n" for h in new)
+    body += orjson.dumps({"removed": base64.b64encode(keep[0]).decode()}) + b"\n"
+    (tmp_path / "today.jsonl").write_bytes(body)
+    assert cli("--redis", redis_server.url, "--revocations", str(tmp_path / "today.jsonl")) == 0
+    assert "revoked 40001 (+2 -1)" in capsys.readouterr().out
+    # --remove with --replace but no new list is a usage error
+    assert cli("--redis", redis_server.url, "--remove", str(tmp_path / "gone.jsonl.gz"),
+               "--replace") == 2

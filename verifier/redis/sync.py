@@ -40,6 +40,7 @@ import orjson
 import redis
 
 from fastpath._hashset import HashSet, difference_sorted, union_sorted
+from verifier.errors import QrverifyError
 from verifier.redis.format import (
     CHUNK_ENTRIES,
     Layout,
@@ -79,7 +80,7 @@ return {'ok', ARGV[2]}
 """
 
 
-class SyncError(Exception):
+class SyncError(QrverifyError):
     """The sync could not complete (the message says why); nothing was published."""
 
 
@@ -174,62 +175,64 @@ def _full_plan(content: bytes, bits: int, added: bytes | None, removed: bytes | 
 
 def plan_set(client: redis.Redis, layout: Layout, old: SetInfo | None,
              data: bytes | None, *, replace: bool, absent_removes: bool = False,
-             default_empty: bool = False) -> SetPlan:
+             default_empty: bool = False, removed: bytes | None = None) -> SetPlan:
     """How one set changes: `data` (packed, any order, duplicates allowed) is added to
-    `old`, or replaces it. With data None the set is kept as it is (an absent `old` stays
-    absent, or becomes empty if `default_empty`), or dropped if `absent_removes`."""
-    if data is None:
+    `old`, or replaces it, and then the hashes of `removed` are taken out. With data and
+    removed None the set is kept as it is (an absent `old` stays absent, or becomes empty
+    if `default_empty`), or dropped if `absent_removes`."""
+    if data is None and not removed:
         if absent_removes:
             return SetPlan(None, added=None, removed=None, changed=old is not None)
         if old is None and default_empty:
             return SetPlan(SetInfo(0, 0, ()))
         return SetPlan(old)
-    incoming = HashSet(data)
+    incoming = HashSet(data or b"")
     content = incoming.to_packed()             # sorted, unique
+    gone = HashSet(removed).to_packed() if removed else b""
+    if gone:
+        content = difference_sorted(content, gone)
     if old is None:
         return _full_plan(content, choose_bits(len(content) // HASH_SIZE, None), None, None)
-    estimate = len(incoming) if replace else old.count + len(incoming)
+    estimate = len(content) // HASH_SIZE if replace else old.count + len(content) // HASH_SIZE
     bits = choose_bits(estimate, old.bits)
     if bits != old.bits:
         old_content = fetch_set(client, layout, old)
-        old_set = HashSet(old_content)
-        added = old_set.missing_packed(content)
-        if replace:
-            removed = incoming.missing_packed(old_content)
-        else:
-            removed = b""
-            old_set.add_packed(added)
-            content = old_set.to_packed()
-        plan = _full_plan(content, bits, added, removed)
-        plan.changed = bool(added or removed)
+        new = content if replace else union_sorted(old_content, content)
+        if gone:
+            new = difference_sorted(new, gone)
+        added = difference_sorted(new, old_content)
+        dropped = difference_sorted(old_content, new)
+        plan = _full_plan(new, bits, added, dropped)
+        plan.changed = bool(added or dropped)
         return plan
     # Same bucketing: touch only the buckets that change.
     by_bucket: dict[int, list[tuple[int, str, int]]] = {}
     for chunk in old.chunks:
         by_bucket.setdefault(chunk[0], []).append(chunk)
     ranges = {b: (s, e) for b, s, e in bucket_ranges(content, bits)}
-    buckets = sorted(set(ranges) | (set(by_bucket) if replace else set()))
+    gone_ranges = {b: (s, e) for b, s, e in bucket_ranges(gone, bits)}
+    buckets = sorted(set(ranges) | set(gone_ranges) | (set(by_bucket) if replace else set()))
     blobs: dict[str, bytes] = {}
     added_parts: list[bytes] = []
     removed_parts: list[bytes] = []
     for bucket in buckets:
         start, end = ranges.get(bucket, (0, 0))
         part = content[start * HASH_SIZE:end * HASH_SIZE]
+        gstart, gend = gone_ranges.get(bucket, (0, 0))
+        gone_part = gone[gstart * HASH_SIZE:gend * HASH_SIZE]
         old_chunks = by_bucket.get(bucket, [])
         if replace and [blob_id(p) for p in _pieces(part)] == [c[1] for c in old_chunks]:
             continue
         old_part = b"".join(fetch_blobs(client, layout, [c[1] for c in old_chunks],
                                         [c[2] for c in old_chunks]))
-        # A bucket covers a slice of the key space: sorted merges, not a HashSet.
-        add = difference_sorted(part, old_part)
-        if replace:
-            rem = difference_sorted(old_part, part)
-            new_part = part
-        else:
-            rem = b""
-            if not add:
-                continue
-            new_part = union_sorted(old_part, part)
+        # Sorted merges within the bucket.
+        new_part = part if replace else union_sorted(old_part, part)
+        if gone_part:
+            new_part = difference_sorted(new_part, gone_part)
+        add = difference_sorted(new_part, old_part)
+        rem = difference_sorted(old_part, new_part)
+        if not add and not rem:
+            continue
         added_parts.append(add)
         removed_parts.append(rem)
         new_chunks = _chunks_of(bucket, new_part, blobs)
@@ -362,8 +365,9 @@ def _sync_once(client: redis.Redis, layout: Layout, flip: Any, trust: Any,
 
     rev_data = None if revocations is None else revocations.revoked
     reg_data = None if revocations is None else revocations.registry
+    rev_gone = None if revocations is None else revocations.removed
     rev = plan_set(client, layout, base.revoked if base else None, rev_data, replace=replace,
-                   default_empty=True)
+                   default_empty=True, removed=rev_gone)
     reg = plan_set(client, layout, base.registry if base else None, reg_data, replace=replace,
                    absent_removes=replace and revocations is not None and reg_data is None)
     rev_info = rev.info
