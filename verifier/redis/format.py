@@ -30,10 +30,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 import redis
+
+from verifier.errors import QrverifyError
+from verifier.redis.connect import NETWORK_ERRORS, redact_url
 
 __all__ = [
     "CHUNK_ENTRIES",
@@ -59,12 +61,11 @@ MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 MAX_TRUST_BYTES = 16 * 1024 * 1024
 MAX_DELTA_CHAIN = 32
 FETCH_BATCH_BYTES = 32 * 1024 * 1024
-NETWORK_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
 _ID = re.compile(r"[0-9a-f]{32}")
 _VID = re.compile(r"[0-9]{1,18}-[0-9a-f]{8,32}")
 
 
-class StoreDataError(Exception):
+class StoreDataError(QrverifyError):
     """Redis (or a snapshot file) holds data the store cannot use: a missing blob, a bad
     manifest, counts that do not add up."""
 
@@ -72,21 +73,6 @@ class StoreDataError(Exception):
 def blob_id(data: bytes) -> str:
     """Content address of a blob: the first 16 bytes of its SHA-256, hex."""
     return hashlib.sha256(data).hexdigest()[:32]
-
-
-def redact_url(url: str) -> str:
-    """The Redis URL without its password, for messages and status."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid url>"
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
 
 
 class Layout:

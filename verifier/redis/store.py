@@ -36,9 +36,15 @@ from typing import Any
 import redis
 
 from fastpath._hashset import HashSet, apply_changes
+from verifier.redis.connect import (
+    NETWORK_ERRORS,
+    RedisFailure,
+    connect,
+    describe,
+    parse_url,
+)
 from verifier.redis.format import (
     HASH_SIZE,
-    NETWORK_ERRORS,
     Layout,
     Manifest,
     StoreDataError,
@@ -62,15 +68,10 @@ DEFAULT_MAX_DROP = 0.5
 TOUCH_INTERVAL = 1.0
 
 
-def make_client(url: str, *, socket_timeout: float = 10.0) -> Any:
-    """The Redis client for `url` (the one place that turns a URL into a client).
-    ValueError for a URL it cannot use."""
-    try:
-        from verifier.redis.connect import connect  # the fleet helper's module, if present
-    except ImportError:
-        return redis.Redis.from_url(url, socket_connect_timeout=2.0,
-                                    socket_timeout=socket_timeout)
-    return connect(url)
+def make_client(url: str, *, timeout: float = 10.0) -> Any:
+    """The reader's Redis client for `url` (one server, Cluster or Sentinel; no I/O).
+    RedisFailure for a URL it cannot use."""
+    return connect(url, role="reader", connect_timeout=2.0, timeout=timeout)
 
 
 def default_snapshot_path(url: str, namespace: str = "qrverify") -> str:
@@ -133,6 +134,10 @@ class RedisStore(ReplicaStore):
         becomes the builder, and start following. StoreUnavailable with a clear message
         when there is neither a usable Redis nor a usable snapshot."""
         layout = Layout(namespace)
+        try:
+            parse_url(url)                     # a configuration error fails at once
+        except RedisFailure as exc:
+            raise StoreUnavailable(str(exc)) from None
         path = os.fspath(snapshot_path) if snapshot_path is not None else \
             default_snapshot_path(url, namespace)
         if not 0.0 <= max_drop <= 1.0:
@@ -176,17 +181,21 @@ class RedisStore(ReplicaStore):
                 self._connected = True
                 return self._hard_problem
             except NETWORK_ERRORS as exc:
-                self._soft_problem = f"cannot reach Redis at {self._url}: {exc}"
+                self._soft_problem = describe(exc, self._url)
                 return self._soft_problem
-            except redis.RedisError as exc:
-                return f"Redis error at {self._url}: {exc}"
+            except RedisFailure as exc:
+                if exc.category == "configuration":
+                    raise StoreUnavailable(str(exc)) from None
+                self._soft_problem = str(exc)
+                return self._soft_problem
+            except redis.RedisError as exc:        # auth, cluster, server
+                self._soft_problem = describe(exc, self._url)
+                return self._soft_problem
             except StoreDataError as exc:
                 # e.g. a sync garbage-collected what we were reading: try again
                 self._hard_problem = f"Redis at {self._url} holds unusable data: {exc}"
                 if attempt < 2:
                     time.sleep(0.2)
-            except ValueError as exc:
-                raise StoreUnavailable(f"invalid Redis URL {self._url}: {exc}") from None
         return self._hard_problem
 
     def start(self) -> None:
@@ -461,9 +470,10 @@ class RedisStore(ReplicaStore):
                     wait = 0.0
             except NETWORK_ERRORS as exc:
                 if self._connected:
-                    log.warning("lost Redis at %s: %s; serving the snapshot", self._url, exc)
+                    log.warning("lost Redis: %s; serving the snapshot",
+                                describe(exc, self._url))
                 self._connected = False
-                self._soft_problem = f"cannot reach Redis at {self._url}: {exc}"
+                self._soft_problem = describe(exc, self._url)
                 pubsub = _drop(pubsub)
                 wait = backoff * random.uniform(0.8, 1.2)  # noqa: S311 - jitter
                 backoff = min(backoff * 2, 5.0)
@@ -474,6 +484,14 @@ class RedisStore(ReplicaStore):
                                           f"{self._replica.version}: {exc}")
                     log.warning("%s", self._hard_problem)
                 wait = 0.05 if self._data_errors < 2 else 1.0
+            except (redis.RedisError, RedisFailure) as exc:  # auth, configuration, cluster
+                problem = describe(exc, self._url)
+                if problem != self._soft_problem:
+                    log.warning("store follower: %s; serving the snapshot", problem)
+                self._connected = False
+                self._soft_problem = problem
+                pubsub = _drop(pubsub)
+                wait = 1.0
             except Exception:  # noqa: BLE001 - the follower must survive anything
                 log.exception("store follower error")
                 pubsub = _drop(pubsub)
