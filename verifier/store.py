@@ -21,6 +21,7 @@ from fastpath._hashset import HashSet
 from verifier.errors import QrverifyError
 
 if TYPE_CHECKING:
+    from fastpath._records import RecordTable
     from keys.registry import TrustRegistry
 
 __all__ = ["MemoryStore", "Replica", "ReplicaStore", "Store", "StoreUnavailable", "as_hashset"]
@@ -96,9 +97,9 @@ class Replica:
         registry: HashSet | None,
         version: str = "",
         trust_id: str = "",
+        records: RecordTable | None = None,
         *,
         seq: int = 0,
-        records: Any = None,
     ) -> None:
         self.trust = trust
         self.revoked = revoked
@@ -116,14 +117,11 @@ class Replica:
         return None if registry is None else uci in registry
 
     def counts(self) -> dict[str, int]:
-        out = {
+        return {
             "keys": len(self.trust),
             "revoked": len(self.revoked),
             "registry": 0 if self.registry is None else len(self.registry),
         }
-        if self.records is not None:
-            out["records"] = len(self.records)
-        return out
 
 
 class ReplicaStore:
@@ -152,6 +150,7 @@ class MemoryStore(ReplicaStore):
 
     `revoked` / `registry` accept a HashSet, a packed buffer of 16-byte hashes, or an
     iterable of 16-byte hashes; `registry=None` means no registry set is loaded.
+    `records` is the register's RecordTable (CONTRACT section 4), or None.
     """
 
     def __init__(
@@ -161,12 +160,14 @@ class MemoryStore(ReplicaStore):
         registry: HashInput | None = None,
         *,
         source: str = "memory",
+        records: RecordTable | None = None,
     ) -> None:
         self._replica = Replica(
             trust,
             as_hashset(revoked),
             None if registry is None else as_hashset(registry),
             version=source,
+            records=records,
         )
         self._source = source
 
@@ -175,21 +176,26 @@ class MemoryStore(ReplicaStore):
         cls,
         trust: str | os.PathLike[str] | None,
         revocations: str | os.PathLike[str] | None = None,
+        records: str | os.PathLike[str] | None = None,
     ) -> MemoryStore:
-        """Load the trust file and the optional revocation/registry file.
+        """Load the trust file, the optional revocation/registry file and the optional
+        register records file (JSON Lines or CSV).
 
-        Raises keys.registry.TrustFileError or verifier.revocations.RevocationFileError
-        (both ValueError) with a precise message; nothing is half-loaded.
+        Raises keys.registry.TrustFileError, verifier.revocations.RevocationFileError or
+        verifier.records.RecordsFileError (all ValueError) with a precise message;
+        nothing is half-loaded.
         """
         from keys.registry import TrustRegistry
+        from verifier.records import load_table
         from verifier.revocations import load_revocations
 
         reg = TrustRegistry.from_file(trust) if trust else TrustRegistry.empty()
+        table = load_table(records) if records else None
         if not revocations:
-            return cls(reg, HashSet(), None, source="files")
+            return cls(reg, HashSet(), None, source="files", records=table)
         parsed = load_revocations(revocations)
         registry = None if parsed.registry is None else HashSet(parsed.registry)
-        return cls(reg, HashSet(parsed.revoked), registry, source="files")
+        return cls(reg, HashSet(parsed.revoked), registry, source="files", records=table)
 
     def status(self) -> dict[str, Any]:
         counts = self._replica.counts()
