@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import logging
 import os
 import random
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -66,6 +69,7 @@ log = logging.getLogger("qrverify.store")
 
 DEFAULT_MAX_DROP = 0.5
 TOUCH_INTERVAL = 1.0
+BUILD_TIMEOUT = 1800.0
 
 
 def make_client(url: str, *, timeout: float = 10.0) -> Any:
@@ -105,6 +109,7 @@ class RedisStore(ReplicaStore):
         self._max_age = float(max_age)
         self._poll = float(poll_interval)
         self._max_drop = float(max_drop)
+        self._build_in_child = True       # full loads in a child process (build.py)
         self._client: Any = None
         self._lock_fd: int | None = None
         self._snap: Snapshot | None = None
@@ -129,7 +134,7 @@ class RedisStore(ReplicaStore):
                 snapshot_path: str | os.PathLike[str] | None = None, max_age: float = 60.0,
                 follow: bool = True, namespace: str = "qrverify",
                 poll_interval: float = 0.25, max_drop: float = DEFAULT_MAX_DROP,
-                start_timeout: float = 30.0) -> RedisStore:
+                start_timeout: float = 30.0, build_in_child: bool = True) -> RedisStore:
         """Map the machine's snapshot, bringing it up to date first when this process
         becomes the builder, and start following. StoreUnavailable with a clear message
         when there is neither a usable Redis nor a usable snapshot."""
@@ -144,6 +149,7 @@ class RedisStore(ReplicaStore):
             raise ValueError("max_drop: a share between 0 and 1")
         store = cls(url, layout, path, trust_override=trust_override, max_age=max_age,
                     poll_interval=poll_interval, max_drop=max_drop)
+        store._build_in_child = build_in_child
         try:
             store._start(start_timeout)
         except BaseException:
@@ -296,8 +302,10 @@ class RedisStore(ReplicaStore):
         if current is not None and current.file_id == (st.st_dev, st.st_ino):
             return False
         try:
+            # checksums on the first file this process maps; shapes and counts always
             snap = map_snapshot(self._path, trust_cache=self._trust_cache,
-                                trust_override=self._trust_override)
+                                trust_override=self._trust_override,
+                                verify=current is None)
         except (OSError, StoreDataError) as exc:
             log.warning("cannot map the snapshot %s: %s", self._path, exc)
             return False
@@ -429,19 +437,42 @@ class RedisStore(ReplicaStore):
             if chain is not None:
                 sets = _apply_chain(current, manifest, chain)
         if sets is None:
+            if current is not None:
+                self.full_loads += 1
+            if self._build_in_child:
+                self._build_full_in_child(manifest)
+                log.info("store: wrote snapshot of version %s (full load)", manifest.version)
+                return
             revoked = _full_set(client, self._layout, manifest.revoked.count,
                                 fetch_set(client, self._layout, manifest.revoked))
             registry = None if manifest.registry is None else _full_set(
                 client, self._layout, manifest.registry.count,
                 fetch_set(client, self._layout, manifest.registry))
-            if current is not None:
-                self.full_loads += 1
         else:
             revoked, registry = sets
         write_snapshot(self._path, version=manifest.version, seq=manifest.seq,
                        trust_json=trust_json, trust_id=manifest.trust_blob, revoked=revoked,
                        registry=registry)
         log.info("store: wrote snapshot of version %s", manifest.version)
+
+    def _build_full_in_child(self, manifest: Manifest) -> None:
+        """A full load in a child process (verifier/redis/build.py), so this process keeps
+        serving while the chunks are parsed and the tables built."""
+        from verifier.redis.build import EXIT_DATA, EXIT_OK
+
+        job = json.dumps({"url": self._url_raw, "namespace": self._layout.namespace,
+                          "version": manifest.version, "path": self._path}).encode()
+        # -P: the child does not put the working directory first on sys.path
+        proc = subprocess.run([sys.executable, "-P", "-m", "verifier.redis.build"],  # noqa: S603
+                              input=job, capture_output=True, timeout=BUILD_TIMEOUT,
+                              check=False)
+        if proc.returncode == EXIT_OK:
+            return
+        lines = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        why = lines[-1][:300] if lines else f"snapshot build exited {proc.returncode}"
+        if proc.returncode == EXIT_DATA:
+            raise StoreDataError(why)
+        raise redis.ConnectionError(f"snapshot build: {why}")
 
     # -- following -----------------------------------------------------------------------------
 
