@@ -49,6 +49,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "uri_too_long": (414, "request line too long"),
     "unsupported_media_type": (415, "unsupported content type"),
     "headers_too_large": (431, "request headers too large"),
+    "too_many_not_found": (429, "too many register links not found: retry later"),
     "internal_error": (500, "internal error"),
     "unavailable": (503, "service unavailable"),
 }

@@ -40,7 +40,14 @@ def build_app(cfg: ServeConfig, verifier: Any | None = None) -> Any:
         limits = Limits(max_body=cfg.max_body, max_batch_body=cfg.max_batch_body,
                         max_batch=cfg.max_batch, max_image_bytes=cfg.max_image_bytes,
                         max_image_pixels=cfg.max_image_pixels, body_timeout=cfg.body_timeout)
-        return create_app(verifier, limits, api_keys=api_keys, access_log=_access_sink(cfg))
+        limiter = None
+        if cfg.not_found_limit > 0:
+            from verifier.link_limits import NotFoundLimiter
+
+            limiter = NotFoundLimiter(per_minute=cfg.not_found_limit,
+                                      burst=max(1, int(cfg.not_found_limit)))
+        return create_app(verifier, limits, api_keys=api_keys, access_log=_access_sink(cfg),
+                          link_limiter=limiter)
     except ValueError as exc:
         verifier.close()
         raise CommandError(str(exc)) from None
