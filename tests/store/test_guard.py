@@ -63,7 +63,8 @@ def test_flushall_then_incremental_sync_is_refused(redis_server, running, trust_
     # meanwhile every verifier keeps the last good version: keys, all 100 revocations
     assert store.replica.version == good
     assert all(store.is_revoked(h, h, h) for h in revoked)
-    assert store.status()["counts"] == {"keys": 1, "revoked": 100, "registry": 0}
+    assert store.status()["counts"] == {"keys": 1, "revoked": 100, "registry": 0,
+                                        "skipped_keys": 0}
     # the complete state brings Redis back; the verifier follows it
     write_revocations(tmp_path / "full.json", [*revoked, *today])
     assert cli("--redis", redis_server.url, "--trust", str(trust_file),

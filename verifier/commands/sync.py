@@ -24,13 +24,14 @@ from verifier.commands._common import (
     CommandError,
     add_options,
     fail,
+    load_trust,
     resolve_options,
     shared,
 )
 from verifier.errors import QrverifyError
 
 PROG = "qrverify sync"
-OPTIONS = shared("redis", "trust", "revocations", "namespace")
+OPTIONS = shared("redis", "trust", "revocations", "namespace", "strict")
 
 
 def _share(text: str) -> float:
@@ -150,7 +151,6 @@ def run(args: argparse.Namespace) -> int:
 
     import redis
 
-    from keys.registry import TrustRegistry
     from verifier.redis.connect import (
         RedisFailure,
         connect,
@@ -162,7 +162,11 @@ def run(args: argparse.Namespace) -> int:
     from verifier.revocations import load_revocations
 
     try:
-        trust = TrustRegistry.from_file(trust_path) if trust_path else None
+        trust = (
+            load_trust(trust_path, strict=values.get("strict", False), prog=PROG)
+            if trust_path
+            else None
+        )
         revocations = load_revocations(revocations_path) if revocations_path else None
         if args.remove:
             revocations = _with_removals(revocations, load_revocations(args.remove))
