@@ -11,8 +11,8 @@ from libc.stdint cimport uint64_t
 
 
 cdef struct hs_slot:
-    uint64_t hi   # bytes 0..7 of the key, big-endian; also the hash
-    uint64_t lo   # bytes 8..15 of the key, big-endian
+    uint64_t hi   # high half of the key's keyed permutation; places the key
+    uint64_t lo   # low half
 
 
 cdef class HashSet:
@@ -20,7 +20,10 @@ cdef class HashSet:
     cdef size_t _cap        # number of home positions (any value >= 1)
     cdef size_t _nslots     # physical slots: _cap + overflow slack; the last is always empty
     cdef size_t _count      # stored non-zero keys
-    cdef bint _has_zero     # the all-zero key lives outside the table (it marks empty slots)
+    cdef bint _has_zero     # the key permuted to zero lives outside the table (zero = empty)
+    cdef uint64_t _key[4]   # Feistel round keys (process-wide, or the mapped file's)
+    cdef object _owner      # holder of the buffer when the table is a mapped view
+    cdef bint _readonly     # a view: mutations raise TypeError
 
     cdef bint contains_ptr(self, const unsigned char* key) noexcept
     cdef bint _contains(self, uint64_t hi, uint64_t lo) noexcept
@@ -29,6 +32,8 @@ cdef class HashSet:
     cdef int _rebuild(self, size_t cap, const hs_slot* extra, size_t nextra, bint subtract) except -1
     cdef int _reserve(self, size_t total) except -1
     cdef int _maybe_shrink(self) except -1
+    cdef int _check_writable(self) except -1
+    cdef inline void _permuted(self, const unsigned char* key, uint64_t* hi, uint64_t* lo) noexcept
 
 
 cdef bint hashset_contains(HashSet s, const unsigned char* key) noexcept

@@ -1,9 +1,11 @@
 """Compact set of 16-byte keys (truncated SHA-256 hashes); see fastpath/_hashset.pyx.
 
 Memory is about 19-23 bytes per key; membership creates no Python objects at C level
-(`contains_ptr` in _hashset.pxd). Keys are `bytes` of exactly 16 bytes (bytearray and
-memoryview are accepted and copied); any other length raises ValueError, any other type
-TypeError. Iteration and `to_packed()` are in ascending byte order.
+(`contains_ptr` in _hashset.pxd). Keys are placed by a keyed permutation seeded from
+os.urandom at import, so crafted keys (sharing a prefix) cannot build long probe
+chains. Keys are `bytes` of exactly 16 bytes (bytearray and memoryview are accepted and
+copied); any other length raises ValueError, any other type TypeError. Iteration and
+`to_packed()` are in ascending byte order.
 """
 
 from collections.abc import Iterable, Iterator, Sequence
@@ -36,7 +38,7 @@ class HashSet:
     def to_packed(self) -> bytes:
         """All keys concatenated in ascending order."""
     def copy(self) -> HashSet:
-        """An independent copy (one memcpy of the table)."""
+        """An independent, writable copy (one memcpy of the table; also of a view)."""
     def __copy__(self) -> HashSet: ...
     def __len__(self) -> int: ...
     def __bool__(self) -> bool: ...
@@ -50,6 +52,22 @@ class HashSet:
     @property
     def capacity(self) -> int:
         """Number of home slots (the table holds up to 90 % of this before growing)."""
+    @property
+    def readonly(self) -> bool:
+        """True for a view made by table_view (mutations raise TypeError)."""
+    def probe_stats(self) -> tuple[int, float]:
+        """(longest, mean) distance of a stored key from its home slot."""
+    def table_info(self) -> dict[str, Any]:
+        """{"cap", "nslots", "count", "has_zero", "seed" (32 bytes)}: what table_view
+        needs besides the bytes written by write_table."""
+    def write_table(self, fileobj: Any, block: int = ...) -> int:
+        """Write the slot table (native byte order) to fileobj.write in blocks; returns
+        the number of bytes written (== nbytes)."""
+
+def table_view(buffer: Buffer, cap: int, count: int, has_zero: bool, seed: bytes) -> HashSet:
+    """A read-only HashSet over a table written by write_table (e.g. a slice of a mapped
+    file), keeping `buffer` referenced. ValueError if the table's shape, alignment, count
+    or seed do not fit."""
 
 def apply_changes(
     ops: Iterable[tuple[HashSet, Buffer | None, Buffer | None]] | Sequence[Any],
@@ -60,8 +78,7 @@ def apply_changes(
 
 def union_sorted(a: Buffer, b: Buffer) -> bytes:
     """Union of two packed buffers of ascending unique keys (ValueError if not sorted).
-    For sets covering only a slice of the key space (one bucket), where HashSet, which
-    assumes keys spread over the whole space, would cluster."""
+    A sorted merge for one bucket of a sorted list, without building a table."""
 
 def difference_sorted(a: Buffer, b: Buffer) -> bytes:
     """Keys of `a` not in `b`; both packed ascending and unique (ValueError if not)."""

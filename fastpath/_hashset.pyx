@@ -2,23 +2,34 @@
 """A compact set of 16-byte keys (truncated SHA-256 hashes).
 
 Layout: one flat array of 16-byte slots, ordered linear probing ("a sorted array with
-gaps"). A key's home slot is ``(hi * cap) >> 64`` where ``hi`` is its first 8 bytes read
-big-endian; the keys are uniformly distributed hash prefixes, so no further hashing is
-needed, and because the map from ``hi`` to the home slot is monotone, the table keeps every
-key in ascending byte order. That gives:
+gaps"). Keys are not placed by their own bytes (a revocation list is operator input, and
+hashes chosen to share a prefix would all land on one home slot and build one long probe
+chain): each key is first passed through a keyed 128-bit permutation, a 4-round Feistel
+network over the two 64-bit halves whose round function is a keyed multiply-xorshift, with
+round keys drawn from os.urandom when the module is imported (a set mapped from a snapshot
+file carries the round keys it was built with). The table stores the permuted value ``t``;
+``t``'s home slot is ``(t.hi * cap) >> 64`` and, because that map is monotone, the table is
+a sorted array of ``t`` values with gaps. That gives:
 
 - membership: start at the home slot, walk while the slot holds a smaller key; stop at an
   empty slot or a key >= the target (a miss costs as little as a hit);
 - insertion: shift the rest of the cluster right by one (memmove);
 - deletion: backward shift, so no tombstones;
-- bulk build and merge in one sequential pass over sorted input; `to_packed()` is sorted.
+- bulk build and merge in one sequential pass over sorted input; `to_packed()` inverts the
+  permutation and sorts, so it still returns the keys in ascending byte order.
 
 The capacity is not a power of two, so the table can run at 70-90 % load: about 18-23
-bytes per entry. The all-zero key marks empty slots, so it is kept in a flag.
+bytes per entry. The all-zero slot marks empty slots, so the key whose permuted value is
+zero is kept in a flag.
+
+A set can also be a read-only view of a table kept elsewhere (`table_view`: the per-machine
+snapshot file mapped by every worker); mutating methods then raise TypeError.
 
 Every method holds the GIL for its whole run and never calls back into Python code, so
 each call (and each `apply_changes` call) is atomic for other Python threads.
 """
+
+import os
 
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
@@ -42,6 +53,29 @@ cdef extern from *:
     #endif
         return v;
     }
+    /* Keyed 128-bit permutation: 4 Feistel rounds, round function a keyed
+       multiply-xorshift (the splitmix64 finaliser on x ^ k). */
+    static inline uint64_t qrv_round(uint64_t x, uint64_t k) {
+        x ^= k;
+        x ^= x >> 30;
+        x *= 0xBF58476D1CE4E5B9ULL;
+        x ^= x >> 27;
+        x *= 0x94D049BB133111EBULL;
+        x ^= x >> 31;
+        return x;
+    }
+    static inline void qrv_perm(const uint64_t *k, uint64_t *hi, uint64_t *lo) {
+        uint64_t l = *hi, r = *lo, t;
+        int i;
+        for (i = 0; i < 4; i++) { t = r; r = l ^ qrv_round(r, k[i]); l = t; }
+        *hi = l; *lo = r;
+    }
+    static inline void qrv_unperm(const uint64_t *k, uint64_t *hi, uint64_t *lo) {
+        uint64_t l = *hi, r = *lo, t;
+        int i;
+        for (i = 3; i >= 0; i--) { t = l; l = r ^ qrv_round(l, k[i]); r = t; }
+        *hi = l; *lo = r;
+    }
     static inline void qrv_store_be64(unsigned char *p, uint64_t v) {
         int i;
         for (i = 7; i >= 0; i--) { p[i] = (unsigned char)(v & 0xff); v >>= 8; }
@@ -57,6 +91,8 @@ cdef extern from *:
     """
     uint64_t qrv_load_be64(const unsigned char* p) noexcept nogil
     void qrv_store_be64(unsigned char* p, uint64_t v) noexcept nogil
+    void qrv_perm(const uint64_t* k, uint64_t* hi, uint64_t* lo) noexcept nogil
+    void qrv_unperm(const uint64_t* k, uint64_t* hi, uint64_t* lo) noexcept nogil
     size_t qrv_home(uint64_t h, size_t cap) noexcept nogil
 
 
@@ -98,28 +134,25 @@ cdef size_t _cap_for(size_t n, double load):
     return cap if cap > MIN_CAP else MIN_CAP
 
 
-cdef hs_slot* _sorted_copy(const unsigned char* data, size_t n) except? NULL:
-    """Decode n packed keys into a new sorted slot array (caller frees). Duplicates kept."""
-    cdef hs_slot* out = <hs_slot*>malloc(n * sizeof(hs_slot) if n else 1)
+cdef hs_slot* _sort_slots_c(hs_slot* arr, size_t n) noexcept nogil:
+    """Sort n slots ascending; returns the sorted array (maybe a new one: `arr` is then
+    freed), or NULL when out of memory (`arr` freed too). Needs no GIL."""
     cdef hs_slot* tmp
     cdef size_t* counts
     cdef size_t i, b, nb, start
     cdef int bits
     cdef bint ordered = True
-    if out == NULL:
-        raise MemoryError()
-    for i in range(n):
-        out[i].hi = qrv_load_be64(data + i * KEY_SIZE)
-        out[i].lo = qrv_load_be64(data + i * KEY_SIZE + 8)
-        if ordered and i > 0 and _less(out[i].hi, out[i].lo, out[i - 1].hi, out[i - 1].lo):
+    for i in range(1, n):
+        if _less(arr[i].hi, arr[i].lo, arr[i - 1].hi, arr[i - 1].lo):
             ordered = False
+            break
     if ordered or n < 2:
-        return out
+        return arr
     if n < 4096:
-        qsort(out, n, sizeof(hs_slot), _cmp_slot)
-        return out
-    # One counting-sort pass on the top bits (the keys are uniform), then qsort each bucket
-    # (qsort keeps the worst case at n log n for adversarial, non-uniform input).
+        qsort(arr, n, sizeof(hs_slot), _cmp_slot)
+        return arr
+    # One counting-sort pass on the top bits, then qsort each bucket (qsort keeps the
+    # worst case at n log n for input that is not uniform).
     bits = 1
     while bits < 20 and (<size_t>1 << bits) * 16 < n:
         bits += 1
@@ -129,15 +162,15 @@ cdef hs_slot* _sorted_copy(const unsigned char* data, size_t n) except? NULL:
     if tmp == NULL or counts == NULL:
         free(tmp)
         free(counts)
-        free(out)
-        raise MemoryError()
+        free(arr)
+        return NULL
     for i in range(n):
-        counts[(out[i].hi >> (64 - bits)) + 1] += 1
+        counts[(arr[i].hi >> (64 - bits)) + 1] += 1
     for b in range(nb):
         counts[b + 1] += counts[b]
     for i in range(n):
-        b = out[i].hi >> (64 - bits)
-        tmp[counts[b]] = out[i]
+        b = arr[i].hi >> (64 - bits)
+        tmp[counts[b]] = arr[i]
         counts[b] += 1
     start = 0
     for b in range(nb):
@@ -145,8 +178,102 @@ cdef hs_slot* _sorted_copy(const unsigned char* data, size_t n) except? NULL:
             qsort(tmp + start, counts[b] - start, sizeof(hs_slot), _cmp_slot)
         start = counts[b]
     free(counts)
-    free(out)
+    free(arr)
     return tmp
+
+
+cdef hs_slot* _sort_slots(hs_slot* arr, size_t n) except? NULL:
+    cdef hs_slot* out = _sort_slots_c(arr, n)
+    if out == NULL:
+        raise MemoryError()
+    return out
+
+
+cdef hs_slot* _sorted_copy_c(const unsigned char* data, size_t n,
+                             const uint64_t* k) noexcept nogil:
+    """Decode n packed keys, permute them with round keys `k`, and return them as a new
+    array sorted by permuted value (caller frees), or NULL when out of memory."""
+    cdef hs_slot* out = <hs_slot*>malloc(n * sizeof(hs_slot) if n else 1)
+    cdef size_t i
+    if out == NULL:
+        return NULL
+    for i in range(n):
+        out[i].hi = qrv_load_be64(data + i * KEY_SIZE)
+        out[i].lo = qrv_load_be64(data + i * KEY_SIZE + 8)
+        qrv_perm(k, &out[i].hi, &out[i].lo)
+    return _sort_slots_c(out, n)
+
+
+cdef hs_slot* _sorted_copy(const unsigned char* data, size_t n,
+                           const uint64_t* k) except? NULL:
+    cdef hs_slot* out = _sorted_copy_c(data, n, k)
+    if out == NULL:
+        raise MemoryError()
+    return out
+
+
+cdef int _fresh_table_c(const hs_slot* keys, size_t n, size_t cap, hs_slot** out,
+                        size_t* out_nslots, size_t* out_count,
+                        bint* out_zero) noexcept nogil:
+    """Lay the sorted permuted values `keys` (duplicates allowed) into a new table of
+    `cap` homes; 0, or -1 when out of memory. Needs no GIL."""
+    cdef size_t slack = _slack_for(cap)
+    cdef size_t nslots, pos, p, b, count
+    cdef bint has_zero, overflow
+    cdef hs_slot* new
+    cdef hs_slot k
+    while True:
+        nslots = cap + slack + 1
+        new = <hs_slot*>calloc(nslots, sizeof(hs_slot))
+        if new == NULL:
+            return -1
+        pos = 0
+        count = 0
+        has_zero = False
+        overflow = False
+        b = 0
+        while b < n:
+            k = keys[b]
+            b += 1
+            while b < n and keys[b].hi == k.hi and keys[b].lo == k.lo:
+                b += 1
+            if k.hi == 0 and k.lo == 0:
+                has_zero = True
+                continue
+            p = qrv_home(k.hi, cap)
+            if p < pos:
+                p = pos
+            if p + 1 >= nslots:
+                overflow = True
+                break
+            new[p] = k
+            pos = p + 1
+            count += 1
+        if overflow:
+            free(new)
+            slack *= 2
+            continue
+        out[0] = new
+        out_nslots[0] = nslots
+        out_count[0] = count
+        out_zero[0] = has_zero
+        return 0
+
+
+# Round keys for every set this process builds (a mapped set brings its own).
+cdef uint64_t _SEED[4]
+
+
+def _init_seed(bytes seed):
+    """Set the process-wide round keys (32 bytes); done once at import from os.urandom."""
+    cdef int i
+    if len(seed) != 32:
+        raise ValueError("seed: 32 bytes")
+    for i in range(4):
+        _SEED[i] = qrv_load_be64(<const unsigned char*>PyBytes_AS_STRING(seed) + 8 * i)
+
+
+_init_seed(os.urandom(32))
 
 
 cdef class _Buffer:
@@ -196,22 +323,36 @@ cdef class HashSet:
         self._nslots = 0
         self._count = 0
         self._has_zero = False
+        self._owner = None
+        self._readonly = False
+        self._key[0] = _SEED[0]
+        self._key[1] = _SEED[1]
+        self._key[2] = _SEED[2]
+        self._key[3] = _SEED[3]
         self._rebuild(MIN_CAP, NULL, 0, False)
 
     def __init__(self, packed=None):
         if packed is not None:
-            self.add_packed(packed)
+            if self._count == 0 and not self._has_zero and self._owner is None:
+                _build_fresh(self, _Buffer(packed))
+            else:
+                self.add_packed(packed)
 
     def __dealloc__(self):
-        free(self._slots)
+        if self._owner is None:
+            free(self._slots)
         self._slots = NULL
 
     # ---- C level -----------------------------------------------------------------------
 
     cdef bint contains_ptr(self, const unsigned char* key) noexcept:
-        return self._contains(qrv_load_be64(key), qrv_load_be64(key + 8))
+        cdef uint64_t hi = qrv_load_be64(key)
+        cdef uint64_t lo = qrv_load_be64(key + 8)
+        qrv_perm(self._key, &hi, &lo)
+        return self._contains(hi, lo)
 
     cdef bint _contains(self, uint64_t hi, uint64_t lo) noexcept:
+        """Membership of a permuted value."""
         cdef const hs_slot* s
         if hi == 0 and lo == 0:
             return self._has_zero
@@ -223,8 +364,13 @@ cdef class HashSet:
             s += 1
         return False
 
+    cdef int _check_writable(self) except -1:
+        if self._readonly:
+            raise TypeError("this HashSet is a read-only view of a mapped table")
+        return 0
+
     cdef int _insert(self, uint64_t hi, uint64_t lo) except -1:
-        """Insert one key; 1 if added, 0 if present. Grows the table when needed."""
+        """Insert one permuted value; 1 if added, 0 if present. Grows the table when needed."""
         cdef size_t i, j
         cdef hs_slot one
         if hi == 0 and lo == 0:
@@ -259,6 +405,7 @@ cdef class HashSet:
         return 1
 
     cdef bint _remove(self, uint64_t hi, uint64_t lo) noexcept:
+        """Remove one permuted value; True if it was there."""
         cdef size_t i, j
         if hi == 0 and lo == 0:
             if self._has_zero:
@@ -284,9 +431,10 @@ cdef class HashSet:
 
     cdef int _rebuild(self, size_t cap, const hs_slot* extra, size_t nextra,
                       bint subtract) except -1:
-        """Rebuild into a new table of `cap` homes from the current keys merged with
-        (or, if `subtract`, minus) the sorted array `extra`. The old table stays intact
-        until the new one is complete, so a MemoryError changes nothing."""
+        """Rebuild into a new table of `cap` homes from the current values merged with
+        (or, if `subtract`, minus) the sorted array of permuted values `extra`. The old
+        table stays intact until the new one is complete, so a MemoryError changes
+        nothing."""
         cdef size_t slack = _slack_for(cap)
         cdef hs_slot* new
         cdef size_t nslots, pos, p, a, b, count
@@ -338,7 +486,9 @@ cdef class HashSet:
                 free(new)
                 slack *= 2
                 continue
-            free(self._slots)
+            if self._owner is None:
+                free(self._slots)
+            self._owner = None
             self._slots = new
             self._cap = cap
             self._nslots = nslots
@@ -350,6 +500,12 @@ cdef class HashSet:
         if <double>total > <double>self._cap * MAX_LOAD:
             self._rebuild(_cap_for(total, GROW_LOAD), NULL, 0, False)
         return 0
+
+    cdef inline void _permuted(self, const unsigned char* key, uint64_t* hi,
+                               uint64_t* lo) noexcept:
+        hi[0] = qrv_load_be64(key)
+        lo[0] = qrv_load_be64(key + 8)
+        qrv_perm(self._key, hi, lo)
 
     # ---- Python level ------------------------------------------------------------------
 
@@ -371,23 +527,31 @@ cdef class HashSet:
 
     def add(self, key):
         cdef bytes k = _as_key(key)
-        return self._insert(qrv_load_be64(_ptr(k)), qrv_load_be64(_ptr(k) + 8)) == 1
+        cdef uint64_t hi, lo
+        self._check_writable()
+        self._permuted(_ptr(k), &hi, &lo)
+        return self._insert(hi, lo) == 1
 
     def discard(self, key):
         cdef bytes k = _as_key(key)
-        cdef bint removed = self._remove(qrv_load_be64(_ptr(k)), qrv_load_be64(_ptr(k) + 8))
+        cdef uint64_t hi, lo
+        self._check_writable()
+        self._permuted(_ptr(k), &hi, &lo)
+        cdef bint removed = self._remove(hi, lo)
         self._maybe_shrink()
         return removed
 
     def add_packed(self, buffer):
         cdef _Buffer buf = _Buffer(buffer)
         cdef size_t before = self._count + self._has_zero
+        self._check_writable()
         _add_packed(self, buf)
         return self._count + self._has_zero - before
 
     def discard_packed(self, buffer):
         cdef _Buffer buf = _Buffer(buffer)
         cdef size_t before = self._count + self._has_zero
+        self._check_writable()
         _discard_packed(self, buf)
         return before - self._count - self._has_zero
 
@@ -417,18 +581,33 @@ cdef class HashSet:
         return self._count > 0 or self._has_zero
 
     def to_packed(self):
+        """All keys in ascending byte order (the permutation undone, then sorted)."""
         cdef size_t n = self._count + self._has_zero
-        cdef bytes out = PyBytes_FromStringAndSize(NULL, n * KEY_SIZE)
-        cdef unsigned char* w = <unsigned char*>PyBytes_AS_STRING(out)
-        cdef size_t i
+        cdef hs_slot* keys = <hs_slot*>malloc(n * sizeof(hs_slot) if n else 1)
+        cdef size_t i, m = 0
+        cdef bytes out
+        cdef unsigned char* w
+        if keys == NULL:
+            raise MemoryError()
         if self._has_zero:
-            memset(w, 0, KEY_SIZE)
-            w += KEY_SIZE
+            keys[0].hi = 0
+            keys[0].lo = 0
+            qrv_unperm(self._key, &keys[0].hi, &keys[0].lo)
+            m = 1
         for i in range(self._nslots):
-            if not _is_empty(&self._slots[i]):
-                qrv_store_be64(w, self._slots[i].hi)
-                qrv_store_be64(w + 8, self._slots[i].lo)
-                w += KEY_SIZE
+            if not _is_empty(&self._slots[i]) and m < n:
+                keys[m] = self._slots[i]
+                qrv_unperm(self._key, &keys[m].hi, &keys[m].lo)
+                m += 1
+        keys = _sort_slots(keys, m)
+        try:
+            out = PyBytes_FromStringAndSize(NULL, m * KEY_SIZE)
+            w = <unsigned char*>PyBytes_AS_STRING(out)
+            for i in range(m):
+                qrv_store_be64(w + i * KEY_SIZE, keys[i].hi)
+                qrv_store_be64(w + i * KEY_SIZE + 8, keys[i].lo)
+        finally:
+            free(keys)
         return out
 
     def __iter__(self):
@@ -436,17 +615,23 @@ cdef class HashSet:
         return (data[i:i + KEY_SIZE] for i in range(0, len(data), KEY_SIZE))
 
     def copy(self):
+        """An independent, writable copy (same round keys; one memcpy of the table)."""
         cdef HashSet other = HashSet.__new__(HashSet)
         cdef hs_slot* table = <hs_slot*>malloc(self._nslots * sizeof(hs_slot))
         if table == NULL:
             raise MemoryError()
-        memcpy(table, self._slots, self._nslots * sizeof(hs_slot))
+        if self._readonly:          # a mapped table cannot change: copy without the GIL
+            with nogil:
+                memcpy(table, self._slots, self._nslots * sizeof(hs_slot))
+        else:
+            memcpy(table, self._slots, self._nslots * sizeof(hs_slot))
         free(other._slots)
         other._slots = table
         other._cap = self._cap
         other._nslots = self._nslots
         other._count = self._count
         other._has_zero = self._has_zero
+        memcpy(other._key, self._key, sizeof(self._key))
         return other
 
     def __copy__(self):
@@ -454,12 +639,51 @@ cdef class HashSet:
 
     @property
     def nbytes(self):
-        """Bytes allocated for the table (the object header not included)."""
+        """Bytes of the table (malloc'd, or mapped for a view; object header not included)."""
         return self._nslots * sizeof(hs_slot)
 
     @property
     def capacity(self):
         return self._cap
+
+    @property
+    def readonly(self):
+        return bool(self._readonly)
+
+    def probe_stats(self):
+        """(longest, mean) distance of a stored value from its home slot: what a lookup
+        of a present key walks past. A linear pass over the table."""
+        cdef size_t i, d, longest = 0
+        cdef double total = 0
+        for i in range(self._nslots):
+            if not _is_empty(&self._slots[i]):
+                d = i - qrv_home(self._slots[i].hi, self._cap)
+                total += d
+                if d > longest:
+                    longest = d
+        return longest, (total / self._count if self._count else 0.0)
+
+    def table_info(self):
+        """What `table_view` needs besides the table bytes: a dict of cap, nslots, count,
+        has_zero and the 32-byte round keys."""
+        cdef bytearray seed = bytearray(32)
+        cdef int i
+        for i in range(4):
+            qrv_store_be64(<unsigned char*>seed + 8 * i, self._key[i])
+        return {"cap": self._cap, "nslots": self._nslots, "count": self._count,
+                "has_zero": bool(self._has_zero), "seed": bytes(seed)}
+
+    def write_table(self, fileobj, size_t block=8 << 20):
+        """Write the slot array (native byte order, 16 bytes a slot) to `fileobj` in
+        blocks; returns the number of bytes written."""
+        cdef size_t total = self._nslots * sizeof(hs_slot)
+        cdef size_t off = 0, step
+        cdef const char* base = <const char*>self._slots
+        while off < total:
+            step = total - off if total - off < block else block
+            fileobj.write(PyBytes_FromStringAndSize(base + off, step))
+            off += step
+        return total
 
     def __eq__(self, other):
         if not isinstance(other, HashSet):
@@ -475,16 +699,83 @@ cdef class HashSet:
         return (HashSet, (self.to_packed(),))
 
 
+def table_view(buffer, size_t cap, size_t count, bint has_zero, bytes seed):
+    """A read-only HashSet over a slot table written by `write_table` (for example a
+    slice of a mapped snapshot file), built with round keys `seed`. The buffer stays
+    referenced by the set. Checks the shape (length, alignment, the closing empty slot,
+    the count of full slots), so a damaged table raises ValueError instead of letting a
+    lookup read past its end."""
+    cdef _Buffer buf = _Buffer(buffer)
+    cdef HashSet s
+    cdef const hs_slot* slots = <const hs_slot*>buf.ptr
+    cdef size_t nslots = buf.n, i, full = 0
+    cdef int j
+    if len(seed) != 32:
+        raise ValueError("table_view: seed must be 32 bytes")
+    if (<size_t>buf.ptr) % 8:
+        raise ValueError("table_view: table is not 8-byte aligned")
+    if cap < 1 or nslots < cap + 1 or not _is_empty(&slots[nslots - 1]):
+        raise ValueError("table_view: table shape does not match its header")
+    with nogil:
+        for i in range(nslots):
+            if not _is_empty(&slots[i]):
+                full += 1
+    if full != count:
+        raise ValueError("table_view: entry count does not match its header")
+    s = HashSet.__new__(HashSet)
+    free(s._slots)
+    s._slots = <hs_slot*>buf.ptr
+    s._owner = buf
+    s._readonly = True
+    s._cap = cap
+    s._nslots = nslots
+    s._count = count
+    s._has_zero = has_zero
+    for j in range(4):
+        s._key[j] = qrv_load_be64(<const unsigned char*>PyBytes_AS_STRING(seed) + 8 * j)
+    return s
+
+
+cdef int _build_fresh(HashSet s, _Buffer buf) except -1:
+    """Fill an empty set from packed keys with the GIL released for the whole build
+    (sorting and laying out the table): the set is not shared yet, so other threads,
+    such as a server's request handlers, keep running meanwhile."""
+    cdef size_t n = buf.n
+    cdef size_t cap, nslots = 0, count = 0
+    cdef bint has_zero = False
+    cdef hs_slot* keys
+    cdef hs_slot* table = NULL
+    cdef int rc = -1
+    if n == 0:
+        return 0
+    cap = _cap_for(n, BULK_LOAD if n > 64 else GROW_LOAD)
+    with nogil:
+        keys = _sorted_copy_c(buf.ptr, n, s._key)
+        if keys != NULL:
+            rc = _fresh_table_c(keys, n, cap, &table, &nslots, &count, &has_zero)
+            free(keys)
+    if rc != 0:
+        raise MemoryError()
+    free(s._slots)
+    s._slots = table
+    s._cap = cap
+    s._nslots = nslots
+    s._count = count
+    s._has_zero = has_zero
+    return 0
+
+
 cdef int _add_packed(HashSet s, _Buffer buf) except -1:
     cdef size_t n = buf.n
     cdef size_t i
     cdef hs_slot* sorted_keys
     cdef size_t total
+    cdef uint64_t hi, lo
     if n == 0:
         return 0
     if n * 8 >= s._count:
         # Large relative to the set: one sequential merge into a fresh table.
-        sorted_keys = _sorted_copy(buf.ptr, n)
+        sorted_keys = _sorted_copy(buf.ptr, n, s._key)
         try:
             total = s._count + n
             s._rebuild(_cap_for(total, BULK_LOAD if total > 64 else GROW_LOAD),
@@ -494,7 +785,8 @@ cdef int _add_packed(HashSet s, _Buffer buf) except -1:
         return 0
     s._reserve(s._count + n)
     for i in range(n):
-        s._insert(qrv_load_be64(buf.ptr + i * KEY_SIZE), qrv_load_be64(buf.ptr + i * KEY_SIZE + 8))
+        s._permuted(buf.ptr + i * KEY_SIZE, &hi, &lo)
+        s._insert(hi, lo)
     return 0
 
 
@@ -502,18 +794,19 @@ cdef int _discard_packed(HashSet s, _Buffer buf) except -1:
     cdef size_t n = buf.n
     cdef size_t i
     cdef hs_slot* sorted_keys
+    cdef uint64_t hi, lo
     if n == 0:
         return 0
     if n * 8 >= s._count:
-        sorted_keys = _sorted_copy(buf.ptr, n)
+        sorted_keys = _sorted_copy(buf.ptr, n, s._key)
         try:
             s._rebuild(s._cap, sorted_keys, n, True)
         finally:
             free(sorted_keys)
     else:
         for i in range(n):
-            s._remove(qrv_load_be64(buf.ptr + i * KEY_SIZE),
-                      qrv_load_be64(buf.ptr + i * KEY_SIZE + 8))
+            s._permuted(buf.ptr + i * KEY_SIZE, &hi, &lo)
+            s._remove(hi, lo)
     s._maybe_shrink()
     return 0
 
@@ -535,6 +828,7 @@ def apply_changes(ops):
         target, add, discard = op
         if not isinstance(target, HashSet):
             raise TypeError("apply_changes: targets must be HashSet objects")
+        (<HashSet>target)._check_writable()
         checked.append((target,
                         None if add is None else _Buffer(add),
                         None if discard is None else _Buffer(discard)))
@@ -561,8 +855,8 @@ cdef inline int _cmp_keys(const unsigned char* x, const unsigned char* y) noexce
 def union_sorted(a, b):
     """Union of two packed buffers of ascending unique keys, as one (ValueError if unsorted).
 
-    Use this, not a HashSet, for sets that cover only a slice of the key space (a bucket
-    of keys sharing a prefix): HashSet assumes keys spread over the whole space."""
+    Sorted merges suit one bucket of a sorted list (keys sharing a prefix) without the
+    cost of building a table."""
     cdef _Buffer x = _Buffer(a)
     cdef _Buffer y = _Buffer(b)
     _check_sorted(x, "union_sorted")

@@ -1,11 +1,24 @@
 """Strict parser of the revocation / registry file (CONTRACT section 4).
 
     {"revoked": [{"type": "UCI" | "COUNTRYCODEUCI" | "SIGNATURE", "hash": "<base64>"}, ...],
-     "registry": ["<base64>", ...]}
+     "registry": ["<base64>", ...],
+     "removed": ["<base64>", ...]}
 
 Every hash is standard base64 (with padding) of exactly 16 bytes: the first half of a
-SHA-256 digest. Both keys are optional; a file without "registry" means "no registry set"
+SHA-256 digest. All keys are optional; a file without "registry" means "no registry set"
 (the registry check is then skipped), while "registry": [] means an empty register.
+"removed" lists revoked hashes that `sync` takes out of the revoked set.
+
+The same content as JSON Lines, one entry per line, for inputs of any size (read as a
+stream: about 16 bytes of memory per entry, no limit on the file's size):
+
+    {"type": "UCI", "hash": "<base64>"}
+    {"registry": "<base64>"}
+    {"removed": "<base64>"}
+
+A file is JSON Lines when its first line is one such entry. Either form may be gzipped
+(recognised by its first bytes). A JSON Lines file that holds no "registry" line means
+"no registry set", as for the JSON form.
 
 Parsing is all-or-nothing: the first problem raises `RevocationFileError` naming the list
 and the entry index (never the hash value), and nothing is returned. The result holds the
@@ -16,9 +29,11 @@ hashes as packed buffers (16 bytes per entry, input order, duplicates kept) read
 from __future__ import annotations
 
 import binascii
+import gzip
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any, cast
 
 import orjson
 
@@ -42,7 +57,10 @@ __all__ = [
 
 HASH_SIZE = 16
 MAX_FILE_BYTES = 1024 * 1024 * 1024  # 1 GiB: about 20 million entries
-MAX_ENTRIES = 50_000_000  # per list
+MAX_ENTRIES = 50_000_000  # per list, in the JSON form (JSON Lines: MAX_STREAM_ENTRIES)
+MAX_STREAM_ENTRIES = 1_000_000_000
+MAX_LINE_BYTES = 4096
+GZIP_MAGIC = b"\x1f\x8b"
 REVOCATION_TYPES = ("UCI", "COUNTRYCODEUCI", "SIGNATURE")
 _B64_LEN = 24  # base64 of 16 bytes: 22 characters and "=="
 
@@ -58,11 +76,13 @@ class Revocations:
     revoked: packed 16-byte hashes of all three types (one set serves all of them).
     type_counts: number of entries per type, for summaries.
     registry: packed registry hashes, or None when the file has no "registry" key.
+    removed: packed hashes to take out of the revoked set (sync), or None.
     """
 
     revoked: bytes = b""
     type_counts: dict[str, int] = field(default_factory=dict)
     registry: bytes | None = None
+    removed: bytes | None = None
 
     @property
     def revoked_count(self) -> int:
@@ -71,6 +91,10 @@ class Revocations:
     @property
     def registry_count(self) -> int | None:
         return None if self.registry is None else len(self.registry) // HASH_SIZE
+
+    @property
+    def removed_count(self) -> int:
+        return 0 if self.removed is None else len(self.removed) // HASH_SIZE
 
 
 def _decode_hash(value: object, where: str) -> bytes:
@@ -132,24 +156,24 @@ def _entry_error(index: int, entry: object) -> None:
     raise RevocationFileError(f"{where}: invalid entry")  # not reached
 
 
-def _parse_registry(items: object) -> bytes:
+def _parse_registry(items: object, name: str = "registry") -> bytes:
     if not isinstance(items, list):
-        raise RevocationFileError('revocations file: "registry" must be a list')
+        raise RevocationFileError(f'revocations file: "{name}" must be a list')
     if len(items) > MAX_ENTRIES:
         raise RevocationFileError(
-            f'revocations file: "registry" has {len(items)} entries (limit {MAX_ENTRIES})')
+            f'revocations file: "{name}" has {len(items)} entries (limit {MAX_ENTRIES})')
     a2b = binascii.a2b_base64
     out: list[bytes] = []
     append = out.append
     for index, value in enumerate(items):
         if type(value) is not str or len(value) != _B64_LEN:
-            _decode_hash(value, f"revocations file: registry[{index}]")
+            _decode_hash(value, f"revocations file: {name}[{index}]")
         try:
             raw = a2b(value, strict_mode=True)
         except (binascii.Error, ValueError):
             raw = b""
         if len(raw) != HASH_SIZE:
-            _decode_hash(value, f"revocations file: registry[{index}]")
+            _decode_hash(value, f"revocations file: {name}[{index}]")
         append(raw)
     return b"".join(out)
 
@@ -164,19 +188,147 @@ def parse_revocations(data: bytes | bytearray | memoryview | str) -> Revocations
         raise RevocationFileError(f"revocations file: invalid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise RevocationFileError("revocations file: top level must be a JSON object")
-    unknown = sorted(str(k)[:40] for k in obj if k not in ("revoked", "registry"))
+    unknown = sorted(str(k)[:40] for k in obj
+                     if k not in ("revoked", "registry", "removed"))
     if unknown:
         raise RevocationFileError(
             f"revocations file: unexpected top-level field(s) {', '.join(unknown)}")
     revoked, counts = _parse_revoked(obj.get("revoked", []))
     registry = _parse_registry(obj["registry"]) if "registry" in obj else None
-    return Revocations(revoked=revoked, type_counts=counts, registry=registry)
+    removed = _parse_registry(obj["removed"], "removed") if "removed" in obj else None
+    return Revocations(revoked=revoked, type_counts=counts, registry=registry,
+                       removed=removed)
 
 
-def load_revocations(path: str | os.PathLike[str]) -> Revocations:
-    """Read and parse a revocation file (at most MAX_FILE_BYTES)."""
-    data = read_capped(path, MAX_FILE_BYTES, "revocations file", RevocationFileError)
-    return parse_revocations(data)
+def _line_kind(obj: object) -> str | None:
+    """Which JSON Lines entry `obj` is ("type" for a revoked entry), or None."""
+    if not isinstance(obj, dict):
+        return None
+    if len(obj) == 2 and "type" in obj and "hash" in obj:
+        return "type"
+    if len(obj) == 1:
+        key = next(iter(obj))
+        if key in ("registry", "removed") and type(obj[key]) is str:
+            return str(key)
+    return None
+
+
+def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) of non-blank lines, each at most MAX_LINE_BYTES."""
+    number = 0
+    while True:
+        line = stream.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            raise RevocationFileError(
+                f"revocations file: line {number} is longer than {MAX_LINE_BYTES} bytes")
+        line = line.strip()
+        if line:
+            yield number, line
+
+
+def parse_revocation_lines(stream: IO[bytes],
+                           progress: Callable[[int], None] | None = None) -> Revocations:
+    """Parse JSON Lines from a binary stream (see the module docstring); memory is the
+    packed result. `progress(n)` is called every 100,000 entries."""
+    a2b = binascii.a2b_base64
+    counts = dict.fromkeys(REVOCATION_TYPES, 0)
+    revoked, registry, removed = bytearray(), bytearray(), bytearray()
+    seen_registry = seen_removed = False
+    n = 0
+    for number, line in _lines(stream):
+        where = f"revocations file: line {number}"
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            raise RevocationFileError(f"{where}: not a JSON object") from None
+        kind = _line_kind(obj)
+        if kind is None:
+            raise RevocationFileError(
+                f'{where}: expected {{"type": ..., "hash": ...}}, {{"registry": ...}} or '
+                '{"removed": ...}')
+        if kind == "type":
+            entry_type, value = obj["type"], obj["hash"]
+            if entry_type not in counts:
+                raise RevocationFileError(
+                    f'{where}: "type" must be one of {", ".join(REVOCATION_TYPES)}')
+            target = revoked
+            counts[entry_type] += 1
+        else:
+            value = obj[kind]
+            if kind == "registry":
+                target, seen_registry = registry, True
+            else:
+                target, seen_removed = removed, True
+        if type(value) is not str or len(value) != _B64_LEN:
+            _decode_hash(value, where)
+        try:
+            raw = a2b(value, strict_mode=True)
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) != HASH_SIZE:
+            _decode_hash(value, where)
+        target += raw
+        n += 1
+        if n > MAX_STREAM_ENTRIES:
+            raise RevocationFileError(
+                f"revocations file: more than {MAX_STREAM_ENTRIES} entries")
+        if progress is not None and n % 100_000 == 0:
+            progress(n)
+    return Revocations(revoked=bytes(revoked), type_counts=counts,
+                       registry=bytes(registry) if seen_registry else None,
+                       removed=bytes(removed) if seen_removed else None)
+
+
+def load_revocations(path: str | os.PathLike[str],
+                     progress: Callable[[int], None] | None = None) -> Revocations:
+    """Read and parse a revocation file: JSON (at most MAX_FILE_BYTES) or JSON Lines (any
+    size, streamed), either of them optionally gzipped."""
+    name = os.fspath(path)
+    try:
+        raw = open(path, "rb")  # noqa: SIM115 - closed in finally
+        raw.read(0)
+    except FileNotFoundError:
+        raise RevocationFileError(f"revocations file not found: {name}") from None
+    except IsADirectoryError:
+        raise RevocationFileError(f"revocations file is a directory: {name}") from None
+    except OSError as exc:
+        raise RevocationFileError(f"cannot read revocations file {name}: {exc.strerror}"
+                                  ) from None
+    try:
+        gzipped = raw.read(2) == GZIP_MAGIC
+        raw.seek(0)
+        stream = cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw)
+        try:
+            first = b""
+            for _ in range(1000):          # the first non-blank line decides the form
+                line = stream.readline(MAX_LINE_BYTES + 1)
+                first = line.strip()
+                if first or not line:
+                    break
+            try:
+                is_lines = _line_kind(orjson.loads(first)) is not None
+            except orjson.JSONDecodeError:
+                is_lines = False
+            stream.seek(0)
+            if is_lines:
+                return parse_revocation_lines(stream, progress)
+            if not gzipped:
+                data = read_capped(path, MAX_FILE_BYTES, "revocations file",
+                                   RevocationFileError)
+            else:
+                data = stream.read(MAX_FILE_BYTES + 1)
+                if len(data) > MAX_FILE_BYTES:
+                    raise RevocationFileError(
+                        f"revocations file {name} is larger than {MAX_FILE_BYTES} bytes "
+                        "uncompressed (use JSON Lines for larger inputs)")
+            return parse_revocations(data)
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise RevocationFileError(f"revocations file: cannot read it: {exc}") from None
+    finally:
+        raw.close()
 
 
 def dump_revocations(revoked: bytes = b"", registry: bytes | None = None,

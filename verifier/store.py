@@ -2,7 +2,8 @@
 
 The verifier calls only what `Store` declares; implementations own all I/O.
 `MemoryStore` is the embedded default, loaded from the files of CONTRACT section 4.
-`verifier.redis_store.RedisStore` follows Redis and keeps the same `Replica` type.
+`verifier.redis.store.RedisStore` follows Redis through a per-machine snapshot file
+mapped by every process, and keeps the same `Replica` type.
 
 Hot-path methods (`is_revoked`, `in_registry`, `trust`) never block and never do I/O:
 they read the current in-process `Replica`, which is replaced by one attribute
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from fastpath._records import RecordTable
     from keys.registry import TrustRegistry
 
-__all__ = ["MemoryStore", "Replica", "Store", "StoreUnavailable", "as_hashset"]
+__all__ = ["MemoryStore", "Replica", "ReplicaStore", "Store", "StoreUnavailable", "as_hashset"]
 
 
 class StoreUnavailable(QrverifyError, RuntimeError):
@@ -77,14 +78,17 @@ def as_hashset(value: HashInput) -> HashSet:
 
 
 class Replica:
-    """One consistent state: trust keys, revoked set, registry set (or None).
+    """One consistent state: trust keys, revoked set, registry set (or None), register
+    records (or None). The engine reads `store.replica` once per scan and takes all of a
+    scan's checks from that one object.
 
     `version` names the upstream state it mirrors ("files" for the embedded store, the
-    Redis version id otherwise); `trust_id` identifies the trust content so a follower
-    can keep the same TrustRegistry object while the keys do not change.
+    Redis version id otherwise), `seq` its sequence number (0 for files); `trust_id`
+    identifies the trust content so a follower can keep the same TrustRegistry object
+    while the keys do not change.
     """
 
-    __slots__ = ("trust", "revoked", "registry", "version", "trust_id", "records")
+    __slots__ = ("trust", "revoked", "registry", "records", "version", "seq", "trust_id")
 
     def __init__(
         self,
@@ -94,13 +98,23 @@ class Replica:
         version: str = "",
         trust_id: str = "",
         records: RecordTable | None = None,
+        *,
+        seq: int = 0,
     ) -> None:
         self.trust = trust
-        self.records = records
         self.revoked = revoked
         self.registry = registry
+        self.records = records
         self.version = version
+        self.seq = seq
         self.trust_id = trust_id
+
+    def is_revoked(self, uci: bytes, cuci: bytes, sig: bytes) -> bool:
+        return bool(self.revoked.contains_any(uci, cuci, sig))
+
+    def in_registry(self, uci: bytes) -> bool | None:
+        registry = self.registry
+        return None if registry is None else uci in registry
 
     def counts(self) -> dict[str, int]:
         return {
@@ -111,7 +125,28 @@ class Replica:
         }
 
 
-class MemoryStore:
+class ReplicaStore:
+    """The hot-path half of a Store that keeps its state in `self._replica`: one
+    attribute read per call, no I/O, no locks."""
+
+    _replica: Replica
+
+    @property
+    def replica(self) -> Replica:
+        return self._replica
+
+    @property
+    def trust(self) -> TrustRegistry:
+        return self._replica.trust
+
+    def is_revoked(self, uci: bytes, cuci: bytes, sig: bytes) -> bool:
+        return self._replica.is_revoked(uci, cuci, sig)
+
+    def in_registry(self, uci: bytes) -> bool | None:
+        return self._replica.in_registry(uci)
+
+
+class MemoryStore(ReplicaStore):
     """Embedded store: everything in process, loaded from files or given directly.
 
     `revoked` / `registry` accept a HashSet, a packed buffer of 16-byte hashes, or an
@@ -162,21 +197,6 @@ class MemoryStore:
         parsed = load_revocations(revocations)
         registry = None if parsed.registry is None else HashSet(parsed.registry)
         return cls(reg, HashSet(parsed.revoked), registry, source="files", records=table)
-
-    @property
-    def replica(self) -> Replica:
-        return self._replica
-
-    @property
-    def trust(self) -> TrustRegistry:
-        return self._replica.trust
-
-    def is_revoked(self, uci: bytes, cuci: bytes, sig: bytes) -> bool:
-        return bool(self._replica.revoked.contains_any(uci, cuci, sig))
-
-    def in_registry(self, uci: bytes) -> bool | None:
-        registry = self._replica.registry
-        return None if registry is None else uci in registry
 
     def status(self) -> dict[str, Any]:
         counts = self._replica.counts()

@@ -329,7 +329,8 @@ def test_verify_reads_the_namespace_sync_wrote(
     tmp_path: Path,
 ) -> None:
     url = redis_server.url
-    assert main(["sync", "--redis", url, "--trust", str(TRUST_FILE), "--namespace", "venueA"]) == 0
+    assert main(["sync", "--redis", url, "--trust", str(TRUST_FILE), "--namespace", "venueA",
+                 "--bootstrap"]) == 0
     assert "published version" in capsys.readouterr().out
     code, out, err = _run(
         capsys, "verify", "--redis", url, "--namespace", "venueA", "--at", VALID_AT, TOKEN
@@ -357,7 +358,7 @@ def test_sync_strict_and_skipped_entries(
     _one_error_line(err, "sync")
     assert "nothing written" in err and "keys[" in err
     assert redis_server.client().dbsize() == 0
-    assert main(["sync", "--redis", url, "--trust", str(trust)]) == 0
+    assert main(["sync", "--redis", url, "--trust", str(trust), "--bootstrap"]) == 0
     captured = capsys.readouterr()
     assert captured.err.startswith("qrverify sync: warning: trust file: keys[")
     assert f"keys {len(doc['keys']) - 1}," in captured.out

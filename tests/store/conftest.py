@@ -13,6 +13,14 @@ from keys.registry import TrustRegistry
 from verifier.revocations import dump_revocations
 
 
+@pytest.fixture(autouse=True)
+def snapshot_dir(tmp_path, monkeypatch):
+    """Each test gets its own machine-snapshot directory (RedisStore's default path)."""
+    path = tmp_path / "snapshots"
+    monkeypatch.setenv("QRVERIFY_SNAPSHOT_DIR", str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
 def issuers(tmp_path_factory):
     base = tmp_path_factory.mktemp("issuers")

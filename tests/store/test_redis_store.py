@@ -8,19 +8,23 @@ import pytest
 from redis_support import RedisServer, free_port, requires_redis, wait_until
 
 from keys.registry import TrustRegistry
-from verifier.redis_store import RedisStore, StoreUnavailable
+from verifier.redis.store import RedisStore
+from verifier.redis.sync import Guard, sync_state
 from verifier.revocations import load_revocations
-from verifier.sync import sync_state
+from verifier.store import StoreUnavailable
 
 pytestmark = [pytest.mark.redis, requires_redis]
 
 
-def sync(server, trust_path=None, rev_path=None, replace=False):
+def sync(server, trust_path=None, rev_path=None, replace=False, *, bootstrap=True,
+         allow_drop=False):
+    """sync_state with files; bootstrap by default (these tests start from trust alone),
+    the guard's own tests are in test_guard.py."""
     client = server.client()
     return sync_state(client,
                       trust=TrustRegistry.from_file(trust_path) if trust_path else None,
                       revocations=load_revocations(rev_path) if rev_path else None,
-                      replace=replace)
+                      replace=replace, guard=Guard(bootstrap=bootstrap, allow_drop=allow_drop))
 
 
 @pytest.fixture
@@ -130,7 +134,7 @@ def test_start_with_redis_down(tmp_path):
     url = f"redis://127.0.0.1:{free_port()}/0"
     with pytest.raises(StoreUnavailable, match="cannot reach Redis"):
         RedisStore.connect(url, follow=False)
-    with pytest.raises(StoreUnavailable, match="no local snapshot"):
+    with pytest.raises(StoreUnavailable, match="no usable snapshot"):
         RedisStore.connect(url, follow=False, snapshot_path=tmp_path / "snap.bin")
 
 
@@ -164,16 +168,21 @@ def test_local_snapshot_start_when_redis_down(trust_file, tmp_path, hashes,
         assert status["counts"] == {"keys": 1, "revoked": 2000, "registry": 5, "skipped_keys": 0}
         assert status["connected"] is False and status["ready"] is True
         # a corrupt snapshot is refused, not half-loaded
-        bad = tmp_path / "bad.snap"
-        bad.write_bytes(snap.read_bytes()[:-7])
-        with pytest.raises(StoreUnavailable, match="unusable"):
-            RedisStore.connect(server.url, snapshot_path=bad, follow=False)
-        # Redis comes back: the store reconnects and follows again
+        data = snap.read_bytes()
+        flipped = bytearray(data)
+        flipped[len(data) // 2] ^= 1
+        for i, damaged in enumerate((data[:len(data) // 2], bytes(flipped))):
+            bad = tmp_path / f"bad{i}.snap"
+            bad.write_bytes(damaged)
+            with pytest.raises(StoreUnavailable, match="no usable snapshot"):
+                RedisStore.connect(server.url, snapshot_path=bad, follow=False)
+        # Redis comes back (empty: no persistence): the store reconnects and follows the
+        # complete state a sync writes again
         server.start()
         assert wait_until(lambda: store.status()["connected"], timeout=15)
         extra = hashes(1)[0]
-        write_revocations(tmp_path / "x.json", [extra])
-        sync(server, rev_path=tmp_path / "x.json")
+        write_revocations(tmp_path / "x.json", [*revoked, extra])
+        sync(server, trust_file, tmp_path / "x.json", bootstrap=False)
         assert wait_until(lambda: store.is_revoked(extra, extra, extra), timeout=5)
     finally:
         server.close()
@@ -221,11 +230,20 @@ def test_redis_flushed_under_running_store(redis_server, trust_file, tmp_path, h
     assert store.is_revoked(revoked[9], revoked[9], revoked[9])
     assert store.replica.version == old_version
     assert status["counts"]["revoked"] == 1000
-    # a new sync makes it ready again with the new state
+    # a new sync of a complete state: 1000 -> 10 revocations is a drop verifiers refuse
+    # unless the operator confirms it; the refused version is reported, the old one kept
     fresh = hashes(10)
     write_revocations(tmp_path / "r2.json", fresh)
-    sync(redis_server, trust_file, tmp_path / "r2.json")
-    assert wait_until(lambda: store.status()["ready"], timeout=5)
+    refused = sync(redis_server, trust_file, tmp_path / "r2.json", bootstrap=False)
+    assert wait_until(lambda: (store.status()["refused"] or {}).get("version")
+                      == refused.version, timeout=5)
+    assert "drops revocations" in store.status()["refused"]["reason"]
+    assert store.replica.version == old_version
+    assert store.is_revoked(revoked[9], revoked[9], revoked[9])
+    sync(redis_server, trust_file, tmp_path / "r2.json", replace=True, bootstrap=False,
+         allow_drop=True)
+    assert wait_until(lambda: store.status()["counts"]["revoked"] == 10, timeout=5)
+    assert store.status()["ready"] and store.status()["refused"] is None
     assert store.is_revoked(fresh[0], fresh[0], fresh[0])
     assert not store.is_revoked(revoked[9], revoked[9], revoked[9])
     assert store.status()["counts"]["revoked"] == 10

@@ -105,3 +105,73 @@ def test_one_million_entries(tmp_path):
     path.write_bytes(dump_revocations(raw, raw[:16 * 1000]))
     r = load_revocations(path)
     assert r.revoked == raw and r.revoked_count == 1_000_000 and r.registry_count == 1000
+
+
+# ---- removals, JSON Lines, gzip (streamed input) ----------------------------------------
+
+
+def _b64(raw: bytes) -> str:
+    import base64
+
+    return base64.b64encode(raw).decode()
+
+
+def test_removed_key_in_json(tmp_path):
+    a, b = os.urandom(16), os.urandom(16)
+    path = tmp_path / "r.json"
+    path.write_bytes(orjson.dumps({"revoked": [{"type": "UCI", "hash": _b64(a)}],
+                                   "removed": [_b64(b)]}))
+    parsed = load_revocations(path)
+    assert parsed.revoked == a and parsed.removed == b and parsed.registry is None
+    assert parsed.removed_count == 1
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_json_lines_streamed_and_gzip(tmp_path, gz):
+    import gzip
+
+    rev = [os.urandom(16) for _ in range(300)]
+    reg = [os.urandom(16) for _ in range(5)]
+    gone = [os.urandom(16) for _ in range(7)]
+    lines = [orjson.dumps({"type": "SIGNATURE", "hash": _b64(h)}) for h in rev]
+    lines += [b"", b"  "]                      # blank lines are skipped
+    lines += [orjson.dumps({"registry": _b64(h)}) for h in reg]
+    lines += [orjson.dumps({"removed": _b64(h)}) for h in gone]
+    data = b"\n".join(lines) + b"\n"
+    path = tmp_path / ("r.jsonl.gz" if gz else "r.jsonl")
+    path.write_bytes(gzip.compress(data) if gz else data)
+    seen = []
+    parsed = load_revocations(path, progress=seen.append)
+    assert parsed.revoked == b"".join(rev) and parsed.type_counts["SIGNATURE"] == 300
+    assert parsed.registry == b"".join(reg) and parsed.removed == b"".join(gone)
+
+
+def test_gzipped_json_document(tmp_path):
+    import gzip
+
+    a = os.urandom(16)
+    path = tmp_path / "r.json.gz"
+    path.write_bytes(gzip.compress(orjson.dumps({"revoked": [{"type": "UCI", "hash": _b64(a)}]})))
+    assert load_revocations(path).revoked == a
+
+
+@pytest.mark.parametrize("line, message", [
+    (b'{"type": "UCI", "hash": "short"}', "line 2"),
+    (b'{"type": "XYZ", "hash": "AAAAAAAAAAAAAAAAAAAAAA=="}', "line 2"),
+    (b'{"registry": 5}', "line 2"),
+    (b"[1, 2]", "line 2"),
+    (b"{" + b" " * 5000 + b"}", "longer than"),
+])
+def test_json_lines_errors_name_the_line(tmp_path, line, message):
+    first = orjson.dumps({"type": "UCI", "hash": _b64(os.urandom(16))})
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(first + b"\n" + line + b"\n")
+    with pytest.raises(RevocationFileError, match=message):
+        load_revocations(path)
+
+
+def test_json_lines_without_registry_line_means_no_registry(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(orjson.dumps({"type": "UCI", "hash": _b64(os.urandom(16))}) + b"\n")
+    parsed = load_revocations(path)
+    assert parsed.registry is None and parsed.removed is None and parsed.revoked_count == 1

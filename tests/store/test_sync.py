@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
 
+import orjson
 import pytest
 from redis_support import free_port, requires_redis, wait_until
 
 from keys.registry import TrustRegistry
 from verifier.cli import main
-from verifier.redis_store import Layout, RedisStore, read_current, read_manifest
+from verifier.redis.format import Layout, read_current, read_manifest
+from verifier.redis.store import RedisStore
+from verifier.redis.sync import Guard, SyncError, sync_state
 from verifier.revocations import Revocations, dump_revocations, load_revocations
-from verifier.sync import sync_state
 
 pytestmark = [pytest.mark.redis, requires_redis]
 L = Layout()
@@ -31,7 +34,7 @@ def test_cli_sync_prints_counts_only(redis_server, trust_file, tmp_path, hashes,
     assert cli("--redis", redis_server.url, "--trust", str(trust_file),
                "--revocations", str(tmp_path / "r.json")) == 0
     out = capsys.readouterr().out.strip()
-    assert out.startswith("qrverify sync: published version 1-")
+    assert re.match(r"qrverify sync: published version [0-9]+-", out)
     assert "keys 1, revoked 50" in out and "registry 4" in out
     assert len(out.splitlines()) == 1
     # idempotent: the same input again publishes nothing
@@ -161,7 +164,7 @@ def test_sigkill_mid_sync_then_rerun(redis_server, trust_file, tmp_path, hashes,
 def test_old_versions_are_garbage_collected(redis_server, trust_file, tmp_path, hashes,
                                             write_revocations):
     client = redis_server.client()
-    sync_state(client, trust=TrustRegistry.from_file(trust_file))
+    sync_state(client, trust=TrustRegistry.from_file(trust_file), guard=Guard(bootstrap=True))
     for i in range(5):
         write_revocations(tmp_path / f"r{i}.json", hashes(2000))
         sync_state(client, revocations=load_revocations(tmp_path / f"r{i}.json"),
@@ -187,5 +190,47 @@ def test_add_mode_union_and_replace(redis_server, trust_file, tmp_path, hashes,
                revocations=load_revocations(tmp_path / "a.json"))
     r = sync_state(client, revocations=load_revocations(tmp_path / "b.json"))
     assert (r.revoked, r.revoked_added, r.registry) == (40_010, 10, 5)
-    r = sync_state(client, revocations=load_revocations(tmp_path / "b.json"), replace=True)
+    with pytest.raises(SyncError, match="allow-drop"):
+        sync_state(client, revocations=load_revocations(tmp_path / "b.json"), replace=True)
+    r = sync_state(client, revocations=load_revocations(tmp_path / "b.json"), replace=True,
+                   guard=Guard(allow_drop=True))
     assert (r.revoked, r.revoked_removed, r.registry) == (10, 40_000, None)
+    assert read_manifest(client, L, r.version).drop_confirmed is True
+
+
+def test_removals_as_a_list_and_json_lines(redis_server, trust_file, tmp_path, hashes,
+                                           write_revocations, capsys):
+    import base64
+    import gzip
+
+    client = redis_server.client()
+    keep, drop = hashes(40_000), hashes(3)
+    write_revocations(tmp_path / "all.json", [*keep, *drop])
+    assert cli("--redis", redis_server.url, "--trust", str(trust_file),
+               "--revocations", str(tmp_path / "all.json")) == 0
+    # --remove FILE (gzipped JSON Lines): the three leave, nothing else changes
+    lines = b"".join(orjson.dumps({"removed": base64.b64encode(h).decode()}) + b"\n"
+                     for h in drop)
+    (tmp_path / "gone.jsonl.gz").write_bytes(gzip.compress(lines))
+    capsys.readouterr()
+    assert cli("--redis", redis_server.url, "--remove", str(tmp_path / "gone.jsonl.gz")) == 0
+    assert "revoked 40000 (+0 -3)" in capsys.readouterr().out
+    manifest = read_manifest(client, L, read_current(client, L))
+    assert manifest.revoked.count == 40_000
+    store = RedisStore.connect(redis_server.url, follow=False)
+    try:
+        assert not any(store.is_revoked(h, h, h) for h in drop)
+        assert all(store.is_revoked(h, h, h) for h in keep[:100])
+    finally:
+        store.close()
+    # a "removed" list and new entries in one JSON Lines file
+    new = hashes(2)
+    body = b"".join(orjson.dumps({"type": "UCI", "hash": base64.b64encode(h).decode()})
+                    + b"\n" for h in new)
+    body += orjson.dumps({"removed": base64.b64encode(keep[0]).decode()}) + b"\n"
+    (tmp_path / "today.jsonl").write_bytes(body)
+    assert cli("--redis", redis_server.url, "--revocations", str(tmp_path / "today.jsonl")) == 0
+    assert "revoked 40001 (+2 -1)" in capsys.readouterr().out
+    # --remove with --replace but no new list is a usage error
+    assert cli("--redis", redis_server.url, "--remove", str(tmp_path / "gone.jsonl.gz"),
+               "--replace") == 2

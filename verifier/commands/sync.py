@@ -1,19 +1,21 @@
 """`qrverify sync`: bring Redis to the state of the trust and revocation files.
 
     qrverify sync --redis URL [--trust FILE] [--revocations FILE] [--replace] [--namespace NAME]
+                  [--remove FILE] [--bootstrap] [--allow-drop] [--max-drop SHARE]
 
-How it stays safe is described in verifier/sync.py. After the flip it waits (WAIT) for
+How it stays safe is described in verifier/redis/sync.py. After the flip it waits (WAIT) for
 `--wait-replicas` replicas (default all connected ones) at most `--wait-timeout` seconds
 (docs/redis-fleet.md). Exit status: 0 success (or already up to date), 1 runtime failure
-(Redis data unusable, a concurrent sync kept winning, fewer replicas acknowledged than
-required), 2 usage or input error (nothing is written), or any Redis error (unreachable,
-auth, cluster, server: one categorised line).
+(Redis data unusable, a concurrent sync kept winning, the guard refused, fewer replicas
+acknowledged than required), 2 usage or input error (nothing is written), or any Redis
+error (unreachable, auth, cluster, server: one categorised line).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from verifier.commands._common import (
     DEFAULT_NAMESPACE,
@@ -32,12 +34,61 @@ PROG = "qrverify sync"
 OPTIONS = shared("redis", "trust", "revocations", "namespace", "strict")
 
 
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a share between 0 and 1") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("a share between 0 and 1")
+    return value
+
+
+def _with_removals(revocations: Any, extra: Any) -> Any:
+    """`revocations` plus every hash of the --remove file (its revoked and removed
+    entries) as removals."""
+    from verifier.revocations import Revocations
+
+    gone = extra.revoked + (extra.removed or b"")
+    if revocations is None:
+        return Revocations(removed=gone)
+    return Revocations(
+        revoked=revocations.revoked,
+        type_counts=revocations.type_counts,
+        registry=revocations.registry,
+        removed=(revocations.removed or b"") + gone,
+    )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_options(parser, OPTIONS)
     parser.add_argument(
         "--replace",
         action="store_true",
         help="make Redis hold exactly these files (default: add to it)",
+    )
+    parser.add_argument(
+        "--remove",
+        metavar="FILE",
+        help="revocation file (JSON, JSON Lines, gzip) whose hashes leave the revoked set",
+    )
+    parser.add_argument(
+        "--bootstrap",
+        action="store_true",
+        help="allow the first version of an empty store from partial data",
+    )
+    parser.add_argument(
+        "--allow-drop",
+        action="store_true",
+        help="confirm a deliberate drop of more than --max-drop of the revoked hashes",
+    )
+    parser.add_argument(
+        "--max-drop",
+        type=_share,
+        default=None,
+        metavar="SHARE",
+        help="largest share of revoked hashes a sync may remove without --allow-drop "
+        "(default 0.5)",
     )
     parser.add_argument(
         "--progress",
@@ -91,8 +142,12 @@ def run(args: argparse.Namespace) -> int:
     namespace: str = values.get("namespace", DEFAULT_NAMESPACE)
     if not redis_url:
         return fail(PROG, "--redis URL is required (or QRVERIFY_REDIS_URL)")
-    if not trust_path and not revocations_path:
-        return fail(PROG, "nothing to sync: give --trust FILE and/or --revocations FILE")
+    if not trust_path and not revocations_path and not args.remove:
+        return fail(
+            PROG, "nothing to sync: give --trust FILE, --revocations FILE and/or --remove FILE"
+        )
+    if args.remove and args.replace and not revocations_path:
+        return fail(PROG, "--remove with --replace needs --revocations FILE (the new list)")
 
     import redis
 
@@ -103,8 +158,8 @@ def run(args: argparse.Namespace) -> int:
         redact_url,
         wait_for_replicas,
     )
+    from verifier.redis.sync import DEFAULT_MAX_DROP, PROGRESS_MIN_ENTRIES, Guard, sync_state
     from verifier.revocations import load_revocations
-    from verifier.sync import PROGRESS_MIN_ENTRIES, sync_state
 
     try:
         trust = (
@@ -113,6 +168,8 @@ def run(args: argparse.Namespace) -> int:
             else None
         )
         revocations = load_revocations(revocations_path) if revocations_path else None
+        if args.remove:
+            revocations = _with_removals(revocations, load_revocations(args.remove))
     except (QrverifyError, ValueError) as exc:
         return fail(PROG, f"{exc}; nothing written")
     safe = redact_url(redis_url)
@@ -138,6 +195,11 @@ def run(args: argparse.Namespace) -> int:
             replace=args.replace,
             namespace=namespace,
             progress=progress,
+            guard=Guard(
+                bootstrap=args.bootstrap,
+                allow_drop=args.allow_drop,
+                max_drop=DEFAULT_MAX_DROP if args.max_drop is None else args.max_drop,
+            ),
         )
         acks = wait_for_replicas(
             client,

@@ -1,12 +1,17 @@
-"""Bring Redis to the state of the trust and revocation files (the `qrverify sync`
-command itself is verifier/commands/sync.py).
+"""Sync planner and writer: bring Redis to the state of given trust and revocation data
+(the `qrverify sync` command is a thin front over `sync_state`; no argparse here).
 
-Without --replace the files are added to what Redis holds (a union: trust keys, revoked
+Without replace the files are added to what Redis holds (a union: trust keys, revoked
 hashes, registry hashes); with --replace Redis ends up holding exactly the given files
 (a part not given, e.g. no --trust, is kept; with --replace a revocation file without a
 "registry" key removes the registry set).
 
-How it stays safe (layout in verifier/redis_store.py and docs/redis.md):
+How it stays safe (layout in verifier/redis/format.py and docs/redis.md):
+0. The guard: an empty store (new, flushed, or restarted without persistence) takes a
+   first version only with both trust keys and a revocation list, or with `bootstrap`;
+   a version without issuer keys is never written; a version that drops more than
+   `max_drop` of the revoked hashes needs `allow_drop` (recorded in the manifest, so
+   verifiers, which refuse such drops otherwise, accept it).
 1. All input is parsed and validated first; an error prints to stderr, exits 2, and
    nothing is written.
 2. The new version's chunks, manifest and delta are written under new names (chunks are
@@ -17,8 +22,9 @@ How it stays safe (layout in verifier/redis_store.py and docs/redis.md):
    leftovers expire, and a rerun writes what is missing and flips. Killed after: done.
 4. Old versions (all but the newest two) and the chunks only they used are deleted.
 
-Exit status: 0 success (or already up to date), 1 runtime failure (Redis unreachable,
-Redis data unusable, a concurrent sync kept winning), 2 usage or input error.
+Sequence numbers: each version's is max(previous + 1, the current time in milliseconds),
+so a store rebuilt after a data loss still numbers its versions above what verifiers
+hold (they refuse a lower one).
 """
 
 from __future__ import annotations
@@ -35,12 +41,12 @@ import redis
 
 from fastpath._hashset import HashSet, difference_sorted, union_sorted
 from verifier.errors import QrverifyError
-from verifier.redis_store import (
+from verifier.redis.format import (
     CHUNK_ENTRIES,
-    DataError,
     Layout,
     Manifest,
     SetInfo,
+    StoreDataError,
     blob_id,
     fetch_blobs,
     fetch_set,
@@ -57,6 +63,7 @@ DELTA_MAX_ENTRIES = 262144     # larger changes: followers reload in full
 KEEP_VERSIONS = 2
 WRITE_BATCH_BYTES = 8 * 1024 * 1024
 PROGRESS_MIN_ENTRIES = 100_000
+DEFAULT_MAX_DROP = 0.5
 
 # KEYS: current, versions, manifest, blobs...   ARGV: base ("" = none), vid, channel
 _FLIP = """
@@ -168,62 +175,64 @@ def _full_plan(content: bytes, bits: int, added: bytes | None, removed: bytes | 
 
 def plan_set(client: redis.Redis, layout: Layout, old: SetInfo | None,
              data: bytes | None, *, replace: bool, absent_removes: bool = False,
-             default_empty: bool = False) -> SetPlan:
+             default_empty: bool = False, removed: bytes | None = None) -> SetPlan:
     """How one set changes: `data` (packed, any order, duplicates allowed) is added to
-    `old`, or replaces it. With data None the set is kept as it is (an absent `old` stays
-    absent, or becomes empty if `default_empty`), or dropped if `absent_removes`."""
-    if data is None:
+    `old`, or replaces it, and then the hashes of `removed` are taken out. With data and
+    removed None the set is kept as it is (an absent `old` stays absent, or becomes empty
+    if `default_empty`), or dropped if `absent_removes`."""
+    if data is None and not removed:
         if absent_removes:
             return SetPlan(None, added=None, removed=None, changed=old is not None)
         if old is None and default_empty:
             return SetPlan(SetInfo(0, 0, ()))
         return SetPlan(old)
-    incoming = HashSet(data)
+    incoming = HashSet(data or b"")
     content = incoming.to_packed()             # sorted, unique
+    gone = HashSet(removed).to_packed() if removed else b""
+    if gone:
+        content = difference_sorted(content, gone)
     if old is None:
         return _full_plan(content, choose_bits(len(content) // HASH_SIZE, None), None, None)
-    estimate = len(incoming) if replace else old.count + len(incoming)
+    estimate = len(content) // HASH_SIZE if replace else old.count + len(content) // HASH_SIZE
     bits = choose_bits(estimate, old.bits)
     if bits != old.bits:
         old_content = fetch_set(client, layout, old)
-        old_set = HashSet(old_content)
-        added = old_set.missing_packed(content)
-        if replace:
-            removed = incoming.missing_packed(old_content)
-        else:
-            removed = b""
-            old_set.add_packed(added)
-            content = old_set.to_packed()
-        plan = _full_plan(content, bits, added, removed)
-        plan.changed = bool(added or removed)
+        new = content if replace else union_sorted(old_content, content)
+        if gone:
+            new = difference_sorted(new, gone)
+        added = difference_sorted(new, old_content)
+        dropped = difference_sorted(old_content, new)
+        plan = _full_plan(new, bits, added, dropped)
+        plan.changed = bool(added or dropped)
         return plan
     # Same bucketing: touch only the buckets that change.
     by_bucket: dict[int, list[tuple[int, str, int]]] = {}
     for chunk in old.chunks:
         by_bucket.setdefault(chunk[0], []).append(chunk)
     ranges = {b: (s, e) for b, s, e in bucket_ranges(content, bits)}
-    buckets = sorted(set(ranges) | (set(by_bucket) if replace else set()))
+    gone_ranges = {b: (s, e) for b, s, e in bucket_ranges(gone, bits)}
+    buckets = sorted(set(ranges) | set(gone_ranges) | (set(by_bucket) if replace else set()))
     blobs: dict[str, bytes] = {}
     added_parts: list[bytes] = []
     removed_parts: list[bytes] = []
     for bucket in buckets:
         start, end = ranges.get(bucket, (0, 0))
         part = content[start * HASH_SIZE:end * HASH_SIZE]
+        gstart, gend = gone_ranges.get(bucket, (0, 0))
+        gone_part = gone[gstart * HASH_SIZE:gend * HASH_SIZE]
         old_chunks = by_bucket.get(bucket, [])
         if replace and [blob_id(p) for p in _pieces(part)] == [c[1] for c in old_chunks]:
             continue
         old_part = b"".join(fetch_blobs(client, layout, [c[1] for c in old_chunks],
                                         [c[2] for c in old_chunks]))
-        # A bucket covers a slice of the key space: sorted merges, not a HashSet.
-        add = difference_sorted(part, old_part)
-        if replace:
-            rem = difference_sorted(old_part, part)
-            new_part = part
-        else:
-            rem = b""
-            if not add:
-                continue
-            new_part = union_sorted(old_part, part)
+        # Sorted merges within the bucket.
+        new_part = part if replace else union_sorted(old_part, part)
+        if gone_part:
+            new_part = difference_sorted(new_part, gone_part)
+        add = difference_sorted(new_part, old_part)
+        rem = difference_sorted(old_part, new_part)
+        if not add and not rem:
+            continue
         added_parts.append(add)
         removed_parts.append(rem)
         new_chunks = _chunks_of(bucket, new_part, blobs)
@@ -289,19 +298,32 @@ class SyncResult:
 Hook = Callable[[int], None]
 
 
+@dataclass(frozen=True)
+class Guard:
+    """What a sync may do beyond adding: start an empty store from partial data
+    (`bootstrap`), drop more than `max_drop` of the revoked hashes (`allow_drop`)."""
+
+    bootstrap: bool = False
+    allow_drop: bool = False
+    max_drop: float = DEFAULT_MAX_DROP
+
+
 def sync_state(client: redis.Redis, *, trust: Any = None, revocations: Any = None,
                replace: bool = False, namespace: str = "qrverify", progress: bool = False,
-               after_write: Hook | None = None, attempts: int = 3) -> SyncResult:
+               after_write: Hook | None = None, attempts: int = 3,
+               guard: Guard | None = None) -> SyncResult:
     """Write the new state and publish it (see the module docstring). `trust` is a
     TrustRegistry or None, `revocations` a verifier.revocations.Revocations or None.
-    `after_write(n)` is called after each batch of blobs (tests use it to crash a run)."""
+    `after_write(n)` is called after each batch of blobs (tests use it to crash a run).
+    SyncError (nothing published) when the guard refuses."""
     layout = Layout(namespace)
     flip = client.register_script(_FLIP)
     started = time.perf_counter()
+    guard = guard or Guard()
     for attempt in range(attempts):
         try:
             result = _sync_once(client, layout, flip, trust, revocations, replace, progress,
-                                after_write)
+                                after_write, guard)
         except SyncConflict:
             if attempt + 1 == attempts:
                 raise
@@ -313,13 +335,19 @@ def sync_state(client: redis.Redis, *, trust: Any = None, revocations: Any = Non
 
 def _sync_once(client: redis.Redis, layout: Layout, flip: Any, trust: Any,
                revocations: Any, replace: bool, progress: bool,
-               after_write: Hook | None) -> SyncResult:
+               after_write: Hook | None, guard: Guard) -> SyncResult:
     base_vid = read_current(client, layout)
     base: Manifest | None = None
+    if base_vid is None and not guard.bootstrap and (trust is None or revocations is None):
+        raise SyncError(
+            "Redis holds no qrverify data (new, flushed, or restarted without persistence): "
+            "its first version needs both --trust and a complete --revocations list, "
+            "else verifiers would take a partial state as the truth; give --bootstrap to "
+            "start from these files anyway")
     if base_vid is not None:
         try:
             base = read_manifest(client, layout, base_vid)
-        except DataError as exc:
+        except StoreDataError as exc:
             if not replace:
                 raise SyncError(f"{exc}; rerun with --replace to write a complete state"
                                 ) from None
@@ -331,24 +359,37 @@ def _sync_once(client: redis.Redis, layout: Layout, flip: Any, trust: Any,
     from keys.registry import TrustRegistry
 
     trust_keys = len(TrustRegistry.from_json(trust_json))
+    if trust_keys == 0:
+        raise SyncError("the new version would hold no issuer keys (verifiers refuse it); "
+                        "give --trust FILE with at least one usable key")
 
     rev_data = None if revocations is None else revocations.revoked
     reg_data = None if revocations is None else revocations.registry
+    rev_gone = None if revocations is None else revocations.removed
     rev = plan_set(client, layout, base.revoked if base else None, rev_data, replace=replace,
-                   default_empty=True)
+                   default_empty=True, removed=rev_gone)
     reg = plan_set(client, layout, base.registry if base else None, reg_data, replace=replace,
                    absent_removes=replace and revocations is not None and reg_data is None)
     rev_info = rev.info
     if rev_info is None:  # the revoked set always exists
         raise SyncError("internal error: no revoked set planned")
-    changed = (base is None or base.trust_blob != trust_id or rev.changed or reg.changed)
+    # --allow-drop republishes an unchanged state so that verifiers which refused it (a
+    # drop against what they hold) see the operator's confirmation.
+    changed = (base is None or base.trust_blob != trust_id or rev.changed or reg.changed
+               or (guard.allow_drop and not base.drop_confirmed))
     if not changed and base is not None:
         return _result(base, False, rev, reg)
+    dropped = base is not None and rev_info.count < base.revoked.count * (1.0 - guard.max_drop)
+    if dropped and not guard.allow_drop:
+        raise SyncError(
+            f"the revoked set would shrink from {base.revoked.count if base else 0} to "
+            f"{rev_info.count} (more than {guard.max_drop:.0%}); verifiers refuse such a "
+            "version unless the drop is confirmed with --allow-drop")
 
-    seq = (base.seq + 1) if base is not None else 1
+    seq = max((base.seq + 1) if base is not None else 1, int(time.time() * 1000))
     vid = f"{seq}-{secrets.token_hex(8)}"
     manifest = Manifest(vid, seq, base_vid, time.time(), trust_id, trust_keys,
-                        rev_info, reg.info)
+                        rev_info, reg.info, drop_confirmed=guard.allow_drop)
     blobs: dict[str, bytes] = {trust_id: trust_json}
     blobs.update(rev.blobs)
     blobs.update(reg.blobs)
@@ -460,15 +501,17 @@ def _collect_garbage(client: redis.Redis, layout: Layout, newest: str) -> None:
     for vid in keep:
         try:
             retained.update(read_manifest(client, layout, vid).blob_ids())
-        except DataError:
+        except StoreDataError:
             continue
     for vid in drop:
         try:
             dead = [b for b in read_manifest(client, layout, vid).blob_ids()
                     if b not in retained]
-        except DataError:
+        except StoreDataError:
             dead = []
         for start in range(0, len(dead), 1000):
             client.unlink(*[layout.blob(b) for b in dead[start:start + 1000]])
         client.unlink(layout.manifest(vid))
         client.lrem(layout.versions, 0, vid)
+
+

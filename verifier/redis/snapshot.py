@@ -1,0 +1,259 @@
+"""The per-machine snapshot file: one immutable, versioned file that every process of a
+machine maps read-only (docs/redis.md, "One snapshot per machine").
+
+    offset 0     b"QRVSNAP2" and a 4-byte big-endian header length
+    offset 12    header JSON (version, seq, created, trust id, byte order, sections)
+    offset 4096  sections, each starting on a 4096-byte boundary:
+                 trust    the trust-file JSON
+                 revoked  the revoked HashSet's slot table (fastpath._hashset.write_table)
+                 registry the registry HashSet's table (absent when no registry is loaded)
+                 records  the register records (fastpath._records.RecordTable.to_bytes())
+
+Each section carries its length and CRC-32 in the header, each table its shape and the
+round keys it was built with (`table_view` needs them). Tables are in the machine's byte
+order: the file is a local cache, rebuilt from Redis, never copied between machines.
+
+Writing is atomic: a temporary file in the same directory, fsync, rename, fsync of the
+directory. A process that mapped the previous file keeps it (the old inode lives until
+its last mapping goes), so a scan that read `store.replica` once sees one version.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import secrets
+import sys
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from fastpath._hashset import HashSet, table_view
+from verifier.redis.format import StoreDataError, parse_trust
+from verifier.store import Replica
+
+__all__ = ["MAGIC", "Snapshot", "map_snapshot", "write_snapshot"]
+
+MAGIC = b"QRVSNAP2"
+ALIGN = 4096
+HEADER_ROOM = ALIGN - len(MAGIC) - 4
+MAX_TRUST_BYTES = 16 * 1024 * 1024
+
+
+def _align(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+class _CrcWriter:
+    """A file wrapper that keeps the CRC-32 and length of what goes through it."""
+
+    def __init__(self, fh: Any) -> None:
+        self.fh = fh
+        self.crc = 0
+        self.length = 0
+
+    def write(self, data: bytes) -> int:
+        self.crc = zlib.crc32(data, self.crc)
+        self.length += len(data)
+        return int(self.fh.write(data))
+
+
+def _records_bytes(records: Any) -> bytes | None:
+    if records is None:
+        return None
+    if isinstance(records, (bytes, bytearray, memoryview)):
+        return bytes(records)
+    return bytes(records.to_bytes())
+
+
+def write_snapshot(path: str | os.PathLike[str], *, version: str, seq: int, trust_json: bytes,
+                   trust_id: str, revoked: HashSet, registry: HashSet | None,
+                   records: Any = None, created: float | None = None) -> int:
+    """Write a snapshot atomically; returns its size in bytes."""
+    target = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(target))
+    tmp = f"{target}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    records_data = _records_bytes(records)
+    sections: dict[str, Any] = {}
+    try:
+        with open(tmp, "wb") as fh:
+            pos = ALIGN
+            fh.seek(pos)
+
+            def section(name: str, write: Any, extra: dict[str, Any] | None = None) -> None:
+                nonlocal pos
+                fh.seek(pos)
+                crc = _CrcWriter(fh)
+                write(crc)
+                sections[name] = {"offset": pos, "length": crc.length, "crc": crc.crc,
+                                  **(extra or {})}
+                pos = _align(pos + crc.length)
+
+            def table_extra(s: HashSet) -> dict[str, Any]:
+                info = s.table_info()
+                return {"cap": info["cap"], "count": info["count"],
+                        "has_zero": info["has_zero"], "seed": info["seed"].hex()}
+
+            section("trust", lambda w: w.write(trust_json))
+            section("revoked", revoked.write_table, table_extra(revoked))
+            if registry is not None:
+                section("registry", registry.write_table, table_extra(registry))
+            if records_data is not None:
+                section("records", lambda w: w.write(records_data),
+                        {"count": len(records) if records is not None and not isinstance(
+                            records, (bytes, bytearray, memoryview)) else None})
+            fh.truncate(pos)
+            header = orjson.dumps({
+                "format": 2, "version": version, "seq": seq,
+                "created": time.time() if created is None else created,
+                "trust_id": trust_id, "byteorder": sys.byteorder,
+                "sections": sections,
+            })
+            if len(header) > HEADER_ROOM:
+                raise ValueError("snapshot header too large")
+            fh.seek(0)
+            fh.write(MAGIC + len(header).to_bytes(4, "big") + header)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:
+        dfd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+    return pos
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A mapped snapshot: the replica built over the mapping, and where it came from."""
+
+    replica: Replica
+    created: float
+    file_id: tuple[int, int]     # (st_dev, st_ino): a new file means a new version
+    size: int
+    trust_json: bytes
+
+
+def _int(value: object, what: str, low: int = 0) -> int:
+    if type(value) is not int or value < low:
+        raise StoreDataError(f"snapshot header: {what} invalid")
+    return value
+
+
+def _section(sections: dict[str, Any], name: str, size: int, view: memoryview,
+             *, optional: bool = False,
+             verify: bool = True) -> tuple[memoryview, dict[str, Any]] | None:
+    entry = sections.get(name)
+    if entry is None:
+        if optional:
+            return None
+        raise StoreDataError(f"snapshot has no {name} section")
+    if not isinstance(entry, dict):
+        raise StoreDataError(f"snapshot header: {name} section invalid")
+    offset = _int(entry.get("offset"), f"{name}.offset", ALIGN)
+    length = _int(entry.get("length"), f"{name}.length")
+    crc = _int(entry.get("crc"), f"{name}.crc")
+    if offset % ALIGN or offset + length > size:
+        raise StoreDataError(f"snapshot {name} section lies outside the file")
+    part = view[offset:offset + length]
+    if verify and zlib.crc32(part) != crc:
+        raise StoreDataError(f"snapshot {name} section checksum mismatch")
+    return part, entry
+
+
+def _table(part: memoryview, entry: dict[str, Any], name: str) -> HashSet:
+    try:
+        seed = bytes.fromhex(entry["seed"])
+        return table_view(part, _int(entry.get("cap"), f"{name}.cap", 1),
+                          _int(entry.get("count"), f"{name}.count"),
+                          bool(entry.get("has_zero")), seed)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StoreDataError(f"snapshot {name} table unusable: {exc}") from None
+
+
+def _records(part: memoryview) -> Any:
+    try:
+        from fastpath._records import RecordTable  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        raise StoreDataError("snapshot holds register records but this build cannot "
+                             "read them") from None
+    try:
+        return RecordTable(part)
+    except ValueError as exc:
+        raise StoreDataError(f"snapshot records section unusable: {exc}") from None
+
+
+def map_snapshot(path: str | os.PathLike[str], *, trust_cache: dict[str, Any] | None = None,
+                 trust_override: Any = None, verify: bool = True) -> Snapshot:
+    """Map a snapshot read-only and build its replica over the mapping (no copy of the
+    tables). Every table's shape and count, and (with `verify`) every section's CRC-32,
+    are checked first: StoreDataError if the file is not a complete, intact snapshot of
+    this machine. `trust_cache` maps trust ids to TrustRegistry objects already built.
+
+    A process verifies the checksums of the first file it maps (a file left by a crash
+    may be torn); a file that replaces it while it runs was written, fsynced and renamed
+    by the machine's builder, so the checks of shape and count suffice there."""
+    with open(path, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if st.st_size < ALIGN:
+            raise StoreDataError("not a qrverify snapshot file (too short)")
+        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    view = memoryview(mm)
+    if bytes(view[:len(MAGIC)]) != MAGIC:
+        raise StoreDataError("not a qrverify snapshot file (format 2)")
+    hlen = int.from_bytes(view[len(MAGIC):len(MAGIC) + 4], "big")
+    if hlen > HEADER_ROOM:
+        raise StoreDataError("snapshot header too large")
+    try:
+        header = orjson.loads(bytes(view[len(MAGIC) + 4:len(MAGIC) + 4 + hlen]))
+    except orjson.JSONDecodeError:
+        raise StoreDataError("snapshot header is corrupt") from None
+    if not isinstance(header, dict) or header.get("format") != 2:
+        raise StoreDataError("snapshot header: unknown format")
+    if header.get("byteorder") != sys.byteorder:
+        raise StoreDataError("snapshot was written on a machine of another byte order")
+    version, trust_id = header.get("version"), header.get("trust_id")
+    seq = _int(header.get("seq"), "seq")
+    created = header.get("created")
+    sections = header.get("sections")
+    if (type(version) is not str or type(trust_id) is not str
+            or not isinstance(created, (int, float)) or not isinstance(sections, dict)):
+        raise StoreDataError("snapshot header fields invalid")
+    size = st.st_size
+    trust_part, _ = _section(sections, "trust", size, view)  # type: ignore[misc]
+    # (the trust section is small: always checked)
+    if len(trust_part) > MAX_TRUST_BYTES:
+        raise StoreDataError("snapshot trust section too large")
+    trust_json = bytes(trust_part)
+    rev_part, rev_entry = _section(sections, "revoked", size, view,  # type: ignore[misc]
+                                   verify=verify)
+    revoked = _table(rev_part, rev_entry, "revoked")
+    reg = _section(sections, "registry", size, view, optional=True, verify=verify)
+    registry = None if reg is None else _table(reg[0], reg[1], "registry")
+    rec = _section(sections, "records", size, view, optional=True, verify=verify)
+    records = None if rec is None else _records(rec[0])
+    if trust_override is not None:
+        trust = trust_override
+    elif trust_cache is not None and trust_id in trust_cache:
+        trust = trust_cache[trust_id]
+    else:
+        trust = parse_trust(trust_json)
+        if trust_cache is not None:
+            trust_cache.clear()
+            trust_cache[trust_id] = trust
+    replica = Replica(trust, revoked, registry, version=version, trust_id=trust_id,
+                      seq=seq, records=records)
+    return Snapshot(replica, float(created), (st.st_dev, st.st_ino), size, trust_json)
