@@ -100,11 +100,22 @@ def test_demo_prints_working_tokens(serve: Any) -> None:
     server = serve(["--demo"])
     out = server.stdout()
     assert "scanner page: http://127.0.0.1:" in out
-    lines = [line.split(": ", 1)[1] for line in out.splitlines()
-             if line.strip().startswith(("vaccination:", "recovery:", "test:"))]
-    assert len(lines) == 3
-    r = httpx.post(server.url + "/v1/verify/batch", json={"tokens": lines}).json()
+    samples = [line.strip().split(": ", 1) for line in out.splitlines()
+               if line.strip().startswith(("vaccination:", "recovery:", "test:", "revoked:",
+                                           "expired:", "not_found:"))]
+    tokens = [v for k, v in samples if v.startswith("HC1:")]
+    links = {k: v for k, v in samples if v.startswith("https://")}
+    assert len(tokens) == 3
+    r = httpx.post(server.url + "/v1/verify/batch", json={"tokens": tokens}).json()
     assert [x["status"] for x in r["results"]] == ["valid"] * 3
+    assert set(links) == {"vaccination", "recovery", "test", "revoked", "expired", "not_found"}
+    r = httpx.post(server.url + "/v1/verify/batch", json={"tokens": list(links.values())}).json()
+    got = {kind: (x["status"], x["reason"]) for kind, x in zip(links, r["results"], strict=True)}
+    assert got == {
+        "vaccination": ("valid", None), "recovery": ("valid", None), "test": ("valid", None),
+        "revoked": ("invalid", "revoked"), "expired": ("invalid", "token_expired"),
+        "not_found": ("invalid", "not_found"),
+    }
     demo_dir = Path(out.split("trust file:", 1)[1].split()[0]).parent
     assert (demo_dir / "qr-vaccination.png").is_file()
     assert server.stop() == 0
