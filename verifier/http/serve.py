@@ -20,6 +20,7 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from verifier.commands._common import EXIT_OK, EXIT_RUNTIME, CommandError, build_verifier
+from verifier.http._protocol import GuardedProtocol
 from verifier.http.config import WORKER_ENV, ServeConfig
 
 WORKER_FACTORY = "verifier.http.serve:worker_app"
@@ -40,7 +41,12 @@ def build_app(cfg: ServeConfig, verifier: Any | None = None) -> Any:
         limits = Limits(max_body=cfg.max_body, max_batch_body=cfg.max_batch_body,
                         max_batch=cfg.max_batch, max_image_bytes=cfg.max_image_bytes,
                         max_image_pixels=cfg.max_image_pixels, body_timeout=cfg.body_timeout)
-        return create_app(verifier, limits, api_keys=api_keys, access_log=_access_sink(cfg))
+        GuardedProtocol.configure(
+            max_line=cfg.max_request_line, max_headers=cfg.max_header_bytes,
+            header_timeout=cfg.header_timeout, body_timeout=cfg.body_timeout,
+            drain_seconds=min(5.0, cfg.graceful_timeout / 2))
+        return create_app(verifier, limits, api_keys=api_keys, access_log=_access_sink(cfg),
+                          cors_origins=cfg.cors_origins)
     except ValueError as exc:
         verifier.close()
         raise CommandError(str(exc)) from None
@@ -73,7 +79,7 @@ def _uvicorn_config(cfg: ServeConfig, app: Any) -> Any:
         workers=cfg.workers,
         factory=isinstance(app, str),
         loop="uvloop",
-        http="httptools",
+        http=GuardedProtocol,
         lifespan="on",
         log_config=log_config(cfg.log_level),
         access_log=False,
