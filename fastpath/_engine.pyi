@@ -1,32 +1,47 @@
 """Type stub for the compiled verification engine (fastpath/_engine.pyx)."""
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Protocol
+
+from fastpath._hashset import HashSet
+from keys.registry import TrustRegistry
+from verifier.rules import Rules
+from verifier.verdict import Verdict
+
+class Snapshot(Protocol):
+    """One consistent state of a store (verifier.store.Replica or its successors)."""
+
+    @property
+    def trust(self) -> TrustRegistry: ...
+    @property
+    def revoked(self) -> HashSet: ...
+    @property
+    def registry(self) -> HashSet | None: ...
+
+class SnapshotSource(Protocol):
+    """A store as the engine sees it: `replica` is read once per scan."""
+
+    @property
+    def replica(self) -> Snapshot: ...
 
 class Engine:
-    """The per-scan path of verifier.Verifier, which builds it: re-scan cache, decode,
-    signature, clock, revocation/registry sets of the store's replica, acceptance rules."""
+    """The per-scan path of verifier.Verifier (a subclass): one store snapshot per scan,
+    re-scan cache, decode, signature, clock, revocation/registry sets, acceptance rules."""
 
-    hits: int
-    misses: int
+    @property
+    def hits(self) -> int: ...
+    @property
+    def misses(self) -> int: ...
     def __init__(
-        self,
-        store: Any,
-        rules: Any,
-        *,
-        leeway: int,
-        cache_size: int,
-        verdict: Callable[..., Any],
-        reasons: Mapping[str, Any],
-        to_epoch: Callable[[Any], int],
+        self, store: SnapshotSource, rules: Rules, *, leeway: int, cache_size: int
     ) -> None: ...
     @property
     def cache_entries(self) -> int: ...
     def clear_cache(self) -> None: ...
-    def verify(self, token: str | bytes, at: datetime | float | None = None) -> Any:
-        """Verify one token at `at` (None = now, a datetime, or epoch seconds)."""
+    def verify(self, token: str | bytes, at: datetime | float | None = None) -> Verdict:
+        """Verify one token at time `at` (default now). Never raises for bad tokens."""
     def verify_many(
         self, tokens: Iterable[str | bytes], at: datetime | float | None = None
-    ) -> list[Any]:
+    ) -> list[Verdict]:
         """Verify tokens in order, all at the same instant."""

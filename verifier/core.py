@@ -2,8 +2,9 @@
 
 A scan decodes the token (fastpath._decode), verifies its signature with the issuer's key
 (cryptography), then applies the clock, the store's revocation and registry sets and the
-acceptance rules (fastpath._engine). No I/O happens here: the store keeps an in-process
-replica and owns all network work.
+acceptance rules (fastpath._engine, whose Engine this class extends). No I/O happens
+here: the store keeps an in-process replica and owns all network work; each scan reads
+that replica once.
 
 A re-scan of the same token skips decoding and the signature: what was proven about that
 exact token (the decoded fields and the key that verified it) is cached, bounded and LRU,
@@ -14,40 +15,27 @@ Revocations, the registry, time and the rules are applied on every scan.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from fastpath._engine import Engine
 from verifier import rules as _rules
 from verifier.errors import QrverifyError
-from verifier.reasons import Reason
 from verifier.store import MemoryStore, Store
-from verifier.verdict import Verdict
 
 DEFAULT_LEEWAY = 300  # seconds of clock skew tolerated for iat / exp
 DEFAULT_CACHE_SIZE = 20000
-
-_REASONS = {r.value: r for r in Reason}
 
 
 class ConfigError(QrverifyError, ValueError):
     """The verifier cannot be set up: missing or malformed files, bad rules."""
 
 
-def _epoch(at: Any) -> int:
-    """Epoch seconds of a datetime (naive = UTC) or a number."""
-    if isinstance(at, datetime):
-        if at.tzinfo is None:
-            at = at.replace(tzinfo=UTC)
-        return int(at.timestamp())
-    if isinstance(at, (int, float)) and not isinstance(at, bool):
-        return int(at)
-    raise TypeError("at must be a datetime, epoch seconds or None")
+class Verifier(Engine):
+    """Verifies HC1 tokens against a store (trust keys, revocations, registry).
 
-
-class Verifier:
-    """Verifies HC1 tokens against a store (trust keys, revocations, registry)."""
+    `verify` and `verify_many` are the compiled engine's own methods (no Python frame per
+    scan): see fastpath/_engine.pyi for their signatures.
+    """
 
     def __init__(
         self,
@@ -71,19 +59,8 @@ class Verifier:
             raise ConfigError(str(exc)) from None
         self.store = store
         self.leeway = leeway
-        self._engine = Engine(
-            store,
-            self.rules,
-            leeway=leeway,
-            cache_size=cache_size,
-            verdict=Verdict,
-            reasons=_REASONS,
-            to_epoch=_epoch,
-        )
         self._cache_size = cache_size
-        # The hot entry points are the engine's own methods: no Python frame per scan.
-        self.verify = self._engine.verify  # type: ignore[method-assign]
-        self.verify_many = self._engine.verify_many  # type: ignore[method-assign]
+        super().__init__(store, self.rules, leeway=leeway, cache_size=cache_size)
 
     @classmethod
     def from_files(
@@ -100,38 +77,24 @@ class Verifier:
             raise ConfigError(str(exc)) from None
         return cls(store, rules, **kwargs)
 
-    # Documented signatures; __init__ binds the compiled versions over them.
-    def verify(self, token: str | bytes, at: datetime | float | None = None) -> Verdict:
-        """Verify one token at time `at` (default now). Never raises for bad tokens."""
-        return self._engine.verify(token, at)  # type: ignore[no-any-return]
-
-    def verify_many(
-        self, tokens: Iterable[str | bytes], at: datetime | float | None = None
-    ) -> list[Verdict]:
-        """Verify tokens in order, all at the same instant."""
-        return self._engine.verify_many(tokens, at)
-
     @property
     def cache_hits(self) -> int:
-        return int(self._engine.hits)
+        return int(self.hits)
 
     @property
     def cache_misses(self) -> int:
-        return int(self._engine.misses)
+        return int(self.misses)
 
     def status(self) -> dict[str, Any]:
         out = dict(self.store.status())
         out["rules"] = self.rules.name
         out["cache"] = {
-            "entries": self._engine.cache_entries,
+            "entries": self.cache_entries,
             "capacity": self._cache_size,
             "hits": self.cache_hits,
             "misses": self.cache_misses,
         }
         return out
-
-    def clear_cache(self) -> None:
-        self._engine.clear_cache()
 
     def close(self) -> None:
         self.store.close()

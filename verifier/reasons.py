@@ -24,7 +24,11 @@ class Reason(StrEnum):
     TOKEN_NOT_YET_VALID = "token_not_yet_valid"  # noqa: S105
     REVOKED = "revoked"
     NOT_IN_REGISTRY = "not_in_registry"
+    # register links (CONTRACT section 1b)
+    BAD_LINK = "bad_link"
+    NOT_FOUND = "not_found"
     # acceptance rules
+    VACCINE_NOT_ACCEPTED = "vaccine_not_accepted"
     VACCINATION_INCOMPLETE = "vaccination_incomplete"
     VACCINATION_NOT_YET_VALID = "vaccination_not_yet_valid"
     VACCINATION_EXPIRED = "vaccination_expired"
@@ -53,6 +57,11 @@ DETAILS: dict[Reason | None, str] = {
     Reason.TOKEN_NOT_YET_VALID: "The certificate is not valid yet (issued in the future).",
     Reason.REVOKED: "The certificate has been revoked.",
     Reason.NOT_IN_REGISTRY: "The certificate is not in the federal or regional register.",
+    Reason.BAD_LINK: "This register link is malformed: it is not a certificate link.",
+    # One sentence for a missing record and a wrong check code: the register must not be
+    # enumerable through the verifier.
+    Reason.NOT_FOUND: "The register has no certificate for this link.",
+    Reason.VACCINE_NOT_ACCEPTED: "This vaccine is not accepted for entry.",
     Reason.VACCINATION_INCOMPLETE: "The vaccination course is not complete.",
     Reason.VACCINATION_NOT_YET_VALID: "The vaccination is not valid yet.",
     Reason.VACCINATION_EXPIRED: "The vaccination is no longer valid for entry.",

@@ -30,9 +30,14 @@ class StoreUnavailable(QrverifyError, RuntimeError):
 
 
 class Store(Protocol):
-    """What the verifier needs from a store. A store that keeps a `Replica` also exposes it
-    as a `replica` attribute: the compiled engine then reads the revoked and registry
-    HashSets directly (C-level lookups) instead of calling is_revoked / in_registry."""
+    """What the verifier needs from a store. The compiled engine reads `replica` once per
+    scan and takes the keys and the revoked and registry HashSets from it (C-level
+    lookups); `trust`, `is_revoked` and `in_registry` are conveniences for other callers."""
+
+    @property
+    def replica(self) -> Replica:
+        """The current consistent state; replaced as a whole, never changed half-way."""
+        ...
 
     @property
     def trust(self) -> TrustRegistry:

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from vector_support import REVOCATIONS_FILE, TRUST_FILE, load_vectors
 
+from fastpath._hashset import HashSet
 from keys.registry import TrustRegistry
 from verifier import ConfigError, Reason, Verdict, Verifier
-from verifier.store import MemoryStore
+from verifier.store import MemoryStore, Replica, as_hashset
 
 V = {v.name: v for v in load_vectors()}
 AT = datetime(2021, 11, 15, 12, 0, 0, tzinfo=UTC)
@@ -20,8 +21,9 @@ AT = datetime(2021, 11, 15, 12, 0, 0, tzinfo=UTC)
 CONTRACT_REASONS = {
     "bad_prefix", "bad_base45", "bad_compression", "bad_cose", "bad_cwt", "bad_payload",
     "too_large", "unknown_key", "bad_signature", "key_usage", "key_expired", "token_expired",
-    "token_not_yet_valid", "revoked", "not_in_registry",
-    "vaccination_incomplete", "vaccination_not_yet_valid", "vaccination_expired",
+    "token_not_yet_valid", "revoked", "not_in_registry", "bad_link", "not_found",
+    "vaccine_not_accepted", "vaccination_incomplete", "vaccination_not_yet_valid",
+    "vaccination_expired",
     "recovery_not_yet_valid", "recovery_expired", "test_positive", "test_type_not_accepted",
     "test_expired", "test_in_future",
 }
@@ -29,30 +31,39 @@ CONTRACT_REASONS = {
 
 class SwitchableStore:
     """A minimal Store (the protocol of verifier.store) whose contents a test can change,
-    as a live store (Redis replica) does between two scans."""
+    as a live store (Redis replica) does between two scans: every change replaces the
+    whole `replica` snapshot."""
 
     def __init__(self, trust: TrustRegistry) -> None:
-        self._trust = trust
-        self.revoked: set[bytes] = set()
-        self.registry: set[bytes] | None = None
+        self.replica = Replica(trust, HashSet(), None)
+
+    def set_trust(self, trust: TrustRegistry) -> None:
+        old = self.replica
+        self.replica = Replica(trust, old.revoked, old.registry)
+
+    def set_revoked(self, revoked: set[bytes]) -> None:
+        old = self.replica
+        self.replica = Replica(old.trust, as_hashset(revoked), old.registry)
+
+    def set_registry(self, registry: set[bytes] | None) -> None:
+        old = self.replica
+        self.replica = Replica(old.trust, old.revoked,
+                               None if registry is None else as_hashset(registry))
 
     @property
     def trust(self) -> TrustRegistry:
-        return self._trust
-
-    def set_trust(self, trust: TrustRegistry) -> None:
-        self._trust = trust
+        return self.replica.trust
 
     def is_revoked(self, uci: bytes, cuci: bytes, sig: bytes) -> bool:
-        return uci in self.revoked or cuci in self.revoked or sig in self.revoked
+        return bool(self.replica.revoked.contains_any(uci, cuci, sig))
 
     def in_registry(self, uci: bytes) -> bool | None:
-        return None if self.registry is None else uci in self.registry
+        registry = self.replica.registry
+        return None if registry is None else uci in registry
 
     def status(self) -> dict[str, Any]:
         return {"ready": True, "reason": None, "age_seconds": 0.0,
-                "counts": {"keys": len(self._trust), "revoked": len(self.revoked),
-                           "registry": len(self.registry or ())}, "source": "test"}
+                "counts": self.replica.counts(), "source": "test"}
 
     def close(self) -> None:
         pass
@@ -247,11 +258,11 @@ def test_revocation_added_after_first_scan_is_enforced(trust: TrustRegistry) -> 
     v = V["revoked_uci"]
     assert verifier.verify(v.token, at=AT).valid
     revocations = json.loads(REVOCATIONS_FILE.read_text())
-    store.revoked = {base64.b64decode(e["hash"]) for e in revocations["revoked"]}
+    store.set_revoked({base64.b64decode(e["hash"]) for e in revocations["revoked"]})
     hits = verifier.cache_hits
     assert verifier.verify(v.token, at=AT).reason is Reason.REVOKED
     assert verifier.cache_hits == hits + 1  # served from the cache, still revoked
-    store.revoked = set()
+    store.set_revoked(set())
     assert verifier.verify(v.token, at=AT).valid
 
 
@@ -260,7 +271,7 @@ def test_registry_loaded_after_first_scan_is_enforced(trust: TrustRegistry) -> N
     verifier = Verifier(store)
     token = V["registry_recovery_absent"].token
     assert verifier.verify(token, at=AT).valid
-    store.registry = set()
+    store.set_registry(set())
     assert verifier.verify(token, at=AT).reason is Reason.NOT_IN_REGISTRY
 
 

@@ -31,13 +31,10 @@ def test_fuzz_reports_failures_with_exit_1(tmp_path: Path) -> None:
         "import runpy, sys\n"
         f"sys.argv = [{str(FUZZ)!r}, '--count', '50', '--quiet']\n"
         "import verifier.core\n"
-        "class Boom:\n"
-        "    def __init__(self, *args, **kwargs):\n"
-        "        pass\n"
-        "    def verify(self, token, at=None):\n"
-        "        raise RuntimeError('injected')\n"
-        "    verify_many = verify\n"
-        "verifier.core.Engine = Boom\n"
+        "def boom(self, token, at=None):\n"
+        "    raise RuntimeError('injected')\n"
+        "verifier.core.Verifier.verify = boom\n"
+        "verifier.core.Verifier.verify_many = boom\n"
         f"runpy.run_path({str(FUZZ)!r}, run_name='__main__')\n"
     )
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
