@@ -48,6 +48,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "image_too_large": (413, "image too large"),
     "uri_too_long": (414, "request line too long"),
     "unsupported_media_type": (415, "unsupported content type"),
+    "too_many_requests": (429, "too many requests"),
     "headers_too_large": (431, "request headers too large"),
     "internal_error": (500, "internal error"),
     "unavailable": (503, "service unavailable"),
@@ -256,14 +257,26 @@ def reason_code(reason: Any) -> str | None:
     return str(getattr(reason, "value", reason))
 
 
-def record(metrics: Any, state: dict[str, Any], verdict: Any, client: str | None) -> None:
-    """Verdict bookkeeping: the metrics and the access-log fields of one verdict."""
+def record(ctx: Any, head: Head, state: dict[str, Any], verdict: Any,
+           client: str | None) -> None:
+    """Verdict bookkeeping: the metrics and the access-log fields of one verdict, then the
+    app's verdict hooks (`Context.verdict_hooks`, e.g. a per-client limit on `not_found`
+    answers: a hook may count here and refuse a client's next request in `admit`)."""
     status, reason = verdict.status, reason_code(verdict.reason)
-    metrics.count_verdict(status, reason, client)
+    ctx.metrics.count_verdict(status, reason, client)
     if client is not None:
         state["client"] = client
     state["verdict_status"] = status
     state["verdict_reason"] = reason
+    for hook in ctx.verdict_hooks:
+        hook(head, client, reason)
+
+
+def admit(ctx: Any, head: Head, client: str | None) -> None:
+    """The app's admission hooks (`Context.admit_hooks`), run before a token is verified:
+    each may raise ApiError (e.g. `too_many_requests`)."""
+    for hook in ctx.admit_hooks:
+        hook(head, client)
 
 
 def verdict_json(verdict: Any, language: str) -> bytes:

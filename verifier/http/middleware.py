@@ -150,8 +150,11 @@ async def verify_single(ctx: Any, receive: Receive, head: _request.Head,
     client = _request.authorize(ctx.api_keys, head)
     limits = ctx.limits
     body = await _request.read_body(receive, head, limits.max_body, limits.body_timeout)
-    verdict = ctx.verify(_request.token_of(head, body))
-    _request.record(ctx.metrics, state, verdict, client)
+    token = _request.token_of(head, body)
+    if ctx.admit_hooks:
+        _request.admit(ctx, head, client)
+    verdict = ctx.verify(token)
+    _request.record(ctx, head, state, verdict, client)
     return _request.verdict_json(verdict, head.language)
 
 
