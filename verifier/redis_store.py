@@ -36,13 +36,14 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 import redis
 
 from fastpath._hashset import HashSet, apply_changes
 from verifier.errors import QrverifyError
+from verifier.redis.connect import NETWORK_ERRORS, RedisFailure, describe, redact_url
+from verifier.redis.connect import connect as connect_redis
 from verifier.store import Replica, StoreUnavailable
 
 __all__ = [
@@ -65,7 +66,6 @@ MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 MAX_TRUST_BYTES = 16 * 1024 * 1024
 MAX_DELTA_CHAIN = 32
 FETCH_BATCH_BYTES = 32 * 1024 * 1024
-NETWORK_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
 _ID = re.compile(r"[0-9a-f]{32}")
 _VID = re.compile(r"[0-9]{1,18}-[0-9a-f]{8,32}")
 
@@ -77,21 +77,6 @@ class DataError(QrverifyError):
 def blob_id(data: bytes) -> str:
     """Content address of a blob: the first 16 bytes of its SHA-256, hex."""
     return hashlib.sha256(data).hexdigest()[:32]
-
-
-def redact_url(url: str) -> str:
-    """The Redis URL without its password, for messages and status."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid url>"
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
 
 
 class Layout:
@@ -457,9 +442,9 @@ class RedisStore:
         layout = Layout(namespace)
         safe = redact_url(url)
         try:
-            client = redis.Redis.from_url(url, socket_connect_timeout=2.0, socket_timeout=10.0)
-        except ValueError as exc:
-            raise StoreUnavailable(f"invalid Redis URL {safe}: {exc}") from None
+            client = connect_redis(url, role="reader", connect_timeout=2.0, timeout=10.0)
+        except RedisFailure as exc:
+            raise StoreUnavailable(str(exc)) from None
         problem: str | None = None
         replica: Replica | None = None
         trust_json = b""
@@ -475,8 +460,11 @@ class RedisStore:
                 confirmed = time.time()
                 break
             except NETWORK_ERRORS as exc:
-                problem = f"cannot reach Redis at {safe}: {exc}"
+                problem = describe(exc, safe)
                 break
+            except (redis.RedisError, RedisFailure) as exc:  # auth, configuration, server
+                client.close()
+                raise StoreUnavailable(describe(exc, safe)) from None
             except DataError as exc:  # e.g. a sync garbage-collected what we were reading
                 problem = f"Redis at {safe} holds unusable data: {exc}"
                 if attempt < 2:
@@ -621,6 +609,13 @@ class RedisStore:
                                           f"{self._replica.version}: {exc}")
                     log.warning("%s", self._hard_problem)
                 self._stop.wait(0.05 if self._data_errors < 2 else 1.0)
+            except (redis.RedisError, RedisFailure) as exc:  # auth, configuration, cluster
+                problem = describe(exc, self._url)
+                if problem != self._soft_problem:
+                    log.warning("store follower: %s; serving from the replica", problem)
+                self._soft_problem = problem
+                pubsub = self._drop_pubsub(pubsub)
+                self._stop.wait(1.0)
             except Exception:  # noqa: BLE001 - the follower must survive anything
                 log.exception("store follower error")
                 pubsub = self._drop_pubsub(pubsub)

@@ -164,11 +164,12 @@ def test_verify_reads_qrverify_variables(
 def test_sync_reads_the_redis_url_variable(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # an unreachable loopback port: the variable was read (runtime failure, exit 1)
+    # an unreachable loopback port: the variable was read (a Redis error: one line, exit 2)
     monkeypatch.setenv("QRVERIFY_REDIS_URL", "redis://127.0.0.1:1/0")
     code, _, err = _run(capsys, "sync", "--trust", str(TRUST_FILE))
     _one_error_line(err, "sync")
-    assert code == 1 and "cannot reach Redis at redis://127.0.0.1:1/0" in err
+    assert code == 2 and "network: cannot reach Redis" in err
+    assert "(Redis at redis://127.0.0.1:1/0)" in err
 
 
 def test_serve_and_verify_build_the_verifier_in_one_place(

@@ -72,9 +72,9 @@ def test_usage_errors(redis_server, capsys):
     assert cli("--trust", "x.json") == 2            # --redis is required
 
 
-def test_redis_unreachable_is_runtime_failure(trust_file, capsys):
+def test_redis_unreachable_exits_2(trust_file, capsys):
     url = f"redis://:pw123@127.0.0.1:{free_port()}/0"
-    assert cli("--redis", url, "--trust", str(trust_file)) == 1
+    assert cli("--redis", url, "--trust", str(trust_file)) == 2   # one-line Redis error
     err = capsys.readouterr().err
     assert "cannot reach Redis" in err and "pw123" not in err
 

@@ -1,8 +1,9 @@
 """What every `qrverify` command shares: exit codes, the error line, options, the verifier.
 
 - Exit codes: 0 success (all tokens valid), 1 a token is invalid or a runtime failure
-  (Redis unreachable while syncing, the server could not start), 2 a usage or
-  configuration error (bad option, unusable operator file). 130 on Ctrl-C.
+  (the server could not start, a sync not acknowledged by enough replicas), 2 a usage or
+  configuration error (bad option, unusable operator file) or a Redis error (one
+  categorised line, verifier.redis.connect.describe). 130 on Ctrl-C.
 - Errors: one line on stderr, `qrverify <command>: <message>` (`fail`).
 - Options: an `Option` names a flag, its `QRVERIFY_*` environment variable and a parser;
   a flag wins over the environment, the environment over the default (`resolve_options`).

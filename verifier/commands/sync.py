@@ -2,9 +2,12 @@
 
     qrverify sync --redis URL [--trust FILE] [--revocations FILE] [--replace] [--namespace NAME]
 
-How it stays safe is described in verifier/sync.py. Exit status: 0 success (or already up
-to date), 1 runtime failure (Redis unreachable, Redis data unusable, a concurrent sync kept
-winning), 2 usage or input error (nothing is written).
+How it stays safe is described in verifier/sync.py. After the flip it waits (WAIT) for
+`--wait-replicas` replicas (default all connected ones) at most `--wait-timeout` seconds
+(docs/redis-fleet.md). Exit status: 0 success (or already up to date), 1 runtime failure
+(Redis data unusable, a concurrent sync kept winning, fewer replicas acknowledged than
+required), 2 usage or input error (nothing is written), or any Redis error (unreachable,
+auth, cluster, server: one categorised line).
 """
 
 from __future__ import annotations
@@ -41,6 +44,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="progress bar on stderr (default: for large inputs on a terminal)",
     )
+    parser.add_argument(
+        "--wait-replicas",
+        metavar="N|all",
+        type=_replica_count,
+        default=None,
+        help="replicas that must acknowledge the new version (WAIT), else exit 1 "
+        "(default all: every replica connected to the primary)",
+    )
+    parser.add_argument(
+        "--wait-timeout",
+        metavar="SECONDS",
+        type=_wait_timeout,
+        default=10.0,
+        help="how long to wait for them (default 10)",
+    )
+
+
+def _replica_count(text: str) -> int | None:
+    if text.strip().lower() == "all":
+        return None
+    if not text.strip().isdigit() or int(text) > 1000:
+        raise argparse.ArgumentTypeError("a number of replicas (0-1000) or 'all'")
+    return int(text)
+
+
+def _wait_timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("seconds, e.g. 10") from None
+    if not 0 < value <= 600:
+        raise argparse.ArgumentTypeError("between 0 and 600 seconds")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,7 +96,13 @@ def run(args: argparse.Namespace) -> int:
     import redis
 
     from keys.registry import TrustRegistry
-    from verifier.redis_store import NETWORK_ERRORS, redact_url
+    from verifier.redis.connect import (
+        RedisFailure,
+        connect,
+        describe,
+        redact_url,
+        wait_for_replicas,
+    )
     from verifier.revocations import load_revocations
     from verifier.sync import PROGRESS_MIN_ENTRIES, sync_state
 
@@ -71,9 +113,11 @@ def run(args: argparse.Namespace) -> int:
         return fail(PROG, f"{exc}; nothing written")
     safe = redact_url(redis_url)
     try:
-        client = redis.Redis.from_url(redis_url, socket_connect_timeout=5.0, socket_timeout=60.0)
-    except ValueError as exc:
-        return fail(PROG, f"invalid Redis URL {safe}: {exc}")
+        client = connect(
+            redis_url, role="writer", connect_timeout=5.0, timeout=60.0 + args.wait_timeout
+        )
+    except RedisFailure as exc:
+        return fail(PROG, str(exc))
     entries = (
         0 if revocations is None else revocations.revoked_count + (revocations.registry_count or 0)
     )
@@ -91,13 +135,26 @@ def run(args: argparse.Namespace) -> int:
             namespace=namespace,
             progress=progress,
         )
-    except NETWORK_ERRORS as exc:
-        return fail(PROG, f"cannot reach Redis at {safe}: {exc}", EXIT_RUNTIME)
-    except redis.RedisError as exc:
-        return fail(PROG, f"Redis error at {safe}: {exc}", EXIT_RUNTIME)
+        acks = wait_for_replicas(
+            client,
+            args.wait_replicas,
+            args.wait_timeout,
+            namespace=namespace,
+            marker=result.version,
+        )
+    except (redis.RedisError, RedisFailure, OSError) as exc:  # one categorised line
+        return fail(PROG, describe(exc, safe))
     except QrverifyError as exc:  # SyncError, Redis data this version cannot use
         return fail(PROG, str(exc), EXIT_RUNTIME)
     finally:
         client.close()
-    print(result.summary())
+    print(f"{result.summary()}; {acks.summary()}")
+    if not acks.ok:
+        return fail(
+            PROG,
+            f"version {result.version} is on the primary, but only {acks.acknowledged} of "
+            f"{acks.required} replica(s) acknowledged it within {args.wait_timeout:g} s: "
+            "a failover now would lose it; rerun the sync",
+            EXIT_RUNTIME,
+        )
     return EXIT_OK

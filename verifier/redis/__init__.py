@@ -1,0 +1,2 @@
+"""Redis support: connecting to single servers, Redis Cluster and Sentinel
+(`verifier.redis.connect`)."""
