@@ -14,7 +14,8 @@ import os
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext as _build_ext
 
-EXTENSIONS = ["fastpath._decode", "fastpath._hashset", "fastpath._engine"]
+EXTENSIONS = ["fastpath._decode", "fastpath._hashset", "fastpath._engine", "fastpath._records",
+              "fastpath._links"]
 
 
 class build_ext(_build_ext):  # noqa: N801 - setuptools naming

@@ -7,6 +7,7 @@
                             registry set (UCI hashes of every recovery and test certificate)
     push_revocations.json   revocations added later by `qrverify sync` (the sync scenario)
     pools.json              {"pools": {name: [[token, status, reason], ...]}, ...}
+    records.jsonl           register records for the link pools (`serve --records`)
 
 Pools: `valid` (vaccination, recovery and test, in proportion), `expired` (CWT exp in the
 past), `revoked`, `forged` (signed by an untrusted key that claims the real issuer's kid:
@@ -17,6 +18,11 @@ re-scan is not a pool: the picker repeats one of the last valid tokens it handed
 Every expected verdict is checked against an in-process `Verifier` before the load starts,
 so a wrong expectation is a bug in this file, reported at once, not a load failure.
 The tokens carry a fixed made-up name; no real personal data.
+
+Register links (CONTRACT 1b), in pools of their own: `link_valid`, `link_expired`,
+`link_revoked`, `link_unknown` (no record, or a wrong ck: `not_found`) and `link_bad`
+(malformed, or a look-alike foreign host: `bad_link`). `MOSCOW_MIX` is the venue mix
+of Moscow: most guests carry a register link, foreign guests an EU certificate.
 """
 
 from __future__ import annotations
@@ -36,7 +42,9 @@ from typing import Any
 
 __all__ = [
     "DEFAULT_MIX",
+    "LINK_KINDS",
     "MIX_KINDS",
+    "MOSCOW_MIX",
     "Mix",
     "Picker",
     "Pools",
@@ -53,7 +61,15 @@ DEFAULT_MIX: dict[str, float] = {
     "valid": 80.0, "rescan": 8.0, "expired": 4.0, "revoked": 3.0, "forged": 2.0,
     "garbage": 3.0,
 }
-MIX_KINDS = ("valid", "rescan", "expired", "revoked", "forged", "garbage", "revoke_later")
+LINK_KINDS = ("link_valid", "link_expired", "link_revoked", "link_unknown", "link_bad")
+MIX_KINDS = ("valid", "rescan", "expired", "revoked", "forged", "garbage", "revoke_later",
+             *LINK_KINDS)
+# Moscow: most guests carry a register link, foreign guests an EU certificate.
+MOSCOW_MIX: dict[str, float] = {
+    "link_valid": 62.0, "valid": 15.0, "rescan": 8.0, "link_expired": 3.0,
+    "link_revoked": 2.0, "link_unknown": 2.0, "link_bad": 2.0, "expired": 2.0,
+    "revoked": 1.0, "forged": 1.0, "garbage": 2.0,
+}
 # Share of valid certificates by type (a Moscow evening: mostly vaccinated guests).
 TYPE_SHARE = {"vaccination": 0.7, "test": 0.2, "recovery": 0.1}
 REVOKE_GRACE = 1.0  # seconds after the push during which "valid" is still acceptable
@@ -117,9 +133,10 @@ def _garbage(rng: random.Random) -> Entry:
     from keys import base45
 
     kind = rng.randrange(3)
-    if kind == 0:  # a QR code that is not a health certificate at all
+    if kind == 0:  # a QR code that is not a health certificate at all (a menu's link:
+        # a link to a site other than the register's is bad_link, "a foreign site")
         text = "https://example.org/menu?table=" + str(rng.randrange(100))
-        return (text, "invalid", "bad_prefix")
+        return (text, "invalid", "bad_link")
     if kind == 1:  # HC1 prefix, characters outside the Base45 alphabet
         return ("HC1:" + "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(60)),
                 "invalid", "bad_base45")
@@ -196,6 +213,7 @@ def build_workdir(directory: str | os.PathLike[str], *, valid: int = 2000, other
                           signer=forger)
         pools["forged"].append((token, "invalid", "bad_signature"))
         pools["garbage"].append(_garbage(rng))
+    _link_pools(base, pools, rng, valid=valid, other=other)
     _write(base / "trust.json", {"keys": [issuer.trust_entry()]})
     _write(base / "revocations.json",
            {"revoked": revoked_entries, "registry": [_b64(h) for h in registry]})
@@ -205,6 +223,41 @@ def build_workdir(directory: str | os.PathLike[str], *, valid: int = 2000, other
     if check:
         check_expectations(base, result)
     return result
+
+
+def _link_pools(base: Path, pools: dict[str, list[Entry]], rng: random.Random, *,
+                valid: int, other: int) -> None:
+    """Register records (records.jsonl) and the link pools that scan them."""
+    import datetime as dt
+
+    from keys.link_records import record_link, sample_record
+
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=3))).date()
+    types = ("vaccination", "vaccination", "vaccination", "test", "recovery")
+    lines: list[bytes] = []
+    for i in range(valid):
+        rec = sample_record(types[i % len(types)], today=today)
+        lines.append(json.dumps(rec, ensure_ascii=False).encode("utf-8"))
+        pools["link_valid"].append((record_link(rec), "valid", None))
+    for i in range(other):
+        old = sample_record("test", today=today - dt.timedelta(days=30 + i % 30))
+        revoked = sample_record("vaccination", today=today, status="revoked")
+        lines += [json.dumps(r, ensure_ascii=False).encode("utf-8") for r in (old, revoked)]
+        pools["link_expired"].append((record_link(old), "invalid", "token_expired"))
+        pools["link_revoked"].append((record_link(revoked), "invalid", "revoked"))
+        unknown = record_link(sample_record("vaccination", today=today))
+        if i % 2 and pools["link_valid"]:  # a real record's id with a wrong ck
+            real = pools["link_valid"][i % len(pools["link_valid"])][0]
+            unknown = real[:-32] + "".join(rng.choice("0123456789abcdef") for _ in range(32))
+        pools["link_unknown"].append((unknown, "invalid", "not_found"))
+        good = record_link(sample_record("vaccination", today=today))
+        bad = (good.replace("www.gosuslugi.ru", "www.gosuslugi.ru.example.com"),
+               good.replace("gosuslugi", "g\u043esuslugi"),  # a Cyrillic o
+               good[:-3], good.replace("/verify/", "/verify/x"))[i % 4]
+        pools["link_bad"].append((bad, "invalid", "bad_link"))
+    tmp = base / "records.jsonl.tmp"
+    tmp.write_bytes(b"\n".join(lines) + b"\n")
+    os.replace(tmp, base / "records.jsonl")
 
 
 def _sig_hash(token: str) -> bytes:
@@ -226,8 +279,10 @@ def check_expectations(directory: Path, pools: Pools) -> None:
     """Raise ValueError naming the pool when an in-process Verifier disagrees."""
     from verifier import Verifier
 
+    records = directory / "records.jsonl"
     v = Verifier.from_files(trust=str(directory / "trust.json"),
-                            revocations=str(directory / "revocations.json"), cache_size=0)
+                            revocations=str(directory / "revocations.json"), cache_size=0,
+                            records=str(records) if records.exists() else None)
     try:
         for name, entries in pools.pools.items():
             for token, status, reason in entries:
@@ -296,8 +351,10 @@ def inprocess_rate(directory: Path, pools: Pools, mix: Mapping[str, float], *,
     """Verifier.verify per second in this process on the same mix (server defaults, cache on)."""
     from verifier import Verifier
 
+    records = directory / "records.jsonl"
     v = Verifier.from_files(trust=str(directory / "trust.json"),
-                            revocations=str(directory / "revocations.json"))
+                            revocations=str(directory / "revocations.json"),
+                            records=str(records) if records.exists() else None)
     try:
         picker = Picker(pools, mix, seed=7)
         # Longer than the re-scan cache, so fresh guests stay uncached as in the service.

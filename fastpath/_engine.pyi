@@ -34,7 +34,13 @@ class Engine:
     @property
     def misses(self) -> int: ...
     def __init__(
-        self, store: SnapshotSource, rules: Rules, *, leeway: int, cache_size: int
+        self,
+        store: SnapshotSource,
+        rules: Rules,
+        *,
+        leeway: int,
+        cache_size: int,
+        link_origins: Iterable[str] = (),
     ) -> None: ...
     @property
     def cache_entries(self) -> int: ...

@@ -27,6 +27,8 @@ from libc.time cimport time as c_time
 
 from fastpath._decode cimport Decoded, decode_token, format_iso_utc
 from fastpath._hashset cimport HashSet
+from fastpath._links cimport LinkChecker, is_link
+from fastpath._records cimport RecordTable
 
 from collections import OrderedDict
 from datetime import datetime, timezone
@@ -154,6 +156,12 @@ cdef int64_t _epoch(object at) except? -1:
     raise TypeError("at must be a datetime, epoch seconds or None")
 
 
+cdef RecordTable _records(object snap):
+    """The snapshot's register records (None: no records loaded)."""
+    cdef object records = getattr(snap, "records", None)
+    return None if records is None else <RecordTable?>records
+
+
 cdef class Engine:
     """The compiled per-scan path; verifier.Verifier is this class with its Python API.
 
@@ -166,16 +174,20 @@ cdef class Engine:
     cdef Py_ssize_t cache_size
     cdef int64_t _leeway
     cdef readonly long long hits, misses
+    cdef LinkChecker _links          # register links (fastpath._links)
     # rules
     cdef bint technical_only, full_course
     cdef int64_t vaccination_secs, recovery_secs, test_secs
     cdef frozenset test_types
     cdef int registry_types          # bit per type index: 1 vaccination, 2 test, 4 recovery
 
-    def __init__(self, store, rules, *, int leeway, Py_ssize_t cache_size):
+    def __init__(self, store, rules, *, int leeway, Py_ssize_t cache_size, link_origins=()):
         _bind_api()
         if not hasattr(store, "replica"):
             raise TypeError("the store must expose a `replica` snapshot")
+        # ValueError for a malformed origin URL
+        self._links = LinkChecker(tuple(link_origins), verdict=_Verdict,
+                                  reasons={c: _REASON[i] for i, c in enumerate(_CODES)})
         self._store = store
         self.cache = OrderedDict()
         self.cache_size = cache_size
@@ -219,6 +231,8 @@ cdef class Engine:
 
     cdef object _verify(self, object token, int64_t now):
         cdef object snap = self._store.replica    # the one snapshot of this scan
+        if is_link(token):  # a register link (CONTRACT 1b): looked up, never decoded
+            return self._links.check(token, _records(snap), now)
         cdef object trust = snap.trust
         cdef PyObject* hit = NULL
         cdef _Proof proof

@@ -20,7 +20,7 @@ REVOCATIONS_FILE = VECTORS_DIR / "revocations.json"
 UNVERIFIED_REASONS = frozenset({
     Reason.BAD_PREFIX, Reason.BAD_BASE45, Reason.BAD_COMPRESSION, Reason.BAD_COSE,
     Reason.BAD_CWT, Reason.BAD_PAYLOAD, Reason.TOO_LARGE, Reason.UNKNOWN_KEY,
-    Reason.BAD_SIGNATURE,
+    Reason.BAD_SIGNATURE, Reason.BAD_LINK, Reason.NOT_FOUND,
 })
 
 

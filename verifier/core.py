@@ -15,6 +15,7 @@ Revocations, the registry, time and the rules are applied on every scan.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Any
 
 from fastpath._engine import Engine
@@ -44,6 +45,7 @@ class Verifier(Engine):
         *,
         leeway: int = DEFAULT_LEEWAY,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        link_origins: Iterable[str] = (),
     ) -> None:
         if isinstance(leeway, bool) or not isinstance(leeway, int) or not 0 <= leeway <= 86400:
             raise ConfigError("leeway must be a whole number of seconds from 0 to 86400")
@@ -60,7 +62,11 @@ class Verifier(Engine):
         self.store = store
         self.leeway = leeway
         self._cache_size = cache_size
-        super().__init__(store, self.rules, leeway=leeway, cache_size=cache_size)
+        try:
+            super().__init__(store, self.rules, leeway=leeway, cache_size=cache_size,
+                             link_origins=tuple(link_origins))
+        except ValueError as exc:  # a malformed --link-origin
+            raise ConfigError(str(exc)) from None
 
     @classmethod
     def from_files(
@@ -68,11 +74,14 @@ class Verifier(Engine):
         trust: str | os.PathLike[str] | None = None,
         revocations: str | os.PathLike[str] | None = None,
         rules: str | os.PathLike[str] | _rules.Rules = "venue",
+        *,
+        records: str | os.PathLike[str] | None = None,
         **kwargs: Any,
     ) -> Verifier:
-        """A verifier on the embedded store, loaded from the contract's files."""
+        """A verifier on the embedded store, loaded from the contract's files (`records`:
+        the register's records, JSON Lines or CSV, for register links)."""
         try:
-            store = MemoryStore.from_files(trust, revocations)
+            store = MemoryStore.from_files(trust, revocations, records)
         except (OSError, ValueError) as exc:
             raise ConfigError(str(exc)) from None
         return cls(store, rules, **kwargs)

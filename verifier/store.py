@@ -20,6 +20,7 @@ from fastpath._hashset import HashSet
 from verifier.errors import QrverifyError
 
 if TYPE_CHECKING:
+    from fastpath._records import RecordTable
     from keys.registry import TrustRegistry
 
 __all__ = ["MemoryStore", "Replica", "Store", "StoreUnavailable", "as_hashset"]
@@ -83,7 +84,7 @@ class Replica:
     can keep the same TrustRegistry object while the keys do not change.
     """
 
-    __slots__ = ("trust", "revoked", "registry", "version", "trust_id")
+    __slots__ = ("trust", "revoked", "registry", "version", "trust_id", "records")
 
     def __init__(
         self,
@@ -92,8 +93,10 @@ class Replica:
         registry: HashSet | None,
         version: str = "",
         trust_id: str = "",
+        records: RecordTable | None = None,
     ) -> None:
         self.trust = trust
+        self.records = records
         self.revoked = revoked
         self.registry = registry
         self.version = version
@@ -112,6 +115,7 @@ class MemoryStore:
 
     `revoked` / `registry` accept a HashSet, a packed buffer of 16-byte hashes, or an
     iterable of 16-byte hashes; `registry=None` means no registry set is loaded.
+    `records` is the register's RecordTable (CONTRACT section 4), or None.
     """
 
     def __init__(
@@ -121,12 +125,14 @@ class MemoryStore:
         registry: HashInput | None = None,
         *,
         source: str = "memory",
+        records: RecordTable | None = None,
     ) -> None:
         self._replica = Replica(
             trust,
             as_hashset(revoked),
             None if registry is None else as_hashset(registry),
             version=source,
+            records=records,
         )
         self._source = source
 
@@ -135,21 +141,26 @@ class MemoryStore:
         cls,
         trust: str | os.PathLike[str] | None,
         revocations: str | os.PathLike[str] | None = None,
+        records: str | os.PathLike[str] | None = None,
     ) -> MemoryStore:
-        """Load the trust file and the optional revocation/registry file.
+        """Load the trust file, the optional revocation/registry file and the optional
+        register records file (JSON Lines or CSV).
 
-        Raises keys.registry.TrustFileError or verifier.revocations.RevocationFileError
-        (both ValueError) with a precise message; nothing is half-loaded.
+        Raises keys.registry.TrustFileError, verifier.revocations.RevocationFileError or
+        verifier.records.RecordsFileError (all ValueError) with a precise message;
+        nothing is half-loaded.
         """
         from keys.registry import TrustRegistry
+        from verifier.records import load_table
         from verifier.revocations import load_revocations
 
         reg = TrustRegistry.from_file(trust) if trust else TrustRegistry.empty()
+        table = load_table(records) if records else None
         if not revocations:
-            return cls(reg, HashSet(), None, source="files")
+            return cls(reg, HashSet(), None, source="files", records=table)
         parsed = load_revocations(revocations)
         registry = None if parsed.registry is None else HashSet(parsed.registry)
-        return cls(reg, HashSet(parsed.revoked), registry, source="files")
+        return cls(reg, HashSet(parsed.revoked), registry, source="files", records=table)
 
     @property
     def replica(self) -> Replica:

@@ -16,17 +16,21 @@ class Verdict:
     unverified token is never exposed. No medical detail is kept.
     """
 
-    __slots__ = ("reason", "_holder", "_certificate")
+    __slots__ = ("reason", "_holder", "_certificate", "_detail")
 
     def __init__(
         self,
         reason: Reason | None,
-        holder: tuple[str, str, str] | None = None,
+        holder: tuple[str, ...] | None = None,
         certificate: tuple[str, str, str] | None = None,
+        detail: str | None = None,
     ) -> None:
         self.reason = reason
+        # (name, name_latin, dob) for an EU DCC; register links add the document.
         self._holder = holder
         self._certificate = certificate
+        # A more specific English sentence than the reason's (a link to a foreign site).
+        self._detail = detail
 
     @property
     def status(self) -> str:
@@ -38,12 +42,17 @@ class Verdict:
 
     @property
     def detail(self) -> str:
-        return DETAILS[self.reason]
+        return DETAILS[self.reason] if self._detail is None else self._detail
 
     @property
     def holder(self) -> dict[str, str] | None:
         h = self._holder
-        return None if h is None else {"name": h[0], "name_latin": h[1], "dob": h[2]}
+        if h is None:
+            return None
+        out = {"name": h[0], "name_latin": h[1], "dob": h[2]}
+        if len(h) > 3:
+            out["document"] = h[3]
+        return out
 
     @property
     def certificate(self) -> dict[str, str] | None:
@@ -54,7 +63,7 @@ class Verdict:
         out: dict[str, Any] = {
             "status": "valid" if self.reason is None else "invalid",
             "reason": None if self.reason is None else self.reason.value,
-            "detail": DETAILS[self.reason],
+            "detail": DETAILS[self.reason] if self._detail is None else self._detail,
         }
         if self._holder is not None:
             out["holder"] = self.holder
@@ -70,10 +79,11 @@ class Verdict:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Verdict):
             return NotImplemented
-        return (self.reason, self._holder, self._certificate) == (
+        return (self.reason, self._holder, self._certificate, self._detail) == (
             other.reason,
             other._holder,
             other._certificate,
+            other._detail,
         )
 
     __hash__ = None  # type: ignore[assignment]

@@ -705,7 +705,15 @@ def build(iss: dict[str, Issuer]) -> Builder:  # noqa: PLR0915 - one flat list o
     b.add("bad_prefix_hc2", "HC2:" + good[4:], "bad_prefix")
     b.add("bad_prefix_missing", good[4:], "bad_prefix")
     b.add("bad_prefix_leading_space", " " + good, "bad_prefix")
-    b.add("bad_prefix_url", "https://example.org/", "bad_prefix")
+    b.add("bad_prefix_url", "ftp://example.org/", "bad_prefix")
+    # register links (CONTRACT 1b): no records are loaded with the vectors
+    link = ("https://www.gosuslugi.ru/covid-cert/verify/9160000012345678?lang=ru"
+            "&ck=4d3c2b1a00112233445566778899aabb")
+    b.add("link_foreign_site", "https://example.org/", "bad_link")
+    b.add("link_lookalike_host", link.replace("gosuslugi.ru", "gosuslugi.ru.example.com"),
+          "bad_link")
+    b.add("link_malformed_id", link.replace("12345678?", "1234567?"), "bad_link")
+    b.add("link_not_found", link, "not_found")
     b.add("bad_base45_lowercase_char", good[:20] + "a" + good[21:], "bad_base45")
     b.add("bad_base45_length_mod_3_is_1", good + "0" * ((1 - len(good[4:])) % 3),
           "bad_base45")

@@ -166,6 +166,27 @@ SHARED: dict[str, Option] = {
 }
 
 
+def link_origins(value: str) -> tuple[str, ...]:
+    """Comma-separated origin URLs of regional registers (checked like the link parser)."""
+    from fastpath._links import parse_origin
+
+    out = tuple(u.strip() for u in value.split(",") if u.strip())
+    for url in out:
+        try:
+            parse_origin(url)
+        except ValueError as exc:
+            raise OptionError(str(exc)) from None
+    return out
+
+
+SHARED["records"] = Option(
+    "records", "--records", "QRVERIFY_RECORDS", text, "FILE",
+    "register records for register links, JSON Lines or CSV (embedded store)")
+SHARED["link_origins"] = Option(
+    "link_origins", "--link-origin", "QRVERIFY_LINK_ORIGINS", link_origins, "URL[,URL]",
+    "further register origins accepted in links (comma-separated)")
+
+
 def shared(*names: str) -> tuple[Option, ...]:
     return tuple(SHARED[n] for n in names)
 
@@ -241,6 +262,13 @@ def build_verifier(opts: VerifierOptions, *, follow: bool = True) -> Verifier:
     the rules or the store raises CommandError with a one-line message."""
     from verifier.core import Verifier
 
+    records = getattr(opts, "records", None)
+    origins = getattr(opts, "link_origins", ())
+    if opts.redis and records:
+        raise CommandError(
+            "--records and --redis exclude each other "
+            "(load records into Redis with `qrverify sync --records`)"
+        )
     if opts.redis and opts.revocations:
         raise CommandError(
             "--revocations and --redis exclude each other "
@@ -261,14 +289,17 @@ def build_verifier(opts: VerifierOptions, *, follow: bool = True) -> Verifier:
                 namespace=opts.namespace,
             )
             try:
-                return Verifier(store, opts.rules, cache_size=opts.cache_size, leeway=opts.leeway)
+                return Verifier(store, opts.rules, cache_size=opts.cache_size, leeway=opts.leeway,
+                                link_origins=origins)
             except BaseException:
                 store.close()
                 raise
-        if not opts.trust:
-            raise CommandError("no issuer keys: give --trust FILE or --redis URL")
+        if not opts.trust and not records:
+            raise CommandError("no issuer keys: give --trust FILE or --redis URL "
+                               "(or --records FILE for register links only)")
         return Verifier.from_files(
-            opts.trust, opts.revocations, opts.rules, cache_size=opts.cache_size, leeway=opts.leeway
+            opts.trust, opts.revocations, opts.rules, records=records, link_origins=origins,
+            cache_size=opts.cache_size, leeway=opts.leeway
         )
     except CommandError:
         raise

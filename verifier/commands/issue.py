@@ -30,13 +30,22 @@ _GROUPS = {"v": "vaccination", "r": "recovery", "t": "test"}
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--key",
-        required=True,
         metavar="DIR",
         help="issuer directory with issuer.key and issuer.crt",
     )
     parser.add_argument(
+        "--link",
+        action="store_true",
+        help="make a register record instead (appended to --records FILE) and print its link",
+    )
+    parser.add_argument(
+        "--records",
+        metavar="FILE",
+        help="with --link: the register records file (JSON Lines, or CSV if it ends in .csv)",
+    )
+    parser.add_argument(
         "--type",
-        choices=CERT_TYPES,
+        choices=(*CERT_TYPES, "temporary"),
         dest="cert_type",
         help="certificate type (required unless --json is given)",
     )
@@ -95,7 +104,39 @@ def _load_payload(spec: str) -> dict[str, Any]:
     return payload
 
 
+def _run_link(args: argparse.Namespace) -> int:
+    from keys.link_records import append_record, record_link, sample_record
+
+    if args.records is None:
+        return fail(PROG, "--link needs --records FILE")
+    if args.key is not None or args.json is not None:
+        return fail(PROG, "--link makes a register record: drop --key / --json")
+    try:
+        dob = _check_dob(args.dob if args.dob is not None else "1980-01-01")
+        kwargs = {} if args.name is None else {"name": args.name}
+        record = sample_record(args.cert_type or "vaccination", dob=dob, **kwargs)
+        append_record(args.records, record)
+    except ValueError as exc:
+        return fail(PROG, str(exc))
+    except OSError as exc:
+        return fail(PROG, f"cannot write {args.records}: {exc.strerror}")
+    link = record_link(record)
+    if args.qr is not None:
+        try:
+            write_png(link, args.qr)
+        except OSError as exc:
+            return fail(PROG, f"cannot write {args.qr}: {exc.strerror}")
+    print(link)
+    return EXIT_OK
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.link:
+        return _run_link(args)
+    if args.key is None:
+        return fail(PROG, "--key DIR is required (or --link --records FILE)")
+    if args.cert_type == "temporary":
+        return fail(PROG, "--type temporary exists only for register records (--link)")
     try:
         issuer = load_issuer(args.key)
     except IssuerError as exc:

@@ -27,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _prepare_demo(cfg: ServeConfig) -> tuple[ServeConfig, Any, str | None]:
     """Create the demo issuer; returns the config pointing at its trust file."""
     from keys.demo import make_demo
+    from keys.link_records import make_demo_records
     from keys.qr import write_png
 
     created: str | None = None
@@ -38,11 +39,16 @@ def _prepare_demo(cfg: ServeConfig) -> tuple[ServeConfig, Any, str | None]:
         demo = make_demo(directory)
         for kind, token in demo.tokens.items():
             write_png(token, Path(directory) / f"qr-{kind}.png")
+        links = make_demo_records(directory) if not cfg.records else {}
+        for kind, link in links.items():
+            write_png(link, Path(directory) / f"qr-link-{kind}.png")
     except Exception as exc:
         if created:
             shutil.rmtree(created, ignore_errors=True)
         raise CommandError(f"--demo: {exc}") from None
-    new = ServeConfig.from_json_dict({**cfg.to_json_dict(), "trust": str(demo.trust_path)})
+    records = cfg.records or str(Path(directory) / "records.jsonl")
+    new = ServeConfig.from_json_dict({**cfg.to_json_dict(), "trust": str(demo.trust_path),
+                                      "records": records})
     return new, demo, created
 
 
@@ -60,6 +66,13 @@ def _print_demo(cfg: ServeConfig, demo: Any) -> None:
     ]
     for kind, token in demo.tokens.items():
         lines.append(f"    {kind}: {token}")
+    from keys.link_records import demo_links
+
+    links = demo_links(directory)
+    if links and cfg.records == str(directory / "records.jsonl"):
+        lines.append(f"  register records: {directory}/records.jsonl")
+        lines.append("  sample register links (QR pictures: qr-link-<kind>.png):")
+        lines.extend(f"    {kind}: {link}" for kind, link in links.items())
     first = next(iter(demo.tokens.values()))
     lines.append(
         f"  try: curl -s -H 'content-type: text/plain' --data-binary '{first}' {url}v1/verify"

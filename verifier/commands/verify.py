@@ -31,13 +31,16 @@ from verifier.verdict import Verdict
 
 PROG = "qrverify verify"
 _LINE_LIMIT = fastpath.MAX_TOKEN_CHARS + 2
-OPTIONS = shared("trust", "revocations", "redis", "rules", "leeway", "namespace")
+OPTIONS = shared("trust", "revocations", "records", "link_origins", "redis", "rules", "leeway",
+                 "namespace")
 
 
 @dataclass(frozen=True)
 class VerifyOptions:
     trust: str | None = None
     revocations: str | None = None
+    records: str | None = None
+    link_origins: tuple[str, ...] = ()
     redis: str | None = None
     rules: str = "venue"
     leeway: int = DEFAULT_LEEWAY

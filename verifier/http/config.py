@@ -45,6 +45,8 @@ class ServeConfig:
     workers: int = 1
     trust: str | None = None
     revocations: str | None = None
+    records: str | None = None
+    link_origins: tuple[str, ...] = ()
     redis: str | None = None
     rules: str = "venue"
     demo: bool = False
@@ -116,6 +118,8 @@ OPTIONS: tuple[Option, ...] = (
            "worker processes, each with its own store replica (default 1)"),
     SHARED["trust"],
     SHARED["revocations"],
+    SHARED["records"],
+    SHARED["link_origins"],
     SHARED["redis"],
     SHARED["rules"],
     Option("demo", "--demo", "QRVERIFY_DEMO", boolean, None,
@@ -185,6 +189,9 @@ def resolve(args: argparse.Namespace, environ: Mapping[str, str] | None = None) 
 def _check(cfg: ServeConfig) -> None:
     if cfg.demo and (cfg.trust or cfg.redis):
         raise ServeConfigError("--demo makes its own trust file: drop --trust / --redis")
+    if cfg.redis and cfg.records:
+        raise ServeConfigError("--records and --redis exclude each other "
+                               "(load records into Redis with `qrverify sync --records`)")
     if cfg.redis and cfg.revocations:
         raise ServeConfigError("--revocations and --redis exclude each other "
                                "(load revocations into Redis with `qrverify sync`)")
