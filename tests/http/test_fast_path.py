@@ -103,12 +103,13 @@ def test_policy_hooks_see_verdicts_and_can_refuse(verifier: Verifier, tokens: An
 
     seen: list[tuple[str | None, str | None]] = []
 
-    def count(head: Any, client: str | None, reason: str | None) -> None:
+    def count(scope: Any, client: str | None, reason: str | None) -> None:
         seen.append((client, reason))
 
-    def admit(head: Any, client: str | None) -> None:
+    def admit(scope: Any, client: str | None, token: str) -> None:
+        assert scope["client"] is not None and token.startswith("HC1:")
         if sum(1 for _, r in seen if r == "unknown_key") >= 2:
-            raise ApiError("too_many_requests")
+            raise ApiError("too_many_requests", headers=[(b"retry-after", b"7")])
 
     app = create_app(verifier, access_log=None, fast_path=fast_path)
     app.state.ctx.verdict_hooks.append(count)
@@ -118,6 +119,7 @@ def test_policy_hooks_see_verdicts_and_can_refuse(verifier: Verifier, tokens: An
             assert c.post("/v1/verify", json={"token": tokens.unknown_key}).status_code == 200
         r = c.post("/v1/verify", json={"token": tokens.valid})
         assert r.status_code == 429 and r.json()["error"]["code"] == "too_many_requests"
+        assert r.headers["retry-after"] == "7"
         r = c.post("/v1/verify/batch", json={"tokens": [tokens.valid]})
         assert r.status_code == 429
     assert seen == [(None, "unknown_key"), (None, "unknown_key")]

@@ -257,11 +257,10 @@ def reason_code(reason: Any) -> str | None:
     return str(getattr(reason, "value", reason))
 
 
-def record(ctx: Any, head: Head, state: dict[str, Any], verdict: Any,
+def record(ctx: Any, scope: Scope, state: dict[str, Any], verdict: Any,
            client: str | None) -> None:
     """Verdict bookkeeping: the metrics and the access-log fields of one verdict, then the
-    app's verdict hooks (`Context.verdict_hooks`, e.g. a per-client limit on `not_found`
-    answers: a hook may count here and refuse a client's next request in `admit`)."""
+    app's verdict hooks (`Context.verdict_hooks`)."""
     status, reason = verdict.status, reason_code(verdict.reason)
     ctx.metrics.count_verdict(status, reason, client)
     if client is not None:
@@ -269,14 +268,19 @@ def record(ctx: Any, head: Head, state: dict[str, Any], verdict: Any,
     state["verdict_status"] = status
     state["verdict_reason"] = reason
     for hook in ctx.verdict_hooks:
-        hook(head, client, reason)
+        hook(scope, client, reason)
 
 
-def admit(ctx: Any, head: Head, client: str | None) -> None:
-    """The app's admission hooks (`Context.admit_hooks`), run before a token is verified:
-    each may raise ApiError (e.g. `too_many_requests`)."""
+def admit(ctx: Any, scope: Scope, client: str | None, token: str) -> None:
+    """The app's admission hooks (`Context.admit_hooks`), run before a token is verified;
+    each may raise ApiError (e.g. `too_many_requests` with a Retry-After header).
+
+    Together with the verdict hooks this is where a per-client policy plugs in, such as
+    `verifier.link_limits.NotFoundLimiter`: admit refuses a client whose bucket of
+    `not_found` answers is empty (client = the API-key name, else `scope["client"]`), the
+    verdict hook counts each `not_found`."""
     for hook in ctx.admit_hooks:
-        hook(head, client)
+        hook(scope, client, token)
 
 
 def verdict_json(verdict: Any, language: str) -> bytes:

@@ -107,10 +107,10 @@ class Context:
     image_slots: list[Any] = field(default_factory=list)  # made inside the event loop
     version: str = __version__
     # Hooks for per-client policies (`_request.admit` / `_request.record`):
-    # admit(head, client) may raise ApiError before a token is verified;
-    # verdict(head, client, reason_code) sees every verdict.
-    admit_hooks: list[Callable[[Head, str | None], None]] = field(default_factory=list)
-    verdict_hooks: list[Callable[[Head, str | None, str | None], None]] = field(
+    # admit(scope, client, token) may raise ApiError before a token is verified;
+    # verdict(scope, client, reason_code) sees every verdict.
+    admit_hooks: list[Callable[[Any, str | None, str], None]] = field(default_factory=list)
+    verdict_hooks: list[Callable[[Any, str | None, str | None], None]] = field(
         default_factory=list)
 
     def __post_init__(self) -> None:
@@ -181,7 +181,8 @@ def _answers_errors(fn: Endpoint) -> Endpoint:
 async def verify_one(request: Request) -> Response:
     """Verify one token (the fast path in `Observe` answers this route the same way)."""
     ctx, head, state = _parts(request)
-    return _verdict_response(await verify_single(ctx, request.receive, head, state), head)
+    return _verdict_response(
+        await verify_single(ctx, request.scope, request.receive, head, state), head)
 
 
 @_answers_errors
@@ -194,7 +195,8 @@ async def verify_batch(request: Request) -> Response:
     tokens = _request.tokens_of(head, body, limits.max_batch)
     del body
     if ctx.admit_hooks:
-        _request.admit(ctx, head, client)
+        for token in tokens:
+            _request.admit(ctx, request.scope, client, token)
     verdicts = ctx.verify_many(tokens)
     valid = 0
     metrics = ctx.metrics
@@ -202,7 +204,7 @@ async def verify_batch(request: Request) -> Response:
         reason = _request.reason_code(v.reason)
         metrics.count_verdict(v.status, reason, client)
         for hook in ctx.verdict_hooks:
-            hook(head, client, reason)
+            hook(request.scope, client, reason)
         if v.status == "valid":
             valid += 1
     if client is not None:
@@ -265,9 +267,9 @@ async def verify_image(request: Request) -> Response:
         raise ApiError("no_qr_code")
     ctx.metrics.count_image("qr_found")
     if ctx.admit_hooks:
-        _request.admit(ctx, head, client)
+        _request.admit(ctx, request.scope, client, text)
     verdict = ctx.verify(text)
-    _request.record(ctx, head, state, verdict, client)
+    _request.record(ctx, request.scope, state, verdict, client)
     return _verdict_response(_request.verdict_json(verdict, head.language), head)
 
 

@@ -80,8 +80,9 @@ class ServeConfig:
     def from_json_dict(cls, obj: Mapping[str, Any]) -> ServeConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in obj.items() if k in names}
-        if "cors_origins" in values:
-            values["cors_origins"] = tuple(values["cors_origins"])
+        for key, value in values.items():  # JSON has lists where the config keeps tuples
+            if isinstance(value, list):
+                values[key] = tuple(value)
         return cls(**values)
 
 
