@@ -368,6 +368,8 @@ cdef bint _entry_field(int kind, int key, object value, Decoded out) except -1:
         out.ci = value
         return True
     if kind == 0:
+        if key == K_MP and _is_str(value):
+            out.mp = value
         if key == K_VP or key == K_MP or key == K_MA:
             return _is_str(value)
         if key == K_DN or key == K_SD:

@@ -24,7 +24,10 @@ cdef class Decoded:
     cdef readonly int dn, sd
     cdef readonly int64_t dt, fr, df, du, sc
     cdef readonly str tt, tr
-    cdef readonly bytes uci_hash, cuci_hash, sig_hash
+    cdef readonly str mp               # vaccine product (vaccination only)
+    # Revocation hashes: cuci_hash uses iss (else co); cuci_co_hash uses co. When iss is
+    # absent or equal to co, cuci_co_hash IS cuci_hash (the same object).
+    cdef readonly bytes uci_hash, cuci_hash, cuci_co_hash, sig_hash
 
 
 cdef Decoded decode_token(object token, Py_ssize_t max_inflated)

@@ -44,8 +44,10 @@ class Decoded:
     sc: int
     tt: str | None
     tr: str | None
+    mp: str | None
     uci_hash: bytes | None
     cuci_hash: bytes | None
+    cuci_co_hash: bytes | None
     sig_hash: bytes | None
     @property
     def country(self) -> str | None: ...

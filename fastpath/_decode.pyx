@@ -275,6 +275,11 @@ cdef int _set_hashes(Decoded out, bint half_signature) except -1:
     cdef const uint8_t* cc = _utf8(out.iss if out.iss else out.co, &ncc)
     out.uci_hash = _hash16(ci, 0, ci, nci)
     out.cuci_hash = _hash16(cc, ncc, ci, nci)
+    if not out.iss or out.iss == out.co:
+        out.cuci_co_hash = out.cuci_hash
+    else:  # issuers disagreed on COUNTRYCODEUCI: iss+ci in some apps, co+ci in others
+        cc = _utf8(out.co, &ncc)
+        out.cuci_co_hash = _hash16(cc, ncc, ci, nci)
     if half_signature:
         nsig //= 2
     out.sig_hash = _hash16(<const uint8_t*>PyBytes_AS_STRING(out.signature), 0,

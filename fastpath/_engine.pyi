@@ -33,6 +33,9 @@ class Engine:
     def hits(self) -> int: ...
     @property
     def misses(self) -> int: ...
+    @property
+    def cache_used(self) -> int:
+        """Estimated bytes held by the re-scan cache."""
     def __init__(
         self,
         store: SnapshotSource,
@@ -40,6 +43,7 @@ class Engine:
         *,
         leeway: int,
         cache_size: int,
+        cache_bytes: int = ...,
         link_origins: Iterable[str] = (),
     ) -> None: ...
     @property

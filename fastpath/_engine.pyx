@@ -2,15 +2,23 @@
 """The verification engine: everything a scan does after the bytes arrive.
 
 `Engine.verify(token, at)`:
-  0. one snapshot of the store (`snap = store.replica`): trust keys, revoked and registry
+  0. input hygiene (CONTRACT section 1): size cap, whitespace and BOM, the HC1: prefix in
+     any case or percent-encoded; a text starting with http:// or https:// goes to the
+     register-link path, anything else to the HC1 decoder;
+  1. one snapshot of the store (`snap = store.replica`): trust keys, revoked and registry
      sets all come from it, so one scan never mixes two versions;
-  1. re-scan cache, keyed on the whole token and on the trust registry object the token
-     was proven against (a key change proves it again);
-  2. on a miss, prove: decode (fastpath._decode), find the keys for the kid, verify the
-     signature (IssuerKey.verify, i.e. cryptography), then payload, key usage and key
-     validity; the result (a `_Proof`) is cached, failures included;
-  3. on every scan: the clock (with leeway), the revocation and registry sets of the
-     snapshot (C-level HashSet lookups), and the acceptance rules.
+  2. re-scan cache, keyed on the cleaned token and on the trust registry object the token
+     was proven against (a key change proves it again). It holds VERIFIED tokens only, and
+     of them only what the per-scan checks need (`_Proof`: times, hashes, rule window,
+     holder, certificate): no signed content, nothing for a token that failed before its
+     signature held. Bounded by entries and by (estimated) bytes, LRU;
+  3. on a miss, prove: decode (fastpath._decode), find the keys for the kid (a 2-letter
+     `iss` must match a key's known country), verify the signature (IssuerKey.verify,
+     i.e. cryptography), check the payload, and precompute everything that does not
+     depend on the clock (key usage, the rules' fixed outcome and window, valid_until);
+  4. on every scan: the signing key's validity at the time of verification, the token's
+     exp/iat (with leeway), the revocation and registry sets of the snapshot (C-level
+     HashSet lookups), and the acceptance rules' window.
 
 Reasons are small int codes (R_* below) inside this module; `_REASON` is the one table
 mapping them to `verifier.reasons.Reason`, and verdicts are `verifier.verdict.Verdict`.
@@ -22,25 +30,31 @@ precedence is the contract's: the first check that fails is reported.
 from cpython.bytes cimport PyBytes_AS_STRING
 from cpython.dict cimport PyDict_GetItem
 from cpython.object cimport PyObject
-from libc.stdint cimport int64_t
+from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t
 from libc.time cimport time as c_time
 
 from fastpath._decode cimport Decoded, decode_token, format_iso_utc
 from fastpath._hashset cimport HashSet
-from fastpath._links cimport LinkChecker, is_link
+from fastpath._links cimport LinkChecker
 from fastpath._records cimport RecordTable
 
 from collections import OrderedDict
 from datetime import datetime, timezone
+from urllib.parse import unquote, unquote_to_bytes
 
 from fastpath._decode import MAX_INFLATED, DecodeError
 
 cdef int64_t DAY = 86400
 cdef int64_t HOUR = 3600
+cdef int64_t MIN_TIME = -62135596800     # 0001-01-01T00:00:00Z
+cdef int64_t MAX_TIME = 253402300799     # 9999-12-31T23:59:59Z
 cdef str NEGATIVE = "260415000"      # SNOMED CT "Not detected"
 _TYPE_BITS = {"vaccination": 1, "test": 2, "recovery": 4}
 _UTC = timezone.utc
 
+cdef enum:
+    MAX_INPUT = 16384      # characters (or bytes) looked at, at most: twice the token cap
+    ENTRY_OVERHEAD = 640   # bytes a cache entry costs besides its key and holder strings
 # Reason codes: index into _REASON (same order as _CODES).
 cdef enum:
     R_BAD_PREFIX
@@ -105,44 +119,140 @@ cdef inline object _invalid(int code):
     return _Verdict(<object>_REASON[code])
 
 
+
+# -- input hygiene (CONTRACT section 1) ----------------------------------------------------
+
+cdef enum:
+    K_HC1 = 0       # the cleaned text starts with "HC1:" (str or bytes)
+    K_LINK = 1      # it starts with http:// or https:// (any case)
+    K_OTHER = 2     # anything else: the decoder names the reason (bad_prefix)
+
+cdef str _WS = " \t\r\n"
+cdef bytes _WS_B = b" \t\r\n"
+
+
+cdef inline bint _ws(Py_UCS4 c):
+    return c == 32 or c == 9 or c == 13 or c == 10
+
+
+cdef int _kind_str(str text) except -1:
+    cdef str head = text[:8].lower()
+    if head.startswith("hc1:"):
+        return K_HC1
+    if head.startswith("http://") or head == "https://":
+        return K_LINK
+    return K_OTHER
+
+
+cdef object _clean_str(str text):
+    """Surrounding whitespace and a BOM removed; `hc1:` and `HC1%3A` made `HC1:`."""
+    cdef Py_ssize_t n = len(text)
+    if n and (_ws(text[0]) or _ws(text[n - 1]) or text[0] == u"\ufeff"):
+        text = text.strip(_WS)
+        if text.startswith(u"\ufeff"):
+            text = text[1:].strip(_WS)
+    if text.startswith("HC1:"):
+        return text
+    if text[:4].upper() == "HC1:":
+        return "HC1:" + text[4:]
+    if text[:6].upper() == "HC1%3A":  # a scanner app percent-encoded the whole text
+        text = unquote(text, "utf-8", "replace")  # bad UTF-8: U+FFFD, then bad_base45
+        if text[:4].upper() == "HC1:":
+            return "HC1:" + text[4:]
+    return text
+
+
+cdef object _clean_bytes(bytes raw):
+    cdef Py_ssize_t n = len(raw)
+    if n and (raw[0] in _WS_B or raw[n - 1] in _WS_B or raw[0] == 0xEF):
+        raw = raw.strip(_WS_B)
+        if raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:].strip(_WS_B)
+    if raw.startswith(b"HC1:"):
+        return raw
+    if raw[:4].upper() == b"HC1:":
+        return b"HC1:" + raw[4:]
+    if raw[:6].upper() == b"HC1%3A":
+        raw = unquote_to_bytes(raw)
+        if raw[:4].upper() == b"HC1:":
+            return b"HC1:" + raw[4:]
+    return raw
+
+
+cdef object _clean(object token, int* kind):
+    """The text to verify, and its kind; None with kind = an R_* code when there is
+    nothing to verify. Input is capped before any work."""
+    cdef Py_ssize_t n
+    cdef object text
+    if type(token) is str:
+        n = len(<str>token)
+        if n > MAX_INPUT:
+            kind[0] = R_TOO_LARGE
+            return None
+        if n > 4 and (<str>token).startswith("HC1:") and not _ws((<str>token)[n - 1]):
+            kind[0] = K_HC1  # the common case: nothing to clean, nothing allocated
+            return token
+        text = _clean_str(<str>token)
+        kind[0] = _kind_str(<str>text)
+        return text
+    if isinstance(token, (bytes, bytearray, memoryview)):
+        try:
+            n = len(token)
+            if n > MAX_INPUT:
+                kind[0] = R_TOO_LARGE
+                return None
+            text = _clean_bytes(token if type(token) is bytes else bytes(token))
+        except (TypeError, ValueError, BufferError):  # e.g. a non-byte memoryview
+            kind[0] = R_BAD_PREFIX
+            return None
+        if (<bytes>text)[:4] == b"HC1:":
+            kind[0] = K_HC1
+        elif (<bytes>text)[:8].lower().startswith(b"http://") or \
+                (<bytes>text)[:8].lower() == b"https://":
+            kind[0] = K_LINK
+        else:
+            kind[0] = K_OTHER
+        return text
+    kind[0] = R_BAD_PREFIX
+    return None
+
+
+# -- what a verified token proved ----------------------------------------------------------
+
 cdef class _Proof:
-    """What one token proved against one trust registry. Immutable once built, but for
-    the memo of its last valid-until text."""
+    """What one VERIFIED token proved against one trust registry: only what the per-scan
+    checks need. Immutable once built."""
 
     cdef object trust
-    cdef Decoded d             # None when the token did not decode
-    cdef int failure           # an R_* code, or -1 when everything up to the key held
-    cdef tuple holder          # set only once the signature verified
-    cdef str ctype
-    cdef str issuer
-    cdef int64_t iso_ts
-    cdef str iso_text
-
-    cdef str iso(self, int64_t ts):
-        if self.iso_text is None or self.iso_ts != ts:
-            self.iso_text = format_iso_utc(ts)
-            self.iso_ts = ts
-        return self.iso_text
-
-
-cdef _Proof _proof(object trust, Decoded d, int failure, bint verified):
-    cdef _Proof p = _Proof.__new__(_Proof)
-    cdef str fn, gn, fnt, gnt, name, latin
-    p.trust = trust
-    p.d = d
-    p.failure = failure
-    if verified:  # signature checked and payload well-formed: safe to show
-        fn, gn, fnt, gnt = d.fn, d.gn, d.fnt, d.gnt
-        name = (fn + " " + gn) if fn and gn else (fn or gn or "")
-        latin = (fnt + "<" + gnt) if fnt and gnt else (fnt or gnt or "")
-        p.holder = (name or latin.replace("<", " "), latin, d.dob)
-        p.ctype = d.cert_type
-        p.issuer = d.iss if d.iss else d.co
-    return p
+    cdef Py_ssize_t cost           # bytes charged to the cache for this entry
+    cdef int failure               # R_KEY_USAGE, or -1
+    cdef tuple holder
+    cdef tuple certificate         # (type, issuer, valid_until text)
+    cdef int64_t exp, iat
+    cdef int64_t key_nb, key_na    # the signing key's validity (INT64_MIN/MAX: open)
+    cdef bytes uci, cuci, cuci_co, sig   # revocation hashes; cuci_co None unless it differs
+    cdef bint want_registry
+    cdef int rule                  # the rules' outcome that needs no clock, or -1
+    cdef int early, late           # R_* before start / after end; -1: no window
+    cdef int64_t start, end
 
 
 cdef inline bint _has(HashSet s, bytes key):
     return s.contains_ptr(<const unsigned char*>PyBytes_AS_STRING(key))
+
+
+cdef inline int64_t _clamp_time(int64_t t):
+    return MIN_TIME if t < MIN_TIME else MAX_TIME if t > MAX_TIME else t
+
+
+cdef inline bint _country_code(str iss):
+    """A 2-letter ASCII code (a country), as opposed to a ministry's name."""
+    cdef Py_UCS4 a, b
+    if iss is None or len(iss) != 2:
+        return False
+    a = iss[0]
+    b = iss[1]
+    return ((65 <= a <= 90 or 97 <= a <= 122) and (65 <= b <= 90 or 97 <= b <= 122))
 
 
 cdef int64_t _epoch(object at) except? -1:
@@ -170,8 +280,9 @@ cdef class Engine:
     """
 
     cdef object _store
-    cdef object cache
-    cdef Py_ssize_t cache_size
+    cdef object cache                # OrderedDict: cleaned token -> _Proof (LRU order)
+    cdef Py_ssize_t cache_size, cache_bytes
+    cdef readonly Py_ssize_t cache_used   # estimated bytes held by the cache
     cdef int64_t _leeway
     cdef readonly long long hits, misses
     cdef LinkChecker _links          # register links (fastpath._links)
@@ -179,9 +290,11 @@ cdef class Engine:
     cdef bint technical_only, full_course
     cdef int64_t vaccination_secs, recovery_secs, test_secs
     cdef frozenset test_types
+    cdef frozenset vaccines          # accepted `mp` codes; None accepts any product
     cdef int registry_types          # bit per type index: 1 vaccination, 2 test, 4 recovery
 
-    def __init__(self, store, rules, *, int leeway, Py_ssize_t cache_size, link_origins=()):
+    def __init__(self, store, rules, *, int leeway, Py_ssize_t cache_size,
+                 Py_ssize_t cache_bytes=32 * 1024 * 1024, link_origins=()):
         _bind_api()
         if not hasattr(store, "replica"):
             raise TypeError("the store must expose a `replica` snapshot")
@@ -191,6 +304,8 @@ cdef class Engine:
         self._store = store
         self.cache = OrderedDict()
         self.cache_size = cache_size
+        self.cache_bytes = cache_bytes
+        self.cache_used = 0
         self._leeway = leeway
         self.technical_only = rules.technical_only
         self.full_course = rules.require_full_course
@@ -198,6 +313,8 @@ cdef class Engine:
         self.recovery_secs = rules.recovery_days * DAY
         self.test_secs = rules.test_hours * HOUR
         self.test_types = frozenset(rules.accepted_test_types)
+        accepted = getattr(rules, "accepted_vaccines", None)
+        self.vaccines = None if accepted is None else frozenset(accepted)
         self.registry_types = 0
         for name in rules.registry_types:
             self.registry_types |= _TYPE_BITS[name]
@@ -208,6 +325,7 @@ cdef class Engine:
 
     def clear_cache(self):
         self.cache.clear()
+        self.cache_used = 0
 
     # -- entry points -----------------------------------------------------------------
 
@@ -230,132 +348,195 @@ cdef class Engine:
         return _epoch(at)
 
     cdef object _verify(self, object token, int64_t now):
-        cdef object snap = self._store.replica    # the one snapshot of this scan
-        if is_link(token):  # a register link (CONTRACT 1b): looked up, never decoded
-            return self._links.check(token, _records(snap), now)
-        cdef object trust = snap.trust
+        cdef int kind = K_OTHER, code = -1
+        cdef object text = _clean(token, &kind)
+        cdef object snap, trust
         cdef PyObject* hit = NULL
         cdef _Proof proof
-        cdef bint cacheable = type(token) is str or type(token) is bytes
-        if cacheable and self.cache_size:
-            hit = PyDict_GetItem(self.cache, token)
+        if text is None:
+            return _invalid(kind)
+        snap = self._store.replica    # the one snapshot of this scan
+        if kind == K_LINK:
+            return self._link(text, snap, now)
+        trust = snap.trust
+        if self.cache_size and kind == K_HC1:
+            hit = PyDict_GetItem(self.cache, text)
         if hit != NULL and (<_Proof>hit).trust is trust:
             proof = <_Proof>hit
             self.hits += 1
             try:
-                self.cache.move_to_end(token)
+                self.cache.move_to_end(text)
             except KeyError:  # evicted meanwhile by another thread
                 pass
-        else:
-            self.misses += 1
-            proof = self._prove(token, trust)
-            if cacheable and self.cache_size and proof.d is not None:
-                self.cache[token] = proof
-                if len(self.cache) > self.cache_size:
-                    self.cache.popitem(last=False)
+            return self._judge(proof, snap, now)
+        self.misses += 1
+        proof = self._prove(text, trust, &code)
+        if proof is None:
+            return _invalid(code)
+        if self.cache_size:
+            self._remember(text, proof)
         return self._judge(proof, snap, now)
 
-    cdef _Proof _prove(self, object token, object trust):
+    cdef object _link(self, object text, object snap, int64_t now):
+        """A register link (CONTRACT section 1b): looked up in the snapshot's records,
+        never decoded (fastpath._links)."""
+        return self._links.check(text, _records(snap), now)
+
+    cdef int _remember(self, object key, _Proof p) except -1:
+        cdef object old
+        cdef Py_ssize_t cost = p.cost + key.__sizeof__()
+        if cost > self.cache_bytes:
+            return 0
+        p.cost = cost
+        old = self.cache.pop(key, None)
+        if old is not None:
+            self.cache_used -= (<_Proof>old).cost
+        self.cache[key] = p
+        self.cache_used += cost
+        while self.cache and (len(self.cache) > self.cache_size
+                              or self.cache_used > self.cache_bytes):
+            old = self.cache.popitem(last=False)[1]
+            self.cache_used -= (<_Proof>old).cost
+        return 0
+
+    cdef _Proof _prove(self, object text, object trust, int* code):
+        """Decode and verify; None (with code[0] set) unless the signature held."""
         cdef Decoded d
-        cdef object key, types, nb, na
+        cdef object key, verified = None
+        cdef str country = None
+        cdef bint any_candidate = False
         try:
-            d = decode_token(token, MAX_INFLATED)
+            d = decode_token(text, MAX_INFLATED)
         except DecodeError as exc:
-            return _proof(trust, None, _CODE_OF.get(exc.reason, R_BAD_COSE), False)
+            code[0] = _CODE_OF.get(exc.reason, R_BAD_COSE)
+            return None
         except Exception:  # fail closed on anything unforeseen
-            return _proof(trust, None, R_BAD_COSE, False)
+            code[0] = R_BAD_COSE
+            return None
+        if not (MIN_TIME <= d.iat <= MAX_TIME and MIN_TIME <= d.exp <= MAX_TIME) \
+                or d.iat > d.exp:
+            code[0] = R_BAD_CWT
+            return None
         if d.kid is None:
-            return _proof(trust, d, R_UNKNOWN_KEY, False)
-        candidates = trust.candidates(d.kid)
-        if not candidates:
-            return _proof(trust, d, R_UNKNOWN_KEY, False)
-        for key in candidates:  # kids can collide: any key with this kid may verify
+            code[0] = R_UNKNOWN_KEY
+            return None
+        if _country_code(d.iss):
+            country = d.iss.upper()
+        for key in trust.candidates(d.kid):  # kids can collide: any key may verify
+            if country is not None and key.country is not None and key.country != country:
+                continue  # a key listed for one country does not issue for another
+            any_candidate = True
             if key.verify(d.alg, d.signature, d.sig_structure):
+                verified = key
                 break
-        else:
-            return _proof(trust, d, R_BAD_SIGNATURE, False)
+        if not any_candidate:
+            code[0] = R_UNKNOWN_KEY
+            return None
+        if verified is None:
+            code[0] = R_BAD_SIGNATURE
+            return None
         if not d.payload_ok:
-            return _proof(trust, d, R_BAD_PAYLOAD, False)
-        types = key.types
-        if types is not None and d.cert_type not in types:
-            return _proof(trust, d, R_KEY_USAGE, True)
-        nb = key.not_before
-        na = key.not_after
-        if (nb is not None and d.iat < nb) or (na is not None and d.exp > na):
-            return _proof(trust, d, R_KEY_EXPIRED, True)
-        return _proof(trust, d, -1, True)
+            code[0] = R_BAD_PAYLOAD
+            return None
+        return self._proof(d, verified, trust)
+
+    cdef _Proof _proof(self, Decoded d, object key, object trust):
+        """Everything about a verified token that does not depend on the clock."""
+        cdef _Proof p = _Proof.__new__(_Proof)
+        cdef str fn = d.fn, gn = d.gn, fnt = d.fnt, gnt = d.gnt, name, latin
+        cdef object types = key.types, nb = key.not_before, na = key.not_after
+        cdef int64_t until
+        p.trust = trust
+        p.failure = R_KEY_USAGE if types is not None and d.cert_type not in types else -1
+        p.exp = d.exp
+        p.iat = d.iat
+        p.key_nb = INT64_MIN if nb is None else nb
+        p.key_na = INT64_MAX if na is None else na
+        p.uci = d.uci_hash
+        p.cuci = d.cuci_hash
+        p.cuci_co = None if d.cuci_co_hash is d.cuci_hash else d.cuci_co_hash
+        p.sig = d.sig_hash
+        p.want_registry = (self.registry_types >> d.type_index) & 1
+        self._rules(d, p)
+        # valid_until: the last instant this certificate admits its holder (CONTRACT
+        # section 2), whatever the verdict: rule window, token exp, signing key's end.
+        until = min(p.exp, p.key_na)
+        if p.early >= 0:
+            until = min(until, p.end)
+        name = (fn + " " + gn) if fn and gn else (fn or gn or "")
+        latin = (fnt + "<" + gnt) if fnt and gnt else (fnt or gnt or "")
+        p.holder = (name or latin.replace("<", " "), latin, d.dob)
+        p.certificate = (d.cert_type, d.iss if d.iss else d.co,
+                         format_iso_utc(_clamp_time(until)))
+        p.cost = (ENTRY_OVERHEAD + p.holder[0].__sizeof__() + latin.__sizeof__()
+                  + p.certificate[1].__sizeof__())
+        return p
+
+    cdef int _rules(self, Decoded d, _Proof p) except -1:
+        """The acceptance rules' fixed outcome (p.rule) and their window: valid from
+        p.start to p.end, both included, no leeway (p.early / p.late name the failure
+        before / after it)."""
+        p.rule = -1
+        p.early = -1
+        p.late = -1
+        if self.technical_only:
+            return 0
+        if d.type_index == 0:
+            if self.vaccines is not None and d.mp not in self.vaccines:
+                p.rule = R_VACCINE_NOT_ACCEPTED
+            elif self.full_course and d.dn < d.sd:
+                p.rule = R_VACCINATION_INCOMPLETE
+            p.start = d.dt
+            p.end = d.dt + self.vaccination_secs
+            p.early = R_VACCINATION_NOT_YET_VALID
+            p.late = R_VACCINATION_EXPIRED
+        elif d.type_index == 1:
+            if d.tr != NEGATIVE:
+                p.rule = R_TEST_POSITIVE
+            elif d.tt not in self.test_types:
+                p.rule = R_TEST_TYPE_NOT_ACCEPTED
+            p.start = d.sc
+            p.end = d.sc + self.test_secs
+            p.early = R_TEST_IN_FUTURE
+            p.late = R_TEST_EXPIRED
+        else:  # recovery_days from fr, and only inside df..du (du is the last valid day)
+            p.start = max(d.fr, d.df)
+            p.end = min(d.fr + self.recovery_secs, d.du + DAY)
+            p.early = R_RECOVERY_NOT_YET_VALID
+            p.late = R_RECOVERY_EXPIRED
+        return 0
 
     cdef object _judge(self, _Proof p, object snap, int64_t now):
-        cdef Decoded d = p.d
-        cdef int reason = -1
-        cdef int64_t until
-        if p.failure >= 0:
-            if p.holder is None:
-                return _invalid(p.failure)
-            return _Verdict(<object>_REASON[p.failure], p.holder,
-                            (p.ctype, p.issuer, p.iso(d.exp)))
-        until = d.exp
-        if now > d.exp + self._leeway:
-            reason = R_TOKEN_EXPIRED
-        elif d.iat > now + self._leeway:
-            reason = R_TOKEN_NOT_YET_VALID
-        else:
-            reason = self._store_checks(d, snap)
-            if reason < 0:
-                reason = self._rules(d, now, &until)
-        return _Verdict(None if reason < 0 else <object>_REASON[reason], p.holder,
-                        (p.ctype, p.issuer, p.iso(until)))
+        """The checks that depend on the clock or on the store, in contract order."""
+        cdef int r = p.failure
+        if r < 0:
+            if now < p.key_nb or now > p.key_na:
+                r = R_KEY_EXPIRED
+            elif now > p.exp + self._leeway:
+                r = R_TOKEN_EXPIRED
+            elif p.iat > now + self._leeway:
+                r = R_TOKEN_NOT_YET_VALID
+            else:
+                r = self._store_checks(p, snap)
+                if r < 0:
+                    r = p.rule
+                    if r < 0 and p.early >= 0:
+                        if now < p.start:
+                            r = p.early
+                        elif now > p.end:
+                            r = p.late
+        return _Verdict(None if r < 0 else <object>_REASON[r], p.holder, p.certificate)
 
-    cdef int _store_checks(self, Decoded d, object snap) except -2:
-        """Revocation (UCI, country+UCI, signature) and, where the rules want it, the
-        registry set (absent set = not loaded = no requirement)."""
+    cdef int _store_checks(self, _Proof p, object snap) except -2:
+        """Revocation (UCI, country+UCI with iss and with co, signature) and, where the
+        rules want it, the registry set (absent set = not loaded = no requirement)."""
         cdef object registry
         cdef HashSet revoked = <HashSet?>snap.revoked
-        if (_has(revoked, d.uci_hash) or _has(revoked, d.cuci_hash)
-                or _has(revoked, d.sig_hash)):
+        if (_has(revoked, p.uci) or _has(revoked, p.cuci) or _has(revoked, p.sig)
+                or (p.cuci_co is not None and _has(revoked, p.cuci_co))):
             return R_REVOKED
-        if (self.registry_types >> d.type_index) & 1:
+        if p.want_registry:
             registry = snap.registry
-            if registry is not None and not _has(<HashSet?>registry, d.uci_hash):
+            if registry is not None and not _has(<HashSet?>registry, p.uci):
                 return R_NOT_IN_REGISTRY
-        return -1
-
-    cdef int _rules(self, Decoded d, int64_t now, int64_t* until):
-        """Acceptance rules; windows include both ends, no leeway. Sets the end of
-        validity (capped by the token's exp) in until[0]."""
-        cdef int64_t start, end
-        if self.technical_only:
-            return -1
-        if d.type_index == 0:
-            if self.full_course and d.dn < d.sd:
-                return R_VACCINATION_INCOMPLETE
-            start = d.dt
-            end = start + self.vaccination_secs
-            until[0] = min(end, d.exp)
-            if now < start:
-                return R_VACCINATION_NOT_YET_VALID
-            if now > end:
-                return R_VACCINATION_EXPIRED
-            return -1
-        if d.type_index == 1:
-            if d.tr != NEGATIVE:
-                return R_TEST_POSITIVE
-            if d.tt not in self.test_types:
-                return R_TEST_TYPE_NOT_ACCEPTED
-            start = d.sc
-            end = start + self.test_secs
-            until[0] = min(end, d.exp)
-            if now < start:
-                return R_TEST_IN_FUTURE
-            if now > end:
-                return R_TEST_EXPIRED
-            return -1
-        # recovery: recovery_days from fr, and only inside df..du (du is the last valid day)
-        start = max(d.fr, d.df)
-        end = min(d.fr + self.recovery_secs, d.du + DAY)
-        until[0] = min(end, d.exp)
-        if now < start:
-            return R_RECOVERY_NOT_YET_VALID
-        if now > end:
-            return R_RECOVERY_EXPIRED
         return -1

@@ -113,7 +113,9 @@ def sample_dcc(
     entry: dict[str, Any]
     if cert_type == "vaccination":
         entry = {
-            "tg": "840539006", "vp": "J07BX03", "mp": "EU/1/20/1528", "ma": "ORG-100030215",
+            # Sputnik V: one of the vaccines the venue rules accept (CONTRACT section 3)
+            "tg": "840539006", "vp": "J07BX03", "mp": "Sputnik-V",
+            "ma": "Gamaleya-Research-Institute",
             "dn": 2, "sd": 2, "dt": (now - dt.timedelta(days=30)).date().isoformat(),
         }
         group = "v"

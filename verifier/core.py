@@ -7,9 +7,11 @@ here: the store keeps an in-process replica and owns all network work; each scan
 that replica once.
 
 A re-scan of the same token skips decoding and the signature: what was proven about that
-exact token (the decoded fields and the key that verified it) is cached, bounded and LRU,
-keyed on the whole token and on the trust registry object it was proven against.
-Revocations, the registry, time and the rules are applied on every scan.
+exact verified token (its times, revocation hashes, rule window, holder and certificate;
+no signed content) is cached, bounded by entries and by bytes, LRU, keyed on the cleaned
+token and on the trust registry object it was proven against. Tokens that fail before
+their signature holds are never cached. The signing key's validity, revocations, the
+registry, time and the rules are applied on every scan.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from verifier.store import MemoryStore, Store
 
 DEFAULT_LEEWAY = 300  # seconds of clock skew tolerated for iat / exp
 DEFAULT_CACHE_SIZE = 20000
+DEFAULT_CACHE_BYTES = 32 * 1024 * 1024  # estimated bytes of the re-scan cache, at most
 
 
 class ConfigError(QrverifyError, ValueError):
@@ -45,6 +48,7 @@ class Verifier(Engine):
         *,
         leeway: int = DEFAULT_LEEWAY,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
         link_origins: Iterable[str] = (),
     ) -> None:
         if isinstance(leeway, bool) or not isinstance(leeway, int) or not 0 <= leeway <= 86400:
@@ -55,6 +59,12 @@ class Verifier(Engine):
             or not 0 <= cache_size <= 10_000_000
         ):
             raise ConfigError("cache_size must be a whole number from 0 to 10,000,000")
+        if (
+            isinstance(cache_bytes, bool)
+            or not isinstance(cache_bytes, int)
+            or not 0 <= cache_bytes <= 1 << 40
+        ):
+            raise ConfigError("cache_bytes must be a whole number from 0 to 2**40")
         try:
             self.rules = _rules.load(rules)
         except _rules.RulesError as exc:
@@ -64,7 +74,7 @@ class Verifier(Engine):
         self._cache_size = cache_size
         try:
             super().__init__(store, self.rules, leeway=leeway, cache_size=cache_size,
-                             link_origins=tuple(link_origins))
+                             cache_bytes=cache_bytes, link_origins=tuple(link_origins))
         except ValueError as exc:  # a malformed --link-origin
             raise ConfigError(str(exc)) from None
 
@@ -100,6 +110,7 @@ class Verifier(Engine):
         out["cache"] = {
             "entries": self.cache_entries,
             "capacity": self._cache_size,
+            "bytes": self.cache_used,
             "hits": self.cache_hits,
             "misses": self.cache_misses,
         }

@@ -52,7 +52,7 @@ DETAILS: dict[Reason | None, str] = {
     Reason.UNKNOWN_KEY: "The certificate was signed by an issuer that is not trusted.",
     Reason.BAD_SIGNATURE: "The certificate's signature is not valid: it may be forged or altered.",
     Reason.KEY_USAGE: "The issuer's key may not sign this type of certificate.",
-    Reason.KEY_EXPIRED: "The certificate was issued outside its signing key's validity.",
+    Reason.KEY_EXPIRED: "The issuer's signing key is not valid at the time of verification.",
     Reason.TOKEN_EXPIRED: "The certificate has expired.",
     Reason.TOKEN_NOT_YET_VALID: "The certificate is not valid yet (issued in the future).",
     Reason.REVOKED: "The certificate has been revoked.",

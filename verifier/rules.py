@@ -1,10 +1,13 @@
 """Acceptance rules: who may enter once a token is technically valid.
 
-`venue` is the Moscow venue-entry policy of November 2021; `none` performs technical
-checks only; a JSON file sets the same knobs as numbers. This module holds and loads the
-knobs; the compiled engine (fastpath/_engine.pyx, `Engine._rules`) applies them. Times are
-epoch seconds; a date means 00:00:00Z of that day. Windows are inclusive at both ends, and
-no clock-skew leeway applies to them: "365 days" ends exactly 365 * 86400 seconds after `dt`.
+`venue` is the Moscow venue-entry policy of November 2021 (the five vaccines it names,
+full course, 365 days; recovery 180 days; PCR tests for 72 hours); `none` performs
+technical checks only; a JSON file sets the same knobs as numbers and lists
+(`accepted_vaccines`: a list of `mp` codes, or null for any product). This module holds
+and loads the knobs; the compiled engine (fastpath/_engine.pyx, `Engine._rules`) applies
+them. Times are epoch seconds; a date means 00:00:00Z of that day. Windows are inclusive
+at both ends, and no clock-skew leeway applies to them: "365 days" ends exactly
+365 * 86400 seconds after `dt`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,10 @@ from keys._files import read_capped
 from verifier.errors import QrverifyError
 
 PCR = "LP6464-4"  # LOINC: nucleic acid amplification test
+#: The vaccines the Moscow rules of November 2021 name (EU value set `mp` codes).
+MOSCOW_VACCINES = frozenset(
+    {"Sputnik-V", "Sputnik-Light", "CoviVac", "EpiVacCorona", "EpiVacCorona-N"}
+)
 TYPES = ("vaccination", "test", "recovery")
 _MAX_RULES_FILE = 64 * 1024
 
@@ -37,13 +44,16 @@ class Rules:
     recovery_days: int = 180
     test_hours: int = 72
     accepted_test_types: frozenset[str] = field(default_factory=lambda: frozenset({PCR}))
+    #: `mp` codes of the vaccines admitted; None admits any product.
+    accepted_vaccines: frozenset[str] | None = MOSCOW_VACCINES
     registry_types: frozenset[str] = field(
         default_factory=lambda: frozenset({"recovery", "test"})
     )
 
 
 VENUE = Rules()
-NONE = Rules(name="none", technical_only=True, registry_types=frozenset())
+NONE = Rules(name="none", technical_only=True, registry_types=frozenset(),
+             accepted_vaccines=None)
 BUILTIN = {"venue": VENUE, "none": NONE}
 
 _INT_KNOBS = {
@@ -56,6 +66,7 @@ _KNOBS = set(_INT_KNOBS) | {
     "technical_only",
     "require_full_course",
     "accepted_test_types",
+    "accepted_vaccines",
     "registry_types",
 }
 
@@ -85,6 +96,11 @@ def from_dict(obj: Any, default_name: str = "custom") -> Rules:
         kw["name"] = obj["name"]
     if "accepted_test_types" in obj:
         kw["accepted_test_types"] = _str_set(obj, "accepted_test_types", None)
+    if "accepted_vaccines" in obj:  # null: any product
+        vaccines = obj["accepted_vaccines"]
+        kw["accepted_vaccines"] = (
+            None if vaccines is None else _str_set(obj, "accepted_vaccines", None)
+        )
     if "registry_types" in obj:
         kw["registry_types"] = _str_set(obj, "registry_types", TYPES)
     return Rules(**kw)

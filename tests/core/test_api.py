@@ -153,7 +153,8 @@ def test_verdict_equality() -> None:
 
 
 def test_str_bytes_bytearray_memoryview_agree(verifier: Verifier) -> None:
-    for name in ("valid_test_pcr", "bad_signature_flipped_bit", "bad_prefix_lowercase"):
+    for name in ("valid_test_pcr", "bad_signature_flipped_bit", "prefix_lowercase_accepted",
+                 "bad_prefix_hc2", "leading_space_stripped"):
         token = V[name].token
         raw = token.encode()
         expected = verifier.verify(token, at=AT)

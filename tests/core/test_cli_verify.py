@@ -78,9 +78,9 @@ def test_stdin_one_per_line_spaces_kept_crlf(capsysbinary: Any, monkeypatch: Any
     t1, t2, t3 = (v.token for v in spaced[:3])
     data = (t1 + "\r\n" + t2 + "\n" + t3 + " \n" + t1).encode("ascii")
     code, out, _ = run_main(BASE, capsysbinary, monkeypatch, stdin=data)
-    # line 3 keeps its trailing space: only the line ending is stripped
-    assert [d["reason"] for d in out] == [None, None, "bad_base45", None]
-    assert code == 1
+    # line 3's trailing space goes too: surrounding whitespace is removed (CONTRACT 1)
+    assert [d["reason"] for d in out] == [None, None, None, None]
+    assert code == 0
 
 
 def test_stdin_all_valid_exit_0(capsysbinary: Any, monkeypatch: Any) -> None:

@@ -50,9 +50,7 @@ def test_vector_names_are_unique() -> None:
 def test_every_reason_code_has_a_vector() -> None:
     covered = {v.reason for v in VECTORS}
     # Register-link codes have their vectors under tests/links (these vectors are HC1).
-    # vaccine_not_accepted: its vector comes with the accepted_vaccines rules knob.
-    missing = {r.value for r in Reason} - covered - {"bad_link", "not_found",
-                                                     "vaccine_not_accepted"}
+    missing = {r.value for r in Reason} - covered - {"bad_link", "not_found"}
     assert not missing, f"reason codes without a vector: {sorted(missing)}"
     assert None in covered  # and valid ones
     assert covered - {None} <= {r.value for r in Reason}  # nothing outside the contract

@@ -80,8 +80,8 @@ def test_vaccination_fields() -> None:
     assert dcc["dob"] == "1980-01-01"
     (v,) = dcc["v"]
     assert {k: v[k] for k in ("tg", "vp", "mp", "ma", "dn", "sd", "dt", "co", "is")} == {
-        "tg": "840539006", "vp": "J07BX03", "mp": "EU/1/20/1528", "ma": "ORG-100030215",
-        "dn": 2, "sd": 2, "dt": "2021-10-16", "co": "RU",
+        "tg": "840539006", "vp": "J07BX03", "mp": "Sputnik-V",
+        "ma": "Gamaleya-Research-Institute", "dn": 2, "sd": 2, "dt": "2021-10-16", "co": "RU",
         "is": "Ministry of Health of the Russian Federation"}
     assert set(dcc) == {"ver", "nam", "dob", "v"}
 

@@ -187,7 +187,8 @@ def names() -> dict[str, str]:
 
 def vaccination(dt_: int = MIDNIGHT - 30 * DAY, dn: int = 2, sd: int = 2,
                 ci: str | None = None, co: str = "RU") -> dict[str, Any]:
-    entry = {"tg": "840539006", "vp": "J07BX03", "mp": "EU/1/20/1528", "ma": "ORG-100030215",
+    entry = {"tg": "840539006", "vp": "J07BX03", "mp": "Sputnik-V",
+             "ma": "Gamaleya-Research-Institute",
              "dn": dn, "sd": sd, "dt": date(dt_), "co": co,
              "is": "Ministry of Health of the Russian Federation", "ci": ci or next_ci(co)}
     return {"ver": "1.3.0", "nam": names(), "dob": "1980-01-01", "v": [entry]}
@@ -475,19 +476,29 @@ def build(iss: dict[str, Issuer]) -> Builder:  # noqa: PLR0915 - one flat list o
     sv = iss["short_validity"]
     nb, na = SHORT_START, SHORT_START + SHORT_DAYS * DAY
     at_short = epoch("2021-07-01T00:00:00Z")
-    b.add("key_expired_iat_before_not_before",
-          tok(vaccination(MIDNIGHT - 200 * DAY), sv, iat=nb - 1, exp=na), "key_expired",
+    # key_expired: the key is outside its validity AT THE TIME OF VERIFICATION (CONTRACT
+    # 1a); iat before notBefore or exp after notAfter alone is fine.
+    b.add("key_validity_iat_before_not_before_valid",
+          tok(vaccination(MIDNIGHT - 200 * DAY), sv, iat=nb - 1, exp=na), None,
           at=at_short, holder=HOLDER)
-    b.add("key_expired_exp_after_not_after",
-          tok(vaccination(MIDNIGHT - 200 * DAY), sv, iat=nb, exp=na + 1), "key_expired",
-          at=at_short)
+    t_long = tok(vaccination(MIDNIGHT - 200 * DAY), sv, iat=nb, exp=na + 30 * DAY)
+    b.add("key_validity_exp_after_not_after_valid", t_long, None, at=at_short,
+          certificate=cert("vaccination", na))  # valid until the key's end
+    b.add("key_validity_not_after_exactly_valid", t_long, None, at=na)
+    b.add("key_expired_scan_after_not_after", t_long, "key_expired", at=na + 1,
+          holder=HOLDER, certificate=cert("vaccination", na))
+    b.add("key_expired_scan_before_not_before",
+          tok(vaccination(nb - 100 * DAY), sv, iat=nb - 100, exp=na), "key_expired",
+          at=nb - 1, holder=HOLDER)
     b.add("key_validity_exact_bounds_valid",
           tok(vaccination(MIDNIGHT - 200 * DAY), sv, iat=nb, exp=na), None, at=at_short)
-    b.add("key_expired_bare_key_not_after",
-          tok(recovery(), bare, kid=BARE_KID, exp=epoch(BARE_NA) + 1), "key_expired")
-    b.add("key_expired_bare_key_not_before",
-          tok(recovery(), bare, kid=BARE_KID, iat=epoch(BARE_NB) - 1, exp=bare_exp),
-          "key_expired")
+    b.add("key_validity_bare_key_exp_after_not_after_valid",
+          tok(recovery(), bare, kid=BARE_KID, exp=epoch(BARE_NA) + 1), None)
+    b.add("key_validity_bare_key_iat_before_not_before_valid",
+          tok(recovery(), bare, kid=BARE_KID, iat=epoch(BARE_NB) - 1, exp=bare_exp), None)
+    b.add("key_expired_bare_key_scan_after_not_after",
+          tok(recovery(MIDNIGHT + 500 * DAY), bare, kid=BARE_KID, iat=epoch(BARE_NA) - DAY,
+              exp=epoch(BARE_NA) + 100 * DAY), "key_expired", at=epoch(BARE_NA) + 1)
 
     # ---- CWT expiry and leeway ------------------------------------------------------------
     exp_at = T + 3600
@@ -518,9 +529,18 @@ def build(iss: dict[str, Issuer]) -> Builder:  # noqa: PLR0915 - one flat list o
           tok(vaccination(ci=ci, co="DE"), iss=None), "revoked", revocations=True)
     b.revoke("COUNTRYCODEUCI", h16("DE" + ci))
     ci = next_ci("DE")
-    b.add("not_revoked_countrycodeuci_co_when_iss_present",
+    # iss RU, co DE: issuers disagreed on the COUNTRYCODEUCI input, both are checked
+    b.add("revoked_countrycodeuci_co_when_iss_differs",
+          tok(vaccination(ci=ci, co="DE")), "revoked", revocations=True, holder=HOLDER)
+    b.revoke("COUNTRYCODEUCI", h16("DE" + ci))
+    ci = next_ci("DE")
+    b.add("revoked_countrycodeuci_iss_when_co_differs",
+          tok(vaccination(ci=ci, co="DE")), "revoked", revocations=True)
+    b.revoke("COUNTRYCODEUCI", h16("RU" + ci))
+    ci = next_ci("DE")
+    b.add("not_revoked_countrycodeuci_other_country",
           tok(vaccination(ci=ci, co="DE")), None, revocations=True)
-    b.revoke("COUNTRYCODEUCI", h16("DE" + ci))  # iss is RU: hash must use iss, not co
+    b.revoke("COUNTRYCODEUCI", h16("FR" + ci))
     ci = next_ci()
     b.add("not_revoked_uci_hash_of_other_case", tok(vaccination(ci=ci)), None, revocations=True)
     b.revoke("UCI", h16(ci.lower()))
@@ -582,6 +602,21 @@ def build(iss: dict[str, Issuer]) -> Builder:  # noqa: PLR0915 - one flat list o
     b.add("vaccination_incomplete_1_of_2", tok(vaccination(dn=1, sd=2)),
           "vaccination_incomplete", holder=HOLDER)
     b.add("vaccination_complete_1_of_1", tok(vaccination(dn=1, sd=1)), None)
+    # accepted_vaccines (CONTRACT section 3): checked before the course and the dates
+    for mp in ("Sputnik-V", "Sputnik-Light", "CoviVac", "EpiVacCorona", "EpiVacCorona-N"):
+        d = vaccination(dn=1, sd=1)
+        d["v"][0]["mp"] = mp
+        b.add(f"vaccine_accepted_{mp.lower()}", tok(d), None)
+    comirnaty = vaccination(dn=1, sd=2)
+    comirnaty["v"][0].update(mp="EU/1/20/1528", ma="ORG-100030215")
+    t_comirnaty = tok(comirnaty)
+    b.add("vaccine_not_accepted_before_course", t_comirnaty, "vaccine_not_accepted",
+          holder=HOLDER, certificate=cert("vaccination", vacc_end))
+    b.add("vaccine_not_accepted_rules_none_valid", t_comirnaty, None, rules="none")
+    b.add("vaccine_accepted_by_rules_file", t_comirnaty, None,
+          rules={"accepted_vaccines": ["EU/1/20/1528"], "require_full_course": False})
+    b.add("vaccine_any_by_rules_file_null", t_comirnaty, "vaccination_incomplete",
+          rules={"accepted_vaccines": None})
     b.add("vaccination_incomplete_rules_none_valid", tok(vaccination(dn=1, sd=2)), None,
           rules="none")
     old = tok(vaccination(MIDNIGHT - 700 * DAY), iat=CERT_START + DAY)
@@ -701,10 +736,10 @@ def build(iss: dict[str, Issuer]) -> Builder:  # noqa: PLR0915 - one flat list o
     # ---- bad prefix / base45 --------------------------------------------------------------
     good = tok(vaccination())
     b.add("bad_prefix_empty", "", "bad_prefix")
-    b.add("bad_prefix_lowercase", "hc1:" + good[4:], "bad_prefix")
+    b.add("prefix_lowercase_accepted", "hc1:" + good[4:], None)  # CONTRACT 1: any case
     b.add("bad_prefix_hc2", "HC2:" + good[4:], "bad_prefix")
     b.add("bad_prefix_missing", good[4:], "bad_prefix")
-    b.add("bad_prefix_leading_space", " " + good, "bad_prefix")
+    b.add("leading_space_stripped", " " + good, None)
     b.add("bad_prefix_url", "ftp://example.org/", "bad_prefix")
     # register links (CONTRACT 1b): no records are loaded with the vectors
     link = ("https://www.gosuslugi.ru/covid-cert/verify/9160000012345678?lang=ru"
@@ -720,7 +755,7 @@ def build(iss: dict[str, Issuer]) -> Builder:  # noqa: PLR0915 - one flat list o
     b.add("bad_base45_triplet_overflow", "HC1:" + ":::", "bad_base45")
     b.add("bad_base45_pair_overflow", "HC1:" + "::", "bad_base45")
     b.add("bad_base45_non_ascii", good[:30] + "Ж" + good[31:], "bad_base45")
-    b.add("bad_base45_trailing_newline", good + "\n", "bad_base45")
+    b.add("trailing_newline_stripped", good + "\n", None)
     b.add("bad_base45_nul", good[:30] + "\x00" + good[31:], "bad_base45")
 
     # ---- bad compression ------------------------------------------------------------------
