@@ -231,6 +231,7 @@ cdef class _Proof:
     cdef int64_t exp, iat
     cdef int64_t key_nb, key_na    # the signing key's validity (INT64_MIN/MAX: open)
     cdef bytes uci, cuci, cuci_co, sig   # revocation hashes; cuci_co None unless it differs
+    cdef bytes kid                 # for the kid-scoped revocation list (snap.drl)
     cdef bint want_registry
     cdef int rule                  # the rules' outcome that needs no clock, or -1
     cdef int early, late           # R_* before start / after end; -1: no window
@@ -239,6 +240,21 @@ cdef class _Proof:
 
 cdef inline bint _has(HashSet s, bytes key):
     return s.contains_ptr(<const unsigned char*>PyBytes_AS_STRING(key))
+
+
+cdef bint _drl_revoked(tuple entry, _Proof p, int64_t now) except -1:
+    """One kid's DRL entry (type mask, expiry epoch, HashSet): only the hash types it
+    declared are looked up (1 UCI, 2 COUNTRYCODEUCI, 4 SIGNATURE), and only until it
+    expires (verifier.revocations.parse_drl)."""
+    cdef int mask = entry[0]
+    cdef int64_t expires = entry[1]
+    cdef HashSet hashes = <HashSet?>entry[2]
+    if now > expires:
+        return False
+    return ((mask & 1 and _has(hashes, p.uci))
+            or (mask & 2 and (_has(hashes, p.cuci)
+                              or (p.cuci_co is not None and _has(hashes, p.cuci_co))))
+            or (mask & 4 and _has(hashes, p.sig)))
 
 
 cdef inline int64_t _clamp_time(int64_t t):
@@ -286,6 +302,7 @@ cdef class Engine:
     cdef int64_t _leeway
     cdef readonly long long hits, misses
     cdef LinkChecker _links          # register links (fastpath._links)
+    cdef tuple _drl_of               # (snapshot, its `drl` or None): read once per snapshot
     # rules
     cdef bint technical_only, full_course
     cdef int64_t vaccination_secs, recovery_secs, test_secs
@@ -302,6 +319,7 @@ cdef class Engine:
         self._links = LinkChecker(tuple(link_origins), verdict=_Verdict,
                                   reasons={c: _REASON[i] for i, c in enumerate(_CODES)})
         self._store = store
+        self._drl_of = (None, None)
         self.cache = OrderedDict()
         self.cache_size = cache_size
         self.cache_bytes = cache_bytes
@@ -456,6 +474,7 @@ cdef class Engine:
         p.cuci = d.cuci_hash
         p.cuci_co = None if d.cuci_co_hash is d.cuci_hash else d.cuci_co_hash
         p.sig = d.sig_hash
+        p.kid = d.kid
         p.want_registry = (self.registry_types >> d.type_index) & 1
         self._rules(d, p)
         # valid_until: the last instant this certificate admits its holder (CONTRACT
@@ -517,7 +536,7 @@ cdef class Engine:
             elif p.iat > now + self._leeway:
                 r = R_TOKEN_NOT_YET_VALID
             else:
-                r = self._store_checks(p, snap)
+                r = self._store_checks(p, snap, now)
                 if r < 0:
                     r = p.rule
                     if r < 0 and p.early >= 0:
@@ -527,14 +546,25 @@ cdef class Engine:
                             r = p.late
         return _Verdict(None if r < 0 else <object>_REASON[r], p.holder, p.certificate)
 
-    cdef int _store_checks(self, _Proof p, object snap) except -2:
-        """Revocation (UCI, country+UCI with iss and with co, signature) and, where the
-        rules want it, the registry set (absent set = not loaded = no requirement)."""
-        cdef object registry
+    cdef int _store_checks(self, _Proof p, object snap, int64_t now) except -2:
+        """Revocation (UCI, country+UCI with iss and with co, signature), the kid-scoped
+        list (snap.drl) and, where the rules want it, the registry set (absent set = not
+        loaded = no requirement)."""
+        cdef object registry, drl, entry
+        cdef tuple seen = self._drl_of
         cdef HashSet revoked = <HashSet?>snap.revoked
         if (_has(revoked, p.uci) or _has(revoked, p.cuci) or _has(revoked, p.sig)
                 or (p.cuci_co is not None and _has(revoked, p.cuci_co))):
             return R_REVOKED
+        if seen[0] is snap:
+            drl = seen[1]
+        else:  # a new snapshot: look its drl up once (one tuple: atomic for other threads)
+            drl = getattr(snap, "drl", None) or None
+            self._drl_of = (snap, drl)
+        if drl is not None:
+            entry = (<dict?>drl).get(p.kid)
+            if entry is not None and _drl_revoked(<tuple?>entry, p, now):
+                return R_REVOKED
         if p.want_registry:
             registry = snap.registry
             if registry is not None and not _has(<HashSet?>registry, p.uci):

@@ -23,9 +23,10 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
-__all__ = ["NotFoundLimiter"]
+__all__ = ["NotFoundLimiter", "gate", "note", "who"]
 
 
 class NotFoundLimiter:
@@ -75,3 +76,44 @@ class NotFoundLimiter:
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+
+def _is_link(token: object) -> bool:
+    if isinstance(token, str):
+        head = token[:8].lower()
+    elif isinstance(token, bytes):
+        head = token[:8].lower().decode("latin-1")
+    else:
+        return False
+    return head.startswith(("http://", "https://"))
+
+
+def who(client: str | None, peer: Any) -> str:
+    """The limiter's client: the API key name, else the peer address."""
+    if client is not None:
+        return "key:" + client
+    if isinstance(peer, (tuple, list)) and peer:
+        return "ip:" + str(peer[0])
+    return "-"
+
+
+def gate(limiter: NotFoundLimiter | None, tokens: Iterable[object], client: str) -> None:
+    """Raise the HTTP API's 429 (ApiError too_many_not_found, Retry-After) when the
+    client has run out of not_found answers and asks about a register link."""
+    if limiter is None or not any(_is_link(t) for t in tokens):
+        return
+    wait = limiter.retry_after(client)
+    if wait:
+        from verifier.http._request import ApiError
+
+        raise ApiError("too_many_not_found", headers=[(b"retry-after", str(wait).encode())])
+
+
+def note(limiter: NotFoundLimiter | None, verdicts: Iterable[Any], client: str) -> None:
+    """Count the not_found answers given to the client."""
+    if limiter is None:
+        return
+    for verdict in verdicts:
+        reason = getattr(verdict, "reason", None)
+        if reason is not None and str(getattr(reason, "value", reason)) == "not_found":
+            limiter.note_not_found(client)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import binascii
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -25,6 +26,7 @@ from keys._files import read_capped
 from verifier.errors import QrverifyError
 
 __all__ = [
+    "DRL_TYPE_BITS",
     "HASH_SIZE",
     "MAX_ENTRIES",
     "MAX_FILE_BYTES",
@@ -32,7 +34,9 @@ __all__ = [
     "RevocationFileError",
     "Revocations",
     "dump_revocations",
+    "load_drl",
     "load_revocations",
+    "parse_drl",
     "parse_revocations",
 ]
 
@@ -189,3 +193,104 @@ def dump_revocations(revoked: bytes = b"", registry: bytes | None = None,
         obj["registry"] = [b64(registry[i:i + HASH_SIZE]).decode("ascii")
                            for i in range(0, len(registry), HASH_SIZE)]
     return orjson.dumps(obj)
+
+
+# -- the EU revocation list (DRL) shape: kid-scoped batches --------------------------------
+
+#: Bits of a DRL entry's declared hash types, as the engine reads them (snap.drl).
+DRL_TYPE_BITS = {"UCI": 1, "COUNTRYCODEUCI": 2, "SIGNATURE": 4}
+_DRL_FIELDS = frozenset({"kid", "hashType", "hashTypes", "expires", "entries", "country"})
+
+
+def _drl_types(batch: dict[str, object], where: str) -> int:
+    raw = batch.get("hashTypes", batch.get("hashType"))
+    names = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise RevocationFileError(f"{where}: hashType(s) must name UCI, COUNTRYCODEUCI "
+                                  "or SIGNATURE")
+    mask = 0
+    for name in names:
+        bit = DRL_TYPE_BITS.get(name.strip())
+        if bit is None:
+            raise RevocationFileError(f"{where}: unknown hash type {name.strip()[:40]!r}")
+        mask |= bit
+    return mask
+
+
+def _drl_expires(value: object, where: str) -> int:
+    from datetime import datetime  # noqa: PLC0415 - only for DRL input
+
+    if type(value) is int and 0 <= value <= 253402300799:
+        return value
+    if isinstance(value, str) and len(value) <= 40:
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is not None:
+            return int(moment.timestamp())
+    raise RevocationFileError(f"{where}: expires must be an ISO 8601 time with an offset "
+                              "or epoch seconds")
+
+
+def parse_drl(data: bytes | bytearray | memoryview | str) -> dict[bytes, tuple[int, int, Any]]:
+    """The EU DRL shape: {"drl": [{"kid": b64, "hashType": "UCI,SIGNATURE" (or
+    "hashTypes": [...]), "expires": ISO 8601, "entries": [{"hash": b64} | b64, ...]}]}.
+
+    Returns kid -> (type mask, expiry epoch, fastpath HashSet): the engine looks a token's
+    hashes up in its kid's set, only for the declared types and only until expiry.
+    Batches of one kid are merged (types joined, the latest expiry). All-or-nothing:
+    RevocationFileError names the batch and entry.
+    """
+    from fastpath._hashset import HashSet  # noqa: PLC0415
+
+    if len(data) > MAX_FILE_BYTES:
+        raise RevocationFileError(f"DRL file: larger than {MAX_FILE_BYTES} bytes")
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise RevocationFileError(f"DRL file: invalid JSON: {exc}") from None
+    batches = obj.get("drl") if isinstance(obj, dict) else obj
+    if not isinstance(batches, list):
+        raise RevocationFileError('DRL file: expected {"drl": [batch, ...]}')
+    merged: dict[bytes, tuple[int, int, bytearray]] = {}
+    total = 0
+    for i, batch in enumerate(batches):
+        where = f"drl[{i}]"
+        if not isinstance(batch, dict):
+            raise RevocationFileError(f"{where}: must be an object")
+        extra = sorted(str(k)[:40] for k in batch if k not in _DRL_FIELDS)
+        if extra:
+            raise RevocationFileError(f"{where}: unexpected field(s) {', '.join(extra)}")
+        kid_text = batch.get("kid")
+        try:
+            kid = binascii.a2b_base64(kid_text, strict_mode=True) \
+                if isinstance(kid_text, str) and len(kid_text) <= 100 else b""
+        except (binascii.Error, ValueError):
+            kid = b""
+        if not 0 < len(kid) <= 64:
+            raise RevocationFileError(f"{where}: kid must be base64 of 1 to 64 bytes")
+        mask = _drl_types(batch, where)
+        expires = _drl_expires(batch.get("expires"), where)
+        entries = batch.get("entries")
+        if not isinstance(entries, list):
+            raise RevocationFileError(f"{where}: entries must be a list")
+        total += len(entries)
+        if total > MAX_ENTRIES:
+            raise RevocationFileError(f"DRL file: more than {MAX_ENTRIES} entries")
+        old_mask, old_expires, packed = merged.get(kid, (0, expires, bytearray()))
+        for j, entry in enumerate(entries):
+            value = entry.get("hash") if isinstance(entry, dict) else entry
+            packed += _decode_hash(value, f"{where}.entries[{j}]")
+        merged[kid] = (old_mask | mask, max(old_expires, expires), packed)
+    out: dict[bytes, tuple[int, int, Any]] = {}
+    for kid, (mask, expires, packed) in merged.items():
+        hashes = HashSet()
+        hashes.add_packed(bytes(packed))
+        out[kid] = (mask, expires, hashes)
+    return out
+
+
+def load_drl(path: str | os.PathLike[str]) -> dict[bytes, tuple[int, int, Any]]:
+    """Read and parse a DRL file (at most MAX_FILE_BYTES)."""
+    return parse_drl(read_capped(path, MAX_FILE_BYTES, "DRL file", RevocationFileError))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from verifier.link_limits import NotFoundLimiter
@@ -44,3 +46,34 @@ def test_memory_is_bounded() -> None:
 def test_bad_settings(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         NotFoundLimiter(**kwargs)  # type: ignore[arg-type]
+
+
+def test_http_answers_429_after_too_many_not_found(records_file: Any) -> None:
+    """Through the real app (fast path and router, single, batch): a guessing client is
+    stopped with 429 and Retry-After; another client and HC1 tokens are not affected."""
+    from links.link_support import LINK, UNRZ
+    from starlette.testclient import TestClient
+
+    from verifier import Verifier
+    from verifier.http import create_app
+
+    wrong = LINK.replace(UNRZ, "9160000099999999")
+    for fast in (True, False):
+        v = Verifier.from_files(None, records=records_file)
+        lim = NotFoundLimiter(per_minute=1, burst=3)
+        with TestClient(create_app(v, link_limiter=lim, fast_path=fast)) as client:
+            for _ in range(3):
+                r = client.post("/v1/verify", json={"token": wrong})
+                assert r.status_code == 200 and r.json()["reason"] == "not_found"
+            r = client.post("/v1/verify", json={"token": wrong})
+            assert r.status_code == 429
+            assert r.json()["error"]["code"] == "too_many_not_found"
+            assert 1 <= int(r.headers["retry-after"]) <= 60
+            assert UNRZ not in r.text and "9160000099999999" not in r.text
+            r = client.post("/v1/verify/batch", json={"tokens": [wrong]})
+            assert r.status_code == 429
+            r = client.post("/v1/verify", json={"token": "HC1:XYZ"})  # not a link
+            assert r.status_code == 200
+        with TestClient(create_app(v, link_limiter=lim, fast_path=fast),
+                        client=("203.0.113.9", 5000)) as other:
+            assert other.post("/v1/verify", json={"token": wrong}).status_code == 200

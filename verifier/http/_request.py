@@ -50,6 +50,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "unsupported_media_type": (415, "unsupported content type"),
     "too_many_requests": (429, "too many requests"),
     "headers_too_large": (431, "request headers too large"),
+    "too_many_not_found": (429, "too many register links not found: retry later"),
     "internal_error": (500, "internal error"),
     "unavailable": (503, "service unavailable"),
 }

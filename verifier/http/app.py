@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from verifier import __version__
+from verifier import __version__, link_limits
 from verifier.http import _multipart, _request, images, openapi
 from verifier.http._request import SCOPE_KEY, ApiError, Head
 from verifier.http.auth import ApiKeys
@@ -105,6 +105,7 @@ class Context:
     verify_route: Any = None
     static: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     image_slots: list[Any] = field(default_factory=list)  # made inside the event loop
+    link_limiter: Any = None  # verifier.link_limits.NotFoundLimiter: 429 for guessers
     version: str = __version__
     # Hooks for per-client policies (`_request.admit` / `_request.record`):
     # admit(scope, client, token) may raise ApiError before a token is verified;
@@ -197,7 +198,10 @@ async def verify_batch(request: Request) -> Response:
     if ctx.admit_hooks:
         for token in tokens:
             _request.admit(ctx, request.scope, client, token)
+    limited = link_limits.who(client, request.scope.get("client"))
+    link_limits.gate(ctx.link_limiter, tokens, limited)
     verdicts = ctx.verify_many(tokens)
+    link_limits.note(ctx.link_limiter, verdicts, limited)
     valid = 0
     metrics = ctx.metrics
     for v in verdicts:
@@ -268,7 +272,10 @@ async def verify_image(request: Request) -> Response:
     ctx.metrics.count_image("qr_found")
     if ctx.admit_hooks:
         _request.admit(ctx, request.scope, client, text)
+    limited = link_limits.who(client, request.scope.get("client"))
+    link_limits.gate(ctx.link_limiter, (text,), limited)
     verdict = ctx.verify(text)
+    link_limits.note(ctx.link_limiter, (verdict,), limited)
     _request.record(ctx, request.scope, state, verdict, client)
     return _verdict_response(_request.verdict_json(verdict, head.language), head)
 
@@ -398,6 +405,7 @@ def create_app(
     access_log: Any = "logging",
     static_dir: Path = STATIC_DIR,
     fast_path: bool = True,
+    link_limiter: Any = None,
 ) -> Starlette:
     """Assemble the service around a `verifier.Verifier` (anything with verify/verify_many).
 
@@ -408,13 +416,15 @@ def create_app(
     sink with write(fields) and flush() such as `jsonlog.AccessLog` (what `serve` uses).
     `fast_path`: answer POST /v1/verify in `Observe` (False: through the router, the same
     steps; the tests compare both).
+    `link_limiter`: a verifier.link_limits.NotFoundLimiter: a client that has had too many
+    `not_found` answers gets 429 with Retry-After for its register links.
     """
     sink = LoggingAccessSink() if access_log == "logging" else access_log
     origins = tuple(cors_origins)
     ctx = Context(verifier=verifier, limits=limits or Limits(),
                   metrics=metrics if metrics is not None else Metrics(),
                   api_keys=api_keys, cors=Cors(origins) if origins else None,
-                  static=_load_static(static_dir))
+                  static=_load_static(static_dir), link_limiter=link_limiter)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -47,6 +47,7 @@ class ServeConfig:
     revocations: str | None = None
     records: str | None = None
     link_origins: tuple[str, ...] = ()
+    not_found_limit: float = 0.0
     redis: str | None = None
     rules: str = "venue"
     demo: bool = False
@@ -121,6 +122,10 @@ OPTIONS: tuple[Option, ...] = (
     SHARED["revocations"],
     SHARED["records"],
     SHARED["link_origins"],
+    Option("not_found_limit", "--not-found-limit", "QRVERIFY_NOT_FOUND_LIMIT",
+           float_range(0, 1e6), "PER_MINUTE",
+           "not_found answers a client may get per minute (burst the same) before its "
+           "register links are answered 429; 0 = no limit (default)"),
     SHARED["redis"],
     SHARED["rules"],
     Option("demo", "--demo", "QRVERIFY_DEMO", boolean, None,

@@ -17,6 +17,7 @@ from typing import Any, cast
 from starlette.applications import Starlette
 from starlette.types import ASGIApp as StarletteASGIApp
 
+from verifier import link_limits
 from verifier.http import _request
 from verifier.http._request import (
     NO_STORE,
@@ -153,7 +154,14 @@ async def verify_single(ctx: Any, scope: Scope, receive: Receive, head: _request
     token = _request.token_of(head, body)
     if ctx.admit_hooks:
         _request.admit(ctx, scope, client, token)
-    verdict = ctx.verify(token)
+    limiter = ctx.link_limiter
+    if limiter is None:
+        verdict = ctx.verify(token)
+    else:  # per-client limit on not_found answers (register links)
+        limited = link_limits.who(client, scope.get("client"))
+        link_limits.gate(limiter, (token,), limited)
+        verdict = ctx.verify(token)
+        link_limits.note(limiter, (verdict,), limited)
     _request.record(ctx, scope, state, verdict, client)
     return _request.verdict_json(verdict, head.language)
 

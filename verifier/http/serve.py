@@ -50,8 +50,14 @@ def build_app(cfg: ServeConfig, verifier: Any | None = None) -> Any:
             drain_seconds=min(5.0, cfg.graceful_timeout / 2))
         shared = os.environ.get(DIR_ENV)
         metrics = SharedMetrics(shared) if shared else None
+        limiter = None
+        if cfg.not_found_limit > 0:
+            from verifier.link_limits import NotFoundLimiter
+
+            limiter = NotFoundLimiter(per_minute=cfg.not_found_limit,
+                                      burst=max(1, int(cfg.not_found_limit)))
         return create_app(verifier, limits, api_keys=api_keys, access_log=_access_sink(cfg),
-                          cors_origins=cfg.cors_origins, metrics=metrics)
+                          cors_origins=cfg.cors_origins, metrics=metrics, link_limiter=limiter)
     except ValueError as exc:
         verifier.close()
         raise CommandError(str(exc)) from None
