@@ -14,8 +14,14 @@ import os
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext as _build_ext
 
-EXTENSIONS = ["fastpath._decode", "fastpath._hashset", "fastpath._engine", "fastpath._records",
-              "fastpath._links"]
+EXTENSIONS = [
+    "fastpath._decode",
+    "fastpath._hashset",
+    "fastpath._engine",
+    "fastpath._records",
+    "fastpath._links",
+    "fastpath._ossl",
+]
 
 
 class build_ext(_build_ext):  # noqa: N801 - setuptools naming
@@ -53,7 +59,7 @@ class build_ext(_build_ext):  # noqa: N801 - setuptools naming
                     name,
                     [name.replace(".", "/") + ".pyx"],
                     define_macros=macros,
-                    depends=["fastpath/sha256.h", *glob.glob("fastpath/*.pxi"),
+                    depends=["fastpath/sha256.h", "fastpath/ossl.h", *glob.glob("fastpath/*.pxi"),
                              *glob.glob("fastpath/*.pxd")],
                 )
                 for name in EXTENSIONS

@@ -63,6 +63,10 @@ class World:
     def __init__(self) -> None:
         self.trust = TrustRegistry.from_file(VECTORS / "trust.json")
         self.verifier = Verifier.from_files(trust=VECTORS / "trust.json", cache_size=0)
+        # the same checks on the other signature backend: every verdict must be identical
+        self.verifier_other = Verifier.from_files(
+            trust=VECTORS / "trust.json", cache_size=0, signatures="cryptography"
+        )
         # a second verifier with revocations and a registry set (CONTRACT section 4)
         half = len(SPECIAL_CI) // 2
         store = MemoryStore(self.trust, [_h16(ci) for ci in SPECIAL_CI[:half]],
@@ -428,6 +432,10 @@ def run_chunk(job: tuple[int, int, int]) -> Result:
         if verdict.reason is None:
             res.strategy_valid[name] += 1
         issue = problem(w, verdict, token, resigned)
+        if issue is None and verify is verify_plain:
+            other = w.verifier_other.verify(token, NOW)
+            if other.to_dict() != verdict.to_dict():
+                issue = f"signature backends disagree ({w.verifier.signatures} vs cryptography)"
         if issue is not None:
             res.failures += 1
             if len(res.examples) < MAX_FAILURE_EXAMPLES:

@@ -45,7 +45,10 @@ class Engine:
         cache_size: int,
         cache_bytes: int = ...,
         link_origins: Iterable[str] = (),
-    ) -> None: ...
+        native: bool = False,
+    ) -> None:
+        """`link_origins`: extra register-link origins; `native`: verify signatures through
+        libcrypto (fastpath._ossl) where a key allows."""
     @property
     def cache_entries(self) -> int: ...
     def clear_cache(self) -> None: ...

@@ -36,6 +36,7 @@ from libc.time cimport time as c_time
 from fastpath._decode cimport Decoded, decode_token, format_iso_utc
 from fastpath._hashset cimport HashSet
 from fastpath._links cimport LinkChecker
+from fastpath._ossl cimport NativeKey
 from fastpath._records cimport RecordTable
 
 from collections import OrderedDict
@@ -43,6 +44,7 @@ from datetime import datetime, timezone
 from urllib.parse import unquote, unquote_to_bytes
 
 from fastpath._decode import MAX_INFLATED, DecodeError
+from fastpath._ossl import native_key
 
 cdef int64_t DAY = 86400
 cdef int64_t HOUR = 3600
@@ -309,9 +311,13 @@ cdef class Engine:
     cdef frozenset test_types
     cdef frozenset vaccines          # accepted `mp` codes; None accepts any product
     cdef int registry_types          # bit per type index: 1 vaccination, 2 test, 4 recovery
+    # signatures: libcrypto keys per issuer key (by id, valid for `natives_trust` only)
+    cdef bint native
+    cdef dict natives
+    cdef object natives_trust
 
     def __init__(self, store, rules, *, int leeway, Py_ssize_t cache_size,
-                 Py_ssize_t cache_bytes=32 * 1024 * 1024, link_origins=()):
+                 Py_ssize_t cache_bytes=32 * 1024 * 1024, link_origins=(), bint native=False):
         _bind_api()
         if not hasattr(store, "replica"):
             raise TypeError("the store must expose a `replica` snapshot")
@@ -325,6 +331,8 @@ cdef class Engine:
         self.cache_bytes = cache_bytes
         self.cache_used = 0
         self._leeway = leeway
+        self.native = native
+        self.natives = {}
         self.technical_only = rules.technical_only
         self.full_course = rules.require_full_course
         self.vaccination_secs = rules.vaccination_days * DAY
@@ -444,7 +452,7 @@ cdef class Engine:
             if country is not None and key.country is not None and key.country != country:
                 continue  # a key listed for one country does not issue for another
             any_candidate = True
-            if key.verify(d.alg, d.signature, d.sig_structure):
+            if self._signature_ok(key, d, trust):
                 verified = key
                 break
         if not any_candidate:
@@ -524,6 +532,25 @@ cdef class Engine:
             p.early = R_RECOVERY_NOT_YET_VALID
             p.late = R_RECOVERY_EXPIRED
         return 0
+
+    cdef bint _signature_ok(self, object key, Decoded d, object trust):
+        """The signature check: libcrypto through the key's NativeKey when the verifier
+        chose it (self-tested at start) and the key has one, else cryptography."""
+        cdef PyObject* hit
+        cdef object nk
+        if self.native:
+            if self.natives_trust is not trust:  # keys changed: parse them anew, lazily
+                self.natives = {}
+                self.natives_trust = trust
+            hit = PyDict_GetItem(self.natives, id(key))
+            if hit == NULL:
+                nk = native_key(key)
+                self.natives[id(key)] = nk
+            else:
+                nk = <object>hit
+            if nk is not None:
+                return (<NativeKey>nk).check(d.alg, d.signature, d.sig_structure)
+        return key.verify(d.alg, d.signature, d.sig_structure)
 
     cdef object _judge(self, _Proof p, object snap, int64_t now):
         """The checks that depend on the clock or on the store, in contract order."""

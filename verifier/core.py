@@ -1,10 +1,11 @@
 """The Verifier: the Python API over the compiled verification engine.
 
 A scan decodes the token (fastpath._decode), verifies its signature with the issuer's key
-(cryptography), then applies the clock, the store's revocation and registry sets and the
-acceptance rules (fastpath._engine, whose Engine this class extends). No I/O happens
-here: the store keeps an in-process replica and owns all network work; each scan reads
-that replica once.
+(the system libcrypto through fastpath._ossl once its start-up self-test agreed with
+cryptography, else cryptography; `signatures=` chooses), then applies the clock, the
+store's revocation and registry sets and the acceptance rules (fastpath._engine, whose
+Engine this class extends). No I/O happens here: the store keeps an in-process replica
+and owns all network work; each scan reads that replica once.
 
 A re-scan of the same token skips decoding and the signature: what was proven about that
 exact verified token (its times, revocation hashes, rule window, holder and certificate;
@@ -16,10 +17,12 @@ registry, time and the rules are applied on every scan.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable
 from typing import Any
 
+from fastpath import _ossl
 from fastpath._engine import Engine
 from verifier import rules as _rules
 from verifier.errors import QrverifyError
@@ -32,6 +35,26 @@ DEFAULT_CACHE_BYTES = 32 * 1024 * 1024  # estimated bytes of the re-scan cache, 
 
 class ConfigError(QrverifyError, ValueError):
     """The verifier cannot be set up: missing or malformed files, bad rules."""
+
+
+SIGNATURE_BACKENDS = ("auto", "libcrypto", "cryptography")
+_log = logging.getLogger("qrverify")
+
+
+def _signature_backend(choice: str) -> str:
+    """The backend a verifier uses: libcrypto (fastpath._ossl) when it passed its
+    start-up self-test against cryptography, else cryptography. `libcrypto` insists."""
+    if choice not in SIGNATURE_BACKENDS:
+        raise ConfigError(f"signatures must be one of {', '.join(SIGNATURE_BACKENDS)}")
+    if choice == "cryptography":
+        return choice
+    why = _ossl.checked()
+    if why is None:
+        return "libcrypto"
+    if choice == "libcrypto":
+        raise ConfigError(f"libcrypto signature backend unavailable: {why}")
+    _log.warning("signatures: using cryptography, libcrypto unavailable (%s)", why)
+    return "cryptography"
 
 
 class Verifier(Engine):
@@ -50,6 +73,7 @@ class Verifier(Engine):
         cache_size: int = DEFAULT_CACHE_SIZE,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
         link_origins: Iterable[str] = (),
+        signatures: str = "auto",
     ) -> None:
         if isinstance(leeway, bool) or not isinstance(leeway, int) or not 0 <= leeway <= 86400:
             raise ConfigError("leeway must be a whole number of seconds from 0 to 86400")
@@ -72,9 +96,17 @@ class Verifier(Engine):
         self.store = store
         self.leeway = leeway
         self._cache_size = cache_size
+        self.signatures = _signature_backend(signatures)
         try:
-            super().__init__(store, self.rules, leeway=leeway, cache_size=cache_size,
-                             cache_bytes=cache_bytes, link_origins=tuple(link_origins))
+            super().__init__(
+                store,
+                self.rules,
+                leeway=leeway,
+                cache_size=cache_size,
+                cache_bytes=cache_bytes,
+                link_origins=tuple(link_origins),
+                native=self.signatures == "libcrypto",
+            )
         except ValueError as exc:  # a malformed --link-origin
             raise ConfigError(str(exc)) from None
 
@@ -107,6 +139,7 @@ class Verifier(Engine):
     def status(self) -> dict[str, Any]:
         out = dict(self.store.status())
         out["rules"] = self.rules.name
+        out["signatures"] = self.signatures
         out["cache"] = {
             "entries": self.cache_entries,
             "capacity": self._cache_size,

@@ -1,0 +1,39 @@
+"""Signature verification through the system libcrypto 3 (loaded with dlopen)."""
+
+from keys.registry import IssuerKey
+
+ALG_ES256: int
+ALG_EDDSA: int
+ALG_PS256: int
+
+def available() -> bool:
+    """True when the system libcrypto 3 and every entry point used were found."""
+
+def version() -> str:
+    """The loaded libcrypto's version text ('' when unavailable)."""
+
+def supported(alg: int) -> bool:
+    """True when `alg` (a COSE algorithm number) can be verified natively."""
+
+class NativeKey:
+    """One issuer public key (SubjectPublicKeyInfo DER) parsed by libcrypto, for one COSE
+    algorithm (ES256 on P-256, PS256 with RSA >= 2048 bits, EdDSA on Ed25519).
+    Raises ValueError when the key does not fit the algorithm or libcrypto is missing."""
+
+    alg: int
+    def __init__(self, spki: bytes, alg: int) -> None: ...
+    def verify(self, alg: int, signature: bytes, data: bytes) -> bool:
+        """True if the raw COSE signature over data is valid; never raises for bad input."""
+
+def native_key(issuer_key: IssuerKey) -> NativeKey | None:
+    """A NativeKey for an issuer key, or None when it is left to cryptography."""
+
+def self_test() -> str | None:
+    """None when libcrypto and cryptography agree on every self-test case, else what
+    differed (the verifier then stays on cryptography)."""
+
+def speed(key: NativeKey, pairs: list[tuple[bytes, bytes]], rounds: int = 1) -> tuple[float, int]:
+    """(seconds, verified count) for verifying every pair `rounds` times in a C loop."""
+
+def checked() -> str | None:
+    """self_test(), run once per process: None when libcrypto may be used, else why not."""
