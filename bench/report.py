@@ -20,6 +20,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from bench import mixreport
+
 __all__ = ["with_baselines", "write"]
 
 CSV_FIELDS = (
@@ -27,7 +29,7 @@ CSV_FIELDS = (
     "p95_vs_echo", "p99_vs_echo", "rps_per_worker_vs_inproc", "of_ideal", "rps", "p50_ms",
     "p95_ms", "p99_ms", "max_ms", "requests", "failures", "wrong_verdicts", "late_valid",
     "baseline", "echo_rps", "echo_p50_ms", "echo_p95_ms", "echo_p99_ms", "inproc_rate",
-    "seconds", "pacing",
+    "seconds", "pacing", "link_rps", "eu_rps", "link_share",
 )
 
 
@@ -164,6 +166,7 @@ def _summary(rows: list[dict[str, Any]], all_rows: list[dict[str, Any]],
                 f"{_fmt(p.get('delay_after_sync_start_s'), 3)} | {p.get('polls', '-')} | "
                 f"{p.get('late_valid_polls', '-')} + {late_load.get(p['target'], 0)} in load | "
                 f"{'yes' if p.get('ok') else 'NO ' + p.get('error', '')} |")
+    lines += mixreport.section(all_rows, meta)
     failures = [(r["target"], r["scenario"], r["users"], r["messages"]) for r in all_rows
                 if r["failures"]]
     lines += ["", "## Failures", ""]
@@ -178,7 +181,8 @@ def _summary(rows: list[dict[str, Any]], all_rows: list[dict[str, Any]],
         lines.append(f"- `{s['name']}`: {s['title']} (pacing {s['pacing_s']:.3f} s per user, "
                      f"time factor {s['factor']:g}).")
     mix = ", ".join(f"{k} {v:g}" for k, v in meta["mix"].items())
-    lines += ["", f"Token mix (weights): {mix}; sync scenario adds revoke_later 5. "
+    lines += ["", f"Token mix (weights; link_* are register links): {mix}; sync scenario "
+              "adds revoke_later 5. "
               f"{meta['valid_tokens']:,} distinct valid tokens (vaccination 70 %, test 20 %, "
               "recovery 10 %), walked in order so that fresh guests miss the re-scan cache.",
               "", "## Machine", ""]
