@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import math
 import multiprocessing as mp
 import random
 import resource
+import struct
 import sys
 import time
 import zlib
@@ -301,6 +303,97 @@ def s_header_resign(w: World, rng: random.Random) -> tuple[str, bool]:
                    unprotected=unprot), True
 
 
+def _float_cbor(rng: random.Random, value: float) -> Any:
+    """`value` as a CBOR float of a random width (half / single / double)."""
+    width = rng.choice((2, 4, 8, 8))
+    fmt = {2: (b"\xf9", ">e"), 4: (b"\xfa", ">f"), 8: (b"\xfb", ">d")}[width]
+    try:
+        return RawCBOR(fmt[0] + struct.pack(fmt[1], value))
+    except (OverflowError, struct.error):  # too big for that width: an infinity
+        return RawCBOR(fmt[0] + struct.pack(fmt[1], math.copysign(math.inf, value)))
+
+
+def _time_number(rng: random.Random, base: int) -> Any:
+    """An epoch time as the EU's issuers wrote them (and worse): ints, floats with
+    fractions, NaN / infinities, times outside years 1..9999, text."""
+    kind = rng.randrange(8)
+    if kind == 0:
+        return base
+    if kind in (1, 2):
+        return _float_cbor(rng, base + rng.random() * rng.choice((1, 0.001, 1e-9)))
+    if kind == 3:
+        return _float_cbor(rng, rng.choice((math.nan, math.inf, -math.inf, -0.0, 65504.0,
+                                            1e300, -1e300, 253402300799.5, -62135596800.5)))
+    if kind == 4:
+        return rng.choice((253402300799, 253402300800, -62135596800, -62135596801,
+                           (1 << 63) - 1, -(1 << 63), (1 << 64) - 1))
+    if kind == 5:
+        return Tagged(1, base)
+    if kind == 6:
+        return f"{base}.5"
+    return RawCBOR(b"\xf9" + rng.randbytes(2))  # any half-precision bit pattern
+
+
+def _time_field(rng: random.Random, base: int, day: bool) -> Any:
+    """A value for a date / date-time field: text, tag 0 / tag 1 (with good or bad
+    content), other tags, tags on tags."""
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(base))
+    kind = rng.randrange(9)
+    if kind == 0:
+        return text[:10] if day else text + "Z"
+    if kind == 1:
+        return text + rng.choice(("Z", "+03:00", "-0530", "+01", ".123Z", "", "+24:00"))
+    if kind == 2:
+        return Tagged(0, text + rng.choice(("Z", "+02:00", "")))
+    if kind == 3:
+        return Tagged(0, rng.choice((text[:10], base, "garbage")))
+    if kind == 4:
+        return Tagged(1, rng.choice((base, base + 0.5, "1636977600")))
+    if kind == 5:
+        return Tagged(1, _time_number(rng, base))
+    if kind == 6:
+        return Tagged(rng.choice((2, 3, 4, 32, 100, 1004, 55799)), text)
+    if kind == 7:
+        return Tagged(0, Tagged(0, text + "Z"))
+    return RawCBOR(b"\xc1" * rng.randrange(1, 40) + b"\x00")  # a chain of tags
+
+
+def s_times_tags_resign(w: World, rng: random.Random) -> tuple[str, bool]:
+    """CONTRACT 1a leniencies and their limits, re-signed: exp / iat as floats, date-times
+    as tags, date-times in date fields, tagged unknown fields, crit headers."""
+    cert_type = rng.choice(TYPES)
+    dcc = sample_dcc(cert_type, at=NOW - rng.randrange(0, 100) * 86400)
+    group = {"vaccination": "v", "test": "t", "recovery": "r"}[cert_type]
+    entry = dcc[group][0]
+    for key in {"v": ("dt",), "t": ("sc",), "r": ("fr", "df", "du")}[group]:
+        if rng.random() < 0.6:
+            entry[key] = _time_field(rng, NOW - rng.randrange(0, 30) * 86400, key != "sc")
+    if rng.random() < 0.2:  # a tag on a field that allows none
+        key = rng.choice(("tg", "co", "ci", "is"))
+        entry[key] = Tagged(rng.choice((0, 1, 32)), entry[key])
+    if rng.random() < 0.3:  # fields the schema does not name, tags and all
+        where = rng.choice((dcc, dcc["nam"], entry))
+        where["meta"] = rng.choice((
+            {"id": "X-1", "at": Tagged(0, "2021-06-15T09:24:02Z"), "n": [1, 2.5, None]},
+            Tagged(rng.randrange(1 << 16), {"k": Tagged(1, _time_number(rng, NOW))}),
+            RawCBOR(b"\xd8\x20" * rng.randrange(1, 20) + b"\x00"),
+        ))
+    claims: dict[int, Any] = {1: "RU", 4: _time_number(rng, NOW + 200 * 86400),
+                              6: _time_number(rng, NOW - 3600), -260: {1: dcc}}
+    if rng.random() < 0.2:
+        claims[rng.choice((5, 7, 99))] = Tagged(rng.choice((0, 1, 24)), b"x")
+    issuer = rng.choice(w.signers)
+    protected = None
+    if rng.random() < 0.25:
+        crit = rng.choice(([1], [4], [1, 2, 4], [99], [], ["kid"], 4, [4, 4], [-1]))
+        protected = dumps({1: issuer.cose_alg, 4: issuer.kid, 2: crit})
+    try:
+        payload = dumps(claims)
+    except (TypeError, ValueError):
+        payload = payload_of(cert_type)
+    return w.token(issuer, payload, protected=protected), True
+
+
 STRATEGIES: list[tuple[str, Callable[[World, random.Random], tuple[str, bool]], int]] = [
     ("base45_chars", s_base45, 16),
     ("cose_bytes", s_cose, 20),
@@ -311,6 +404,7 @@ STRATEGIES: list[tuple[str, Callable[[World, random.Random], tuple[str, bool]], 
     ("payload_resigned", s_payload_resign, 14),
     ("dcc_resigned", s_dcc_resign, 18),
     ("header_resigned", s_header_resign, 8),
+    ("times_tags_resigned", s_times_tags_resign, 8),
 ]
 _NAMES = [s[0] for s in STRATEGIES]
 _FUNCS = [s[1] for s in STRATEGIES]

@@ -66,7 +66,18 @@ cdef inline object _text(const uint8_t* p, Py_ssize_t n):
         raise _Malformed("invalid UTF-8")
 
 
-cdef object _item(Cur* c, int depth):
+cdef inline object _item(Cur* c, int depth):
+    """One CBOR item; a tag anywhere in it is malformed."""
+    return _item_any(c, depth, False)
+
+
+cdef inline object _ignored(Cur* c, int depth):
+    """One CBOR item whose value is not used (a field the schema does not name): tags are
+    allowed in it and dropped; lengths, nesting, UTF-8 and unique keys are still checked."""
+    return _item_any(c, depth, True)
+
+
+cdef object _item_any(Cur* c, int depth, bint tags):
     cdef int major
     cdef uint64_t arg
     cdef Py_ssize_t n, i
@@ -98,7 +109,7 @@ cdef object _item(Cur* c, int depth):
         n = <Py_ssize_t>arg
         lst = PyList_New(n)
         for i in range(n):
-            value = _item(c, depth + 1)
+            value = _item_any(c, depth + 1, tags)
             Py_INCREF(value)
             PyList_SET_ITEM(lst, i, value)
         return lst
@@ -108,16 +119,18 @@ cdef object _item(Cur* c, int depth):
         n = <Py_ssize_t>arg
         dct = _PyDict_NewPresized(n)
         for i in range(n):
-            key = _item(c, depth + 1)
+            key = _item_any(c, depth + 1, tags)
             if type(key) is not int and type(key) is not str:
                 raise _Malformed("map key must be an integer or text")
-            value = _item(c, depth + 1)
+            value = _item_any(c, depth + 1, tags)
             PyDict_SetDefault(dct, key, value)
             if len(dct) != i + 1:  # the key was there already
                 raise _Malformed("duplicate map key")
         return dct
     if major == 6:
-        raise _Malformed("unexpected tag")
+        if not tags:
+            raise _Malformed("unexpected tag")
+        return _item_any(c, depth + 1, True)  # the tag counts as one level of nesting
     # major 7
     n = c.p - start
     if n == 1:

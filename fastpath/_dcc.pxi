@@ -114,6 +114,37 @@ cdef bint _parse_datetime(object obj, int64_t* out):
     return True
 
 
+cdef bint _parse_day(object obj, int64_t* out):
+    """A schema "date" field (dt, fr, df, du): 'YYYY-MM-DD', or an RFC 3339 date-time
+    whose date part counts (as the EU's verifiers read it: the date as written)."""
+    cdef int64_t ignored
+    if type(obj) is not str:
+        return False
+    if len(<str>obj) == 10:
+        return _parse_date(obj, out)
+    return _parse_datetime(obj, &ignored) and _parse_date((<str>obj)[:10], out)
+
+
+cdef bint _tagged_time(object value, int tag, bint day, int64_t* out):
+    """A date / date-time field: untagged text, tag 0 (RFC 3339 date-time text) or tag 1
+    (epoch seconds, integer or float, rounded down). A date field (`day`) keeps the date
+    part: the written date of a date-time text, the UTC date of an epoch."""
+    if tag < 0:
+        return _parse_day(value, out) if day else _parse_datetime(value, out)
+    if tag == 0:
+        if not _parse_datetime(value, out):
+            return False
+        return _parse_date((<str>value)[:10], out) if day else True
+    if tag == 1:
+        if _time_value(value, False, out) < 0:
+            return False
+        if day:  # floor to 00:00Z of that day (C division: mind negative times)
+            rem = out[0] % 86400
+            out[0] -= rem + 86400 if rem < 0 else rem
+        return True
+    return False
+
+
 cdef inline bint _short_str(object obj):
     return type(obj) is str and len(<str>obj) <= MAX_STR
 
@@ -319,97 +350,172 @@ cdef int _open_map(Cur* c, int depth, Py_ssize_t* n) except -1:
     return 1
 
 
+cdef inline bint _unsafe_char(Py_UCS4 ch):
+    """C0/C1 controls, DEL, and the bidirectional marks, embeddings, overrides and
+    isolates (plus line/paragraph separators): what could spoof a gate display."""
+    return (ch < 0x20 or 0x7F <= ch <= 0x9F or ch == 0x061C or ch == 0x200E or ch == 0x200F
+            or 0x2028 <= ch <= 0x202E or 0x2066 <= ch <= 0x2069)
+
+
+cdef str _display_name(str s):
+    """fn / gn as shown to the holder: unsafe characters replaced by U+FFFD."""
+    cdef Py_UCS4 ch
+    for ch in s:
+        if _unsafe_char(ch):
+            break
+    else:
+        return s
+    return "".join([u"\ufffd" if _unsafe_char(ch) else ch for ch in s])
+
+
+cdef object _field_value(Cur* c, int depth, int* tag):
+    """The value of a known field, with at most one tag in front (its number in tag, else
+    -1): which tags a field allows is the schema check's business."""
+    cdef int major
+    cdef uint64_t arg
+    tag[0] = -1
+    if c.p < c.end and (c.p[0] >> 5) == 6:
+        _head(c, &major, &arg)
+        tag[0] = <int>arg if arg < 0x7FFFFFFF else 0x7FFFFFFF
+        if c.p < c.end and (c.p[0] >> 5) == 6:  # a tag on a tag: no field allows that
+            tag[0] = 0x7FFFFFFF
+            return _ignored(c, depth + 1)
+        return _item(c, depth + 1)
+    return _item(c, depth)
+
+
+cdef int _fail_field(Decoded out, int key, int why) except -1:
+    """Remember the first field of the payload that failed (for the verdict's detail)."""
+    if out.payload_field is None:
+        out.payload_field = _KEY_NAMES[key]
+        out.payload_detail = (
+            f"The certificate's {_KEY_NAMES[key]} is not a code of the EU value set "
+            f"{_VS_FILES[why - 2]}." if why >= 2 else
+            f"The certificate's {_KEY_NAMES[key]} does not match the EU DCC schema.")
+    return 0
+
+
 cdef bint _names(Cur* c, int depth, Decoded out) except -1:
     cdef Py_ssize_t n, i
     cdef MapState st
     cdef set others = None
     cdef object key, value
     cdef bint ok = True
+    cdef int tag
     if not _open_map(c, depth, &n):
         _item(c, depth)
+        _fail_field(out, K_NAM, 1)
         return False
     st.seen = 0
     for i in range(n):
         key = _map_key(c, depth + 1, &st)
         if st.key < 0:
             others = _note_other(others, key)
-        value = _item(c, depth + 1)
+            _ignored(c, depth + 1)
+            continue
+        value = _field_value(c, depth + 1, &tag)
         if st.key == K_FN or st.key == K_GN:
-            if not _short_str(value):
+            if tag >= 0 or not _short_str(value):
                 ok = False
+                _fail_field(out, st.key, 1)
             elif st.key == K_FN:
-                out.fn = value
+                out.fn = _display_name(value)
             else:
-                out.gn = value
+                out.gn = _display_name(value)
         elif st.key == K_FNT or st.key == K_GNT:
-            if not _latin_name(value):
+            if tag >= 0 or not _latin_name(value):
                 ok = False
+                _fail_field(out, st.key, 1)
             elif st.key == K_FNT:
                 out.fnt = value
             else:
                 out.gnt = value
-    return ok and (st.seen & ((_BIT << K_FNT) | (_BIT << K_GNT))) != 0
+    if (st.seen & ((_BIT << K_FNT) | (_BIT << K_GNT))) == 0:
+        _fail_field(out, K_FNT, 1)
+        return False
+    return ok
 
 
-cdef bint _entry_field(int kind, int key, object value, Decoded out) except -1:
-    """Check one field of a v / t / r entry; fields of other entry types are ignored."""
+cdef inline int _code(ValueSets vs, int field, object value) except -1:
+    """0 when `value` (a str) is in the loaded value set for `field` (or none is loaded),
+    else 2 + field (an unknown code)."""
+    cdef Py_ssize_t n
+    cdef const uint8_t* p
+    if vs is None or not (vs.fields >> field) & 1:
+        return 0
+    p = _utf8(<str>value, &n)
+    return 0 if vs.has(field, p, n) else 2 + field
+
+
+cdef int _entry_field(int kind, int key, object value, int tag, Decoded out,
+                      ValueSets vs) except -1:
+    """Check one field of a v / t / r entry: 0 when it holds, 1 when it breaks the schema,
+    2 + value-set id for an unknown code. Fields of other entry types are ignored."""
+    if tag >= 0 and not (key == K_SC or key == K_DT or key == K_FR or key == K_DF
+                         or key == K_DU):
+        return 1  # a tag on a field that is not a date or date-time
     if key == K_TG:
-        return _is_str(value)
+        return _code(vs, VS_TG, value) if _is_str(value) else 1
     if key == K_CO:
         if not _country(value):
-            return False
+            return 1
         out.co = value
-        return True
+        return _code(vs, VS_CO, value)
     if key == K_IS:
-        return _short_str(value)
+        return 0 if _short_str(value) else 1
     if key == K_CI:
         if not _short_str(value) or len(<str>value) == 0:
-            return False
+            return 1
         out.ci = value
-        return True
+        return 0
     if kind == 0:
-        if key == K_MP and _is_str(value):
+        if key == K_MP:
+            if not _is_str(value):
+                return 1
             out.mp = value
-        if key == K_VP or key == K_MP or key == K_MA:
-            return _is_str(value)
+            return _code(vs, VS_MP, value)
+        if key == K_VP:
+            return _code(vs, VS_VP, value) if _is_str(value) else 1
+        if key == K_MA:
+            return _code(vs, VS_MA, value) if _is_str(value) else 1
         if key == K_DN or key == K_SD:
             if not _posint(value):
-                return False
+                return 1
             if key == K_DN:
                 out.dn = value
             else:
                 out.sd = value
-            return True
+            return 0
         if key == K_DT:
-            return _parse_date(value, &out.dt)
+            return 0 if _tagged_time(value, tag, True, &out.dt) else 1
     elif kind == 1:
         if key == K_TT or key == K_TR:
             if not _is_str(value):
-                return False
+                return 1
             if key == K_TT:
                 out.tt = value
-            else:
-                out.tr = value
-            return True
+                return _code(vs, VS_TT, value)
+            out.tr = value
+            return _code(vs, VS_TR, value)
         if key == K_SC:
-            return _parse_datetime(value, &out.sc)
+            return 0 if _tagged_time(value, tag, False, &out.sc) else 1
         if key == K_NM or key == K_TC:
-            return _short_str(value)
+            return 0 if _short_str(value) else 1
         if key == K_MA:
-            return _is_str(value)
+            return _code(vs, VS_TEST_MA, value) if _is_str(value) else 1
     else:
         if key == K_FR:
-            return _parse_date(value, &out.fr)
+            return 0 if _tagged_time(value, tag, True, &out.fr) else 1
         if key == K_DF:
-            return _parse_date(value, &out.df)
+            return 0 if _tagged_time(value, tag, True, &out.df) else 1
         if key == K_DU:
-            return _parse_date(value, &out.du)
-    return True
+            return 0 if _tagged_time(value, tag, True, &out.du) else 1
+    return 0
 
 
-cdef bint _entries(Cur* c, int depth, int kind, Decoded out) except -1:
+cdef bint _entries(Cur* c, int depth, int kind, Decoded out, ValueSets vs) except -1:
     """v / t / r: an array holding exactly one entry map."""
-    cdef int major
+    cdef int major, tag, why
     cdef uint64_t arg
     cdef const uint8_t* start = c.p
     cdef Py_ssize_t n, i
@@ -422,63 +528,91 @@ cdef bint _entries(Cur* c, int depth, int kind, Decoded out) except -1:
     c.p = start
     if major != 4 or arg != 1:
         _item(c, depth)
+        _fail_field(out, K_V + kind, 1)
         return False
     _head(c, &major, &arg)
     if not _open_map(c, depth + 1, &n):
         _item(c, depth + 1)
+        _fail_field(out, K_V + kind, 1)
         return False
     st.seen = 0
     for i in range(n):
         key = _map_key(c, depth + 2, &st)
         if st.key < 0:
             others = _note_other(others, key)
-        value = _item(c, depth + 2)
-        if st.key >= 0 and not _entry_field(kind, st.key, value, out):
+            _ignored(c, depth + 2)
+            continue
+        value = _field_value(c, depth + 2, &tag)
+        why = _entry_field(kind, st.key, value, tag, out, vs)
+        if why:
             ok = False
+            _fail_field(out, st.key, why)
     required = _REQ_VACCINATION if kind == 0 else _REQ_TEST if kind == 1 else _REQ_RECOVERY
-    return ok and (st.seen & required) == required
+    if (st.seen & required) != required:
+        for i in range(K_COUNT):
+            if (required >> i) & 1 and not (st.seen >> i) & 1:
+                _fail_field(out, i, 1)
+                break
+        return False
+    return ok
 
 
-cdef bint _dcc(Cur* c, int depth, Decoded out) except -1:
-    """The DCC map (hcert key 1), checked against EU DCC schema 1.3."""
+cdef bint _dcc(Cur* c, int depth, Decoded out, ValueSets vs) except -1:
+    """The DCC map (hcert key 1), checked against EU DCC schema 1.3 and the value sets."""
     cdef Py_ssize_t n, i
     cdef MapState st
     cdef set others = None
     cdef object key, value
     cdef bint ok = True
-    cdef int found = -1, kind
+    cdef int found = -1, kind, tag
+    cdef uint64_t top = (_BIT << K_VER) | (_BIT << K_NAM) | (_BIT << K_DOB)
     if not _open_map(c, depth, &n):
         _item(c, depth)
+        out.payload_field = ""
+        out.payload_detail = "The certificate payload is not a map."
         return False
     st.seen = 0
     for i in range(n):
         key = _map_key(c, depth + 1, &st)
         if st.key < 0:
             others = _note_other(others, key)
-        if st.key == K_NAM:
+            _ignored(c, depth + 1)
+        elif st.key == K_NAM:
             if not _names(c, depth + 1, out):
                 ok = False
         elif st.key == K_V or st.key == K_T or st.key == K_R:
             kind = st.key - K_V
             if found >= 0:
                 ok = False  # more than one of v, t, r
+                _fail_field(out, st.key, 1)
             found = kind
-            if not _entries(c, depth + 1, kind, out):
+            if not _entries(c, depth + 1, kind, out, vs):
                 ok = False
         else:
-            value = _item(c, depth + 1)
+            value = _field_value(c, depth + 1, &tag)
             if st.key == K_VER:
-                if not _version(value):
+                if tag >= 0 or not _version(value):
                     ok = False
+                    _fail_field(out, st.key, 1)
             elif st.key == K_DOB:
-                if not _dob(value):
+                if tag >= 0 or not _dob(value):
                     ok = False
+                    _fail_field(out, st.key, 1)
                 else:
                     out.dob = value
-    if found < 0 or not ok:
+            # any other known key at this level (a field of an entry) is not ours: ignored
+    if found < 0:
+        if out.payload_field is None:
+            out.payload_field = "v"
+            out.payload_detail = "The certificate holds none of v, t, r."
         return False
-    if (st.seen & ((_BIT << K_VER) | (_BIT << K_NAM) | (_BIT << K_DOB))) != (
-            (_BIT << K_VER) | (_BIT << K_NAM) | (_BIT << K_DOB)):
+    if (st.seen & top) != top:
+        for i in (K_VER, K_NAM, K_DOB):
+            if not (st.seen >> i) & 1:
+                _fail_field(out, i, 1)
+                break
+        return False
+    if not ok:
         return False
     out.type_index = found
     out.cert_type = TYPE_NAMES[found]

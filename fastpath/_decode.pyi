@@ -1,17 +1,39 @@
 """Type stub for the compiled HC1 decoder (fastpath/_decode.pyx)."""
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 MAX_TOKEN_CHARS: int
 MAX_INFLATED: int
 TYPE_NAMES: tuple[str, str, str]
+VALUESET_FIELDS: tuple[str, ...]
 
 class DecodeError(ValueError):
     """A token that cannot be decoded; `reason` is a contract reason code
-    (bad_prefix, bad_base45, bad_compression, too_large, bad_cose, bad_cwt)."""
+    (bad_prefix, bad_base45, bad_compression, too_large, bad_cose, bad_cwt); `detail` is
+    None or an English sentence saying what was wrong (no personal data)."""
 
     reason: str
-    def __init__(self, reason: str) -> None: ...
+    detail: str | None
+    def __init__(self, reason: str, detail: str | None = None) -> None: ...
+
+class ValueSets:
+    """EU value-set codes compiled into one C-level table; names: VALUESET_FIELDS.
+    A value set that is not given is not checked."""
+
+    fields: int
+    size: int
+    source: str
+    def __init__(self, sets: Mapping[str, Iterable[str]], source: str = "") -> None: ...
+    def contains(self, name: str, code: str) -> bool: ...
+    @property
+    def loaded(self) -> tuple[str, ...]: ...
+    def __len__(self) -> int: ...
+
+def set_default_valuesets(valuesets: ValueSets | None) -> ValueSets | None:
+    """Value sets `decode` checks when given none; returns the previous ones."""
+
+def default_valuesets() -> ValueSets | None: ...
 
 class Decoded:
     """What a token says before its signature is checked. Show nothing from it
@@ -26,6 +48,10 @@ class Decoded:
     iat: int
     payload_ok: bool
     """The DCC payload passed the EU DCC 1.3 schema check; the fields below are set."""
+    payload_field: str | None
+    """When payload_ok is False: the first field that failed ("" = the whole payload)."""
+    payload_detail: str | None
+    """When payload_ok is False: an English sentence naming that field."""
     type_index: int
     cert_type: str | None
     fn: str | None
@@ -45,15 +71,24 @@ class Decoded:
     tt: str | None
     tr: str | None
     mp: str | None
+    """Vaccine product code (vaccination certificates only)."""
     uci_hash: bytes | None
     cuci_hash: bytes | None
+    """SHA-256 prefix of iss (else co) + ci."""
     cuci_co_hash: bytes | None
+    """SHA-256 prefix of co + ci; the same object as cuci_hash when iss is absent or
+    equals co (check both only when they differ)."""
     sig_hash: bytes | None
     @property
     def country(self) -> str | None: ...
 
-def decode(token: str | bytes | bytearray | memoryview, max_inflated: int = ...) -> Decoded:
-    """Decode an HC1 token; raise DecodeError for anything malformed."""
+def decode(
+    token: str | bytes | bytearray | memoryview,
+    max_inflated: int = ...,
+    valuesets: ValueSets | None = ...,
+) -> Decoded:
+    """Decode an HC1 token; raise DecodeError for anything malformed. Coded fields are
+    checked against `valuesets` (default: default_valuesets(); None: not checked)."""
 
 def loads_cbor(data: bytes) -> Any:
     """Decode one CBOR item without tags (ValueError if malformed); for tests and tools."""

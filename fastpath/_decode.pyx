@@ -18,7 +18,7 @@ from cpython.dict cimport PyDict_SetDefault
 from cpython.list cimport PyList_New, PyList_SET_ITEM
 from cpython.ref cimport Py_INCREF
 from cpython.unicode cimport PyUnicode_DecodeUTF8
-from libc.math cimport INFINITY, NAN, ldexp
+from libc.math cimport INFINITY, NAN, floor, ldexp
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy, memmove, memset
 from posix.dlfcn cimport RTLD_LOCAL, RTLD_NOW, dlopen, dlsym
@@ -62,11 +62,13 @@ TYPE_NAMES = ("vaccination", "test", "recovery")
 
 
 class DecodeError(ValueError):
-    """A token that cannot be decoded. `reason` is a contract reason code."""
+    """A token that cannot be decoded. `reason` is a contract reason code; `detail` is
+    None or an English sentence saying what was wrong (never any personal data)."""
 
-    def __init__(self, reason):
+    def __init__(self, reason, detail=None):
         ValueError.__init__(self, reason)
         self.reason = reason
+        self.detail = detail
 
 
 class _Malformed(Exception):
@@ -77,10 +79,15 @@ cdef inline object _fail(int code):
     raise DecodeError(_REASONS[code])
 
 
+cdef inline object _fail_detail(int code, str detail):
+    raise DecodeError(_REASONS[code], detail)
+
+
 include "_base45.pxi"
 include "_cbor.pxi"
 include "_inflate.pxi"
 include "_hash.pxi"
+include "_valuesets.pxi"
 include "_dcc.pxi"
 
 
@@ -158,14 +165,43 @@ cdef object _header_map(object raw, bint protected):
     return raw
 
 
-cdef int _int_claim(object value, int64_t* out) except -1:
-    if type(value) is not int or not -(1 << 62) < value < (1 << 62):
-        _fail(E_CWT)
-    out[0] = value
+# NumericDate bounds: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z (format_iso_utc's range)
+cdef int64_t MIN_TIME = -62135596800
+cdef int64_t MAX_TIME = 253402300799
+
+
+cdef int _time_value(object value, bint round_up, int64_t* out) except -2:
+    """An epoch time given as an integer or a CBOR float (NumericDate allows fractions):
+    floats are rounded down (or up). 0 when set; -1 for NaN, infinities, other types and
+    anything that is not (after rounding) in years 1..9999."""
+    cdef double f, r
+    if type(value) is int:
+        if not MIN_TIME <= value <= MAX_TIME:
+            return -1
+        out[0] = value
+        return 0
+    if type(value) is float:
+        f = value
+        if not (MIN_TIME - 1 < f < MAX_TIME + 1):  # also false for NaN
+            return -1
+        r = floor(f)
+        if round_up and r != f:
+            r += 1
+        if not (MIN_TIME <= r <= MAX_TIME):
+            return -1
+        out[0] = <int64_t>r
+        return 0
+    return -1
+
+
+cdef int _time_claim(object value, bint round_up, int64_t* out, str name) except -1:
+    """exp (4) / iat (6): see _time_value; anything else is bad_cwt."""
+    if _time_value(value, round_up, out) < 0:
+        _fail_detail(E_CWT, f"The token's {name} is not a time between the years 1 and 9999.")
     return 0
 
 
-cdef int _claims(bytes payload, Decoded out) except -1:
+cdef int _claims(bytes payload, Decoded out, ValueSets vs) except -1:
     """The CWT claims map: iss (1), exp (4), iat (6) and hcert (-260) whose key 1 holds the
     DCC. Malformed CBOR raises _Malformed; a missing or mistyped claim fails with bad_cwt."""
     cdef Cur c
@@ -201,9 +237,9 @@ cdef int _claims(bytes payload, Decoded out) except -1:
                         raise _Malformed("duplicate map key")
                     hkeys.add(key)
                     if type(key) is int and key == 1:
-                        out.payload_ok = _dcc(&c, 2, out)
+                        out.payload_ok = _dcc(&c, 2, out, vs)
                     else:
-                        _item(&c, 2)
+                        _ignored(&c, 2)
                 continue
             value = _item(&c, 1)
             if label == 1:
@@ -211,9 +247,9 @@ cdef int _claims(bytes payload, Decoded out) except -1:
                     _fail(E_CWT)
                 out.iss = value
             elif label == 4:
-                _int_claim(value, &out.exp)
+                _time_claim(value, False, &out.exp, "exp")  # exp rounds down
             else:
-                _int_claim(value, &out.iat)
+                _time_claim(value, True, &out.iat, "iat")   # iat rounds up
             continue
         if type(key) is not int and type(key) is not str:
             raise _Malformed("map key must be an integer or text")
@@ -222,15 +258,34 @@ cdef int _claims(bytes payload, Decoded out) except -1:
         if key in others:
             raise _Malformed("duplicate map key")
         others.add(key)
-        _item(&c, 1)
+        _ignored(&c, 1)
     if c.p != c.end:
         raise _Malformed("trailing bytes")
     if have & 14 != 14 or 1 not in hkeys:
         _fail(E_CWT)
+    if out.iat > out.exp:
+        _fail_detail(E_CWT, "The token was issued (iat) after it expires (exp).")
     return 0
 
 
-cdef Decoded _decode_cose(bytes cose):
+cdef int _check_crit(dict prot, object unprot) except -1:
+    """RFC 9052 crit (label 2): only in the protected header, a non-empty array of labels,
+    each one this verifier understands (alg 1, crit 2, kid 4)."""
+    cdef object crit = prot.get(2, _ABSENT)
+    if 2 in <dict>unprot:
+        _fail_detail(E_COSE, "The crit header parameter is not in the protected header.")
+    if crit is _ABSENT:
+        return 0
+    if type(crit) is not list or len(<list>crit) == 0:
+        _fail_detail(E_COSE, "The crit header parameter is not a non-empty array.")
+    for label in <list>crit:
+        if type(label) is not int or not (label == 1 or label == 2 or label == 4):
+            _fail_detail(E_COSE, "The crit header parameter names a header parameter "
+                                 "this verifier does not understand.")
+    return 0
+
+
+cdef Decoded _decode_cose(bytes cose, ValueSets vs):
     cdef object msg, prot, unprot, alg, kid, payload, signature
     cdef Decoded out = Decoded.__new__(Decoded)
     try:
@@ -245,6 +300,8 @@ cdef Decoded _decode_cose(bytes cose):
     signature = msg[3]
     if type(payload) is not bytes or type(signature) is not bytes:
         _fail(E_COSE)
+    if 2 in <dict>prot or 2 in <dict>unprot:
+        _check_crit(<dict>prot, unprot)
     alg = (<dict>prot).get(1)
     if type(alg) is not int or not -65536 < alg < 65536:
         _fail(E_COSE)
@@ -261,7 +318,7 @@ cdef Decoded _decode_cose(bytes cose):
     out.sig_structure = _sig_structure(msg[0], payload)
 
     try:
-        _claims(<bytes>payload, out)
+        _claims(<bytes>payload, out, vs)
     except _Malformed:
         _fail(E_CWT)
     if out.payload_ok:
@@ -287,18 +344,47 @@ cdef int _set_hashes(Decoded out, bint half_signature) except -1:
     return 0
 
 
-def decode(token, Py_ssize_t max_inflated=DEF_MAX_INFLATED):
+cdef ValueSets _default_valuesets = None
+
+
+def set_default_valuesets(ValueSets valuesets):
+    """The value sets `decode_token` (and `decode` without `valuesets=`) checks codes
+    against; None (the start-up state) checks none. Returns the previous ones."""
+    global _default_valuesets
+    cdef ValueSets before = _default_valuesets
+    _default_valuesets = valuesets
+    return before
+
+
+def default_valuesets():
+    """The value sets `decode` uses when none is given (None: codes are not checked)."""
+    return _default_valuesets
+
+
+def decode(token, Py_ssize_t max_inflated=DEF_MAX_INFLATED, valuesets=_ABSENT):
     """Decode an HC1 token (str or bytes) into a `Decoded`; raise `DecodeError`.
 
-    `max_inflated` caps the decompressed size (at most MAX_INFLATED).
+    `max_inflated` caps the decompressed size (at most MAX_INFLATED). Coded fields are
+    checked against `valuesets` (a ValueSets; None: not checked; default: the module's
+    default, see set_default_valuesets).
     """
     if not 0 < max_inflated <= DEF_MAX_INFLATED:
         raise ValueError("max_inflated must be between 1 and MAX_INFLATED")
-    return decode_token(token, max_inflated)
+    if valuesets is _ABSENT:
+        valuesets = _default_valuesets
+    if valuesets is not None and not isinstance(valuesets, ValueSets):
+        raise TypeError("valuesets must be a ValueSets or None")
+    return decode_token_vs(token, max_inflated, <ValueSets>valuesets)
 
 
 cdef Decoded decode_token(object token, Py_ssize_t max_inflated):
-    """C-level entry for other Cython modules (see _decode.pxd); raises DecodeError."""
+    """C-level entry for other Cython modules (see _decode.pxd); raises DecodeError.
+    Codes are checked against the default value sets."""
+    return decode_token_vs(token, max_inflated, _default_valuesets)
+
+
+cdef Decoded decode_token_vs(object token, Py_ssize_t max_inflated, ValueSets vs):
+    """decode_token with the value sets to check codes against (None: not checked)."""
     cdef bytes raw
     if type(token) is str:
         if not (<str>token).startswith("HC1:"):
@@ -318,7 +404,7 @@ cdef Decoded decode_token(object token, Py_ssize_t max_inflated):
     else:
         _fail(E_PREFIX)
     raw = _base45(<const uint8_t*>PyBytes_AS_STRING(raw) + 4, PyBytes_GET_SIZE(raw) - 4)
-    return _decode_cose(_inflate(raw, max_inflated))
+    return _decode_cose(_inflate(raw, max_inflated), vs)
 
 
 # ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol
 
+from fastpath._decode import ValueSets
 from fastpath._hashset import HashSet
 from keys.registry import TrustRegistry
 from verifier.rules import Rules
@@ -45,10 +46,15 @@ class Engine:
         cache_size: int,
         cache_bytes: int = ...,
         link_origins: Iterable[str] = (),
+        valuesets: ValueSets | None = None,
         native: bool = False,
     ) -> None:
         """`link_origins`: extra register-link origins; `native`: verify signatures through
-        libcrypto (fastpath._ossl) where a key allows."""
+        libcrypto (fastpath._ossl) where a key allows; `valuesets`: the EU value sets coded
+        fields are checked against (None: not checked)."""
+    @property
+    def valuesets(self) -> ValueSets | None:
+        """The EU value sets coded fields are checked against (None: not checked)."""
     @property
     def cache_entries(self) -> int: ...
     def clear_cache(self) -> None: ...

@@ -33,7 +33,7 @@ from cpython.object cimport PyObject
 from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t
 from libc.time cimport time as c_time
 
-from fastpath._decode cimport Decoded, decode_token, format_iso_utc
+from fastpath._decode cimport Decoded, ValueSets, decode_token_vs, format_iso_utc
 from fastpath._hashset cimport HashSet
 from fastpath._links cimport LinkChecker
 from fastpath._ossl cimport NativeKey
@@ -304,6 +304,7 @@ cdef class Engine:
     cdef int64_t _leeway
     cdef readonly long long hits, misses
     cdef LinkChecker _links          # register links (fastpath._links)
+    cdef readonly ValueSets valuesets  # the EU value sets codes are checked against
     cdef tuple _drl_of               # (snapshot, its `drl` or None): read once per snapshot
     # rules
     cdef bint technical_only, full_course
@@ -317,7 +318,8 @@ cdef class Engine:
     cdef object natives_trust
 
     def __init__(self, store, rules, *, int leeway, Py_ssize_t cache_size,
-                 Py_ssize_t cache_bytes=32 * 1024 * 1024, link_origins=(), bint native=False):
+                 Py_ssize_t cache_bytes=32 * 1024 * 1024, link_origins=(),
+                 ValueSets valuesets=None, bint native=False):
         _bind_api()
         if not hasattr(store, "replica"):
             raise TypeError("the store must expose a `replica` snapshot")
@@ -325,6 +327,7 @@ cdef class Engine:
         self._links = LinkChecker(tuple(link_origins), verdict=_Verdict,
                                   reasons={c: _REASON[i] for i, c in enumerate(_CODES)})
         self._store = store
+        self.valuesets = valuesets  # None: coded fields are not checked
         self._drl_of = (None, None)
         self.cache = OrderedDict()
         self.cache_size = cache_size
@@ -432,7 +435,7 @@ cdef class Engine:
         cdef str country = None
         cdef bint any_candidate = False
         try:
-            d = decode_token(text, MAX_INFLATED)
+            d = decode_token_vs(text, MAX_INFLATED, self.valuesets)
         except DecodeError as exc:
             code[0] = _CODE_OF.get(exc.reason, R_BAD_COSE)
             return None

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
+
+from keys._der import eku_oids
 
 __all__ = ["CERT_TYPES", "TYPE_OIDS", "cert_kid", "eku_types", "type_oid", "validity"]
 
@@ -37,18 +40,30 @@ def validity(cert: x509.Certificate) -> tuple[int, int]:
     return (int(cert.not_valid_before_utc.timestamp()), int(cert.not_valid_after_utc.timestamp()))
 
 
-def eku_types(cert: x509.Certificate) -> frozenset[str] | None:
+def eku_types(cert: x509.Certificate, der: bytes | None = None) -> frozenset[str] | None:
     """Types this certificate may sign, from its Extended Key Usage.
 
     None means all types: no EKU extension, or an EKU with none of the EU DCC OIDs
-    (HCERT spec: such a key may sign every type). Raises ValueError on a malformed EKU.
+    (HCERT spec: such a key may sign every type). When `cryptography` cannot parse the
+    certificate's extensions (a certificate that is not strict DER) and `der` is given,
+    the EKU is read by the lenient reader of keys/_der.py. Raises ValueError when the
+    EKU cannot be read either way.
     """
     try:
         ext = cert.extensions.get_extension_for_oid(ExtensionOID.EXTENDED_KEY_USAGE)
     except x509.ExtensionNotFound:
         return None
+    except ValueError:
+        if der is None:
+            raise
+        oids = eku_oids(der)  # DerError is a ValueError
+        return _types_of(oids or ())
     value = ext.value
     if not isinstance(value, x509.ExtendedKeyUsage):  # pragma: no cover - defensive
         raise ValueError("malformed extended key usage")
-    found = {TYPE_OIDS[oid.dotted_string] for oid in value if oid.dotted_string in TYPE_OIDS}
+    return _types_of(oid.dotted_string for oid in value)
+
+
+def _types_of(oids: Iterable[str]) -> frozenset[str] | None:
+    found = {TYPE_OIDS[o] for o in oids if o in TYPE_OIDS}
     return frozenset(found) if found else None

@@ -1,9 +1,21 @@
 """Trust registry: the issuer public keys a verifier accepts, indexed by kid.
 
 Loaded once from the contract's trust file (section 4) into ``cryptography`` key
-objects; :meth:`IssuerKey.verify` is the hot path of every verification. Loading is
-all-or-nothing: any bad entry raises :class:`TrustFileError` naming the entry and
-nothing is returned. Registries and keys are immutable.
+objects; :meth:`IssuerKey.verify` is the hot path of every verification. Registries and
+keys are immutable.
+
+Leniency, as real issuers need it (CONTRACT section 4):
+- An entry without ``country`` takes the certificate's subject ``C=``; where there is
+  none (or no certificate), the key has no country.
+- A certificate that is not strict DER (``cryptography`` loads it but refuses its
+  extensions) still loads: the EU key-usage OIDs are read by the lenient reader of
+  keys/_der.py. If that extension cannot be read either, the entry is unusable (never
+  fail open: an unreadable key usage must not become "all types").
+- An unusable entry is skipped: :attr:`TrustRegistry.skipped` lists one line per skipped
+  entry (its index and kid, never personal data) for the caller to warn about and count.
+  ``strict=True`` makes the first unusable entry raise :class:`TrustFileError`, as does a
+  file whose every entry is unusable. A malformed file (not JSON, no "keys" list, too
+  large) always raises.
 """
 
 from __future__ import annotations
@@ -21,6 +33,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.x509.oid import NameOID
 
 from fastpath import ecdsa_der as _ecdsa_der
 from keys._files import read_capped
@@ -162,14 +175,15 @@ class IssuerKey:
     @classmethod
     def from_certificate(cls, der: bytes, country: str | None = None) -> IssuerKey:
         """A key from a DER X.509 certificate: kid, validity and types come from it."""
+        der = bytes(der)
         cert = x509.load_der_x509_certificate(der)
         not_before, not_after = validity(cert)
         public_key = cert.public_key()
         if not isinstance(public_key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey,
                                        ed25519.Ed25519PublicKey)):
             raise ValueError(f"unsupported public key type {type(public_key).__name__}")
-        return cls(public_key, cert_kid(der), country=country, types=eku_types(cert),
-                   not_before=not_before, not_after=not_after, certificate_der=bytes(der))
+        return cls(public_key, cert_kid(der), country=country, types=eku_types(cert, der),
+                   not_before=not_before, not_after=not_after, certificate_der=der)
 
     def verify(self, alg: int, signature: bytes, data: bytes) -> bool:
         """True if ``signature`` (raw COSE form) over ``data`` is valid under COSE ``alg``.
@@ -224,6 +238,34 @@ def _short(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _kid_label(obj: Mapping[str, Any]) -> str:
+    """" (kid <base64>)" for an entry whose kid can be told, else "" (no personal data:
+    the kid is a hash of the issuer's certificate or the issuer's own identifier)."""
+    try:
+        if isinstance(obj.get("certificate"), str):
+            der = base64.b64decode(obj["certificate"].encode("ascii"), validate=True)
+            return f" (kid {_b64(cert_kid(der))})" if der else ""
+        if isinstance(obj.get("kid"), str):
+            kid = base64.b64decode(obj["kid"].encode("ascii"), validate=True)
+            return f" (kid {_b64(kid)})" if 0 < len(kid) <= MAX_KID_BYTES else ""
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        pass
+    return ""
+
+
+def _subject_country(cert: x509.Certificate) -> str | None:
+    """The certificate subject's single C=, upper-cased, if it is two letters."""
+    try:
+        values = cert.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)
+    except ValueError:
+        return None
+    if len(values) != 1:
+        return None
+    raw = values[0].value
+    text = raw.strip().upper() if isinstance(raw, str) else ""
+    return text if _COUNTRY.fullmatch(text) else None
+
+
 class _Entry:
     """Error context for one entry of the "keys" list."""
 
@@ -232,7 +274,7 @@ class _Entry:
         self.obj = obj
 
     def fail(self, message: str) -> NoReturn:
-        raise TrustFileError(f"trust file: keys[{self.index}]: {message}")
+        raise TrustFileError(f"trust file: keys[{self.index}]: {message}{_kid_label(self.obj)}")
 
     def base64(self, field: str) -> bytes:
         value = self.obj[field]
@@ -273,9 +315,7 @@ def _parse_entry(index: int, obj: object) -> IssuerKey:
         hint = " (they come from the certificate)" if derived else ""
         e.fail(f"unexpected field(s) {', '.join(map(repr, unknown))}{hint}")
     country = obj.get("country")
-    if country is None:
-        e.fail('"country" is required')
-    if not isinstance(country, str) or not _COUNTRY.fullmatch(country):
+    if "country" in obj and (not isinstance(country, str) or not _COUNTRY.fullmatch(country)):
         e.fail(f'"country" must be two upper-case letters, got {_short(country)}')
 
     public_key: object
@@ -288,9 +328,9 @@ def _parse_entry(index: int, obj: object) -> IssuerKey:
         except ValueError:
             e.fail('"certificate" is not a DER X.509 certificate')
         try:
-            types = eku_types(cert)
+            types = eku_types(cert, der)
         except ValueError as exc:
-            e.fail(f"certificate has a malformed extended key usage: {exc}")
+            e.fail(f"the certificate's extended key usage cannot be read: {exc}")
         try:
             public_key = cert.public_key()
             not_before, not_after = validity(cert)
@@ -298,6 +338,8 @@ def _parse_entry(index: int, obj: object) -> IssuerKey:
             e.fail(f"certificate cannot be used: {exc}")
         kid = cert_kid(der)
         cert_der: bytes | None = der
+        if "country" not in obj:
+            country = _subject_country(cert)
     else:
         spki = e.base64("public_key")
         try:
@@ -351,12 +393,13 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 class TrustRegistry:
     """An immutable set of issuer keys, looked up by kid (collisions allowed)."""
 
-    __slots__ = ("_keys", "_by_kid")
+    __slots__ = ("_keys", "_by_kid", "_skipped")
 
     _keys: tuple[IssuerKey, ...]
     _by_kid: dict[bytes, tuple[IssuerKey, ...]]
+    _skipped: tuple[str, ...]
 
-    def __init__(self, keys: Iterable[IssuerKey] = ()) -> None:
+    def __init__(self, keys: Iterable[IssuerKey] = (), skipped: Iterable[str] = ()) -> None:
         items = tuple(keys)
         if len(items) > MAX_KEYS:
             raise TrustFileError(f"trust file: too many keys ({len(items)} > {MAX_KEYS})")
@@ -367,6 +410,7 @@ class TrustRegistry:
             by_kid.setdefault(key.kid, []).append(key)
         object.__setattr__(self, "_keys", items)
         object.__setattr__(self, "_by_kid", {k: tuple(v) for k, v in by_kid.items()})
+        object.__setattr__(self, "_skipped", tuple(skipped))
 
     def __setattr__(self, name: str, value: object) -> NoReturn:
         raise AttributeError("TrustRegistry is immutable")
@@ -385,8 +429,10 @@ class TrustRegistry:
         return cls(keys)
 
     @classmethod
-    def from_dict(cls, obj: object) -> TrustRegistry:
-        """Parse the trust-file structure ``{"keys": [...]}`` (already JSON-decoded)."""
+    def from_dict(cls, obj: object, *, strict: bool = False) -> TrustRegistry:
+        """Parse the trust-file structure ``{"keys": [...]}`` (already JSON-decoded).
+
+        Unusable entries are skipped (see :attr:`skipped`) unless ``strict``."""
         if not isinstance(obj, dict):
             raise TrustFileError("trust file: top level must be a JSON object")
         unknown = sorted(set(obj) - {"keys"})
@@ -400,10 +446,22 @@ class TrustRegistry:
             raise TrustFileError('trust file: "keys" must be a list')
         if len(entries) > MAX_KEYS:
             raise TrustFileError(f"trust file: too many keys ({len(entries)} > {MAX_KEYS})")
-        return cls(_parse_entry(i, entry) for i, entry in enumerate(entries))
+        keys: list[IssuerKey] = []
+        skipped: list[str] = []
+        for index, entry in enumerate(entries):
+            try:
+                keys.append(_parse_entry(index, entry))
+            except TrustFileError as exc:
+                if strict:
+                    raise
+                skipped.append(str(exc))
+        if skipped and not keys:
+            more = f" (and {len(skipped) - 1} more unusable entries)" if len(skipped) > 1 else ""
+            raise TrustFileError(f"{skipped[0]}{more}; no usable key left")
+        return cls(keys, skipped)
 
     @classmethod
-    def from_json(cls, data: bytes | str) -> TrustRegistry:
+    def from_json(cls, data: bytes | str, *, strict: bool = False) -> TrustRegistry:
         """Parse trust-file JSON text or bytes (at most 16 MiB)."""
         if len(data) > MAX_FILE_BYTES:
             raise TrustFileError(f"trust file: larger than {MAX_FILE_BYTES} bytes")
@@ -420,13 +478,13 @@ class TrustRegistry:
         except json.JSONDecodeError as exc:
             raise TrustFileError(f"trust file: invalid JSON at line {exc.lineno} "
                                  f"column {exc.colno}: {exc.msg}") from None
-        return cls.from_dict(obj)
+        return cls.from_dict(obj, strict=strict)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str]) -> TrustRegistry:
-        """Load a trust-registry JSON file."""
+    def from_file(cls, path: str | os.PathLike[str], *, strict: bool = False) -> TrustRegistry:
+        """Load a trust-registry JSON file (unusable entries skipped unless ``strict``)."""
         data = read_capped(path, MAX_FILE_BYTES, "trust file", TrustFileError)
-        return cls.from_json(data)
+        return cls.from_json(data, strict=strict)
 
     # -- queries ------------------------------------------------------------------------
 
@@ -437,6 +495,11 @@ class TrustRegistry:
     @property
     def keys(self) -> tuple[IssuerKey, ...]:
         return self._keys
+
+    @property
+    def skipped(self) -> tuple[str, ...]:
+        """One line per unusable entry that was skipped while loading (index, kid, why)."""
+        return self._skipped
 
     def __len__(self) -> int:
         return len(self._keys)

@@ -27,6 +27,7 @@ from fastpath._engine import Engine
 from verifier import rules as _rules
 from verifier.errors import QrverifyError
 from verifier.store import MemoryStore, Store
+from verifier.valuesets import ValueSetError, ValueSets, load_valuesets, packaged_valuesets
 
 DEFAULT_LEEWAY = 300  # seconds of clock skew tolerated for iat / exp
 DEFAULT_CACHE_SIZE = 20000
@@ -35,6 +36,14 @@ DEFAULT_CACHE_BYTES = 32 * 1024 * 1024  # estimated bytes of the re-scan cache, 
 
 class ConfigError(QrverifyError, ValueError):
     """The verifier cannot be set up: missing or malformed files, bad rules."""
+
+
+def _valuesets_arg(arg: str | os.PathLike[str] | ValueSets | None) -> ValueSets:
+    if arg is None:
+        return packaged_valuesets()
+    if isinstance(arg, ValueSets):
+        return arg
+    return load_valuesets(arg)
 
 
 SIGNATURE_BACKENDS = ("auto", "libcrypto", "cryptography")
@@ -73,6 +82,7 @@ class Verifier(Engine):
         cache_size: int = DEFAULT_CACHE_SIZE,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
         link_origins: Iterable[str] = (),
+        valuesets: str | os.PathLike[str] | ValueSets | None = None,
         signatures: str = "auto",
     ) -> None:
         if isinstance(leeway, bool) or not isinstance(leeway, int) or not 0 <= leeway <= 86400:
@@ -93,6 +103,10 @@ class Verifier(Engine):
             self.rules = _rules.load(rules)
         except _rules.RulesError as exc:
             raise ConfigError(str(exc)) from None
+        try:  # None: the EU value sets shipped as package data; a directory replaces them
+            vs = _valuesets_arg(valuesets)
+        except ValueSetError as exc:
+            raise ConfigError(str(exc)) from None
         self.store = store
         self.leeway = leeway
         self._cache_size = cache_size
@@ -105,6 +119,7 @@ class Verifier(Engine):
                 cache_size=cache_size,
                 cache_bytes=cache_bytes,
                 link_origins=tuple(link_origins),
+                valuesets=vs,
                 native=self.signatures == "libcrypto",
             )
         except ValueError as exc:  # a malformed --link-origin

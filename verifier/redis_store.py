@@ -524,6 +524,7 @@ class RedisStore:
         counts = replica.counts()
         if self._trust_override is not None:
             counts["keys"] = len(self._trust_override)
+            counts["skipped_keys"] = len(self._trust_override.skipped)
         age = max(0.0, time.monotonic() - self._confirmed)
         reason: str | None = None
         if self._hard_problem:

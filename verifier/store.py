@@ -107,6 +107,7 @@ class Replica:
             "keys": len(self.trust),
             "revoked": len(self.revoked),
             "registry": 0 if self.registry is None else len(self.registry),
+            "skipped_keys": len(self.trust.skipped),  # unusable trust entries left out
         }
 
 

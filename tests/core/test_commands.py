@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis_support import redis_server  # noqa: F401  (fixture)
 from vector_support import TRUST_FILE, load_vectors
 
 from verifier.cli import main
@@ -317,3 +318,46 @@ def test_subprocess_version_env_and_error_line(tmp_path: Path) -> None:
         [*_command(), "hashes", TOKEN], capture_output=True, timeout=120, env=env, check=False
     )
     assert proc.returncode == 0 and set(json.loads(proc.stdout)) == {"revoked", "registry"}
+
+
+# -- --namespace: serve/verify read what sync wrote ----------------------------------------
+
+
+def test_verify_reads_the_namespace_sync_wrote(
+    redis_server: Any,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    url = redis_server.url
+    assert main(["sync", "--redis", url, "--trust", str(TRUST_FILE), "--namespace", "venueA"]) == 0
+    assert "published version" in capsys.readouterr().out
+    code, out, err = _run(
+        capsys, "verify", "--redis", url, "--namespace", "venueA", "--at", VALID_AT, TOKEN
+    )
+    assert (code, err) == (0, "") and json.loads(out)["status"] == "valid"
+    # the default namespace holds nothing: a configuration error, one line
+    code, out, err = _run(capsys, "verify", "--redis", url, "--at", VALID_AT, TOKEN)
+    assert code == 2 and out == ""
+    _one_error_line(err, "verify")
+    assert "holds no qrverify data" in err
+
+
+def test_sync_strict_and_skipped_entries(
+    redis_server: Any,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    doc = json.loads(TRUST_FILE.read_text())
+    doc["keys"].append({"certificate": "!!", "country": "FI"})
+    trust = tmp_path / "trust.json"
+    trust.write_text(json.dumps(doc))
+    url = redis_server.url
+    assert main(["sync", "--redis", url, "--trust", str(trust), "--strict"]) == 2
+    err = capsys.readouterr().err
+    _one_error_line(err, "sync")
+    assert "nothing written" in err and "keys[" in err
+    assert redis_server.client().dbsize() == 0
+    assert main(["sync", "--redis", url, "--trust", str(trust)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith("qrverify sync: warning: trust file: keys[")
+    assert f"keys {len(doc['keys']) - 1}," in captured.out

@@ -111,3 +111,26 @@ def test_both_inflate_backends_agree(zlib_backend: str, raw: bytes, reason: str)
     with pytest.raises(fastpath.DecodeError) as info:
         fastpath.decode("HC1:" + base45.encode(raw))
     assert info.value.reason == reason
+
+
+def test_decoded_carries_mp_and_both_countrycodeuci_hashes() -> None:
+    from keys.issuer import Issuer
+    from keys.samples import sample_dcc
+    from keys.token import issue_token
+
+    issuer = Issuer.generate(country="RU", alg="ES256")
+    dcc = sample_dcc("vaccination", at=1_700_000_000)
+    entry = dcc["v"][0]
+    ci = entry["ci"].encode()
+    entry["co"] = "RU"
+    d = fastpath.decode(issue_token(issuer, dcc, iat=1_700_000_000, exp=1_700_086_400))
+    assert d.mp == entry["mp"]
+    assert d.cuci_hash == hashlib.sha256(b"RU" + ci).digest()[:16]
+    assert d.cuci_co_hash is d.cuci_hash  # iss == co: one hash, nothing more to check
+    entry["co"] = "DE"
+    d = fastpath.decode(issue_token(issuer, dcc, iat=1_700_000_000, exp=1_700_086_400))
+    assert d.cuci_hash == hashlib.sha256(b"RU" + ci).digest()[:16]  # iss + ci
+    assert d.cuci_co_hash == hashlib.sha256(b"DE" + ci).digest()[:16]  # co + ci
+    test_dcc = sample_dcc("test", at=1_700_000_000)
+    d = fastpath.decode(issue_token(issuer, test_dcc, iat=1_700_000_000, exp=1_700_086_400))
+    assert d.mp is None

@@ -7,8 +7,11 @@ independent decode with cbor2 and the trust registry's keys).
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+import re
+import struct
 import zlib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +28,7 @@ import fastpath
 import fastpath._decode
 import verifier as verifier_pkg
 from keys import base45
-from keys.cbor import dumps
+from keys.cbor import RawCBOR, Tagged, dumps
 from keys.cose import sig_structure, sign1
 from keys.issuer import load_issuer
 from keys.registry import TrustRegistry
@@ -229,12 +232,12 @@ INTERESTING = st.sampled_from([
 SCALARS = (st.none() | st.booleans() | st.integers(-(1 << 64), (1 << 64) - 1)
            | st.integers(-3, 1000) | st.floats(allow_nan=False) | st.text(max_size=90)
            | INTERESTING)
-JSONISH = st.recursive(
-    SCALARS,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
-                                                                 max_size=3),
-    max_leaves=6,
-)
+def _json_containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
+                                                         max_size=3)
+
+
+JSONISH = st.recursive(SCALARS, _json_containers, max_leaves=6)
 TOP_KEYS = ["ver", "nam", "dob", "v", "t", "r", "x"]
 NAME_KEYS = ["fn", "fnt", "gn", "gnt"]
 ENTRY_KEYS = ["tg", "vp", "mp", "ma", "dn", "sd", "dt", "co", "is", "ci", "tt", "nm", "sc",
@@ -264,9 +267,58 @@ def edit_dcc(dcc: dict[str, Any], edits: list[tuple[str, int, str, Any]]) -> dic
     return dcc
 
 
+_DATE_TIME_RE = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt](\d\d):(\d\d):(\d\d)(\.\d+)?"
+                           r"([Zz]|[+-]\d\d(:?\d\d)?)", re.ASCII)
+
+
+def rfc3339_epoch(value: Any) -> int | None:
+    """Epoch seconds (rounded down) of an RFC 3339 date-time as the contract reads it
+    (zone Z, +HH:MM, +HHMM or +HH; leap second 60 counts as 59), else None."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    m = _DATE_TIME_RE.fullmatch(value)
+    if m is None:
+        return None
+    y, mo, d, hh, mi, ss = (int(g) for g in m.groups()[:6])
+    zone = m.group(8)
+    try:
+        day = datetime(y, mo, d, tzinfo=UTC)
+    except ValueError:
+        return None
+    if hh > 23 or mi > 59 or ss > 60:
+        return None
+    offset = 0
+    if zone not in ("Z", "z"):
+        oh, om = int(zone[1:3]), int(zone[-2:]) if len(zone) > 3 else 0
+        if oh > 23 or om > 59:
+            return None
+        offset = (oh * 3600 + om * 60) * (1 if zone[0] == "+" else -1)
+    return int(day.timestamp()) + hh * 3600 + mi * 60 + min(ss, 59) - offset
+
+
+def plain_date(value: str) -> int | None:
+    """Epoch of 00:00Z of a 'YYYY-MM-DD' text, else None."""
+    if re.fullmatch(r"\d{4}-\d\d-\d\d", value, re.ASCII) is None:
+        return None
+    try:
+        return int(datetime.fromisoformat(value).replace(tzinfo=UTC).timestamp())
+    except ValueError:
+        return None
+
+
 def schema_accepts(dcc: Any) -> bool:
+    """The EU DCC schema, with the one leniency (CONTRACT 1a) that changes a value's form:
+    an RFC 3339 date-time in a date field (dt, fr, df, du) stands for its date part."""
     validator = jsonschema.Draft202012Validator(
         SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    dcc = copy.deepcopy(dcc)
+    for group in ("v", "t", "r"):
+        entries = dcc.get(group) if isinstance(dcc, dict) else None
+        if isinstance(entries, list) and entries and isinstance(entries[0], dict):
+            for key in ("dt", "fr", "df", "du"):
+                value = entries[0].get(key)
+                if isinstance(value, str) and rfc3339_epoch(value) is not None:
+                    entries[0][key] = value[:10]
     return validator.is_valid(dcc)
 
 
@@ -288,13 +340,12 @@ def test_random_dcc_resigned(verifier: Verifier, cert_type: str, edits: list[Any
 
 CBOR_SCALARS = (st.none() | st.booleans() | st.integers(-(1 << 64), (1 << 64) - 1)
                 | st.floats() | st.text(max_size=40) | st.binary(max_size=40))
-CBOR_VALUES = st.recursive(
-    CBOR_SCALARS,
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.integers(-(1 << 64), (1 << 64) - 1) | st.text(max_size=8), inner,
-                      max_size=4),
-    max_leaves=30,
-)
+def _cbor_containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    keys = st.integers(-(1 << 64), (1 << 64) - 1) | st.text(max_size=8)
+    return st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=4)
+
+
+CBOR_VALUES = st.recursive(CBOR_SCALARS, _cbor_containers, max_leaves=30)
 
 
 def _depth(value: Any) -> int:
@@ -354,3 +405,215 @@ def test_loads_cbor_random_bytes_agree_when_accepted(raw: bytes) -> None:
         return
     expected = cbor2.loads(raw)  # whatever we accept, a full decoder reads the same way
     assert same(got, expected)
+
+
+# -- EU leniencies: exp / iat as floats, date-times as tags (CONTRACT 1a) ------------------
+
+MIN_TIME = -62135596800  # 0001-01-01T00:00:00Z
+MAX_TIME = 253402300799  # 9999-12-31T23:59:59Z
+BARE = load_issuer(VECTORS_DIR / "keys" / "collide_a")  # a trust entry without validity dates
+BARE_KID = b"collide!"
+
+
+class Num:
+    """A number as CBOR: an integer, or a float in half / single / double precision."""
+
+    def __init__(self, value: float | int, width: int = 0) -> None:
+        self.value = value
+        self.width = width
+
+    def cbor(self) -> Any:
+        if self.width == 0:
+            return self.value
+        fmt = {16: (b"\xf9", ">e"), 32: (b"\xfa", ">f"), 64: (b"\xfb", ">d")}[self.width]
+        return RawCBOR(fmt[0] + struct.pack(fmt[1], self.value))
+
+    def rounded(self, up: bool) -> int | None:
+        """The epoch second the contract makes of it, or None when it must be refused."""
+        v = self.value
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                return None
+            v = math.ceil(v) if up else math.floor(v)
+        return v if MIN_TIME <= v <= MAX_TIME else None
+
+    def __repr__(self) -> str:
+        return f"Num({self.value!r}, {self.width})"
+
+
+NUMS = st.one_of(
+    st.integers(MIN_TIME - 10, MAX_TIME + 10).map(Num),
+    st.integers(-(1 << 63), (1 << 64) - 1).map(Num),
+    st.sampled_from([MIN_TIME, MAX_TIME, MIN_TIME - 1, MAX_TIME + 1, NOW]).map(Num),
+    st.floats(width=16).map(lambda f: Num(f, 16)),
+    st.floats(width=32).map(lambda f: Num(f, 32)),
+    st.floats(width=64).map(lambda f: Num(f, 64)),
+    st.floats(MIN_TIME - 2.0, MAX_TIME + 2.0).map(lambda f: Num(f, 64)),
+    st.sampled_from([MAX_TIME + 0.5, MAX_TIME + 0.999, MIN_TIME - 0.5, MIN_TIME + 0.5,
+                     NOW + 0.5, -0.0]).map(lambda f: Num(f, 64)),
+)
+
+
+@SETTINGS
+@given(NUMS, NUMS)
+def test_exp_iat_numbers_accepted_exactly_as_the_contract_says(
+        verifier: Verifier, exp: Num, iat: Num) -> None:
+    dcc = sample_dcc("vaccination", at=NOW)
+    payload = dumps({1: "RU", 4: exp.cbor(), 6: iat.cbor(), -260: {1: dcc}})
+    token = hc1_from_cose(sign1(payload, BARE, kid=BARE_KID))
+    e, i = exp.rounded(False), iat.rounded(True)
+    expect_ok = e is not None and i is not None and i <= e
+    try:
+        d = fastpath._decode.decode(token)
+    except fastpath.DecodeError as exc:
+        assert not expect_ok, f"refused {exp} / {iat}"
+        assert exc.reason == "bad_cwt"
+        assert exc.detail
+    else:
+        assert expect_ok, f"accepted {exp} / {iat}"
+        assert (d.exp, d.iat) == (e, i)
+        assert d.payload_ok
+    verdict = verifier.verify(token, at=AT)
+    check(verdict, token, resigned=True)
+    assert (verdict.reason is Reason.BAD_CWT) == (not expect_ok)
+
+
+def _sc_text(moment: datetime, form: int) -> str:
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    return text + ["Z", "+03:00", "-0530", "+01", ".25Z", "z"][form]
+
+
+SC_TEXT = st.builds(_sc_text, st.datetimes(datetime(1, 1, 2), datetime(9999, 12, 30)),
+                    st.integers(0, 5))
+BAD_SC_TEXT = st.one_of(
+    SC_TEXT.map(lambda t: t.rstrip("Zz")),                # no zone
+    SC_TEXT.map(lambda t: t[:10]),                        # a date
+    SC_TEXT.map(lambda t: t.replace("T", " ")),           # space separator
+    st.text(max_size=30),
+)
+TAG_NUMBERS = st.sampled_from([0, 1, 2, 3, 4, 5, 32, 100, 1004, 55799, (1 << 64) - 1])
+
+
+@st.composite
+def sc_values(draw: Any) -> tuple[Any, int | None]:
+    """A value for `sc` and the epoch second the contract reads from it (None: refused)."""
+    kind = draw(st.integers(0, 5))
+    if kind == 0:
+        text = draw(SC_TEXT | BAD_SC_TEXT)
+        return text, rfc3339_epoch(text)
+    if kind == 1:
+        text = draw(SC_TEXT | BAD_SC_TEXT)
+        return Tagged(0, text), rfc3339_epoch(text)
+    if kind == 2:
+        num = draw(NUMS)
+        return Tagged(1, num.cbor()), num.rounded(False)
+    if kind == 3:  # tag 0 with a number, tag 1 with text: refused
+        num = draw(NUMS)
+        text = draw(SC_TEXT)
+        return draw(st.sampled_from([Tagged(0, num.cbor()), Tagged(1, text)])), None
+    if kind == 4:  # any other tag, or a tag on a tag
+        tag = draw(TAG_NUMBERS.filter(lambda t: t not in (0, 1)))
+        text = draw(SC_TEXT)
+        return draw(st.sampled_from([Tagged(tag, text), Tagged(0, Tagged(0, text)),
+                                     Tagged(1, Tagged(1, NOW))])), None
+    return draw(NUMS).cbor(), None  # an untagged number
+
+
+@SETTINGS
+@given(sc_values())
+def test_sc_forms_accepted_exactly_as_the_contract_says(
+        verifier: Verifier, sc: tuple[Any, int | None]) -> None:
+    value, expected = sc
+    dcc = sample_dcc("test", at=NOW)
+    dcc["t"][0]["sc"] = value
+    token = hc1_from_cose(sign1(cwt_bytes(dcc, iat=NOW - 3600, exp=NOW + 86400 * 300,
+                                          iss="RU"), ISSUER, kid=ISSUER.kid))
+    d = fastpath._decode.decode(token)
+    assert d.payload_ok == (expected is not None), repr(value)
+    if expected is not None:
+        assert d.sc == expected
+    else:
+        assert d.payload_field == "sc"
+    verdict = verifier.verify(token, at=AT)
+    check(verdict, token, resigned=True)
+    assert (verdict.reason is Reason.BAD_PAYLOAD) == (expected is None)
+
+
+@st.composite
+def date_values(draw: Any) -> tuple[Any, int | None]:
+    """A value for a date field (dt, fr, df, du) and the day it stands for (epoch of
+    00:00Z), or None when refused: a date, a date-time (its written date counts), tag 0
+    with a date-time, tag 1 with an epoch (its UTC date)."""
+    kind = draw(st.integers(0, 3))
+    if kind == 0:
+        day = draw(st.dates())
+        text = draw(st.sampled_from([day.isoformat(), day.isoformat().replace("-", "/"),
+                                     day.isoformat() + "T"]))
+        ok = len(text) == 10 and text[4] == "-"
+        return text, (int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+                      if ok else None)
+    text = draw(SC_TEXT | BAD_SC_TEXT)
+    epoch = rfc3339_epoch(text)
+    day_of = None if epoch is None else int(datetime.fromisoformat(
+        text[:10]).replace(tzinfo=UTC).timestamp())
+    if kind == 1:
+        return text, day_of if epoch is not None else plain_date(text)
+    if kind == 2:
+        return Tagged(0, text), day_of
+    num = draw(NUMS)
+    r = num.rounded(False)
+    return Tagged(1, num.cbor()), None if r is None else r - r % 86400
+
+
+@SETTINGS
+@given(st.sampled_from(["dt", "fr", "df", "du"]), date_values())
+def test_date_fields_accept_date_times_by_their_date_part(
+        field: str, value: tuple[Any, int | None]) -> None:
+    cbor_value, expected = value
+    cert_type = "vaccination" if field == "dt" else "recovery"
+    dcc = sample_dcc(cert_type, at=NOW)
+    dcc["v" if field == "dt" else "r"][0][field] = cbor_value
+    token = hc1_from_cose(sign1(cwt_bytes(dcc, iat=NOW - 3600, exp=NOW + 86400 * 300,
+                                          iss="RU"), ISSUER, kid=ISSUER.kid))
+    d = fastpath._decode.decode(token)
+    assert d.payload_ok == (expected is not None), repr(cbor_value)
+    if expected is not None:
+        assert getattr(d, field) == expected
+    else:
+        assert d.payload_field == field
+
+
+def _tagged_containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return (st.lists(inner, max_size=3)
+            | st.dictionaries(st.text(max_size=4) | st.integers(-5, 5), inner, max_size=3)
+            | st.builds(Tagged, TAG_NUMBERS, inner))
+
+
+TAGGED_JSONISH = st.recursive(SCALARS | st.binary(max_size=8), _tagged_containers,
+                              max_leaves=6)
+
+
+@SETTINGS
+@given(st.sampled_from(TYPES), st.sampled_from(["top", "nam", "entry", "claims", "hcert"]),
+       TAGGED_JSONISH)
+def test_unknown_fields_are_ignored_whatever_they_hold(
+        verifier: Verifier, cert_type: str, where: str, value: Any) -> None:
+    dcc = sample_dcc(cert_type, at=NOW)
+    group = next(k for k in ("v", "t", "r") if k in dcc)
+    claims: dict[Any, Any] = {1: "RU", 4: NOW + 86400 * 300, 6: NOW - 3600, -260: {1: dcc}}
+    if where == "top":
+        dcc["meta"] = value
+    elif where == "nam":
+        dcc["nam"]["x-name"] = value
+    elif where == "entry":
+        dcc[group][0]["x-entry"] = value
+    elif where == "claims":
+        claims[99] = value
+    else:
+        claims[-260][7] = value
+    token = hc1_from_cose(sign1(dumps(claims), ISSUER, kid=ISSUER.kid))
+    d = fastpath._decode.decode(token)  # the nesting stays far below the cap here
+    assert d.payload_ok
+    verdict = verifier.verify(token, at=AT)
+    check(verdict, token, resigned=True)
+    assert verdict.reason not in UNVERIFIED_REASONS, verdict.reason

@@ -130,3 +130,50 @@ def test_generator_reproduces_the_committed_vectors(tmp_path: Path) -> None:
 
     assert shape(fresh) == shape(committed)
     assert (tmp_path / "trust.json").read_bytes() == (VECTORS_DIR / "trust.json").read_bytes()
+
+
+def test_bad_payload_vectors_name_the_failing_field() -> None:
+    """The decoder names the field behind a bad_payload (value sets and schema), so the
+    verdict's detail can: checked on the decoded record of every vector that says which."""
+    from verifier.valuesets import packaged_valuesets
+
+    checked = 0
+    for vector in VECTORS:
+        field = vector.expect.get("field")
+        if field is None:
+            continue
+        d = fastpath._decode.decode(vector.token, valuesets=packaged_valuesets())
+        assert not d.payload_ok, vector.name
+        assert d.payload_field == field, vector.name
+        assert d.payload_detail is not None and f" {field} " in d.payload_detail
+        checked += 1
+    assert checked >= 30
+
+
+def test_unknown_codes_are_only_refused_with_value_sets_loaded() -> None:
+    """Without value sets the same tokens pass the schema check: the value sets decide."""
+    for vector in VECTORS:
+        if not vector.name.startswith("bad_payload_unknown_"):
+            continue
+        d = fastpath._decode.decode(vector.token, valuesets=None)
+        assert d.payload_ok, vector.name
+        assert d.payload_field is None and d.payload_detail is None
+
+
+@pytest.mark.parametrize(("name", "words"), [
+    ("bad_cwt_exp_year_10000", "exp is not a time"),
+    ("bad_cwt_iat_year_0", "iat is not a time"),
+    ("bad_cwt_exp_float_nan", "exp is not a time"),
+    ("bad_cwt_iat_after_exp", "issued (iat) after it expires"),
+    ("bad_cwt_iat_float_after_exp_by_rounding", "issued (iat) after it expires"),
+    ("bad_cose_crit_unknown_label", "does not understand"),
+    ("bad_cose_crit_text_label", "does not understand"),
+    ("bad_cose_crit_empty", "not a non-empty array"),
+    ("bad_cose_crit_unprotected", "not in the protected header"),
+])
+def test_decode_errors_carry_a_detail(name: str, words: str) -> None:
+    (vector,) = [v for v in VECTORS if v.name == name]
+    with pytest.raises(fastpath._decode.DecodeError) as info:
+        fastpath._decode.decode(vector.token)
+    assert info.value.reason == vector.reason
+    assert info.value.detail is not None and words in info.value.detail

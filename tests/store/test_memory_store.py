@@ -22,7 +22,7 @@ def test_from_files(trust_file, tmp_path, write_revocations):
     assert store.in_registry(C) is True and store.in_registry(A) is False
     status = store.status()
     assert status["ready"] is True and status["reason"] is None
-    assert status["counts"] == {"keys": 1, "revoked": 2, "registry": 1}
+    assert status["counts"] == {"keys": 1, "revoked": 2, "registry": 1, "skipped_keys": 0}
     assert status["source"] == "files"
 
 

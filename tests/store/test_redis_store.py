@@ -47,7 +47,7 @@ def test_snapshot_load(redis_server, trust_file, tmp_path, hashes, write_revocat
     assert store.replica.version == result.version
     status = store.status()
     assert status["ready"] is True and status["reason"] is None
-    assert status["counts"] == {"keys": 1, "revoked": 5000, "registry": 300}
+    assert status["counts"] == {"keys": 1, "revoked": 5000, "registry": 300, "skipped_keys": 0}
     assert all(store.is_revoked(h, b"\0" * 16, b"\0" * 16) for h in revoked[:200])
     assert not store.is_revoked(*hashes(3))
     assert store.in_registry(registry[7]) is True and store.in_registry(revoked[0]) is False
@@ -161,7 +161,7 @@ def test_local_snapshot_start_when_redis_down(trust_file, tmp_path, hashes,
         store = store_factory(server.url, snapshot_path=snap, max_age=3600)
         assert store.is_revoked(revoked[3], revoked[3], revoked[3])
         status = store.status()
-        assert status["counts"] == {"keys": 1, "revoked": 2000, "registry": 5}
+        assert status["counts"] == {"keys": 1, "revoked": 2000, "registry": 5, "skipped_keys": 0}
         assert status["connected"] is False and status["ready"] is True
         # a corrupt snapshot is refused, not half-loaded
         bad = tmp_path / "bad.snap"

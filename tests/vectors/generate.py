@@ -20,7 +20,9 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import math
 import random
+import struct
 import sys
 import zlib
 from collections.abc import Callable
@@ -297,11 +299,14 @@ class Builder:
     def add(self, name: str, token: str, reason: str | None, *, at: int = T,
             rules: Any = "venue", revocations: bool = False,
             holder: dict[str, str] | None = None,
-            certificate: dict[str, str] | None = None) -> None:
+            certificate: dict[str, str] | None = None, field: str | None = None) -> None:
+        """`field`: for bad_payload, the payload field the decoder names in its detail."""
         if any(v["name"] == name for v in self.vectors):
             raise ValueError(f"duplicate vector name {name}")
         expect: dict[str, Any] = {"status": "valid" if reason is None else "invalid",
                                   "reason": reason}
+        if field is not None:
+            expect["field"] = field
         if holder is not None:
             expect["holder"] = holder
         if certificate is not None:
@@ -715,7 +720,7 @@ def build(iss: dict[str, Issuer]) -> Builder:  # noqa: PLR0915 - one flat list o
     bad("dn_bool", lambda d: d["v"][0].update(dn=True))
     bad("dt_feb_30", lambda d: d["v"][0].update(dt="2021-02-30"))
     bad("dt_not_iso", lambda d: d["v"][0].update(dt="16.10.2021"))
-    bad("dt_with_time", lambda d: d["v"][0].update(dt="2021-10-16T00:00:00Z"))
+    bad("dt_with_time_without_zone", lambda d: d["v"][0].update(dt="2021-10-16T00:00:00"))
     bad("sc_without_zone", lambda d: d["t"][0].update(sc="2021-11-15T10:00:00"), test)
     bad("sc_date_only", lambda d: d["t"][0].update(sc="2021-11-15"), test)
     bad("sc_hour_25", lambda d: d["t"][0].update(sc="2021-11-15T25:00:00Z"), test)
@@ -860,7 +865,6 @@ def build(iss: dict[str, Issuer]) -> Builder:  # noqa: PLR0915 - one flat list o
     cwt_bad("exp_missing", claims(dcc, exp=None))
     cwt_bad("iat_missing", claims(dcc, iat=None))
     cwt_bad("exp_string", dumps({1: "RU", 4: str(EXP), 6: IAT, -260: {1: dcc}}))
-    cwt_bad("exp_float", dumps({1: "RU", 4: float(EXP), 6: IAT, -260: {1: dcc}}))
     cwt_bad("exp_huge", dumps({1: "RU", 4: 1 << 63, 6: IAT, -260: {1: dcc}}))
     cwt_bad("exp_epoch_tag", dumps({1: "RU", 4: Tagged(1, EXP), 6: IAT, -260: {1: dcc}}))
     cwt_bad("iss_null", dumps({1: None, 4: EXP, 6: IAT, -260: {1: dcc}}))
@@ -899,7 +903,273 @@ def build(iss: dict[str, Issuer]) -> Builder:  # noqa: PLR0915 - one flat list o
     cwt_bad("indefinite_map", b"\xbf\x04" + dumps(EXP) + b"\xff")
     cwt_bad("trailing_bytes", claims(dcc) + b"\x00")
     cwt_bad("huge_text_length", b"\xa1\x01\x7b\x00\x00\x00\x01\x00\x00\x00\x00")
+    leniency_vectors(b, iss, tok)
+    hardening_vectors(b, iss, tok)
+    valueset_vectors(b, tok)
     return b
+
+
+# -- CBOR pieces the encoder does not make on its own ----------------------------------
+
+
+def f16(x: float) -> RawCBOR:
+    return RawCBOR(b"\xf9" + struct.pack(">e", x))
+
+
+def f32(x: float) -> RawCBOR:
+    return RawCBOR(b"\xfa" + struct.pack(">f", x))
+
+
+def f64(x: float) -> RawCBOR:
+    return RawCBOR(b"\xfb" + struct.pack(">d", x))
+
+
+def raw_claims(dcc: Any, exp: Any, iat: Any, **extra: Any) -> bytes:
+    c: dict[Any, Any] = {1: "RU", 4: exp, 6: iat, -260: {1: dcc}}
+    c.update(extra)
+    return dumps(c)
+
+
+YEAR_10000 = 253402300800  # 10000-01-01T00:00:00Z
+LAST_9999 = YEAR_10000 - 1
+BEFORE_YEAR_1 = -62135596801
+
+
+def leniency_vectors(b: Builder, iss: dict[str, Issuer], tok: Callable[..., str]) -> None:
+    """What real issuers produced and the EU's own verifiers accept (CONTRACT 1a)."""
+    es = iss["es256"]
+
+    def signed(payload: bytes, **kw: Any) -> str:
+        return sign(es, payload, **kw).token
+
+    # ---- exp / iat as CBOR floats (NumericDate allows fractions) ----------------------
+    vacc_end = MIDNIGHT - 30 * DAY + 365 * DAY
+    until = T + 10 * DAY
+    b.add("valid_exp_iat_double_with_fraction",
+          signed(raw_claims(vaccination(), f64(until + 0.78), f64(IAT + 0.25))), None,
+          holder=HOLDER, certificate=cert("vaccination", until))
+    exp32 = struct.unpack(">f", struct.pack(">f", float(EXP)))[0]
+    iat32 = struct.unpack(">f", struct.pack(">f", float(IAT)))[0]
+    b.add("valid_exp_iat_single_floats",
+          signed(raw_claims(vaccination(), f32(EXP), f32(IAT))), None, holder=HOLDER,
+          certificate=cert("vaccination", min(vacc_end, int(exp32))))
+    if iat32 > T + 300:
+        raise RuntimeError("single-float iat landed in the future")
+    bare = iss["collide_a"]  # a bare key without validity dates: only the token's times count
+    b.add("token_exp_half_float_decodes_and_expires",
+          sign(bare, raw_claims(vaccination(), f16(65504.0), f16(1.5)), kid=COLLIDING_KID).token,
+          "token_expired", holder=HOLDER, certificate=cert("vaccination", 65504))
+    exp_at = T + 3600
+    t_round = signed(raw_claims(vaccination(), f64(exp_at + 0.5), IAT))
+    b.add("token_exp_float_rounded_down_valid_at_leeway_end", t_round, None, at=exp_at + 300)
+    b.add("token_exp_float_rounded_down_expired", t_round, "token_expired", at=exp_at + 301)
+    b.add("token_iat_float_rounded_up_not_yet_valid",
+          signed(raw_claims(vaccination(), EXP, f64(T + 300.25))), "token_not_yet_valid")
+    b.add("token_iat_float_whole_valid",
+          signed(raw_claims(vaccination(), EXP, f64(T + 300.0))), None)
+    cwt = "bad_cwt"
+    b.add("bad_cwt_exp_float_nan", signed(raw_claims(vaccination(), f64(math.nan), IAT)), cwt)
+    b.add("bad_cwt_exp_half_nan", signed(raw_claims(vaccination(), RawCBOR(b"\xf9\x7e\x00"),
+                                                     IAT)), cwt)
+    b.add("bad_cwt_exp_half_infinity",
+          signed(raw_claims(vaccination(), f16(math.inf), IAT)), cwt)
+    b.add("bad_cwt_iat_single_minus_infinity",
+          signed(raw_claims(vaccination(), EXP, f32(-math.inf))), cwt)
+    b.add("bad_cwt_exp_double_1e300", signed(raw_claims(vaccination(), f64(1e300), IAT)), cwt)
+    b.add("bad_cwt_exp_double_year_10000",
+          signed(raw_claims(vaccination(), f64(float(YEAR_10000)), IAT)), cwt)
+    b.add("bad_cwt_iat_float_after_exp_by_rounding",
+          signed(raw_claims(vaccination(), f64(T + DAY + 0.2), f64(T + DAY + 0.1))), cwt)
+    b.add("bad_cwt_exp_float_text", signed(raw_claims(vaccination(), "1621262460.78", IAT)),
+          cwt)
+
+    # ---- date-times as CBOR tag 0 / tag 1 ------------------------------------------------
+    sc = T - 2 * HOUR
+    for name, value in (("tag0_text", Tagged(0, iso(sc))), ("tag1_int", Tagged(1, sc)),
+                        ("tag1_double", Tagged(1, f64(sc + 0.9))),
+                        ("tag1_single", Tagged(1, f32(float(sc))))):
+        d = test()
+        d["t"][0]["sc"] = value
+        sc_val = sc if name != "tag1_single" else int(
+            struct.unpack(">f", struct.pack(">f", float(sc)))[0])
+        b.add(f"valid_test_sc_{name}", tok(d), None, holder=HOLDER,
+              certificate=cert("test", sc_val + 72 * HOUR),
+              at=max(T, sc_val))
+    for name, value in (("tag1_nan", Tagged(1, f64(math.nan))),
+                        ("tag1_infinity", Tagged(1, f16(math.inf))),
+                        ("tag1_year_10000", Tagged(1, YEAR_10000)),
+                        ("tag1_text", Tagged(1, iso(sc))),
+                        ("tag0_integer", Tagged(0, sc)),
+                        ("tag0_date_only", Tagged(0, date(sc))),
+                        ("tag0_no_zone", Tagged(0, iso(sc)[:-1])),
+                        ("tag2_bignum", Tagged(2, b"\x01")),
+                        ("tag1004_date", Tagged(1004, date(sc))),
+                        ("tag_on_tag", Tagged(0, Tagged(0, iso(sc)))),
+                        ("untagged_integer", sc)):
+        d = test()
+        d["t"][0]["sc"] = value
+        b.add(f"bad_payload_sc_{name}", tok(d), "bad_payload", field="sc")
+    # tags on a date field (a date-time where a date is expected: its date part counts)
+    d = vaccination()
+    d["v"][0]["dt"] = Tagged(0, iso(MIDNIGHT - 30 * DAY + 5 * HOUR))
+    b.add("valid_vaccination_dt_tag0", tok(d), None,
+          certificate=cert("vaccination", vacc_end))
+    d = vaccination()
+    d["v"][0]["dt"] = Tagged(1, MIDNIGHT - 30 * DAY + 5 * HOUR)
+    b.add("valid_vaccination_dt_tag1_utc_date", tok(d), None,
+          certificate=cert("vaccination", vacc_end))
+    for field_, value in (("tg", Tagged(0, "840539006")), ("co", Tagged(1, 643))):
+        d = vaccination()
+        d["v"][0][field_] = value
+        b.add(f"bad_payload_tag_on_{field_}", tok(d), "bad_payload", field=field_)
+    d = vaccination()
+    d["dob"] = Tagged(1004, "1980-01-01")
+    b.add("bad_payload_tag_on_dob", tok(d), "bad_payload", field="dob")
+    d = vaccination()
+    d["nam"]["fn"] = Tagged(0, "Иванов")
+    b.add("bad_payload_tag_on_fn", tok(d), "bad_payload", field="fn")
+
+    # ---- a date-time where the schema has a date ------------------------------------------
+    dt0 = MIDNIGHT - 100 * DAY
+    d = vaccination(dt0)
+    d["v"][0]["dt"] = date(dt0) + "T22:54:00+02:00"
+    b.add("valid_vaccination_dt_datetime_offset", tok(d, iat=dt0 - 2 * DAY), None,
+          certificate=cert("vaccination", dt0 + 365 * DAY))
+    d = vaccination(dt0)
+    d["v"][0]["dt"] = date(dt0) + "T23:30:00-05:00"  # 04:30Z the next day: the date counts
+    tv = tok(d, iat=dt0 - 2 * DAY)
+    b.add("vaccination_dt_datetime_date_part_counts_valid", tv, None, at=dt0)
+    b.add("vaccination_dt_datetime_date_part_counts_not_yet_valid", tv,
+          "vaccination_not_yet_valid", at=dt0 - 1)
+    fr = MIDNIGHT - 60 * DAY
+    d = recovery(fr, df=fr + 11 * DAY, du=fr + 200 * DAY)
+    r0 = d["r"][0]
+    r0["fr"] += "T10:00:00Z"
+    r0["df"] += "T00:00:00.000+08:00"
+    r0["du"] += "T23:59:59+08:00"
+    b.add("valid_recovery_dates_with_times", tok(d, iat=fr), None, at=fr + 180 * DAY,
+          certificate=cert("recovery", fr + 180 * DAY))
+    for name, text in (("no_zone", "2021-10-16T00:00:00"),
+                       ("space_separator", "2021-10-16 00:00:00Z"),
+                       ("feb_30_with_time", "2021-02-30T00:00:00Z"),
+                       ("trailing_text", "2021-10-16Tnoon")):
+        d = vaccination()
+        d["v"][0]["dt"] = text
+        b.add(f"bad_payload_dt_datetime_{name}", tok(d), "bad_payload", field="dt")
+    d = recovery()
+    d["r"][0]["du"] = "2022-05-10T24:00:00Z"
+    b.add("bad_payload_du_datetime_hour_24", tok(d), "bad_payload", field="du")
+    d = vaccination()
+    d["dob"] = "1980-01-01T00:00:00Z"
+    b.add("bad_payload_dob_datetime_stays_a_date", tok(d), "bad_payload", field="dob")
+
+    # ---- payload fields the schema does not name --------------------------------------
+    d = vaccination()
+    d["meta"] = {"id": "SG-123", "reference": {"type": "NOTARISED", "n": [1, -2, 2.5, None,
+                                                                          True, b"\x00"]},
+                 "issued": Tagged(0, iso(T)), "epoch": Tagged(1, f64(T + 0.5)),
+                 "big": Tagged(2, b"\x01\x00"), "nested": Tagged(55799, {"k": Tagged(32, "x")})}
+    b.add("valid_unknown_meta_object_with_tags", tok(d), None, holder=HOLDER)
+    d = vaccination()
+    d["nam"]["x-middle"] = "Иванович"
+    d["v"][0]["x-lot"] = {"lot": "AB123", "at": Tagged(1, T)}
+    b.add("valid_unknown_fields_in_nam_and_entry", tok(d), None, holder=HOLDER)
+    b.add("valid_unknown_claims_and_hcert_keys",
+          signed(dumps({1: "RU", 4: EXP, 6: IAT, 5: IAT, 7: b"cti", 99: Tagged(0, iso(T)),
+                        -260: {1: vaccination(), 2: {"x": Tagged(1, 0)}}})), None,
+          holder=HOLDER)
+    d = vaccination()
+    d["meta"] = {"a": RawCBOR(b"\xa2\x61k\x01\x61k\x02")}
+    b.add("bad_cwt_unknown_field_duplicate_key", tok(d), "bad_cwt")
+    d = vaccination()
+    d["meta"] = Tagged(0, RawCBOR(b"\x62\xc3\x28"))
+    b.add("bad_cwt_unknown_field_tagged_non_utf8", tok(d), "bad_cwt")
+    d = vaccination()
+    d["meta"] = Tagged(1, _nest(14))  # the tag is one level more: depth 17
+    b.add("bad_cwt_unknown_field_tagged_too_deep", tok(d), "bad_cwt")
+    d = vaccination()
+    d["meta"] = RawCBOR(b"\xc1" * 40 + b"\x00")  # 40 tags on a tag: nesting cap
+    b.add("bad_cwt_unknown_field_tag_chain", tok(d), "bad_cwt")
+
+
+def hardening_vectors(b: Builder, iss: dict[str, Issuer], tok: Callable[..., str]) -> None:
+    """Issue 10: times out of range, crit, names a gate display must not trust."""
+    es = iss["es256"]
+
+    def signed(payload: bytes, **kw: Any) -> str:
+        return sign(es, payload, **kw).token
+
+    cwt = "bad_cwt"
+    b.add("bad_cwt_exp_year_10000", signed(raw_claims(vaccination(), YEAR_10000, IAT)), cwt)
+    b.add("bad_cwt_iat_year_0", signed(raw_claims(vaccination(), EXP, BEFORE_YEAR_1)), cwt)
+    b.add("bad_cwt_exp_negative_year_0", signed(raw_claims(vaccination(), BEFORE_YEAR_1,
+                                                            BEFORE_YEAR_1)), cwt)
+    b.add("valid_exp_last_second_of_year_9999",
+          sign(iss["collide_a"], raw_claims(vaccination(), LAST_9999, IAT),
+               kid=COLLIDING_KID).token, None, holder=HOLDER,
+          certificate=cert("vaccination", MIDNIGHT - 30 * DAY + 365 * DAY))
+    b.add("bad_cwt_iat_after_exp", signed(raw_claims(vaccination(), T + DAY, T + DAY + 1)), cwt)
+    b.add("token_iat_equals_exp_decodes", signed(raw_claims(vaccination(), T, T)), None)
+
+    # ---- crit (RFC 9052): only labels this verifier understands -------------------------
+    p = claims(vaccination())
+
+    def prot(m: dict[int, Any]) -> bytes:
+        return dumps({1: -7, 4: es.kid, **m})
+
+    b.add("valid_crit_alg_kid", signed(p, protected=prot({2: [1, 4]})), None, holder=HOLDER)
+    b.add("bad_cose_crit_unknown_label", signed(p, protected=prot({2: [4, 99], 99: 1})),
+          "bad_cose")
+    b.add("bad_cose_crit_text_label", signed(p, protected=prot({2: ["exp"]})), "bad_cose")
+    b.add("bad_cose_crit_empty", signed(p, protected=prot({2: []})), "bad_cose")
+    b.add("bad_cose_crit_not_an_array", signed(p, protected=prot({2: 4})), "bad_cose")
+    b.add("bad_cose_crit_unprotected", signed(p, unprotected={2: [4]}), "bad_cose")
+
+    # ---- names: controls and bidirectional overrides replaced by U+FFFD ----------------
+    d = vaccination()
+    d["nam"]["fn"] = "Иванов\u202eвонавИ"
+    d["nam"]["gn"] = "Ив\x00а\nн\u2066\u0085\u200f"
+    fffd = "\ufffd"
+    b.add("valid_names_controls_and_bidi_replaced", tok(d), None,
+          holder={"name": f"Иванов{fffd}вонавИ Ив{fffd}а{fffd}н{fffd}{fffd}{fffd}",
+                  "name_latin": "IVANOV<IVAN", "dob": "1980-01-01"})
+    d = vaccination()
+    d["nam"] = {"fn": "\u202dIVANOV", "fnt": "IVANOV"}
+    b.add("valid_name_override_at_start_replaced", tok(d), None,
+          holder={"name": f"{fffd}IVANOV", "name_latin": "IVANOV", "dob": "1980-01-01"})
+
+
+def valueset_vectors(b: Builder, tok: Callable[..., str]) -> None:
+    """Coded fields checked against the EU value sets (release 2.12.0, package data)."""
+    for field_, value in (("co", "XY"), ("tg", "840539007"), ("vp", "J07BX99"),
+                          ("mp", "EU/9/99/9999"), ("ma", "ORG-99999999")):
+        d = vaccination()
+        d["v"][0][field_] = value
+        b.add(f"bad_payload_unknown_vaccination_{field_}", tok(d), "bad_payload", field=field_)
+    for field_, value in (("tt", "LP0000-0"), ("tr", "123456"), ("co", "ZZ")):
+        d = test()
+        d["t"][0][field_] = value
+        b.add(f"bad_payload_unknown_test_{field_}", tok(d), "bad_payload", field=field_)
+    d = recovery()
+    d["r"][0]["tg"] = "0"
+    b.add("bad_payload_unknown_recovery_tg", tok(d), "bad_payload", field="tg")
+    d = test(tt="LP217198-3")
+    d["t"][0]["ma"] = "9999"
+    b.add("valid_test_device_not_checked_without_device_list", tok(d), None,
+          rules={"accepted_test_types": ["LP6464-4", "LP217198-3"]})
+    for mp, ma in (("EU/1/20/1528", "ORG-100030215"), ("Sputnik-Light",
+                                                        "Gamaleya-Research-Institute"),
+                   ("CoviVac", "Chumakov-Federal-Scientific-Center"),
+                   ("EpiVacCorona", "Vector-Institute")):
+        d = vaccination()
+        d["v"][0].update(mp=mp, ma=ma)
+        b.add(f"valueset_known_product_{mp.replace('/', '_')}", tok(d), None, rules="none")
+    d = vaccination(co="XK")
+    d["v"][0]["co"] = "XK"
+    b.add("valueset_country_xk_known", tok(d), None)
+    d = vaccination()
+    d["v"][0]["co"] = "ru"
+    b.add("bad_payload_co_lowercase_names_co", tok(d), "bad_payload", field="co")
 
 
 def _nest(depth: int) -> Any:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from verifier.errors import QrverifyError
 
 if TYPE_CHECKING:
+    from keys.registry import TrustRegistry
     from verifier.core import Verifier
 
 EXIT_OK = 0
@@ -162,6 +163,14 @@ SHARED: dict[str, Option] = {
             "NAME",
             "Redis key prefix / Cluster hash tag, as written by `qrverify sync` (default qrverify)",
         ),
+        Option(
+            "strict",
+            "--strict",
+            "QRVERIFY_STRICT",
+            boolean,
+            None,
+            "an unusable trust-file entry is fatal (default: skipped with a warning)",
+        ),
     )
 }
 
@@ -180,11 +189,21 @@ def link_origins(value: str) -> tuple[str, ...]:
 
 
 SHARED["records"] = Option(
-    "records", "--records", "QRVERIFY_RECORDS", text, "FILE",
-    "register records for register links, JSON Lines or CSV (embedded store)")
+    "records",
+    "--records",
+    "QRVERIFY_RECORDS",
+    text,
+    "FILE",
+    "register records for register links, JSON Lines or CSV (embedded store)",
+)
 SHARED["link_origins"] = Option(
-    "link_origins", "--link-origin", "QRVERIFY_LINK_ORIGINS", link_origins, "URL[,URL]",
-    "further register origins accepted in links (comma-separated)")
+    "link_origins",
+    "--link-origin",
+    "QRVERIFY_LINK_ORIGINS",
+    link_origins,
+    "URL[,URL]",
+    "further register origins accepted in links (comma-separated)",
+)
 
 
 def shared(*names: str) -> tuple[Option, ...]:
@@ -254,12 +273,29 @@ class VerifierOptions(Protocol):
     def snapshot(self) -> str | None: ...
     @property
     def max_age(self) -> float: ...
+    @property
+    def strict(self) -> bool: ...
 
 
-def build_verifier(opts: VerifierOptions, *, follow: bool = True) -> Verifier:
+def load_trust(path: str, *, strict: bool, prog: str | None = None) -> TrustRegistry:
+    """The trust file, unusable entries skipped (or fatal with `strict`); each skipped
+    entry is one warning line on stderr when `prog` is given."""
+    from keys.registry import TrustRegistry
+
+    registry = TrustRegistry.from_file(path, strict=strict)
+    if prog is not None:
+        for line in registry.skipped:
+            warn(prog, f"{line}; entry skipped (--strict makes this fatal)")
+    return registry
+
+
+def build_verifier(
+    opts: VerifierOptions, *, follow: bool = True, prog: str | None = None
+) -> Verifier:
     """The Verifier for these options: the embedded store loaded from files, or a Redis
     replica (following updates unless `follow` is False). Any problem with the files,
-    the rules or the store raises CommandError with a one-line message."""
+    the rules or the store raises CommandError with a one-line message; skipped trust
+    entries are warned about on stderr when `prog` is given."""
     from verifier.core import Verifier
 
     records = getattr(opts, "records", None)
@@ -276,10 +312,9 @@ def build_verifier(opts: VerifierOptions, *, follow: bool = True) -> Verifier:
         )
     try:
         if opts.redis:
-            from keys.registry import TrustRegistry
             from verifier.redis_store import RedisStore
 
-            override = TrustRegistry.from_file(opts.trust) if opts.trust else None
+            override = load_trust(opts.trust, strict=opts.strict, prog=prog) if opts.trust else None
             store = RedisStore.connect(
                 opts.redis,
                 trust_override=override,
@@ -289,17 +324,31 @@ def build_verifier(opts: VerifierOptions, *, follow: bool = True) -> Verifier:
                 namespace=opts.namespace,
             )
             try:
-                return Verifier(store, opts.rules, cache_size=opts.cache_size, leeway=opts.leeway,
-                                link_origins=origins)
+                return Verifier(
+                    store,
+                    opts.rules,
+                    cache_size=opts.cache_size,
+                    leeway=opts.leeway,
+                    link_origins=origins,
+                )
             except BaseException:
                 store.close()
                 raise
         if not opts.trust and not records:
-            raise CommandError("no issuer keys: give --trust FILE or --redis URL "
-                               "(or --records FILE for register links only)")
+            raise CommandError(
+                "no issuer keys: give --trust FILE or --redis URL "
+                "(or --records FILE for register links only)"
+            )
+        if opts.trust:  # checked (and warned about) here; the store loads it leniently
+            load_trust(opts.trust, strict=opts.strict, prog=prog)
         return Verifier.from_files(
-            opts.trust, opts.revocations, opts.rules, records=records, link_origins=origins,
-            cache_size=opts.cache_size, leeway=opts.leeway
+            opts.trust,
+            opts.revocations,
+            opts.rules,
+            records=records,
+            link_origins=origins,
+            cache_size=opts.cache_size,
+            leeway=opts.leeway,
         )
     except CommandError:
         raise

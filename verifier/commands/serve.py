@@ -47,8 +47,9 @@ def _prepare_demo(cfg: ServeConfig) -> tuple[ServeConfig, Any, str | None]:
             shutil.rmtree(created, ignore_errors=True)
         raise CommandError(f"--demo: {exc}") from None
     records = cfg.records or str(Path(directory) / "records.jsonl")
-    new = ServeConfig.from_json_dict({**cfg.to_json_dict(), "trust": str(demo.trust_path),
-                                      "records": records})
+    new = ServeConfig.from_json_dict(
+        {**cfg.to_json_dict(), "trust": str(demo.trust_path), "records": records}
+    )
     return new, demo, created
 
 
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             if cfg.demo:
                 cfg, demo, demo_tmp = _prepare_demo(cfg)
             # Validate everything (files, rules, keys, store) in this process first.
-            verifier = build_verifier(cfg)
+            verifier = build_verifier(cfg, prog=PROG)
             try:
                 app = build_app(cfg, verifier)
             except BaseException:

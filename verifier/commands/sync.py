@@ -22,13 +22,14 @@ from verifier.commands._common import (
     CommandError,
     add_options,
     fail,
+    load_trust,
     resolve_options,
     shared,
 )
 from verifier.errors import QrverifyError
 
 PROG = "qrverify sync"
-OPTIONS = shared("redis", "trust", "revocations", "namespace")
+OPTIONS = shared("redis", "trust", "revocations", "namespace", "strict")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -95,7 +96,6 @@ def run(args: argparse.Namespace) -> int:
 
     import redis
 
-    from keys.registry import TrustRegistry
     from verifier.redis.connect import (
         RedisFailure,
         connect,
@@ -107,7 +107,11 @@ def run(args: argparse.Namespace) -> int:
     from verifier.sync import PROGRESS_MIN_ENTRIES, sync_state
 
     try:
-        trust = TrustRegistry.from_file(trust_path) if trust_path else None
+        trust = (
+            load_trust(trust_path, strict=values.get("strict", False), prog=PROG)
+            if trust_path
+            else None
+        )
         revocations = load_revocations(revocations_path) if revocations_path else None
     except (QrverifyError, ValueError) as exc:
         return fail(PROG, f"{exc}; nothing written")

@@ -31,8 +31,17 @@ from verifier.verdict import Verdict
 
 PROG = "qrverify verify"
 _LINE_LIMIT = fastpath.MAX_TOKEN_CHARS + 2
-OPTIONS = shared("trust", "revocations", "records", "link_origins", "redis", "rules", "leeway",
-                 "namespace")
+OPTIONS = shared(
+    "trust",
+    "revocations",
+    "records",
+    "link_origins",
+    "redis",
+    "rules",
+    "leeway",
+    "namespace",
+    "strict",
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,7 @@ class VerifyOptions:
     cache_size: int = DEFAULT_CACHE_SIZE
     snapshot: str | None = None
     max_age: float = 60.0
+    strict: bool = False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -89,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         at = _parse_at(args.at)
         opts = VerifyOptions(**resolve_options(args, OPTIONS))
-        verifier = build_verifier(opts, follow=False)
+        verifier = build_verifier(opts, follow=False, prog=PROG)
     except CommandError as exc:
         return fail(PROG, str(exc))
     tokens = args.tokens if args.tokens else stdin_tokens(sys.stdin.buffer)

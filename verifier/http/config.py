@@ -63,6 +63,7 @@ class ServeConfig:
     cache_size: int = 20000
     leeway: int = 300
     namespace: str = DEFAULT_NAMESPACE
+    strict: bool = False
     graceful_timeout: float = 10.0
     limit_concurrency: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -126,6 +127,7 @@ OPTIONS: tuple[Option, ...] = (
            "verified-token cache entries per worker (default 20000, 0 = off)"),
     SHARED["leeway"],
     SHARED["namespace"],
+    SHARED["strict"],
     Option("graceful_timeout", "--graceful-timeout", "QRVERIFY_GRACEFUL_TIMEOUT",
            float_range(0, 3600), "SECONDS",
            "on SIGTERM, wait this long for requests in flight (default 10)"),

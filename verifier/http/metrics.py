@@ -154,3 +154,8 @@ def _render_store(out: list[str], family: Any, status: Mapping[str, Any]) -> Non
             value = counts.get(kind)
             if isinstance(value, int) and not isinstance(value, bool):
                 out.append(f'qrverify_store_entries{{source="{source}",set="{kind}"}} {value}')
+        skipped = counts.get("skipped_keys")
+        if isinstance(skipped, int) and not isinstance(skipped, bool):
+            family("qrverify_trust_skipped_keys", "gauge",
+                   "Unusable trust-file entries skipped at load (see the startup warnings).")
+            out.append(f'qrverify_trust_skipped_keys{{source="{source}"}} {skipped}')
