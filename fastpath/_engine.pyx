@@ -117,8 +117,10 @@ cdef int _bind_api() except -1:
     return 0
 
 
-cdef inline object _invalid(int code):
-    return _Verdict(<object>_REASON[code])
+cdef inline object _invalid(int code, object detail=None):
+    """An invalid verdict with no holder; `detail` is a more specific English sentence
+    (what the decoder found wrong) or None for the reason's own."""
+    return _Verdict(<object>_REASON[code], None, None, detail)
 
 
 
@@ -298,6 +300,7 @@ cdef class Engine:
     """
 
     cdef object _store
+    cdef object _detail              # the decoder's sentence for the failure being reported
     cdef object cache                # OrderedDict: cleaned token -> _Proof (LRU order)
     cdef Py_ssize_t cache_size, cache_bytes
     cdef readonly Py_ssize_t cache_used   # estimated bytes held by the cache
@@ -382,6 +385,7 @@ cdef class Engine:
         cdef object snap, trust
         cdef PyObject* hit = NULL
         cdef _Proof proof
+        cdef object detail
         if text is None:
             return _invalid(kind)
         snap = self._store.replica    # the one snapshot of this scan
@@ -401,7 +405,9 @@ cdef class Engine:
         self.misses += 1
         proof = self._prove(text, trust, &code)
         if proof is None:
-            return _invalid(code)
+            detail = self._detail
+            self._detail = None
+            return _invalid(code, detail)
         if self.cache_size:
             self._remember(text, proof)
         return self._judge(proof, snap, now)
@@ -438,6 +444,7 @@ cdef class Engine:
             d = decode_token_vs(text, MAX_INFLATED, self.valuesets)
         except DecodeError as exc:
             code[0] = _CODE_OF.get(exc.reason, R_BAD_COSE)
+            self._detail = exc.detail
             return None
         except Exception:  # fail closed on anything unforeseen
             code[0] = R_BAD_COSE
@@ -466,6 +473,7 @@ cdef class Engine:
             return None
         if not d.payload_ok:
             code[0] = R_BAD_PAYLOAD
+            self._detail = d.payload_detail
             return None
         return self._proof(d, verified, trust)
 

@@ -101,7 +101,8 @@ def _parse_revoked(items: object) -> tuple[bytes, dict[str, int]]:
             _entry_error(index, entry)
         kind = entry.get("type")
         value = entry.get("hash")
-        if kind not in counts or type(value) is not str or len(value) != _B64_LEN:
+        if (type(kind) is not str or kind not in counts or type(value) is not str
+                or len(value) != _B64_LEN):
             _entry_error(index, entry)
         try:
             raw = a2b(value, strict_mode=True)

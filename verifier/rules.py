@@ -127,6 +127,8 @@ def load(spec: str | os.PathLike[str] | Rules) -> Rules:
         raise RulesError(f"rules file {path} is larger than {_MAX_RULES_FILE} bytes")
     try:
         obj = json.loads(raw)
+    except RecursionError:
+        raise RulesError(f"rules file {path} is nested too deeply") from None
     except ValueError as exc:
         raise RulesError(f"rules file {path} is not valid JSON: {exc}") from None
     return from_dict(obj, default_name=os.path.basename(path))

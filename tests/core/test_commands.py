@@ -361,3 +361,11 @@ def test_sync_strict_and_skipped_entries(
     captured = capsys.readouterr()
     assert captured.err.startswith("qrverify sync: warning: trust file: keys[")
     assert f"keys {len(doc['keys']) - 1}," in captured.out
+
+
+def test_unknown_rules_profile_lists_the_profiles(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(capsys, "verify", "--trust", str(TRUST_FILE), "--rules", "venu", TOKEN)
+    assert code == 2 and out == ""
+    _one_error_line(err, "verify")
+    assert "--rules: 'venu' is neither a profile (" in err
+    assert "none" in err and "venue" in err

@@ -289,6 +289,15 @@ def load_trust(path: str, *, strict: bool, prog: str | None = None) -> TrustRegi
     return registry
 
 
+def _check_rules(spec: str) -> None:
+    """A --rules value that is neither a profile nor an existing file: name the profiles."""
+    from verifier.rules import BUILTIN
+
+    if spec not in BUILTIN and not os.path.exists(spec):
+        profiles = ", ".join(sorted(BUILTIN))
+        raise CommandError(f"--rules: {spec!r} is neither a profile ({profiles}) nor a rules file")
+
+
 def build_verifier(
     opts: VerifierOptions, *, follow: bool = True, prog: str | None = None
 ) -> Verifier:
@@ -305,6 +314,7 @@ def build_verifier(
             "--records and --redis exclude each other "
             "(load records into Redis with `qrverify sync --records`)"
         )
+    _check_rules(opts.rules)
     if opts.redis and opts.revocations:
         raise CommandError(
             "--revocations and --redis exclude each other "

@@ -8,10 +8,14 @@ and the code locations of the traceback are.
 
 from __future__ import annotations
 
-import asyncio
+import atexit
+import collections
 import logging
+import os
+import threading
 import time
 import traceback
+import weakref
 from typing import Any
 
 import orjson
@@ -95,30 +99,69 @@ class LoggingAccessSink:
 
 
 _ACCESS_HEAD = ('","level":"info","logger":"' + ACCESS_LOGGER + '","msg":"request"').encode()
+_DROP_HEAD = ('","level":"warning","logger":"' + APP_LOGGER + '","msg":"access log writer fell '
+              'behind: lines dropped"').encode()
 
 
 class AccessLog:
-    """Fast access log: JSON lines buffered in memory, written at most every `interval`
-    seconds (or when `max_buffer` bytes are pending) by the event loop, and on shutdown.
+    """Fast access log, off the request path: a request only appends `(time, fields)` to an
+    in-memory queue; a background writer thread formats the JSON lines and writes them, every
+    `interval` seconds, sooner when `max_lines` are pending, and on `flush()`/`close()` (the
+    service's shutdown, SIGTERM included, and interpreter exit).
 
-    Same line format as `JsonFormatter` (ts, level, logger, msg, fields). Each flush writes
-    whole lines in one call. Costs a few microseconds per request where a `logging` call
-    with a stream flush costs tens.
+    Same line format as `JsonFormatter` (ts, level, logger, msg, fields); each drain writes
+    whole lines in one call. Memory is bounded: when `cap` lines are pending (the stream
+    blocks, e.g. a stalled pipe) further lines are DROPPED, not waited for; `dropped` counts
+    them and one warning line says so (with the count so far) once the writer catches up.
+    In normal operation no line is lost. Appends and drains use a deque (thread-safe in
+    CPython); formatting and writing are serialised by a lock so lines keep their order.
     """
 
-    def __init__(self, stream: Any, *, interval: float = 0.2, max_buffer: int = 64 * 1024) -> None:
+    def __init__(self, stream: Any, *, interval: float = 0.05, max_lines: int = 512,
+                 cap: int = 200_000) -> None:
         self.stream = stream
         self.interval = interval
-        self.max_buffer = max_buffer
-        self._buf: list[bytes] = []
-        self._size = 0
-        self._scheduled = False
+        self.max_lines = max_lines
+        self.cap = cap
+        self.dropped = 0
+        self._warned = 0
+        self._queue: collections.deque[tuple[float, dict[str, Any]]] = collections.deque()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
         self._sec = -1
         self._head = b""
+        _LOGS.add(self)
 
-    def _line(self, fields: dict[str, Any]) -> bytes:
+    def write(self, fields: dict[str, Any]) -> None:
+        """Queue one line (called on the request path: no formatting, no system call)."""
+        queue = self._queue
+        if len(queue) >= self.cap:
+            self.dropped += 1
+            return
+        queue.append((time.time(), fields))
+        if self._thread is None:
+            self._start()
+        elif len(queue) == self.max_lines:
+            self._wake.set()
+
+    def _start(self) -> None:
+        if self._closed:
+            self.flush()
+            return
+        self._thread = threading.Thread(target=self._run, name="qrverify-access-log",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            self.flush()
+
+    def _line(self, now: float, fields: dict[str, Any], head: bytes = _ACCESS_HEAD) -> bytes:
         """One JSON line; the fixed head is built once a second, fields go through orjson."""
-        now = time.time()
         sec = int(now)
         if sec != self._sec:
             self._sec = sec
@@ -127,32 +170,54 @@ class AccessLog:
         body = orjson.dumps(fields, default=str) if fields else b"{}"
         tail = body[1:] if len(body) > 2 else b"}"
         sep = b"," if len(body) > 2 else b""
-        return b"".join((self._head, b".", millis, _ACCESS_HEAD, sep, tail, b"\n"))
+        return b"".join((self._head, b".", millis, head, sep, tail, b"\n"))
 
-    def write(self, fields: dict[str, Any]) -> None:
-        line = self._line(fields)
-        self._buf.append(line)
-        self._size += len(line)
-        if self._size >= self.max_buffer:
-            self.flush()
-        elif not self._scheduled:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                self.flush()
-                return
-            self._scheduled = True
-            loop.call_later(self.interval, self.flush)
-
-    def flush(self) -> None:
-        self._scheduled = False
-        if not self._buf:
+    def flush(self, timeout: float = -1) -> None:
+        """Format and write every queued line now (in the caller's thread). `timeout`: how
+        long to wait for a drain in progress (-1: as long as it takes)."""
+        if not self._lock.acquire(timeout=timeout):
             return
-        data = b"".join(self._buf)
-        self._buf.clear()
-        self._size = 0
         try:
-            self.stream.write(data)
-            self.stream.flush()
-        except (OSError, ValueError):  # closed pipe or stream: drop, never fail a request
-            pass
+            queue = self._queue
+            parts = [self._line(*queue.popleft()) for _ in range(len(queue))]
+            if self.dropped != self._warned:
+                self._warned = self.dropped
+                parts.append(self._line(time.time(), {"dropped": self.dropped}, _DROP_HEAD))
+            if not parts:
+                return
+            try:
+                self.stream.write(b"".join(parts))
+                self.stream.flush()
+            except (OSError, ValueError):  # closed pipe or stream: drop, never fail a request
+                pass
+        finally:
+            self._lock.release()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the writer thread and write what is queued (idempotent)."""
+        self._closed = True
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            self._wake.set()
+            thread.join(timeout)
+        self.flush(timeout)
+
+
+_LOGS: weakref.WeakSet[AccessLog] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Normal interpreter exit: write every access log's queued lines."""
+    for log in list(_LOGS):
+        log.close(timeout=2.0)
+
+
+def _after_fork() -> None:
+    """A forked child has no writer thread; the first line it queues starts one."""
+    for log in list(_LOGS):
+        log._thread = None
+        log._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork)
