@@ -93,3 +93,33 @@ def test_fast_path_counts_metrics_under_the_route(clients: Any, tokens: Any) -> 
     assert _metric(text, "qrverify_http_requests_total", route="/v1/verify", method="POST",
                    status="200") == 2
     assert _metric(text, "qrverify_client_verdicts_total", client="cafe-12", status="valid") == 2
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_policy_hooks_see_verdicts_and_can_refuse(verifier: Verifier, tokens: Any,
+                                                  fast_path: bool) -> None:
+    """The hooks a per-client limit uses: see every verdict's reason, refuse with 429."""
+    from verifier.http._request import ApiError
+
+    seen: list[tuple[str | None, str | None]] = []
+
+    def count(scope: Any, client: str | None, reason: str | None) -> None:
+        seen.append((client, reason))
+
+    def admit(scope: Any, client: str | None, token: str) -> None:
+        assert scope["client"] is not None and token.startswith("HC1:")
+        if sum(1 for _, r in seen if r == "unknown_key") >= 2:
+            raise ApiError("too_many_requests", headers=[(b"retry-after", b"7")])
+
+    app = create_app(verifier, access_log=None, fast_path=fast_path)
+    app.state.ctx.verdict_hooks.append(count)
+    app.state.ctx.admit_hooks.append(admit)
+    with TestClient(app) as c:
+        for _ in range(2):
+            assert c.post("/v1/verify", json={"token": tokens.unknown_key}).status_code == 200
+        r = c.post("/v1/verify", json={"token": tokens.valid})
+        assert r.status_code == 429 and r.json()["error"]["code"] == "too_many_requests"
+        assert r.headers["retry-after"] == "7"
+        r = c.post("/v1/verify/batch", json={"tokens": [tokens.valid]})
+        assert r.status_code == 429
+    assert seen == [(None, "unknown_key"), (None, "unknown_key")]

@@ -48,6 +48,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "image_too_large": (413, "image too large"),
     "uri_too_long": (414, "request line too long"),
     "unsupported_media_type": (415, "unsupported content type"),
+    "too_many_requests": (429, "too many requests"),
     "headers_too_large": (431, "request headers too large"),
     "too_many_not_found": (429, "too many register links not found: retry later"),
     "internal_error": (500, "internal error"),
@@ -257,14 +258,30 @@ def reason_code(reason: Any) -> str | None:
     return str(getattr(reason, "value", reason))
 
 
-def record(metrics: Any, state: dict[str, Any], verdict: Any, client: str | None) -> None:
-    """Verdict bookkeeping: the metrics and the access-log fields of one verdict."""
+def record(ctx: Any, scope: Scope, state: dict[str, Any], verdict: Any,
+           client: str | None) -> None:
+    """Verdict bookkeeping: the metrics and the access-log fields of one verdict, then the
+    app's verdict hooks (`Context.verdict_hooks`)."""
     status, reason = verdict.status, reason_code(verdict.reason)
-    metrics.count_verdict(status, reason, client)
+    ctx.metrics.count_verdict(status, reason, client)
     if client is not None:
         state["client"] = client
     state["verdict_status"] = status
     state["verdict_reason"] = reason
+    for hook in ctx.verdict_hooks:
+        hook(scope, client, reason)
+
+
+def admit(ctx: Any, scope: Scope, client: str | None, token: str) -> None:
+    """The app's admission hooks (`Context.admit_hooks`), run before a token is verified;
+    each may raise ApiError (e.g. `too_many_requests` with a Retry-After header).
+
+    Together with the verdict hooks this is where a per-client policy plugs in, such as
+    `verifier.link_limits.NotFoundLimiter`: admit refuses a client whose bucket of
+    `not_found` answers is empty (client = the API-key name, else `scope["client"]`), the
+    verdict hook counts each `not_found`."""
+    for hook in ctx.admit_hooks:
+        hook(scope, client, token)
 
 
 def verdict_json(verdict: Any, language: str) -> bytes:

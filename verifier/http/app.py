@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,7 @@ from verifier.http.jsonlog import APP_LOGGER, LoggingAccessSink
 from verifier.http.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from verifier.http.metrics import Metrics
 from verifier.http.middleware import HEAD_KEY, Cors, Observe, Service, verify_single
+from verifier.http.workers import SharedMetrics
 
 STATIC_DIR = Path(__file__).with_name("static")
 _STATIC_TYPES = {
@@ -105,14 +107,26 @@ class Context:
     image_slots: list[Any] = field(default_factory=list)  # made inside the event loop
     link_limiter: Any = None  # verifier.link_limits.NotFoundLimiter: 429 for guessers
     version: str = __version__
+    # Hooks for per-client policies (`_request.admit` / `_request.record`):
+    # admit(scope, client, token) may raise ApiError before a token is verified;
+    # verdict(scope, client, reason_code) sees every verdict.
+    admit_hooks: list[Callable[[Any, str | None, str], None]] = field(default_factory=list)
+    verdict_hooks: list[Callable[[Any, str | None, str | None], None]] = field(
+        default_factory=list)
 
     def __post_init__(self) -> None:
         self.verify = self.verifier.verify
         self.verify_many = self.verifier.verify_many
 
     def store_status(self) -> dict[str, Any]:
+        """The store's status, with the snapshot `version` this process serves."""
         status_fn = getattr(self.verifier, "status", None) or self.verifier.store.status
         status: dict[str, Any] = status_fn()
+        if status.get("version") is None:
+            replica = getattr(getattr(self.verifier, "store", None), "replica", None)
+            version = getattr(replica, "version", None)
+            if version is not None:
+                status = {**status, "version": str(version)}
         return status
 
 
@@ -168,8 +182,8 @@ def _answers_errors(fn: Endpoint) -> Endpoint:
 async def verify_one(request: Request) -> Response:
     """Verify one token (the fast path in `Observe` answers this route the same way)."""
     ctx, head, state = _parts(request)
-    return _verdict_response(await verify_single(ctx, request.receive, head, state,
-                                                 request.scope.get("client")), head)
+    return _verdict_response(
+        await verify_single(ctx, request.scope, request.receive, head, state), head)
 
 
 @_answers_errors
@@ -181,6 +195,9 @@ async def verify_batch(request: Request) -> Response:
                                     limits.body_timeout)
     tokens = _request.tokens_of(head, body, limits.max_batch)
     del body
+    if ctx.admit_hooks:
+        for token in tokens:
+            _request.admit(ctx, request.scope, client, token)
     limited = link_limits.who(client, request.scope.get("client"))
     link_limits.gate(ctx.link_limiter, tokens, limited)
     verdicts = ctx.verify_many(tokens)
@@ -188,7 +205,10 @@ async def verify_batch(request: Request) -> Response:
     valid = 0
     metrics = ctx.metrics
     for v in verdicts:
-        metrics.count_verdict(v.status, _request.reason_code(v.reason), client)
+        reason = _request.reason_code(v.reason)
+        metrics.count_verdict(v.status, reason, client)
+        for hook in ctx.verdict_hooks:
+            hook(request.scope, client, reason)
         if v.status == "valid":
             valid += 1
     if client is not None:
@@ -250,11 +270,13 @@ async def verify_image(request: Request) -> Response:
         ctx.metrics.count_image("no_qr")
         raise ApiError("no_qr_code")
     ctx.metrics.count_image("qr_found")
+    if ctx.admit_hooks:
+        _request.admit(ctx, request.scope, client, text)
     limited = link_limits.who(client, request.scope.get("client"))
     link_limits.gate(ctx.link_limiter, (text,), limited)
     verdict = ctx.verify(text)
     link_limits.note(ctx.link_limiter, (verdict,), limited)
-    _request.record(ctx.metrics, state, verdict, client)
+    _request.record(ctx, request.scope, state, verdict, client)
     return _verdict_response(_request.verdict_json(verdict, head.language), head)
 
 
@@ -286,7 +308,8 @@ async def readyz(request: Request) -> Response:
     body: dict[str, Any] = {
         "ready": ready, "reason": None if ready else reason,
         "age_seconds": status.get("age_seconds"), "counts": counts,
-        "source": status.get("source"), "version": _store_version(status)}
+        "source": status.get("source"), "version": _store_version(status),
+        "worker": os.getpid()}
     workers = ctx.metrics.workers(status)
     if workers is not None:
         body["workers"] = workers
@@ -420,6 +443,8 @@ def create_app(
                 with contextlib.suppress(Exception):
                     verifier.store.close()
 
+    if isinstance(ctx.metrics, SharedMetrics):
+        ctx.metrics.status_fn = ctx.store_status
     routes = [Route(path, endpoint, methods=[method]) for path, endpoint, method in ROUTES]
     ctx.verify_route = routes[0]
     app = Service(routes=routes, exception_handlers={HTTPException: _http_exception},

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ from verifier.commands._common import (
     resolve_options,
     text,
 )
+from verifier.http._protocol import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_HEADERS, DEFAULT_MAX_LINE
 from verifier.http.app import Limits
 
 WORKER_ENV = "QRVERIFY_SERVE_CONFIG"  # internal: the resolved config for worker processes
@@ -66,6 +68,11 @@ class ServeConfig:
     strict: bool = False
     graceful_timeout: float = 10.0
     limit_concurrency: int | None = None
+    max_request_line: int = DEFAULT_MAX_LINE
+    max_header_bytes: int = DEFAULT_MAX_HEADERS
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    cors_origins: tuple[str, ...] = ()
+    cors_wildcard_with_keys: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json_dict(self) -> dict[str, Any]:
@@ -74,7 +81,11 @@ class ServeConfig:
     @classmethod
     def from_json_dict(cls, obj: Mapping[str, Any]) -> ServeConfig:
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in obj.items() if k in names})
+        values = {k: v for k, v in obj.items() if k in names}
+        for key, value in values.items():  # JSON has lists where the config keeps tuples
+            if isinstance(value, list):
+                values[key] = tuple(value)
+        return cls(**values)
 
 
 def _log_level(value: str) -> str:
@@ -83,6 +94,25 @@ def _log_level(value: str) -> str:
         raise OptionError(f"log level must be one of {', '.join(LOG_LEVELS)}")
     return level
 
+
+def _origins(value: str | list[str]) -> tuple[str, ...]:
+    """Origins from repeated flags, or a comma- or space-separated environment value."""
+    items = value if isinstance(value, list) else [value]
+    out: list[str] = []
+    for item in items:
+        for origin in item.replace(",", " ").split():
+            origin = origin.rstrip("/")
+            if origin != "*" and not _ORIGIN_RE.fullmatch(origin):
+                raise OptionError(f"not an origin (scheme://host[:port] or *): {origin!r}")
+            out.append(origin)
+    if not out:
+        raise OptionError("empty value")
+    return tuple(dict.fromkeys(out))
+
+
+_ORIGIN_RE = re.compile(r"https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?|https?://\[[0-9a-fA-F:]+\](:[0-9]{1,5})?")
+
+CORS_ORIGIN = "cors_origins"
 
 OPTIONS: tuple[Option, ...] = (
     Option("host", "--host", "QRVERIFY_HOST", text, "H", "bind address (default 127.0.0.1)"),
@@ -118,9 +148,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_batch", "--max-batch", "QRVERIFY_MAX_BATCH", int_range(1, 1000), "N",
            "most tokens in one batch (default and maximum 1000)"),
     Option("max_image_bytes", "--max-image-bytes", "QRVERIFY_MAX_IMAGE_BYTES",
-           int_range(1024, 1 << 28), "BYTES", "largest image upload (default 16 MiB)"),
+           int_range(1024, 1 << 28), "BYTES", "largest image upload (default 8 MiB)"),
     Option("max_image_pixels", "--max-image-pixels", "QRVERIFY_MAX_IMAGE_PIXELS",
-           int_range(1024, 80_000_000), "N", "largest image in pixels (default 30,000,000)"),
+           int_range(1024, 80_000_000), "N",
+           "largest JPEG in pixels (default 12,000,000; PNG at most 6,000,000)"),
     Option("body_timeout", "--body-timeout", "QRVERIFY_BODY_TIMEOUT", float_range(0.1, 600),
            "SECONDS", "a request body must arrive within this time, else 408 (default 15)"),
     Option("cache_size", "--cache-size", "QRVERIFY_CACHE_SIZE", int_range(0, 10_000_000), "N",
@@ -133,11 +164,27 @@ OPTIONS: tuple[Option, ...] = (
            "on SIGTERM, wait this long for requests in flight (default 10)"),
     Option("limit_concurrency", "--limit-concurrency", "QRVERIFY_LIMIT_CONCURRENCY",
            int_range(1, 1_000_000), "N", "answer 503 above N open connections+tasks per worker"),
+    Option("max_request_line", "--max-request-line", "QRVERIFY_MAX_REQUEST_LINE",
+           int_range(256, 1 << 20), "BYTES", "longest request line, else 414 (default 8192)"),
+    Option("max_header_bytes", "--max-header-bytes", "QRVERIFY_MAX_HEADER_BYTES",
+           int_range(1024, 1 << 20), "BYTES", "most bytes of request headers, else 431 "
+           "(default 16384)"),
+    Option("header_timeout", "--header-timeout", "QRVERIFY_HEADER_TIMEOUT",
+           float_range(0.1, 600), "SECONDS",
+           "request headers must arrive within this time, else 408 (default 10)"),
+    Option(CORS_ORIGIN, "--cors-origin", "QRVERIFY_CORS_ORIGIN", _origins, "ORIGIN",
+           "let browser apps on ORIGIN call the API (repeatable; * for any)"),
+    Option("cors_wildcard_with_keys", "--cors-wildcard-with-keys",
+           "QRVERIFY_CORS_WILDCARD_WITH_KEYS", boolean, None,
+           "allow --cors-origin '*' together with --api-keys"),
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_options(parser, OPTIONS)
+    add_options(parser, [o for o in OPTIONS if o.name != CORS_ORIGIN])
+    cors = next(o for o in OPTIONS if o.name == CORS_ORIGIN)
+    parser.add_argument(cors.flag, dest=cors.name, metavar=cors.metavar, action="append",
+                        default=None, help=f"{cors.help} [env {cors.env}]")
 
 
 def resolve(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> ServeConfig:
@@ -160,3 +207,7 @@ def _check(cfg: ServeConfig) -> None:
         raise ServeConfigError("no issuer keys: give --trust FILE, --redis URL or --demo")
     if cfg.snapshot and not cfg.redis:
         raise ServeConfigError("--snapshot needs --redis")
+    if "*" in cfg.cors_origins and cfg.api_keys and not cfg.cors_wildcard_with_keys:
+        raise ServeConfigError("--cors-origin '*' with --api-keys lets any web page use a "
+                               "scanner's key: name the origins, or add "
+                               "--cors-wildcard-with-keys")

@@ -9,6 +9,7 @@ metric ever carries a name, date of birth, certificate id or token.
 from __future__ import annotations
 
 import math
+import os
 from bisect import bisect_left
 from collections.abc import Mapping
 from typing import Any
@@ -77,7 +78,7 @@ class Metrics:
         self.images[outcome] = self.images.get(outcome, 0) + 1
 
     def start(self) -> None:
-        """Called when the app starts serving (the shared-memory subclass publishes here)."""
+        """Called when the app starts serving (`SharedMetrics` starts publishing here)."""
 
     def stop(self) -> None:
         """Called when the app stops."""
@@ -86,8 +87,48 @@ class Metrics:
         """The snapshot version each worker of this server serves (None: one process)."""
         return None
 
+    def state(self) -> dict[str, Any]:
+        """This process's counters as plain JSON-able data (what `SharedMetrics` publishes)."""
+        return {
+            "requests": [[r, m, s, n] for (r, m, s), n in self.requests.items()],
+            "hist": {r: [*c, self._hist_sum[r]] for r, c in self._hist.items()},
+            "verdicts": [[s, r, n] for (s, r), n in self.verdicts.items()],
+            "client_verdicts": [[c, s, n] for (c, s), n in self.client_verdicts.items()],
+            "images": dict(self.images),
+        }
+
+    def totals(self) -> Metrics:
+        """The counters to show: this process's (`SharedMetrics`: every worker's, summed)."""
+        return self
+
+    def add_state(self, state: Mapping[str, Any]) -> None:
+        """Add another process's published counters to these (malformed parts are skipped)."""
+        try:
+            for r, m, st, n in state.get("requests", ()):
+                key = (str(r), str(m), int(st))
+                self.requests[key] = self.requests.get(key, 0) + int(n)
+            nb = len(self.buckets) + 1
+            for r, values in dict(state.get("hist", {})).items():
+                if len(values) != nb + 1:
+                    continue
+                counts = self._hist.setdefault(str(r), [0] * nb)
+                for i in range(nb):
+                    counts[i] += int(values[i])
+                self._hist_sum[str(r)] = self._hist_sum.get(str(r), 0.0) + float(values[nb])
+            for st, reason, n in state.get("verdicts", ()):
+                vkey = (str(st), str(reason))
+                self.verdicts[vkey] = self.verdicts.get(vkey, 0) + int(n)
+            for client, st, n in state.get("client_verdicts", ()):
+                ckey = (str(client), str(st))
+                self.client_verdicts[ckey] = self.client_verdicts.get(ckey, 0) + int(n)
+            for outcome, n in dict(state.get("images", {})).items():
+                self.images[str(outcome)] = self.images.get(str(outcome), 0) + int(n)
+        except (TypeError, ValueError):
+            pass
+
     def render(self, store_status: Mapping[str, Any] | None = None) -> bytes:
         out: list[str] = []
+        total = self.totals()
 
         def family(name: str, kind: str, help_: str) -> None:
             out.append(f"# HELP {name} {help_}")
@@ -97,43 +138,57 @@ class Metrics:
         out.append(f'qrverify_build_info{{version="{_escape(self.version)}"}} 1')
 
         family("qrverify_http_requests_total", "counter", "HTTP requests by route, method, status.")
-        for (route, method, status), n in sorted(self.requests.items()):
+        for (route, method, status), n in sorted(total.requests.items()):
             lbl = _labels(("route", "method", "status"), (route, method, status))
             out.append(f"qrverify_http_requests_total{{{lbl}}} {n}")
 
         name = "qrverify_http_request_duration_seconds"
         family(name, "histogram", "Time from request start to response end, by route.")
-        for route in sorted(self._hist):
-            counts = self._hist[route]
+        for route in sorted(total._hist):
+            counts = total._hist[route]
             cumulative = 0
             base = _labels(("route",), (route,))
-            for bound, c in zip(self.buckets, counts, strict=False):
+            for bound, c in zip(total.buckets, counts, strict=False):
                 cumulative += c
                 out.append(f'{name}_bucket{{{base},le="{_fmt(bound)}"}} {cumulative}')
             cumulative += counts[-1]
             out.append(f'{name}_bucket{{{base},le="+Inf"}} {cumulative}')
-            out.append(f"{name}_sum{{{base}}} {_fmt(self._hist_sum[route])}")
+            out.append(f"{name}_sum{{{base}}} {_fmt(total._hist_sum[route])}")
             out.append(f"{name}_count{{{base}}} {cumulative}")
 
         family("qrverify_verdicts_total", "counter",
                "Verdicts by status and reason code (reason=\"none\" when valid).")
-        for (vstatus, reason), n in sorted(self.verdicts.items()):
+        for (vstatus, reason), n in sorted(total.verdicts.items()):
             lbl = _labels(("status", "reason"), (vstatus, reason))
             out.append(f"qrverify_verdicts_total{{{lbl}}} {n}")
 
         family("qrverify_client_verdicts_total", "counter",
                "Verdicts by API-key name (the key file's name, never the secret) and status.")
-        for (client, cstatus), n in sorted(self.client_verdicts.items()):
+        for (client, cstatus), n in sorted(total.client_verdicts.items()):
             lbl = _labels(("client", "status"), (client, cstatus))
             out.append(f"qrverify_client_verdicts_total{{{lbl}}} {n}")
 
         family("qrverify_image_decodes_total", "counter",
                "Uploaded images by outcome (qr_found, no_qr, bad_image, too_large).")
-        for outcome, n in sorted(self.images.items()):
+        for outcome, n in sorted(total.images.items()):
             out.append(f'qrverify_image_decodes_total{{outcome="{_escape(outcome)}"}} {n}')
 
         if store_status is not None:
             _render_store(out, family, store_status)
+        workers = self.workers(store_status)
+        if workers is None and store_status is not None:
+            workers = [{"worker": os.getpid(), "version": store_status.get("version"),
+                        "source": store_status.get("source")}]
+        if workers:
+            family("qrverify_workers", "gauge", "Worker processes of this server.")
+            out.append(f"qrverify_workers {len(workers)}")
+            family("qrverify_worker_snapshot_info", "gauge",
+                   "The store snapshot version each worker serves (always 1).")
+            for w in workers:
+                lbl = _labels(("worker", "version", "source"),
+                              (w.get("worker"), w.get("version") or "none",
+                               w.get("source") or "unknown"))
+                out.append(f"qrverify_worker_snapshot_info{{{lbl}}} 1")
         out.append("")
         return "\n".join(out).encode("utf-8")
 

@@ -134,7 +134,7 @@ async def _verify_fast(ctx: Any, scope: Scope, receive: Receive, send: Send,
                        extra: list[tuple[bytes, bytes]]) -> int:
     """POST /v1/verify in plain ASGI, through the same `_request` steps as the route."""
     try:
-        body = await verify_single(ctx, receive, head, state, scope.get("client"))
+        body = await verify_single(ctx, scope, receive, head, state)
     except ApiError as exc:
         await _request.send_error(send, state, exc, extra)
         return exc.status
@@ -145,22 +145,24 @@ async def _verify_fast(ctx: Any, scope: Scope, receive: Receive, send: Send,
     return 200
 
 
-async def verify_single(ctx: Any, receive: Receive, head: _request.Head,
-                        state: dict[str, Any], peer: Any = None) -> bytes:
+async def verify_single(ctx: Any, scope: Scope, receive: Receive, head: _request.Head,
+                        state: dict[str, Any]) -> bytes:
     """The verdict JSON of one /v1/verify request (ApiError for a bad request)."""
     client = _request.authorize(ctx.api_keys, head)
     limits = ctx.limits
     body = await _request.read_body(receive, head, limits.max_body, limits.body_timeout)
     token = _request.token_of(head, body)
+    if ctx.admit_hooks:
+        _request.admit(ctx, scope, client, token)
     limiter = ctx.link_limiter
     if limiter is None:
         verdict = ctx.verify(token)
     else:  # per-client limit on not_found answers (register links)
-        limited = link_limits.who(client, peer)
+        limited = link_limits.who(client, scope.get("client"))
         link_limits.gate(limiter, (token,), limited)
         verdict = ctx.verify(token)
         link_limits.note(limiter, (verdict,), limited)
-    _request.record(ctx.metrics, state, verdict, client)
+    _request.record(ctx, scope, state, verdict, client)
     return _request.verdict_json(verdict, head.language)
 
 

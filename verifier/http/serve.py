@@ -12,7 +12,9 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +22,9 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from verifier.commands._common import EXIT_OK, EXIT_RUNTIME, CommandError, build_verifier
+from verifier.http._protocol import GuardedProtocol
 from verifier.http.config import WORKER_ENV, ServeConfig
+from verifier.http.workers import DIR_ENV, SharedMetrics
 
 WORKER_FACTORY = "verifier.http.serve:worker_app"
 
@@ -40,6 +44,12 @@ def build_app(cfg: ServeConfig, verifier: Any | None = None) -> Any:
         limits = Limits(max_body=cfg.max_body, max_batch_body=cfg.max_batch_body,
                         max_batch=cfg.max_batch, max_image_bytes=cfg.max_image_bytes,
                         max_image_pixels=cfg.max_image_pixels, body_timeout=cfg.body_timeout)
+        GuardedProtocol.configure(
+            max_line=cfg.max_request_line, max_headers=cfg.max_header_bytes,
+            header_timeout=cfg.header_timeout, body_timeout=cfg.body_timeout,
+            drain_seconds=min(5.0, cfg.graceful_timeout / 2))
+        shared = os.environ.get(DIR_ENV)
+        metrics = SharedMetrics(shared) if shared else None
         limiter = None
         if cfg.not_found_limit > 0:
             from verifier.link_limits import NotFoundLimiter
@@ -47,7 +57,7 @@ def build_app(cfg: ServeConfig, verifier: Any | None = None) -> Any:
             limiter = NotFoundLimiter(per_minute=cfg.not_found_limit,
                                       burst=max(1, int(cfg.not_found_limit)))
         return create_app(verifier, limits, api_keys=api_keys, access_log=_access_sink(cfg),
-                          link_limiter=limiter)
+                          cors_origins=cfg.cors_origins, metrics=metrics, link_limiter=limiter)
     except ValueError as exc:
         verifier.close()
         raise CommandError(str(exc)) from None
@@ -80,7 +90,7 @@ def _uvicorn_config(cfg: ServeConfig, app: Any) -> Any:
         workers=cfg.workers,
         factory=isinstance(app, str),
         loop="uvloop",
-        http="httptools",
+        http=GuardedProtocol,
         lifespan="on",
         log_config=log_config(cfg.log_level),
         access_log=False,
@@ -116,10 +126,15 @@ def serve(cfg: ServeConfig, app: Any, verifier: Any) -> int:
     # Several workers: each builds its own replica; the parent's was only a check.
     verifier.close()
     os.environ[WORKER_ENV] = json.dumps(cfg.to_json_dict())
-    config = _uvicorn_config(cfg, WORKER_FACTORY)
+    shared = tempfile.mkdtemp(prefix="qrverify-workers-")
+    os.environ[DIR_ENV] = shared  # the workers' metrics and versions (see workers.py)
     try:
-        sock = config.bind_socket()
-    except SystemExit:
-        return EXIT_RUNTIME
-    Multiprocess(config, sockets=[sock]).run()
-    return EXIT_OK
+        config = _uvicorn_config(cfg, WORKER_FACTORY)
+        try:
+            sock = config.bind_socket()
+        except SystemExit:
+            return EXIT_RUNTIME
+        Multiprocess(config, sockets=[sock]).run()
+        return EXIT_OK
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
