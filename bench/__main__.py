@@ -9,9 +9,13 @@
 Targets, each started here on a free 127.0.0.1 port and stopped afterwards:
     echo1, echo2          the baseline: a minimal Starlette echo app (bench:echo_app) under
                           uvicorn with the same settings as `qrverify serve`, 1 or 2 workers
-    embedded1, embedded2  `qrverify serve --trust --revocations` (embedded store)
+    embedded1, embedded2  `qrverify serve --trust --revocations --records` (embedded store)
     redis1, redis2        `qrverify serve --redis` with its own redis-server, loaded by
-                          `qrverify sync --replace`
+                          `qrverify sync --replace` (with `--records` where `sync` takes it;
+                          otherwise these targets scan the mix without register links)
+The token mix is Moscow's (bench.tokens.MOSCOW_MIX): register links and EU certificates,
+valid, expired, revoked, unknown and malformed; the register records are generated here at
+run time (keys.link_records). Every verdict is checked; the report shows both kinds.
 For every target one load-generator process (`python -m bench.locustfile`, locust as a
 library) runs every scenario's steps in sequence. The in-process verify rate is measured
 here first, on the same token mix. Every process started is killed on exit, error or
@@ -49,7 +53,17 @@ from bench._procs import (
     wait_ready,
 )
 from bench.scenarios import Scenario, by_name
-from bench.tokens import DEFAULT_MIX, Pools, build_workdir, inprocess_rate, parse_mix
+from bench.tokens import (
+    MOSCOW_MIX,
+    Pools,
+    build_workdir,
+    group_shares,
+    inprocess_rate,
+    kind_group,
+    only_group,
+    parse_mix,
+    without_links,
+)
 
 FULL_TARGETS = ("echo1", "echo2", "embedded1", "embedded2", "redis1", "redis2")
 SMOKE_TARGETS = ("echo1", "embedded1", "redis2")
@@ -81,6 +95,7 @@ class Target:
     workers: int
     port: int = 0
     redis_url: str | None = None
+    links: bool = True  # serves the register records (scans the link kinds of the mix)
 
     @property
     def store(self) -> str:
@@ -106,6 +121,14 @@ def run_sync(work: Path, url: str, *args: str) -> float:
     return time.time() - start
 
 
+def sync_takes_records() -> bool:
+    """Whether this qrverify's `sync` loads register records into Redis (`--records`)."""
+    done = subprocess.run([PY, "-m", "verifier", "sync", "--help"], env=child_env(),
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=SYNC_TIMEOUT, check=False)
+    return done.returncode == 0 and "--records" in done.stdout
+
+
 def start_target(procs: Procs, target: Target, work: Path) -> list[subprocess.Popen[Any]]:
     """Start a target (and its redis-server); returns the processes to stop afterwards."""
     started: list[subprocess.Popen[Any]] = []
@@ -121,13 +144,16 @@ def start_target(procs: Procs, target: Target, work: Path) -> list[subprocess.Po
         argv = [PY, "-m", "verifier", "serve", *common, "--graceful-timeout", "1"]
         if target.kind == "embedded":
             argv += ["--trust", str(work / "trust.json"),
-                     "--revocations", str(work / "revocations.json")]
+                     "--revocations", str(work / "revocations.json"),
+                     "--records", str(work / "records.jsonl")]
         else:
             rproc, url = start_redis(procs, work)
             started.append(rproc)
             target.redis_url = url
+            target.links = sync_takes_records()
+            records = ["--records", str(work / "records.jsonl")] if target.links else []
             run_sync(work, url, "--trust", str(work / "trust.json"),
-                     "--revocations", str(work / "revocations.json"), "--replace")
+                     "--revocations", str(work / "revocations.json"), *records, "--replace")
             argv += ["--redis", url]
     proc = procs.start(argv, log)
     started.append(proc)
@@ -225,9 +251,11 @@ def plan_for(settings: Settings, target: Target, work: Path) -> tuple[dict[str, 
         users = scen.smoke_users if settings.smoke else scen.users
         duration = settings.duration * (2.0 if scen.sync_push else 1.0)
         mix = dict(scen.mix)
-        if settings.mix is not DEFAULT_MIX:
+        if settings.mix is not MOSCOW_MIX:
             mix = {**settings.mix, **({"revoke_later": scen.mix["revoke_later"]}
                                       if "revoke_later" in scen.mix else {})}
+        if not target.links:
+            mix = without_links(mix)
         for n in users:
             steps.append({"name": scen.name, "users": n, "pacing": scen.pacing, "mix": mix,
                           "duration": duration, "warmup": settings.warmup,
@@ -301,8 +329,23 @@ def run_load(procs: Procs, settings: Settings, target: Target, work: Path, pools
     rows = []
     for res, scen in zip(results, scen_of_step, strict=True):
         rows.append({"target": target.name, "store": target.store, "kind": target.kind,
-                     "workers": target.workers, "scenario": scen.name, **res})
+                     "workers": target.workers, "scenario": scen.name, "links": target.links,
+                     **res, **by_group(res)})
     return rows, pushes
+
+
+def by_group(res: dict[str, Any]) -> dict[str, Any]:
+    """Checked verdicts per second and share of the step's requests, links and EU apart."""
+    seconds = res.get("seconds") or 0.0
+    sent = sum(res.get("kinds", {}).values())
+    out: dict[str, Any] = {}
+    for group in ("link", "eu"):
+        checked = sum(n for k, n in res.get("checked", {}).items() if kind_group(k) == group)
+        mine = sum(n for k, n in res.get("kinds", {}).items() if kind_group(k) == group)
+        out[f"{group}_checked"] = checked
+        out[f"{group}_rps"] = checked / seconds if seconds > 0 else 0.0
+        out[f"{group}_share"] = mine / sent if sent else 0.0
+    return out
 
 
 # -- machine description -------------------------------------------------------------------
@@ -378,8 +421,10 @@ def parse_args(argv: list[str] | None) -> Settings:
     p.add_argument("--targets", default=None,
                    help=f"comma-separated subset of {','.join(FULL_TARGETS)}")
     p.add_argument("--scenarios", default=None, help="comma-separated scenario names")
-    p.add_argument("--mix", default=None, help="token mix, e.g. valid=80,rescan=8,expired=4,"
-                   "revoked=3,forged=2,garbage=3")
+    p.add_argument("--mix", default=None,
+                   help="token mix (default Moscow's), e.g. link_valid=62,valid=15,rescan=8,"
+                   "link_expired=3,link_revoked=2,link_unknown=2,link_bad=2,expired=2,"
+                   "revoked=1,forged=1,garbage=2")
     p.add_argument("--valid-tokens", type=int, default=None,
                    help="distinct valid tokens (default 40000, smoke 3000)")
     args = p.parse_args(argv)
@@ -391,7 +436,7 @@ def parse_args(argv: list[str] | None) -> Settings:
     try:
         targets = tuple(parse_target(n.strip()).name for n in names)
         scenarios = by_name(args.scenarios.split(",") if args.scenarios else None)
-        mix = parse_mix(args.mix) if args.mix else DEFAULT_MIX
+        mix = parse_mix(args.mix) if args.mix else MOSCOW_MIX
     except ValueError as exc:
         p.error(str(exc))
     valid = args.valid_tokens or (3000 if args.smoke else 40000)
@@ -420,10 +465,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"qrverify load benchmark ({'smoke' if settings.smoke else 'full'}): targets "
               f"{', '.join(settings.targets)}; work dir {work}", file=sys.stderr)
         pools = build_workdir(work, valid=settings.valid_tokens)
-        inproc = inprocess_rate(work, pools, settings.mix,
-                                seconds=0.5 if settings.smoke else 3.0)
-        print(f"in-process Verifier.verify: {inproc['rate']:.0f}/s on the same mix",
-              file=sys.stderr)
+        seconds = 0.5 if settings.smoke else 3.0
+        inproc = inprocess_rate(work, pools, settings.mix, seconds=seconds)
+        for group in ("link", "eu"):  # each kind of code on its own part of the mix
+            part = only_group(settings.mix, group)
+            inproc[f"{group}_rate"] = inprocess_rate(work, pools, part, seconds=seconds)[
+                "rate"] if part else None
+        print(f"in-process Verifier.verify: {inproc['rate']:.0f}/s on the same mix "
+              f"(register links alone {inproc['link_rate'] or 0:.0f}/s, EU certificates "
+              f"alone {inproc['eu_rate'] or 0:.0f}/s)", file=sys.stderr)
+        links_off: list[str] = []
         total = sum(len(plan_for(settings, parse_target(t), work)[0]["steps"])
                     for t in settings.targets)
         progress = _Progress(total, quiet=False)
@@ -433,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
                 progress.note(f"starting {name}")
                 mine = start_target(procs, target, work)
                 try:
+                    if not target.links:
+                        links_off.append(name)
                     got, pushed = run_load(procs, settings, target, work, pools, progress)
                     rows += got
                     pushes += pushed
@@ -446,7 +499,8 @@ def main(argv: list[str] | None = None) -> int:
                 "command": " ".join(["python -m bench", *(argv if argv is not None
                                                           else sys.argv[1:])]),
                 "duration_per_step_s": settings.duration, "warmup_s": settings.warmup,
-                "mix": settings.mix, "valid_tokens": settings.valid_tokens,
+                "mix": settings.mix, "mix_shares": group_shares(settings.mix),
+                "links_off": links_off, "valid_tokens": settings.valid_tokens,
                 "inprocess": inproc, "machine": machine_description(),
                 "scenarios": [{"name": s.name, "title": s.title, "pacing_s": s.pacing,
                                "factor": s.factor, "user_label": s.user_label()}

@@ -1,11 +1,12 @@
-"""Scanner-app users for locust: POST real HC1 tokens to /v1/verify and check every verdict.
+"""Scanner-app users for locust: POST real codes to /v1/verify and check every verdict.
 
 Two ways to run it:
 
     locust -f bench/locustfile.py --host http://127.0.0.1:8000      (interactive / headless)
         configured by the environment: QRV_BENCH_POOLS=<workdir>/pools.json (required),
-        QRV_BENCH_MIX="valid=80,rescan=8,...", QRV_BENCH_PACING=<seconds between scans
-        per user, 0 = none>, QRV_BENCH_TARGET=service|echo, QRV_BENCH_PUSH=<push file>
+        QRV_BENCH_MIX="link_valid=62,valid=15,..." (default: Moscow's mix),
+        QRV_BENCH_PACING=<seconds between scans per user, 0 = none>,
+        QRV_BENCH_TARGET=service|echo, QRV_BENCH_PUSH=<push file>
 
     python -m bench.locustfile PLAN.json RESULT.json                 (the runner uses this)
         runs the steps of PLAN (locust as a library, one process, steps in sequence),
@@ -13,7 +14,9 @@ Two ways to run it:
 
 Each request knows its expected verdict (status and reason); a wrong verdict is marked
 `response.failure(...)`, like an HTTP error. Latencies are also recorded here in
-microseconds (locust rounds to whole milliseconds, too coarse on a loopback).
+microseconds (locust rounds to whole milliseconds, too coarse on a loopback). Per token
+kind a step counts the requests sent (`kinds`), the verdicts compared (`checked`) and the
+wrong ones (`wrong_by_kind`).
 
 `revoke_later` tokens (sync scenario) are expected valid before the push starts, may be
 either during the push and the following grace second, and must be `revoked` after it.
@@ -35,7 +38,7 @@ import locust  # gevent monkey-patches the standard library on import
 import orjson
 from locust import FastHttpUser, constant, constant_pacing, events, task
 
-from bench.tokens import DEFAULT_MIX, Picker, Pools, expected_for, load_pools, parse_mix
+from bench.tokens import MOSCOW_MIX, Picker, Pools, expected_for, load_pools, parse_mix
 
 MAX_SAMPLES = 2_000_000  # latency samples kept per step
 MAX_MESSAGES = 20  # distinct failure messages kept per step
@@ -57,7 +60,9 @@ class _State:
     wrong_verdicts = 0
     late_valid = 0  # revoked-by-push tokens answered valid after push end + grace
     messages: dict[str, int] = {}
-    kinds: dict[str, int] = {}
+    kinds: dict[str, int] = {}  # requests sent, by token kind
+    checked: dict[str, int] = {}  # verdicts compared with the expected one, by kind
+    wrong: dict[str, int] = {}  # wrong verdicts, by kind
 
     @classmethod
     def configure(cls, pools: Pools, mix: dict[str, float], target: str,
@@ -76,6 +81,8 @@ class _State:
         cls.requests = cls.failures = cls.wrong_verdicts = cls.late_valid = 0
         cls.messages = {}
         cls.kinds = {}
+        cls.checked = {}
+        cls.wrong = {}
 
     @classmethod
     def push_state(cls) -> dict[str, float]:
@@ -95,15 +102,17 @@ def _env_config() -> None:
     if not pools or _State.pools is not None:
         return
     mix = parse_mix(os.environ["QRV_BENCH_MIX"]) if os.environ.get("QRV_BENCH_MIX") \
-        else dict(DEFAULT_MIX)
+        else dict(MOSCOW_MIX)
     _State.configure(load_pools(pools), mix, os.environ.get("QRV_BENCH_TARGET", "service"),
                      os.environ.get("QRV_BENCH_PUSH") or None)
     Scanner.pacing = float(os.environ.get("QRV_BENCH_PACING", "0"))
 
 
-def _fail(response: Any, message: str, wrong_verdict: bool = True) -> None:
+def _fail(response: Any, message: str, wrong_verdict: bool = True, kind: str = "") -> None:
     if wrong_verdict:
         _State.wrong_verdicts += 1
+        if _State.recording and kind:
+            _State.wrong[kind] = _State.wrong.get(kind, 0) + 1
     _State.messages[message] = _State.messages.get(message, 0) + 1
     response.failure(message)
 
@@ -135,21 +144,23 @@ class Scanner(FastHttpUser):
                 return
             if _State.target == "echo":
                 if response.content != body:
-                    _fail(response, "echo body differs")
+                    _fail(response, "echo body differs", kind=kind)
                 return
             try:
                 verdict = orjson.loads(response.content)
                 got = (verdict["status"], verdict["reason"])
             except (orjson.JSONDecodeError, KeyError, TypeError):
-                _fail(response, "response is not a verdict")
+                _fail(response, "response is not a verdict", kind=kind)
                 return
             allowed, late = expected_for(kind, status, reason, _State.push_state(),
                                          time.time())
+            if _State.recording:
+                _State.checked[kind] = _State.checked.get(kind, 0) + 1
             if got not in allowed:
                 if late and got[0] == "valid":
                     _State.late_valid += 1
                 _fail(response, f"{kind}: expected {status}/{reason}, "
-                                f"got {got[0]}/{got[1]}")
+                                f"got {got[0]}/{got[1]}", kind=kind)
 
 
 @events.request.add_listener
@@ -235,6 +246,8 @@ def run_step(host: str, step: dict[str, Any], pools: Pools, index: int) -> dict[
         "p99_ms": percentile(samples, 99),
         "max_ms": samples[-1] if samples else math.nan,
         "kinds": dict(_State.kinds),
+        "checked": dict(_State.checked),
+        "wrong_by_kind": dict(_State.wrong),
         "messages": dict(sorted(_State.messages.items(), key=lambda kv: -kv[1])[:MAX_MESSAGES]),
     }
 

@@ -20,6 +20,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from bench import mixreport
+
 __all__ = ["with_baselines", "write"]
 
 CSV_FIELDS = (
@@ -51,6 +53,9 @@ CSV_FIELDS = (
     "inproc_rate",
     "seconds",
     "pacing",
+    "link_rps",
+    "eu_rps",
+    "link_share",
 )
 
 
@@ -411,6 +416,7 @@ def _summary(
                 f"{p.get('late_valid_polls', '-')} + {late_load.get(p['target'], 0)} in load | "
                 f"{'yes' if p.get('ok') else 'NO ' + p.get('error', '')} |"
             )
+    lines += mixreport.section(all_rows, meta)
     failures = [
         (r["target"], r["scenario"], r["users"], r["messages"]) for r in all_rows if r["failures"]
     ]
@@ -432,7 +438,8 @@ def _summary(
     mix = ", ".join(f"{k} {v:g}" for k, v in meta["mix"].items())
     lines += [
         "",
-        f"Token mix (weights): {mix}; sync scenario adds revoke_later 5. "
+        f"Token mix (weights; link_* are register links): {mix}; sync scenario "
+        "adds revoke_later 5. "
         f"{meta['valid_tokens']:,} distinct valid tokens (vaccination 70 %, test 20 %, "
         "recovery 10 %), walked in order so that fresh guests miss the re-scan cache.",
         "",

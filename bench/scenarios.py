@@ -13,13 +13,16 @@ the load of minutes; each step is one user count, measured after a short warm-up
     sync_under_load    the stadium rush at 80 gates while `qrverify sync --redis` pushes new
                        revocations; scanned tokens revoked by the push must be refused from
                        one second after the push ends. Redis store only.
+
+Every scenario scans Moscow's venue mix (`bench.tokens.MOSCOW_MIX`): register links and EU
+certificates, valid and not.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bench.tokens import DEFAULT_MIX, Mix
+from bench.tokens import MOSCOW_MIX, Mix
 
 __all__ = ["SCENARIOS", "Scenario", "STADIUM"]
 
@@ -55,7 +58,7 @@ class Scenario:
     smoke_users: tuple[int, ...]
     pacing: float  # seconds between one user's scans (0 = closed loop)
     factor: float = 1.0  # time compression: one user = `factor` real scanners
-    mix: Mix = field(default_factory=lambda: dict(DEFAULT_MIX))
+    mix: Mix = field(default_factory=lambda: dict(MOSCOW_MIX))
     redis_only: bool = False
     sync_push: bool = False
     duration: float | None = None  # overrides the run's step duration
@@ -81,7 +84,7 @@ SCENARIOS: tuple[Scenario, ...] = (
              "Sync under load: revocations pushed with `qrverify sync` during the rush",
              users=(80,), smoke_users=(20,), pacing=STADIUM.gate_pacing,
              factor=STADIUM.factor,
-             mix={**DEFAULT_MIX, "revoke_later": 5.0}, redis_only=True, sync_push=True),
+             mix={**MOSCOW_MIX, "revoke_later": 5.0}, redis_only=True, sync_push=True),
 )
 
 

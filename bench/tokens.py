@@ -22,7 +22,10 @@ The tokens carry a fixed made-up name; no real personal data.
 Register links (CONTRACT 1b), in pools of their own: `link_valid`, `link_expired`,
 `link_revoked`, `link_unknown` (no record, or a wrong ck: `not_found`) and `link_bad`
 (malformed, or a look-alike foreign host: `bad_link`). `MOSCOW_MIX` is the venue mix
-of Moscow: most guests carry a register link, foreign guests an EU certificate.
+of Moscow and the default of `python -m bench`: most guests (71 %) carry a register link,
+foreign guests an EU certificate; `DEFAULT_MIX` is the EU-certificate-only mix of before.
+`kind_group` names the kind of code a pool holds ("link" or "eu"); `without_links` is a
+mix for a service without register records.
 """
 
 from __future__ import annotations
@@ -51,9 +54,13 @@ __all__ = [
     "build_workdir",
     "check_expectations",
     "expected_for",
+    "group_shares",
     "inprocess_rate",
+    "kind_group",
     "load_pools",
+    "only_group",
     "parse_mix",
+    "without_links",
 ]
 
 # Share of scans of each kind, in percent (any positive weights; normalised).
@@ -70,6 +77,34 @@ MOSCOW_MIX: dict[str, float] = {
     "link_revoked": 2.0, "link_unknown": 2.0, "link_bad": 2.0, "expired": 2.0,
     "revoked": 1.0, "forged": 1.0, "garbage": 2.0,
 }
+GROUPS = ("link", "eu")  # register links, EU certificates (and unreadable codes)
+
+
+def kind_group(kind: str) -> str:
+    """"link" for the register-link pools, "eu" for the HC1 pools and unreadable codes."""
+    return "link" if kind in LINK_KINDS else "eu"
+
+
+def without_links(mix: Mapping[str, float]) -> Mix:
+    """The mix with the register-link kinds left out (a service without records)."""
+    out = {k: w for k, w in mix.items() if k not in LINK_KINDS}
+    if not any(out.values()):
+        raise ValueError("the mix has no EU-certificate kind left without the links")
+    return out
+
+
+def only_group(mix: Mapping[str, float], group: str) -> Mix:
+    """The part of a mix of one group ("link" or "eu"); empty when it has none."""
+    return {k: w for k, w in mix.items() if w > 0 and kind_group(k) == group}
+
+
+def group_shares(mix: Mapping[str, float]) -> dict[str, float]:
+    """Share (0..1) of each group in a mix's weights."""
+    total = sum(w for w in mix.values() if w > 0)
+    return {g: (sum(w for k, w in mix.items() if w > 0 and kind_group(k) == g) / total
+                if total else 0.0) for g in GROUPS}
+
+
 # Share of valid certificates by type (a Moscow evening: mostly vaccinated guests).
 TYPE_SHARE = {"vaccination": 0.7, "test": 0.2, "recovery": 0.1}
 REVOKE_GRACE = 1.0  # seconds after the push during which "valid" is still acceptable
