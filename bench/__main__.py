@@ -1,4 +1,4 @@
-"""`python -m bench`: the venue-entry load benchmarks (issue 5).
+"""`python -m bench`: the venue-entry load benchmarks (Moscow token mix, locust).
 
     python -m bench --smoke                 every scenario for a few seconds (CI); exit 1 on
                                             any failed request or wrong verdict
