@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,9 @@ from hypothesis import HealthCheck, settings
 settings.register_profile(
     "qrverify", deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-settings.load_profile("qrverify")
+# The quick tier (scripts/test --quick) runs fewer examples per property.
+settings.register_profile("quick", parent=settings.get_profile("qrverify"), max_examples=15)
+settings.load_profile("quick" if os.environ.get("QRVERIFY_QUICK") else "qrverify")
 
 
 @pytest.fixture(scope="session")

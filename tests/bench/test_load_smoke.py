@@ -29,7 +29,7 @@ from bench.tokens import (  # noqa: E402
 )
 
 
-
+@pytest.mark.slow
 def test_smoke_runs_every_scenario_without_failures(tmp_path: Path) -> None:
     out = tmp_path / "out"
     done = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--out", str(out)],
