@@ -276,13 +276,16 @@ def plan_records(client: redis.Redis, layout: Layout, old: RecordsInfo | None,
     replaces the one with the same id)."""
     if new is None:
         return old, {}
-    table = new
-    if old is not None and not replace and old.count:
-        from fastpath._records import RecordTable
+    from fastpath._records import RecordTable
 
+    merged = new.records()
+    if old is not None and not replace and old.count:
         current = fetch_records(client, layout, old)
         kept = (r for r in current.records() if not new.count_present(r[0]))
-        table = RecordTable.from_records(itertools.chain(kept, new.records()))
+        merged = RecordTable.from_records(itertools.chain(kept, merged)).records()
+    # Rebuilt from table order (the index order), so the same records give the same
+    # bytes whatever order the file had: a rerun publishes nothing.
+    table = RecordTable.from_records(merged)
     data = bytes(table.to_bytes())
     blobs: dict[str, bytes] = {}
     pieces: list[tuple[str, int]] = []
