@@ -1,8 +1,11 @@
-"""A small deterministic CBOR encoder (RFC 8949) for building test and issued tokens.
+"""A small deterministic CBOR encoder (RFC 8949) for building malformed test vectors.
 
+Issuing uses cbor2 (keys/token.py, keys/cose.py), which gives the same bytes for every
+well-formed payload (tests/keys/test_cbor2_issuing.py). This encoder stays for the test
+vectors and the fuzz harness: `RawCBOR` splices arbitrary bytes in, and floats are always
+float64, infinities and NaN included (cbor2 writes those as half-precision floats).
 Only encoding lives here: decoding untrusted input is the verifier's job. Maps keep
-insertion order, so the caller controls the exact bytes (the COSE protected header
-and the CWT must be byte-for-byte reproducible).
+insertion order, so the caller controls the exact bytes.
 """
 
 from __future__ import annotations
