@@ -1,8 +1,9 @@
 """Build COSE_Sign1 messages (RFC 9052) the way HCERT issuers do.
 
 Only signing lives here; verification is in :mod:`keys.registry` (keys) and the verifier.
-The CBOR is cbor2's (definite lengths, shortest heads, maps in insertion order: the same
-bytes as the hand-written keys.cbor encoder, tests/keys/test_cbor2_issuing.py).
+The CBOR is cbor2's (keys.cbor.issue_dumps: definite lengths, shortest heads, maps in
+insertion order; the same bytes as the hand-written keys.cbor.dumps,
+tests/keys/test_cbor2_issuing.py).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from typing import Literal, Protocol
 
 import cbor2
+
+from keys.cbor import issue_dumps
 
 __all__ = [
     "ALG_EDDSA",
@@ -50,7 +53,7 @@ class Signer(Protocol):
 
 def sig_structure(protected: bytes, payload: bytes, external_aad: bytes = b"") -> bytes:
     """The bytes a COSE_Sign1 signature covers: ["Signature1", protected, aad, payload]."""
-    return cbor2.dumps(["Signature1", protected, external_aad, payload])
+    return issue_dumps(["Signature1", protected, external_aad, payload])
 
 
 def sign1(
@@ -78,11 +81,11 @@ def sign1(
             protected_map[HEADER_KID] = kid
         if kid_placement in ("unprotected", "both"):
             unprotected[HEADER_KID] = kid
-    protected = cbor2.dumps(protected_map)
+    protected = issue_dumps(protected_map)
     signature = signer.sign(sig_structure(protected, payload))
     message: object = [protected, unprotected, payload, signature]
     if form == "tag18":
         message = cbor2.CBORTag(TAG_COSE_SIGN1, message)
     elif form == "tag61":
         message = cbor2.CBORTag(TAG_CWT, cbor2.CBORTag(TAG_COSE_SIGN1, message))
-    return cbor2.dumps(message)
+    return issue_dumps(message)

@@ -181,3 +181,16 @@ def test_non_finite_floats_differ_so_vectors_keep_the_handwritten_encoder(
     floats, the vectors need them as float64 (issued payloads never hold them)."""
     assert cbor2.dumps(value).hex() == cbor2_hex
     assert handwritten.dumps(value)[:1] == b"\xfb" and len(handwritten.dumps(value)) == 9
+
+
+def test_issuing_takes_the_vector_builders_values() -> None:
+    """Test vectors put keys.cbor.Tagged / RawCBOR into payloads (an sc as tag 0 or 1, a
+    half float): issuing encodes them as the hand-written encoder did."""
+    dcc = {**DCC_T, "t": [{**DCC_T["t"][0], "sc": handwritten.Tagged(1, 1709287200)}],
+           "x": handwritten.RawCBOR(b"\xf9\x3c\x00"),
+           "y": [handwritten.Tagged(0, "2024-03-01T00:00:00Z")]}
+    got = cwt_bytes(dcc, iat=1, exp=2, iss="RU")
+    assert got == handwritten.dumps({1: "RU", 4: 2, 6: 1, -260: {1: dcc}})
+    assert cbor2.loads(got)[-260][1]["x"] == 1.0
+    with pytest.raises(TypeError):
+        handwritten.issue_dumps({1: object()})
