@@ -162,3 +162,24 @@ def test_records_kept_when_only_the_sets_change(redis_server, first, store, tmp_
         assert len(s.replica.records) == 7
         assert status(v, link(UNRZ, CK)) is None
         assert status(v, link("9160000000000002", "00" * 16)) is Reason.REVOKED
+
+
+def test_killed_records_sync_publishes_nothing_and_rerun_completes(redis_server, first,
+                                                                     tmp_path):
+    from verifier.records import load_table
+    from verifier.redis.sync import sync_state
+
+    client = redis_server.client()
+    version = read_current(client, L)
+    change = write_jsonl(tmp_path / "change.jsonl", [record(id=OTHER, ck="44" * 16)])
+
+    def crash(_written: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        sync_state(client, records=load_table(change), after_write=crash)
+    assert read_current(client, L) == version       # the blobs wait, unpublished
+    result = sync_state(client, records=load_table(change))
+    assert result.changed and result.records == 8
+    manifest = read_manifest(client, L, read_current(client, L))
+    assert manifest.records is not None and manifest.records.count == 8
