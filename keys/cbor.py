@@ -1,8 +1,12 @@
-"""A small deterministic CBOR encoder (RFC 8949) for building test and issued tokens.
+"""A small deterministic CBOR encoder (RFC 8949) for building malformed test vectors.
 
+Issuing uses cbor2 (`issue_dumps`, called by keys/token.py and keys/cose.py; it also
+takes this module's Tagged and RawCBOR), which gives the same bytes for every finite
+payload (tests/keys/test_cbor2_issuing.py). This encoder stays for the test
+vectors and the fuzz harness: `RawCBOR` splices arbitrary bytes in, and floats are always
+float64, infinities and NaN included (cbor2 writes those as half-precision floats).
 Only encoding lives here: decoding untrusted input is the verifier's job. Maps keep
-insertion order, so the caller controls the exact bytes (the COSE protected header
-and the CWT must be byte-for-byte reproducible).
+insertion order, so the caller controls the exact bytes.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["RawCBOR", "Tagged", "dumps"]
+import cbor2
+
+__all__ = ["RawCBOR", "Tagged", "dumps", "issue_dumps"]
 
 _MAX_UINT64 = (1 << 64) - 1
 
@@ -97,3 +103,19 @@ def dumps(obj: Any) -> bytes:
     out: list[bytes] = []
     _encode(obj, out, 0)
     return b"".join(out)
+
+
+def _cbor2_default(encoder: Any, value: Any) -> None:
+    """cbor2 hook: this module's Tagged and RawCBOR (test vectors pass them in payloads)."""
+    if isinstance(value, Tagged):
+        encoder.encode(cbor2.CBORTag(value.tag, value.value))
+    elif isinstance(value, RawCBOR):
+        encoder.write(bytes(value.data))
+    else:
+        raise TypeError(f"cannot encode {type(value).__name__} as CBOR")
+
+
+def issue_dumps(obj: Any) -> bytes:
+    """The issuing encoder: cbor2, plus Tagged / RawCBOR values (the same bytes as
+    :func:`dumps` for everything but non-finite floats)."""
+    return cbor2.dumps(obj, default=_cbor2_default)

@@ -1,13 +1,18 @@
 """Build COSE_Sign1 messages (RFC 9052) the way HCERT issuers do.
 
 Only signing lives here; verification is in :mod:`keys.registry` (keys) and the verifier.
+The CBOR is cbor2's (keys.cbor.issue_dumps: definite lengths, shortest heads, maps in
+insertion order; the same bytes as the hand-written keys.cbor.dumps,
+tests/keys/test_cbor2_issuing.py).
 """
 
 from __future__ import annotations
 
 from typing import Literal, Protocol
 
-from keys.cbor import Tagged, dumps
+import cbor2
+
+from keys.cbor import issue_dumps
 
 __all__ = [
     "ALG_EDDSA",
@@ -48,7 +53,7 @@ class Signer(Protocol):
 
 def sig_structure(protected: bytes, payload: bytes, external_aad: bytes = b"") -> bytes:
     """The bytes a COSE_Sign1 signature covers: ["Signature1", protected, aad, payload]."""
-    return dumps(["Signature1", protected, external_aad, payload])
+    return issue_dumps(["Signature1", protected, external_aad, payload])
 
 
 def sign1(
@@ -76,11 +81,11 @@ def sign1(
             protected_map[HEADER_KID] = kid
         if kid_placement in ("unprotected", "both"):
             unprotected[HEADER_KID] = kid
-    protected = dumps(protected_map)
+    protected = issue_dumps(protected_map)
     signature = signer.sign(sig_structure(protected, payload))
     message: object = [protected, unprotected, payload, signature]
     if form == "tag18":
-        message = Tagged(TAG_COSE_SIGN1, message)
+        message = cbor2.CBORTag(TAG_COSE_SIGN1, message)
     elif form == "tag61":
-        message = Tagged(TAG_CWT, Tagged(TAG_COSE_SIGN1, message))
-    return dumps(message)
+        message = cbor2.CBORTag(TAG_CWT, cbor2.CBORTag(TAG_COSE_SIGN1, message))
+    return issue_dumps(message)

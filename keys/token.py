@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from keys import base45
-from keys.cbor import dumps
+from keys.cbor import issue_dumps
 from keys.cose import CoseForm, KidPlacement, Signer, sign1
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def cwt_bytes(dcc: Mapping[str, Any], *, iat: int | None, exp: int | None,
     if iat is not None:
         claims[CLAIM_IAT] = int(iat)
     claims[CLAIM_HCERT] = {HCERT_EU_DCC: dict(dcc)}
-    return dumps(claims)
+    return issue_dumps(claims)
 
 
 def cose_bytes(signer: Signer, payload: bytes, *, kid: bytes | None,

@@ -112,10 +112,10 @@ def normalise(rec: Mapping[str, Any]) -> tuple[Any, ...]:
     else:
         raise ValueError("ck must be 32 hex digits")
     ctype = rec["type"]
-    if ctype not in TYPES:
+    if not isinstance(ctype, str) or ctype not in TYPES:
         raise ValueError(f"type must be one of {', '.join(TYPES)}")
     status = rec["status"]
-    if status not in STATUSES:
+    if not isinstance(status, str) or status not in STATUSES:
         raise ValueError("status must be valid or revoked")
     start = parse_time(rec["valid_from"], "valid_from", end_of_day=False)
     end = parse_time(rec["valid_until"], "valid_until", end_of_day=True)
@@ -259,8 +259,11 @@ def load_table(
     *, fmt: str | None = None,
 ) -> RecordTable:
     """A RecordTable from a records file (or from record mappings); all or nothing."""
+    where = "register records"
     if isinstance(source, (str, os.PathLike)) or hasattr(source, "read"):
         records: Iterable[tuple[Any, ...]] = iter_records(source, fmt=fmt)  # type: ignore[arg-type]
+        if isinstance(source, (str, os.PathLike)):
+            where = f"register records {os.fspath(source)}"
     else:
         records = (normalise(r) for r in source)
     try:
@@ -268,4 +271,4 @@ def load_table(
     except RecordsFileError:
         raise
     except ValueError as exc:
-        raise RecordsFileError(f"register records: {exc}") from None
+        raise RecordsFileError(f"{where}: {exc}") from None

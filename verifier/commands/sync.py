@@ -1,7 +1,13 @@
-"""`qrverify sync`: bring Redis to the state of the trust and revocation files.
+"""`qrverify sync`: bring Redis to the state of the trust, revocation and records files.
 
-    qrverify sync --redis URL [--trust FILE] [--revocations FILE] [--replace] [--namespace NAME]
-                  [--remove FILE] [--bootstrap] [--allow-drop] [--max-drop SHARE]
+    qrverify sync --redis URL [--trust FILE] [--revocations FILE] [--records FILE] [--replace]
+                  [--namespace NAME] [--remove FILE] [--bootstrap] [--allow-drop]
+                  [--max-drop SHARE]
+
+`--records` (register records, JSON Lines or CSV, CONTRACT section 4) is read in full before
+anything is written: a malformed row exits 2 naming its line. Without --replace its records
+are added to those Redis holds (a record with the same id replaces the old one); with
+--replace Redis holds exactly the file's records.
 
 How it stays safe is described in verifier/redis/sync.py. After the flip it waits (WAIT) for
 `--wait-replicas` replicas (default all connected ones) at most `--wait-timeout` seconds
@@ -66,6 +72,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--replace",
         action="store_true",
         help="make Redis hold exactly these files (default: add to it)",
+    )
+    parser.add_argument(
+        "--records",
+        metavar="FILE",
+        help="register records, JSON Lines or CSV: added to (with --replace: replace) "
+        "the records in Redis",
     )
     parser.add_argument(
         "--remove",
@@ -142,9 +154,11 @@ def run(args: argparse.Namespace) -> int:
     namespace: str = values.get("namespace", DEFAULT_NAMESPACE)
     if not redis_url:
         return fail(PROG, "--redis URL is required (or QRVERIFY_REDIS_URL)")
-    if not trust_path and not revocations_path and not args.remove:
+    if not trust_path and not revocations_path and not args.remove and not args.records:
         return fail(
-            PROG, "nothing to sync: give --trust FILE, --revocations FILE and/or --remove FILE"
+            PROG,
+            "nothing to sync: give --trust FILE, --revocations FILE, --records FILE "
+            "and/or --remove FILE",
         )
     if args.remove and args.replace and not revocations_path:
         return fail(PROG, "--remove with --replace needs --revocations FILE (the new list)")
@@ -170,6 +184,11 @@ def run(args: argparse.Namespace) -> int:
         revocations = load_revocations(revocations_path) if revocations_path else None
         if args.remove:
             revocations = _with_removals(revocations, load_revocations(args.remove))
+        records = None
+        if args.records:
+            from verifier.records import load_table
+
+            records = load_table(args.records)
     except (QrverifyError, ValueError) as exc:
         return fail(PROG, f"{exc}; nothing written")
     safe = redact_url(redis_url)
@@ -195,6 +214,7 @@ def run(args: argparse.Namespace) -> int:
             replace=args.replace,
             namespace=namespace,
             progress=progress,
+            records=records,
             guard=Guard(
                 bootstrap=args.bootstrap,
                 allow_drop=args.allow_drop,

@@ -28,6 +28,7 @@ def build(url: str, namespace: str, version: str, path: str) -> None:
         Layout,
         StoreDataError,
         fetch_blobs,
+        fetch_records,
         fetch_set,
         parse_trust,
         read_manifest,
@@ -50,7 +51,9 @@ def build(url: str, namespace: str, version: str, path: str) -> None:
                 raise StoreDataError("a set's chunks hold duplicate hashes")
         write_snapshot(path, version=manifest.version, seq=manifest.seq,
                        trust_json=trust_json, trust_id=manifest.trust_blob,
-                       revoked=revoked, registry=registry)
+                       revoked=revoked, registry=registry,
+                       records=None if manifest.records is None else fetch_records(
+                           client, layout, manifest.records))
     finally:
         client.close()
 

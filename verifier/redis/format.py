@@ -7,8 +7,9 @@ and one Lua script can touch them all):
     {ns}:manifest:<vid>     JSON: trust blob id, and per set the bucket bits, count and
                             ordered chunk list [[bucket, blob id, entries], ...]
     {ns}:blob:<id>          immutable content-addressed bytes (id = SHA-256 prefix, hex):
-                            a chunk of sorted packed 16-byte hashes (<= 1 MiB), or the
-                            trust-file JSON
+                            a chunk of sorted packed 16-byte hashes (<= 1 MiB), the
+                            trust-file JSON, or a piece (<= 1 MiB) of the register
+                            records' RecordTable bytes (manifest "records", optional)
     {ns}:delta:<vid>        hash {base, ra, rd, ga, gd}: packed hashes added / removed
                             (revoked, registry) from version `base`; expires after a day
     {ns}:versions           list of published versions (for garbage collection)
@@ -43,10 +44,12 @@ __all__ = [
     "NETWORK_ERRORS",
     "Layout",
     "Manifest",
+    "RecordsInfo",
     "SetInfo",
     "StoreDataError",
     "blob_id",
     "fetch_blobs",
+    "fetch_records",
     "fetch_set",
     "parse_trust",
     "read_current",
@@ -57,6 +60,7 @@ __all__ = [
 
 HASH_SIZE = 16
 CHUNK_ENTRIES = 65536  # 1 MiB of packed hashes
+RECORDS_PIECE = CHUNK_ENTRIES * HASH_SIZE   # records blobs: 1 MiB each
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 MAX_TRUST_BYTES = 16 * 1024 * 1024
 MAX_DELTA_CHAIN = 32
@@ -141,6 +145,38 @@ class SetInfo:
 
 
 @dataclass(frozen=True)
+class RecordsInfo:
+    """The register records of a version: the bytes of one RecordTable
+    (fastpath._records), split into content-addressed pieces of at most RECORDS_PIECE
+    bytes, in order."""
+
+    count: int
+    pieces: tuple[tuple[str, int], ...]   # (blob id, bytes)
+
+    def to_obj(self) -> dict[str, Any]:
+        return {"count": self.count, "pieces": [list(p) for p in self.pieces]}
+
+    @classmethod
+    def from_obj(cls, obj: object) -> RecordsInfo:
+        if not isinstance(obj, dict):
+            raise StoreDataError("manifest: records must be an object")
+        count, pieces = obj.get("count"), obj.get("pieces")
+        if type(count) is not int or count < 0 or not isinstance(pieces, list):
+            raise StoreDataError("manifest: records.count/pieces invalid")
+        out: list[tuple[str, int]] = []
+        for item in pieces:
+            if (not isinstance(item, list) or len(item) != 2 or type(item[0]) is not str
+                    or not _ID.fullmatch(item[0]) or type(item[1]) is not int
+                    or not 0 < item[1] <= RECORDS_PIECE):
+                raise StoreDataError("manifest: records.pieces has an invalid entry")
+            out.append((item[0], item[1]))
+        return cls(count, tuple(out))
+
+    def blob_ids(self) -> list[str]:
+        return [p[0] for p in self.pieces]
+
+
+@dataclass(frozen=True)
 class Manifest:
     version: str
     seq: int
@@ -151,6 +187,7 @@ class Manifest:
     revoked: SetInfo
     registry: SetInfo | None
     drop_confirmed: bool = False    # `sync --allow-drop`: verifiers accept a large drop
+    records: RecordsInfo | None = None   # register records (CONTRACT section 4), if any
 
     def to_json(self) -> bytes:
         obj: dict[str, Any] = {
@@ -162,6 +199,8 @@ class Manifest:
         }
         if self.drop_confirmed:
             obj["drop_confirmed"] = True
+        if self.records is not None:
+            obj["records"] = self.records.to_obj()
         return orjson.dumps(obj)
 
     @classmethod
@@ -187,15 +226,18 @@ class Manifest:
         drop = obj.get("drop_confirmed", False)
         if type(drop) is not bool:
             raise StoreDataError("manifest: drop_confirmed invalid")
+        records = obj.get("records")
         return cls(vid, seq, base, float(created or 0), trust["blob"], trust["keys"],
                    SetInfo.from_obj(obj.get("revoked"), "revoked"),
                    None if registry is None else SetInfo.from_obj(registry, "registry"),
-                   drop)
+                   drop, None if records is None else RecordsInfo.from_obj(records))
 
     def blob_ids(self) -> list[str]:
         ids = [self.trust_blob] + self.revoked.blob_ids()
         if self.registry is not None:
             ids += self.registry.blob_ids()
+        if self.records is not None:
+            ids += self.records.blob_ids()
         return ids
 
 
@@ -270,6 +312,22 @@ def fetch_set(client: redis.Redis, layout: Layout, info: SetInfo) -> bytes:
     """All hashes of a set, packed and sorted."""
     blobs = fetch_blobs(client, layout, info.blob_ids(), [c[2] for c in info.chunks])
     return b"".join(blobs)
+
+
+def fetch_records(client: redis.Redis, layout: Layout, info: RecordsInfo) -> Any:
+    """The RecordTable of a version's records, checked against the manifest."""
+    from fastpath._records import RecordTable
+
+    blobs = fetch_blobs(client, layout, info.blob_ids())
+    if any(len(b) != p[1] for b, p in zip(blobs, info.pieces, strict=True)):
+        raise StoreDataError("a records piece's size does not match the manifest")
+    try:
+        table = RecordTable(b"".join(blobs))
+    except ValueError as exc:
+        raise StoreDataError(f"register records unusable: {exc}") from None
+    if len(table) != info.count:
+        raise StoreDataError("register records: count does not match the manifest")
+    return table
 
 
 def parse_trust(data: bytes) -> Any:

@@ -52,6 +52,7 @@ from verifier.redis.format import (
     Manifest,
     StoreDataError,
     fetch_blobs,
+    fetch_records,
     fetch_set,
     packed_field,
     parse_trust,
@@ -114,6 +115,7 @@ class RedisStore(ReplicaStore):
         self._lock_fd: int | None = None
         self._snap: Snapshot | None = None
         self._trust_cache: dict[str, Any] = {}
+        self._records_src: tuple[str, Any] | None = None   # (version, records pieces) built
         self._confirmed_wall = 0.0        # builder: last time Redis' current was checked
         self._touched = 0.0
         self._connected = False
@@ -450,10 +452,24 @@ class RedisStore(ReplicaStore):
                 fetch_set(client, self._layout, manifest.registry))
         else:
             revoked, registry = sets
+        records = self._records_for(client, manifest, current)
         write_snapshot(self._path, version=manifest.version, seq=manifest.seq,
                        trust_json=trust_json, trust_id=manifest.trust_blob, revoked=revoked,
-                       registry=registry)
+                       registry=registry, records=records)
+        self._records_src = (manifest.version,
+                             None if manifest.records is None else manifest.records.pieces)
         log.info("store: wrote snapshot of version %s", manifest.version)
+
+    def _records_for(self, client: Any, manifest: Manifest, current: Replica | None) -> Any:
+        """The register records of `manifest`: the mapped table when this process built
+        the current snapshot from the same pieces, else fetched from Redis."""
+        if manifest.records is None:
+            return None
+        src = self._records_src
+        if (current is not None and current.records is not None and src is not None
+                and src[0] == current.version and src[1] == manifest.records.pieces):
+            return current.records
+        return fetch_records(client, self._layout, manifest.records)
 
     def _build_full_in_child(self, manifest: Manifest) -> None:
         """A full load in a child process (verifier/redis/build.py), so this process keeps

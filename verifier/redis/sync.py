@@ -29,6 +29,7 @@ hold (they refuse a lower one).
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import sys
 import time
@@ -43,12 +44,15 @@ from fastpath._hashset import HashSet, difference_sorted, union_sorted
 from verifier.errors import QrverifyError
 from verifier.redis.format import (
     CHUNK_ENTRIES,
+    RECORDS_PIECE,
     Layout,
     Manifest,
+    RecordsInfo,
     SetInfo,
     StoreDataError,
     blob_id,
     fetch_blobs,
+    fetch_records,
     fetch_set,
     read_current,
     read_manifest,
@@ -265,6 +269,34 @@ def merge_trust(old_json: bytes | None, new: Any, replace: bool) -> bytes:
     return bytes(TrustRegistry.from_dict({"keys": entries}).to_json())
 
 
+def plan_records(client: redis.Redis, layout: Layout, old: RecordsInfo | None,
+                 new: Any, *, replace: bool) -> tuple[RecordsInfo | None, dict[str, bytes]]:
+    """The records of the next version and their pieces: `new` (a RecordTable, or None to
+    keep `old`) replaces `old` with --replace, else is merged into it (a record of `new`
+    replaces the one with the same id)."""
+    if new is None:
+        return old, {}
+    from fastpath._records import RecordTable
+
+    merged = new.records()
+    if old is not None and not replace and old.count:
+        current = fetch_records(client, layout, old)
+        kept = (r for r in current.records() if not new.count_present(r[0]))
+        merged = RecordTable.from_records(itertools.chain(kept, merged)).records()
+    # Rebuilt from table order (the index order), so the same records give the same
+    # bytes whatever order the file had: a rerun publishes nothing.
+    table = RecordTable.from_records(merged)
+    data = bytes(table.to_bytes())
+    blobs: dict[str, bytes] = {}
+    pieces: list[tuple[str, int]] = []
+    for start in range(0, len(data), RECORDS_PIECE):
+        piece = data[start:start + RECORDS_PIECE]
+        bid = blob_id(piece)
+        blobs[bid] = piece
+        pieces.append((bid, len(piece)))
+    return RecordsInfo(len(table), tuple(pieces)), blobs
+
+
 # ---- writing -----------------------------------------------------------------------------
 
 
@@ -279,6 +311,7 @@ class SyncResult:
     revoked_removed: int | None = 0
     registry_added: int | None = 0
     registry_removed: int | None = 0
+    records: int | None = None
     blobs_written: int = 0
     seconds: float = 0.0
 
@@ -292,6 +325,7 @@ class SyncResult:
             f"{self.registry}{delta(self.registry_added, self.registry_removed)}"
         return (f"qrverify sync: {head}: keys {self.keys}, revoked {self.revoked}"
                 f"{delta(self.revoked_added, self.revoked_removed)}, registry {reg}"
+                f"{'' if self.records is None else f', records {self.records}'}"
                 f" ({self.seconds:.2f} s)")
 
 
@@ -311,9 +345,11 @@ class Guard:
 def sync_state(client: redis.Redis, *, trust: Any = None, revocations: Any = None,
                replace: bool = False, namespace: str = "qrverify", progress: bool = False,
                after_write: Hook | None = None, attempts: int = 3,
-               guard: Guard | None = None) -> SyncResult:
+               guard: Guard | None = None, records: Any = None) -> SyncResult:
     """Write the new state and publish it (see the module docstring). `trust` is a
     TrustRegistry or None, `revocations` a verifier.revocations.Revocations or None.
+    `records` is a fastpath._records.RecordTable (already parsed: a malformed file never
+    gets here) or None to keep the records Redis holds.
     `after_write(n)` is called after each batch of blobs (tests use it to crash a run).
     SyncError (nothing published) when the guard refuses."""
     layout = Layout(namespace)
@@ -323,7 +359,7 @@ def sync_state(client: redis.Redis, *, trust: Any = None, revocations: Any = Non
     for attempt in range(attempts):
         try:
             result = _sync_once(client, layout, flip, trust, revocations, replace, progress,
-                                after_write, guard)
+                                after_write, guard, records)
         except SyncConflict:
             if attempt + 1 == attempts:
                 raise
@@ -335,7 +371,7 @@ def sync_state(client: redis.Redis, *, trust: Any = None, revocations: Any = Non
 
 def _sync_once(client: redis.Redis, layout: Layout, flip: Any, trust: Any,
                revocations: Any, replace: bool, progress: bool,
-               after_write: Hook | None, guard: Guard) -> SyncResult:
+               after_write: Hook | None, guard: Guard, records: Any = None) -> SyncResult:
     base_vid = read_current(client, layout)
     base: Manifest | None = None
     if base_vid is None and not guard.bootstrap and (trust is None or revocations is None):
@@ -375,7 +411,10 @@ def _sync_once(client: redis.Redis, layout: Layout, flip: Any, trust: Any,
         raise SyncError("internal error: no revoked set planned")
     # --allow-drop republishes an unchanged state so that verifiers which refused it (a
     # drop against what they hold) see the operator's confirmation.
+    old_records = base.records if base is not None else None
+    rec_info, rec_blobs = plan_records(client, layout, old_records, records, replace=replace)
     changed = (base is None or base.trust_blob != trust_id or rev.changed or reg.changed
+               or rec_info != old_records
                or (guard.allow_drop and not base.drop_confirmed))
     if not changed and base is not None:
         return _result(base, False, rev, reg)
@@ -389,10 +428,11 @@ def _sync_once(client: redis.Redis, layout: Layout, flip: Any, trust: Any,
     seq = max((base.seq + 1) if base is not None else 1, int(time.time() * 1000))
     vid = f"{seq}-{secrets.token_hex(8)}"
     manifest = Manifest(vid, seq, base_vid, time.time(), trust_id, trust_keys,
-                        rev_info, reg.info, drop_confirmed=guard.allow_drop)
+                        rev_info, reg.info, drop_confirmed=guard.allow_drop, records=rec_info)
     blobs: dict[str, bytes] = {trust_id: trust_json}
     blobs.update(rev.blobs)
     blobs.update(reg.blobs)
+    blobs.update(rec_blobs)
     written = _write_blobs(client, layout, blobs, progress, after_write)
     client.set(layout.manifest(vid), manifest.to_json(), px=PENDING_TTL_MS)
     _write_delta(client, layout, vid, base_vid, rev, reg,
@@ -433,7 +473,8 @@ def _result(manifest: Manifest, changed: bool, rev: SetPlan, reg: SetPlan) -> Sy
         revoked=manifest.revoked.count,
         registry=None if manifest.registry is None else manifest.registry.count,
         revoked_added=n(rev.added), revoked_removed=n(rev.removed),
-        registry_added=n(reg.added), registry_removed=n(reg.removed))
+        registry_added=n(reg.added), registry_removed=n(reg.removed),
+        records=None if manifest.records is None else manifest.records.count)
 
 
 def _write_blobs(client: redis.Redis, layout: Layout, blobs: dict[str, bytes],
