@@ -59,8 +59,12 @@ class build_ext(_build_ext):  # noqa: N801 - setuptools naming
                     name,
                     [name.replace(".", "/") + ".pyx"],
                     define_macros=macros,
-                    depends=["fastpath/sha256.h", "fastpath/ossl.h", *glob.glob("fastpath/*.pxi"),
-                             *glob.glob("fastpath/*.pxd")],
+                    depends=[
+                        "fastpath/sha256.h",
+                        "fastpath/ossl.h",
+                        *glob.glob("fastpath/*.pxi"),
+                        *glob.glob("fastpath/*.pxd"),
+                    ],
                 )
                 for name in EXTENSIONS
             ],

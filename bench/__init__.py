@@ -44,5 +44,9 @@ def echo_app() -> Any:
     async def ready(request: Request) -> Response:
         return Response(b'{"ready":true}', media_type="application/json")
 
-    return Starlette(routes=[Route("/v1/verify", echo, methods=["POST"]),
-                             Route("/readyz", ready, methods=["GET"])])
+    return Starlette(
+        routes=[
+            Route("/v1/verify", echo, methods=["POST"]),
+            Route("/readyz", ready, methods=["GET"]),
+        ]
+    )

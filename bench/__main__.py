@@ -88,6 +88,7 @@ class Settings:
 
 # -- targets ---------------------------------------------------------------------------
 
+
 @dataclass
 class Target:
     name: str
@@ -104,8 +105,8 @@ class Target:
 
 def parse_target(name: str) -> Target:
     for kind in ("echo", "embedded", "redis"):
-        if name.startswith(kind) and name[len(kind):] in ("1", "2"):
-            return Target(name, kind, int(name[len(kind):]))
+        if name.startswith(kind) and name[len(kind) :] in ("1", "2"):
+            return Target(name, kind, int(name[len(kind) :]))
     raise ValueError(f"unknown target {name!r}; known: {', '.join(FULL_TARGETS)}")
 
 
@@ -113,9 +114,16 @@ def run_sync(work: Path, url: str, *args: str) -> float:
     """`qrverify sync --redis URL ARGS`; returns its wall time; raises on failure."""
     start = time.time()
     with open(work / "sync.log", "ab") as fh:
-        done = subprocess.run([PY, "-m", "verifier", "sync", "--redis", url, "--no-progress",
-                               *args], cwd=work, env=child_env(), stdin=subprocess.DEVNULL,
-                              stdout=fh, stderr=fh, timeout=SYNC_TIMEOUT, check=False)
+        done = subprocess.run(
+            [PY, "-m", "verifier", "sync", "--redis", url, "--no-progress", *args],
+            cwd=work,
+            env=child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=fh,
+            stderr=fh,
+            timeout=SYNC_TIMEOUT,
+            check=False,
+        )
     if done.returncode != 0:
         raise BenchError(f"qrverify sync exited {done.returncode}; see {work}/sync.log")
     return time.time() - start
@@ -123,9 +131,15 @@ def run_sync(work: Path, url: str, *args: str) -> float:
 
 def sync_takes_records() -> bool:
     """Whether this qrverify's `sync` loads register records into Redis (`--records`)."""
-    done = subprocess.run([PY, "-m", "verifier", "sync", "--help"], env=child_env(),
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          timeout=SYNC_TIMEOUT, check=False)
+    done = subprocess.run(
+        [PY, "-m", "verifier", "sync", "--help"],
+        env=child_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=SYNC_TIMEOUT,
+        check=False,
+    )
     return done.returncode == 0 and "--records" in done.stdout
 
 
@@ -134,26 +148,54 @@ def start_target(procs: Procs, target: Target, work: Path) -> list[subprocess.Po
     started: list[subprocess.Popen[Any]] = []
     target.port = free_port()
     log = work / f"{target.name}.log"
-    common = ["--host", "127.0.0.1", "--port", str(target.port), "--workers",
-              str(target.workers)]
+    common = ["--host", "127.0.0.1", "--port", str(target.port), "--workers", str(target.workers)]
     if target.kind == "echo":
-        argv = [PY, "-m", "uvicorn", "bench:echo_app", "--factory", *common, "--loop",
-                "uvloop", "--http", "httptools", "--lifespan", "on", "--no-access-log",
-                "--no-server-header", "--no-proxy-headers", "--log-level", "warning"]
+        argv = [
+            PY,
+            "-m",
+            "uvicorn",
+            "bench:echo_app",
+            "--factory",
+            *common,
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--lifespan",
+            "on",
+            "--no-access-log",
+            "--no-server-header",
+            "--no-proxy-headers",
+            "--log-level",
+            "warning",
+        ]
     else:
         argv = [PY, "-m", "verifier", "serve", *common, "--graceful-timeout", "1"]
         if target.kind == "embedded":
-            argv += ["--trust", str(work / "trust.json"),
-                     "--revocations", str(work / "revocations.json"),
-                     "--records", str(work / "records.jsonl")]
+            argv += [
+                "--trust",
+                str(work / "trust.json"),
+                "--revocations",
+                str(work / "revocations.json"),
+                "--records",
+                str(work / "records.jsonl"),
+            ]
         else:
             rproc, url = start_redis(procs, work)
             started.append(rproc)
             target.redis_url = url
             target.links = sync_takes_records()
             records = ["--records", str(work / "records.jsonl")] if target.links else []
-            run_sync(work, url, "--trust", str(work / "trust.json"),
-                     "--revocations", str(work / "revocations.json"), *records, "--replace")
+            run_sync(
+                work,
+                url,
+                "--trust",
+                str(work / "trust.json"),
+                "--revocations",
+                str(work / "revocations.json"),
+                *records,
+                "--replace",
+            )
             argv += ["--redis", url]
     proc = procs.start(argv, log)
     started.append(proc)
@@ -163,8 +205,10 @@ def start_target(procs: Procs, target: Target, work: Path) -> list[subprocess.Po
 
 # -- sync push and revocation probe ----------------------------------------------------
 
-def probe_revocation(port: int, token: str, push: dict[str, float],
-                     stop: threading.Event) -> dict[str, Any]:
+
+def probe_revocation(
+    port: int, token: str, push: dict[str, float], stop: threading.Event
+) -> dict[str, Any]:
     """Poll /v1/verify for `token` (a new connection each time) from the push start on."""
     body = json.dumps({"token": token}).encode()
     polls: list[tuple[float, str]] = []
@@ -174,8 +218,13 @@ def probe_revocation(port: int, token: str, push: dict[str, float],
         try:
             status, data = http_request(port, "POST", "/v1/verify", body, timeout=2.0)
             verdict = json.loads(data) if status == 200 else {}
-            answer = "revoked" if verdict.get("reason") == "revoked" else \
-                "valid" if verdict.get("status") == "valid" else f"other:{status}"
+            answer = (
+                "revoked"
+                if verdict.get("reason") == "revoked"
+                else "valid"
+                if verdict.get("status") == "valid"
+                else f"other:{status}"
+            )
         except (OSError, ValueError):
             errors += 1
             answer = "error"
@@ -187,8 +236,7 @@ def probe_revocation(port: int, token: str, push: dict[str, float],
     return {"polls": polls, "errors": errors}
 
 
-def push_revocations(target: Target, work: Path, pools: Pools,
-                     push_file: Path) -> dict[str, Any]:
+def push_revocations(target: Target, work: Path, pools: Pools, push_file: Path) -> dict[str, Any]:
     """Write the push file, run `qrverify sync` (additions), probe until enforced."""
     url = target.redis_url
     if url is None:
@@ -198,8 +246,8 @@ def push_revocations(target: Target, work: Path, pools: Pools,
     stop = threading.Event()
     result: dict[str, Any] = {}
     probe = threading.Thread(
-        target=lambda: result.update(probe_revocation(target.port, token, push, stop)),
-        daemon=True)
+        target=lambda: result.update(probe_revocation(target.port, token, push, stop)), daemon=True
+    )
     push["start"] = time.time()
     push_file.write_text(json.dumps(push))
     probe.start()
@@ -215,8 +263,9 @@ def push_revocations(target: Target, work: Path, pools: Pools,
     return summarize_probe(push, result.get("polls", []), result.get("errors", 0))
 
 
-def summarize_probe(push: dict[str, float], polls: list[tuple[float, str]],
-                    errors: int) -> dict[str, Any]:
+def summarize_probe(
+    push: dict[str, float], polls: list[tuple[float, str]], errors: int
+) -> dict[str, Any]:
     """Delay from the push to the point after which every poll answered `revoked`."""
     start, end = push["start"], push["end"]
     enforced_at = None
@@ -228,21 +277,30 @@ def summarize_probe(push: dict[str, float], polls: list[tuple[float, str]],
             enforced_at = None
     late = sum(1 for when, answer in polls if answer == "valid" and when > end + REVOKE_LIMIT)
     delay_end = None if enforced_at is None else max(0.0, enforced_at - end)
-    ok = enforced_at is not None and late == 0 and errors == 0 and \
-        delay_end is not None and delay_end <= REVOKE_LIMIT
+    ok = (
+        enforced_at is not None
+        and late == 0
+        and errors == 0
+        and delay_end is not None
+        and delay_end <= REVOKE_LIMIT
+    )
     return {
         "sync_seconds": round(end - start, 3),
         "delay_after_sync_s": None if delay_end is None else round(delay_end, 3),
-        "delay_after_sync_start_s": None if enforced_at is None
-        else round(enforced_at - start, 3),
-        "polls": len(polls), "late_valid_polls": late, "poll_errors": errors, "ok": ok,
+        "delay_after_sync_start_s": None if enforced_at is None else round(enforced_at - start, 3),
+        "polls": len(polls),
+        "late_valid_polls": late,
+        "poll_errors": errors,
+        "ok": ok,
     }
 
 
 # -- load generation ---------------------------------------------------------------------
 
-def plan_for(settings: Settings, target: Target, work: Path) -> tuple[dict[str, Any],
-                                                                       list[Scenario]]:
+
+def plan_for(
+    settings: Settings, target: Target, work: Path
+) -> tuple[dict[str, Any], list[Scenario]]:
     steps: list[dict[str, Any]] = []
     scen_of_step: list[Scenario] = []
     for scen in settings.scenarios:
@@ -252,25 +310,46 @@ def plan_for(settings: Settings, target: Target, work: Path) -> tuple[dict[str, 
         duration = settings.duration * (2.0 if scen.sync_push else 1.0)
         mix = dict(scen.mix)
         if settings.mix is not MOSCOW_MIX:
-            mix = {**settings.mix, **({"revoke_later": scen.mix["revoke_later"]}
-                                      if "revoke_later" in scen.mix else {})}
+            mix = {
+                **settings.mix,
+                **(
+                    {"revoke_later": scen.mix["revoke_later"]} if "revoke_later" in scen.mix else {}
+                ),
+            }
         if not target.links:
             mix = without_links(mix)
         for n in users:
-            steps.append({"name": scen.name, "users": n, "pacing": scen.pacing, "mix": mix,
-                          "duration": duration, "warmup": settings.warmup,
-                          "target": "echo" if target.kind == "echo" else "service",
-                          "push_file": str(work / f"push-{target.name}.json")
-                          if scen.sync_push and target.kind == "redis" else None})
+            steps.append(
+                {
+                    "name": scen.name,
+                    "users": n,
+                    "pacing": scen.pacing,
+                    "mix": mix,
+                    "duration": duration,
+                    "warmup": settings.warmup,
+                    "target": "echo" if target.kind == "echo" else "service",
+                    "push_file": str(work / f"push-{target.name}.json")
+                    if scen.sync_push and target.kind == "redis"
+                    else None,
+                }
+            )
             scen_of_step.append(scen)
-    plan = {"host": f"http://127.0.0.1:{target.port}", "pools": str(work / "pools.json"),
-            "steps": steps}
+    plan = {
+        "host": f"http://127.0.0.1:{target.port}",
+        "pools": str(work / "pools.json"),
+        "steps": steps,
+    }
     return plan, scen_of_step
 
 
-def run_load(procs: Procs, settings: Settings, target: Target, work: Path, pools: Pools,
-             on_progress: Callable[[dict[str, Any]], None]) -> tuple[list[dict[str, Any]],
-                                                                      list[dict[str, Any]]]:
+def run_load(
+    procs: Procs,
+    settings: Settings,
+    target: Target,
+    work: Path,
+    pools: Pools,
+    on_progress: Callable[[dict[str, Any]], None],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     plan, scen_of_step = plan_for(settings, target, work)
     if not plan["steps"]:
         return [], []
@@ -278,8 +357,11 @@ def run_load(procs: Procs, settings: Settings, target: Target, work: Path, pools
     result_path = work / f"result-{target.name}.json"
     plan_path.write_text(json.dumps(plan))
     budget = sum(s["duration"] + s["warmup"] + 5.0 for s in plan["steps"]) + 30.0
-    proc = procs.start([PY, "-m", "bench.locustfile", str(plan_path), str(result_path)],
-                       work / f"loadgen-{target.name}.log", stdout=subprocess.PIPE)
+    proc = procs.start(
+        [PY, "-m", "bench.locustfile", str(plan_path), str(result_path)],
+        work / f"loadgen-{target.name}.log",
+        stdout=subprocess.PIPE,
+    )
     watchdog = threading.Timer(budget, lambda: procs.stop(proc, timeout=2.0))
     watchdog.daemon = True
     watchdog.start()
@@ -300,8 +382,9 @@ def run_load(procs: Procs, settings: Settings, target: Target, work: Path, pools
             if event["event"] == "start" and plan["steps"][event["step"]]["push_file"]:
                 push_file = Path(plan["steps"][event["step"]]["push_file"])
 
-                def do_push(push_file: Path = push_file, users: int =
-                            plan["steps"][event["step"]]["users"]) -> None:
+                def do_push(
+                    push_file: Path = push_file, users: int = plan["steps"][event["step"]]["users"]
+                ) -> None:
                     time.sleep(settings.push_at)
                     try:
                         out = push_revocations(target, work, pools, push_file)
@@ -320,17 +403,33 @@ def run_load(procs: Procs, settings: Settings, target: Target, work: Path, pools
             thread.join(SYNC_TIMEOUT + PROBE_SECONDS)
     wanted = sum(1 for s in plan["steps"] if s["push_file"])
     if len(pushes) < wanted:
-        pushes.append({"target": target.name, "ok": False,
-                       "error": f"{wanted - len(pushes)} revocation push(es) did not run"})
+        pushes.append(
+            {
+                "target": target.name,
+                "ok": False,
+                "error": f"{wanted - len(pushes)} revocation push(es) did not run",
+            }
+        )
     if proc.returncode != 0 or not result_path.exists():
-        raise BenchError(f"load generator for {target.name} failed ({proc.returncode}); "
-                         f"see {work}/loadgen-{target.name}.log")
+        raise BenchError(
+            f"load generator for {target.name} failed ({proc.returncode}); "
+            f"see {work}/loadgen-{target.name}.log"
+        )
     results = json.loads(result_path.read_text())["results"]
     rows = []
     for res, scen in zip(results, scen_of_step, strict=True):
-        rows.append({"target": target.name, "store": target.store, "kind": target.kind,
-                     "workers": target.workers, "scenario": scen.name, "links": target.links,
-                     **res, **by_group(res)})
+        rows.append(
+            {
+                "target": target.name,
+                "store": target.store,
+                "kind": target.kind,
+                "workers": target.workers,
+                "scenario": scen.name,
+                "links": target.links,
+                **res,
+                **by_group(res),
+            }
+        )
     return rows, pushes
 
 
@@ -350,16 +449,26 @@ def by_group(res: dict[str, Any]) -> dict[str, Any]:
 
 # -- machine description -------------------------------------------------------------------
 
+
 def machine_description() -> dict[str, Any]:
-    info: dict[str, Any] = {"python": platform.python_version(),
-                            "platform": platform.platform(), "cpus": os.cpu_count()}
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+    }
     try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10,
-                             check=False).stdout
+        out = subprocess.run(
+            ["lscpu"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
         for line in out.splitlines():
             key, _, value = line.partition(":")
-            if key.strip() in ("Model name", "CPU(s)", "Thread(s) per core",
-                               "Core(s) per socket", "Socket(s)"):
+            if key.strip() in (
+                "Model name",
+                "CPU(s)",
+                "Thread(s) per core",
+                "Core(s) per socket",
+                "Socket(s)",
+            ):
                 info[key.strip()] = value.strip()
     except (OSError, subprocess.SubprocessError):
         pass
@@ -377,12 +486,15 @@ def machine_description() -> dict[str, Any]:
             info[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             pass
-    info["shared"] = ("the machine is shared with other helpers building and testing at the "
-                      "same time; the load generator runs on the same 2 cores as the service")
+    info["shared"] = (
+        "the machine is shared with other helpers building and testing at the "
+        "same time; the load generator runs on the same 2 cores as the service"
+    )
     return info
 
 
 # -- main ----------------------------------------------------------------------------------
+
 
 class _Progress:
     """A tqdm bar over all steps with the live request rate of the current one."""
@@ -390,8 +502,9 @@ class _Progress:
     def __init__(self, total: int, quiet: bool) -> None:
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, unit="step", disable=quiet, file=sys.stderr,
-                        dynamic_ncols=True)
+        self.bar = tqdm(
+            total=total, unit="step", disable=quiet, file=sys.stderr, dynamic_ncols=True
+        )
         self.last: dict[str, Any] = {}
 
     def __call__(self, event: dict[str, Any]) -> None:
@@ -412,27 +525,49 @@ class _Progress:
 
 def parse_args(argv: list[str] | None) -> Settings:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    p.add_argument("--smoke", action="store_true",
-                   help="every scenario for a few seconds; exit 1 on any failure")
-    p.add_argument("--out", type=Path, default=None,
-                   help="results directory (default bench/results, smoke: a temp dir)")
-    p.add_argument("--duration", type=float, default=None,
-                   help="seconds per step (default 8, smoke 2); sync steps take twice this")
-    p.add_argument("--targets", default=None,
-                   help=f"comma-separated subset of {','.join(FULL_TARGETS)}")
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="every scenario for a few seconds; exit 1 on any failure",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="results directory (default bench/results, smoke: a temp dir)",
+    )
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="seconds per step (default 8, smoke 2); sync steps take twice this",
+    )
+    p.add_argument(
+        "--targets", default=None, help=f"comma-separated subset of {','.join(FULL_TARGETS)}"
+    )
     p.add_argument("--scenarios", default=None, help="comma-separated scenario names")
-    p.add_argument("--mix", default=None,
-                   help="token mix (default Moscow's), e.g. link_valid=62,valid=15,rescan=8,"
-                   "link_expired=3,link_revoked=2,link_unknown=2,link_bad=2,expired=2,"
-                   "revoked=1,forged=1,garbage=2")
-    p.add_argument("--valid-tokens", type=int, default=None,
-                   help="distinct valid tokens (default 40000, smoke 3000)")
+    p.add_argument(
+        "--mix",
+        default=None,
+        help="token mix (default Moscow's), e.g. link_valid=62,valid=15,rescan=8,"
+        "link_expired=3,link_revoked=2,link_unknown=2,link_bad=2,expired=2,"
+        "revoked=1,forged=1,garbage=2",
+    )
+    p.add_argument(
+        "--valid-tokens",
+        type=int,
+        default=None,
+        help="distinct valid tokens (default 40000, smoke 3000)",
+    )
     args = p.parse_args(argv)
     duration = args.duration if args.duration is not None else (2.0 if args.smoke else 8.0)
     if not 0.5 <= duration <= 300:
         p.error("--duration must be 0.5..300 seconds")
-    names = args.targets.split(",") if args.targets else \
-        list(SMOKE_TARGETS if args.smoke else FULL_TARGETS)
+    names = (
+        args.targets.split(",")
+        if args.targets
+        else list(SMOKE_TARGETS if args.smoke else FULL_TARGETS)
+    )
     try:
         targets = tuple(parse_target(n.strip()).name for n in names)
         scenarios = by_name(args.scenarios.split(",") if args.scenarios else None)
@@ -443,10 +578,17 @@ def parse_args(argv: list[str] | None) -> Settings:
     if not 100 <= valid <= 200_000:
         p.error("--valid-tokens must be 100..200000")
     out = args.out or (None if args.smoke else ROOT / "bench" / "results")
-    return Settings(smoke=args.smoke, duration=duration, warmup=0.5 if args.smoke else 1.0,
-                    targets=targets, scenarios=scenarios, mix=mix, valid_tokens=valid,
-                    out=out if out is not None else Path(tempfile.mkdtemp(prefix="bench-")),
-                    push_at=1.0 if args.smoke else duration * 0.6)
+    return Settings(
+        smoke=args.smoke,
+        duration=duration,
+        warmup=0.5 if args.smoke else 1.0,
+        targets=targets,
+        scenarios=scenarios,
+        mix=mix,
+        valid_tokens=valid,
+        out=out if out is not None else Path(tempfile.mkdtemp(prefix="bench-")),
+        push_at=1.0 if args.smoke else duration * 0.6,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -462,21 +604,29 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     pushes: list[dict[str, Any]] = []
     try:
-        print(f"qrverify load benchmark ({'smoke' if settings.smoke else 'full'}): targets "
-              f"{', '.join(settings.targets)}; work dir {work}", file=sys.stderr)
+        print(
+            f"qrverify load benchmark ({'smoke' if settings.smoke else 'full'}): targets "
+            f"{', '.join(settings.targets)}; work dir {work}",
+            file=sys.stderr,
+        )
         pools = build_workdir(work, valid=settings.valid_tokens)
         seconds = 0.5 if settings.smoke else 3.0
         inproc = inprocess_rate(work, pools, settings.mix, seconds=seconds)
         for group in ("link", "eu"):  # each kind of code on its own part of the mix
             part = only_group(settings.mix, group)
-            inproc[f"{group}_rate"] = inprocess_rate(work, pools, part, seconds=seconds)[
-                "rate"] if part else None
-        print(f"in-process Verifier.verify: {inproc['rate']:.0f}/s on the same mix "
-              f"(register links alone {inproc['link_rate'] or 0:.0f}/s, EU certificates "
-              f"alone {inproc['eu_rate'] or 0:.0f}/s)", file=sys.stderr)
+            inproc[f"{group}_rate"] = (
+                inprocess_rate(work, pools, part, seconds=seconds)["rate"] if part else None
+            )
+        print(
+            f"in-process Verifier.verify: {inproc['rate']:.0f}/s on the same mix "
+            f"(register links alone {inproc['link_rate'] or 0:.0f}/s, EU certificates "
+            f"alone {inproc['eu_rate'] or 0:.0f}/s)",
+            file=sys.stderr,
+        )
         links_off: list[str] = []
-        total = sum(len(plan_for(settings, parse_target(t), work)[0]["steps"])
-                    for t in settings.targets)
+        total = sum(
+            len(plan_for(settings, parse_target(t), work)[0]["steps"]) for t in settings.targets
+        )
         progress = _Progress(total, quiet=False)
         try:
             for name in settings.targets:
@@ -495,27 +645,45 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             progress.close()
         elapsed = time.time() - started
-        meta = {"mode": "smoke" if settings.smoke else "full", "elapsed_s": round(elapsed, 1),
-                "command": " ".join(["python -m bench", *(argv if argv is not None
-                                                          else sys.argv[1:])]),
-                "duration_per_step_s": settings.duration, "warmup_s": settings.warmup,
-                "mix": settings.mix, "mix_shares": group_shares(settings.mix),
-                "links_off": links_off, "valid_tokens": settings.valid_tokens,
-                "inprocess": inproc, "machine": machine_description(),
-                "scenarios": [{"name": s.name, "title": s.title, "pacing_s": s.pacing,
-                               "factor": s.factor, "user_label": s.user_label()}
-                              for s in settings.scenarios]}
+        meta = {
+            "mode": "smoke" if settings.smoke else "full",
+            "elapsed_s": round(elapsed, 1),
+            "command": " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])]),
+            "duration_per_step_s": settings.duration,
+            "warmup_s": settings.warmup,
+            "mix": settings.mix,
+            "mix_shares": group_shares(settings.mix),
+            "links_off": links_off,
+            "valid_tokens": settings.valid_tokens,
+            "inprocess": inproc,
+            "machine": machine_description(),
+            "scenarios": [
+                {
+                    "name": s.name,
+                    "title": s.title,
+                    "pacing_s": s.pacing,
+                    "factor": s.factor,
+                    "user_label": s.user_label(),
+                }
+                for s in settings.scenarios
+            ],
+        }
         summary = report.write(settings.out, rows, pushes, meta, charts=True)
         print(f"\nwrote {summary}", file=sys.stderr)
         failed = sum(r["failures"] for r in rows)
         wrong = sum(r["wrong_verdicts"] for r in rows)
         bad_push = [p for p in pushes if not p.get("ok")]
         if failed or bad_push or not rows:
-            print(f"FAILED: {failed} failed requests ({wrong} wrong verdicts), "
-                  f"{len(bad_push)} revocation pushes not enforced in time", file=sys.stderr)
+            print(
+                f"FAILED: {failed} failed requests ({wrong} wrong verdicts), "
+                f"{len(bad_push)} revocation pushes not enforced in time",
+                file=sys.stderr,
+            )
             return 1
-        print(f"OK: {sum(r['requests'] for r in rows)} requests, no failures, "
-              f"{elapsed:.0f} s", file=sys.stderr)
+        print(
+            f"OK: {sum(r['requests'] for r in rows)} requests, no failures, {elapsed:.0f} s",
+            file=sys.stderr,
+        )
         return 0
     except BenchError as exc:
         print(f"python -m bench: {exc}", file=sys.stderr)

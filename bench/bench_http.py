@@ -66,8 +66,14 @@ async def echo(request):
 app = Starlette(routes=[Route("/echo", echo, methods=["POST"])])
 """
 
-UVICORN_SETTINGS = dict(loop="uvloop", http="httptools", access_log=False, server_header=False,
-                        proxy_headers=False, lifespan="on")
+UVICORN_SETTINGS = dict(
+    loop="uvloop",
+    http="httptools",
+    access_log=False,
+    server_header=False,
+    proxy_headers=False,
+    lifespan="on",
+)
 
 
 def free_port() -> int:
@@ -93,13 +99,17 @@ def check_valid(url: str, token: str) -> None:
     """One request before the load: the service must answer `valid` for the bodies used."""
     import urllib.request
 
-    req = urllib.request.Request(url + "/v1/verify", data=json.dumps({"token": token}).encode(),
-                                 headers={"content-type": "application/json"})
+    req = urllib.request.Request(
+        url + "/v1/verify",
+        data=json.dumps({"token": token}).encode(),
+        headers={"content-type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - loopback URL
         verdict = json.loads(resp.read())
     if verdict.get("status") != "valid":
-        raise SystemExit(f"the service does not find the benchmark bodies valid: "
-                         f"{verdict.get('reason')}")
+        raise SystemExit(
+            f"the service does not find the benchmark bodies valid: {verdict.get('reason')}"
+        )
 
 
 def cpu_seconds(pid: int) -> float:
@@ -111,13 +121,32 @@ def cpu_seconds(pid: int) -> float:
 LAST_COUNT = [0]
 
 
-def wrk(url: str, path: str, bodies: Path, lua: Path, duration: float, connections: int,
-        threads: int = 1) -> float:
+def wrk(
+    url: str,
+    path: str,
+    bodies: Path,
+    lua: Path,
+    duration: float,
+    connections: int,
+    threads: int = 1,
+) -> float:
     env = dict(os.environ, QRV_BODIES=str(bodies), QRV_PATH=path)
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s",
-         "-s", str(lua), url],
-        capture_output=True, text=True, env=env, timeout=duration + 60, check=True).stdout
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{max(1, round(duration))}s",
+            "-s",
+            str(lua),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=duration + 60,
+        check=True,
+    ).stdout
     if "Non-2xx" in out:
         raise SystemExit(f"wrk saw non-2xx responses:\n{out}")
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
@@ -133,14 +162,20 @@ def main() -> int:
     ap.add_argument("--duration", type=float, default=8.0, help="seconds per wrk run")
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--tokens", type=int, default=2000, help="distinct tokens to rotate over")
-    ap.add_argument("--rounds", type=int, default=3, help="rounds (each: echo, in-process, "
-                    "service, batch)")
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="rounds (each: echo, in-process, service, batch)"
+    )
     ap.add_argument("--cache", action="store_true", help="keep the verified-token cache on")
     ap.add_argument("--log-level", default="info", help="service log level (info = access log)")
-    ap.add_argument("--links", type=int, default=2000,
-                    help="register records to load and rotate over (0: no link row)")
-    ap.add_argument("--no-workers2", action="store_true",
-                    help="skip the `serve --workers 2` batch row")
+    ap.add_argument(
+        "--links",
+        type=int,
+        default=2000,
+        help="register records to load and rotate over (0: no link row)",
+    )
+    ap.add_argument(
+        "--no-workers2", action="store_true", help="skip the `serve --workers 2` batch row"
+    )
     args = ap.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk not found: apt-get install -y wrk")
@@ -155,15 +190,26 @@ def main() -> int:
     try:
         demo = make_demo(work / "demo")
         now = int(time.time())
-        tokens = [issue_token(demo.issuer,
-                              sample_dcc(("vaccination", "test", "recovery")[i % 3], at=now,
-                                         name=f"BENCH PERSON{i}"),
-                              iat=now, exp=now + 86400) for i in range(args.tokens)]
+        tokens = [
+            issue_token(
+                demo.issuer,
+                sample_dcc(
+                    ("vaccination", "test", "recovery")[i % 3], at=now, name=f"BENCH PERSON{i}"
+                ),
+                iat=now,
+                exp=now + 86400,
+            )
+            for i in range(args.tokens)
+        ]
         single = work / "single.txt"
         single.write_text("".join(json.dumps({"token": t}) + "\n" for t in tokens))
         batch = work / "batch.txt"
-        batch.write_text("".join(json.dumps({"tokens": tokens[i:i + 1000]}) + "\n"
-                                 for i in range(0, len(tokens) - 999, 1000)))
+        batch.write_text(
+            "".join(
+                json.dumps({"tokens": tokens[i : i + 1000]}) + "\n"
+                for i in range(0, len(tokens) - 999, 1000)
+            )
+        )
         lua = work / "post.lua"
         lua.write_text(LUA)
         records = work / "records.jsonl"
@@ -171,12 +217,15 @@ def main() -> int:
         if args.links > 0:
             from keys.link_records import record_link, sample_record
 
-            recs = [sample_record(("vaccination", "recovery", "test")[i % 3])
-                    for i in range(args.links)]
-            records.write_bytes(b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n"
-                                         for r in recs))
-            links_body.write_text("".join(json.dumps({"token": record_link(r)}) + "\n"
-                                          for r in recs))
+            recs = [
+                sample_record(("vaccination", "recovery", "test")[i % 3]) for i in range(args.links)
+            ]
+            records.write_bytes(
+                b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in recs)
+            )
+            links_body.write_text(
+                "".join(json.dumps({"token": record_link(r)}) + "\n" for r in recs)
+            )
 
         # in-process verify time, same tokens, same cache setting; measured in every round
         # next to the HTTP runs, because the machine's load changes over a run
@@ -194,7 +243,7 @@ def main() -> int:
             return (time.perf_counter() - t0) / n, (time.process_time() - c0) / n
 
         def verify_many_rate() -> float:
-            chunks = [tokens[i:i + 1000] for i in range(0, len(tokens) - 999, 1000)]
+            chunks = [tokens[i : i + 1000] for i in range(0, len(tokens) - 999, 1000)]
             t0 = time.perf_counter()
             for chunk in chunks * max(1, 10 // len(chunks)):
                 v.verify_many(chunk)
@@ -202,14 +251,31 @@ def main() -> int:
 
         echo_port, svc_port, svc2_port = free_port(), free_port(), free_port()
         (work / "echo_app.py").write_text(ECHO_APP)
-        echo_cmd = [sys.executable, "-c",
-                    "import sys, uvicorn; sys.path.insert(0, sys.argv[1]); "
-                    "uvicorn.run('echo_app:app', host='127.0.0.1', port=int(sys.argv[2]), "
-                    "log_level='warning', **" + repr(UVICORN_SETTINGS) + ")",
-                    str(work), str(echo_port)]
-        svc_cmd = [sys.executable, "-m", "verifier", "serve", "--host", "127.0.0.1",
-                   "--port", str(svc_port), "--trust", str(demo.trust_path),
-                   "--cache-size", str(cache), "--log-level", args.log_level]
+        echo_cmd = [
+            sys.executable,
+            "-c",
+            "import sys, uvicorn; sys.path.insert(0, sys.argv[1]); "
+            "uvicorn.run('echo_app:app', host='127.0.0.1', port=int(sys.argv[2]), "
+            "log_level='warning', **" + repr(UVICORN_SETTINGS) + ")",
+            str(work),
+            str(echo_port),
+        ]
+        svc_cmd = [
+            sys.executable,
+            "-m",
+            "verifier",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(svc_port),
+            "--trust",
+            str(demo.trust_path),
+            "--cache-size",
+            str(cache),
+            "--log-level",
+            args.log_level,
+        ]
         if args.links > 0:
             svc_cmd += ["--records", str(records)]
         starts = [(echo_cmd, echo_port), (svc_cmd, svc_port)]
@@ -255,48 +321,67 @@ def main() -> int:
             many_rate = verify_many_rate()
             batch_tokens = 1000 * wrk(svc_url, "/v1/verify/batch", batch, lua, args.duration, 2)
             if args.links > 0:
-                link_rates.append(wrk(svc_url, "/v1/verify", links_body, lua, args.duration,
-                                      args.connections))
+                link_rates.append(
+                    wrk(svc_url, "/v1/verify", links_body, lua, args.duration, args.connections)
+                )
             if not args.no_workers2:
-                batch2_rates.append(1000 * wrk(svc2_url, "/v1/verify/batch", batch, lua,
-                                               args.duration, 4, threads=2))
+                batch2_rates.append(
+                    1000
+                    * wrk(svc2_url, "/v1/verify/batch", batch, lua, args.duration, 4, threads=2)
+                )
             ideal = 1 / (1 / echo_rate + verify_s)
             rows.append((echo_rate, svc_rate, verify_s, ideal, many_rate, batch_tokens))
 
-        print(f"machine: {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.2f}; "
-              f"wrk -t1 -c{args.connections} (batch -c2), {args.duration:g}s per run, loopback; "
-              f"{len(tokens)} distinct tokens; service cache {'on' if args.cache else 'off'}, "
-              f"log level {args.log_level}, 1 worker")
-        print(f"{'round':>5} {'echo req/s':>11} {'verify req/s':>13} {'svc/echo':>9} "
-              f"{'verify us':>10} {'ideal req/s':>12} {'svc/ideal':>10} "
-              f"{'in-proc tok/s':>14} {'batch tok/s':>12} {'batch/in-proc':>14}")
+        print(
+            f"machine: {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.2f}; "
+            f"wrk -t1 -c{args.connections} (batch -c2), {args.duration:g}s per run, loopback; "
+            f"{len(tokens)} distinct tokens; service cache {'on' if args.cache else 'off'}, "
+            f"log level {args.log_level}, 1 worker"
+        )
+        print(
+            f"{'round':>5} {'echo req/s':>11} {'verify req/s':>13} {'svc/echo':>9} "
+            f"{'verify us':>10} {'ideal req/s':>12} {'svc/ideal':>10} "
+            f"{'in-proc tok/s':>14} {'batch tok/s':>12} {'batch/in-proc':>14}"
+        )
         for i, (echo_rate, svc_rate, verify_s, ideal, many_rate, batch_tokens) in enumerate(rows):
-            print(f"{i + 1:>5} {echo_rate:>11.0f} {svc_rate:>13.0f} {svc_rate / echo_rate:>9.3f} "
-                  f"{verify_s * 1e6:>10.1f} {ideal:>12.0f} {svc_rate / ideal:>10.3f} "
-                  f"{many_rate:>14.0f} {batch_tokens:>12.0f} {batch_tokens / many_rate:>14.3f}")
+            print(
+                f"{i + 1:>5} {echo_rate:>11.0f} {svc_rate:>13.0f} {svc_rate / echo_rate:>9.3f} "
+                f"{verify_s * 1e6:>10.1f} {ideal:>12.0f} {svc_rate / ideal:>10.3f} "
+                f"{many_rate:>14.0f} {batch_tokens:>12.0f} {batch_tokens / many_rate:>14.3f}"
+            )
         print("server CPU time per request (from /proc, independent of other load):")
         for i, (echo_cpu, verify_cpu, svc_cpu) in enumerate(cpu_rows):
-            print(f"  round {i + 1}: echo {echo_cpu * 1e6:.1f} us + in-process verify "
-                  f"{verify_cpu * 1e6:.1f} us = {(echo_cpu + verify_cpu) * 1e6:.1f} us ideal; "
-                  f"service {svc_cpu * 1e6:.1f} us; ideal/service = "
-                  f"{(echo_cpu + verify_cpu) / svc_cpu:.3f}")
+            print(
+                f"  round {i + 1}: echo {echo_cpu * 1e6:.1f} us + in-process verify "
+                f"{verify_cpu * 1e6:.1f} us = {(echo_cpu + verify_cpu) * 1e6:.1f} us ideal; "
+                f"service {svc_cpu * 1e6:.1f} us; ideal/service = "
+                f"{(echo_cpu + verify_cpu) / svc_cpu:.3f}"
+            )
         if link_rates:
             print("register links (`serve --records`, same server settings as the echo app):")
             for i, (rate, row) in enumerate(zip(link_rates, rows, strict=True)):
-                print(f"  round {i + 1}: link {rate:.0f} req/s, echo {row[0]:.0f} req/s, "
-                      f"link/echo = {rate / row[0]:.3f}")
+                print(
+                    f"  round {i + 1}: link {rate:.0f} req/s, echo {row[0]:.0f} req/s, "
+                    f"link/echo = {rate / row[0]:.3f}"
+                )
         if batch2_rates:
             print("batch endpoint, `serve --workers 2` (wrk -t2 -c4) vs 1 worker (wrk -t1 -c2):")
             for i, (rate, row) in enumerate(zip(batch2_rates, rows, strict=True)):
-                print(f"  round {i + 1}: 2 workers {rate:.0f} tok/s, 1 worker {row[5]:.0f} tok/s, "
-                      f"ratio = {rate / row[5]:.3f}")
+                print(
+                    f"  round {i + 1}: 2 workers {rate:.0f} tok/s, 1 worker {row[5]:.0f} tok/s, "
+                    f"ratio = {rate / row[5]:.3f}"
+                )
         single_best = max(r[1] / r[3] for r in rows)
         batch_best = max(r[5] / r[4] for r in rows)
         log_on = "on" if args.log_level in ("debug", "info") else "off"
-        print(f"single-token rate / ideal, access log {log_on} (best round): "
-              f"{single_best:.3f}   (target >= 0.95)")
-        print(f"batch tokens/s / in-process verify_many rate, per worker (best round): "
-              f"{batch_best:.3f}   (target >= 0.85)")
+        print(
+            f"single-token rate / ideal, access log {log_on} (best round): "
+            f"{single_best:.3f}   (target >= 0.95)"
+        )
+        print(
+            f"batch tokens/s / in-process verify_many rate, per worker (best round): "
+            f"{batch_best:.3f}   (target >= 0.85)"
+        )
         if link_rates:
             best = max(rate / row[0] for rate, row in zip(link_rates, rows, strict=True))
             print(f"register-link rate / echo rate (best round): {best:.3f}   (target >= 0.9)")

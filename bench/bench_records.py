@@ -27,10 +27,20 @@ from fastpath._records import RecordTable
 from verifier.reasons import Reason
 from verifier.verdict import Verdict
 
-NAMES = ["И***** И*** И*******", "П****** А*** С*******", "С****** О***",
-         "К********* Е******* В**********", "Ш******* Д***** А**********"]
-LATIN = ["I***** I*** I*******", "P****** A*** S*******", "S****** O***",
-         "K********* E******* V**********", "S******* D***** A**********"]
+NAMES = [
+    "И***** И*** И*******",
+    "П****** А*** С*******",
+    "С****** О***",
+    "К********* Е******* В**********",
+    "Ш******* Д***** А**********",
+]
+LATIN = [
+    "I***** I*** I*******",
+    "P****** A*** S*******",
+    "S****** O***",
+    "K********* E******* V**********",
+    "S******* D***** A**********",
+]
 BASE_ID = 9_160_000_000_000_000
 
 
@@ -39,10 +49,18 @@ def records(n: int, seed: int = 1) -> Iterator[tuple[Any, ...]]:
     start = 1_625_086_800  # 2021-07-01 MSK
     for i in range(n):
         k = i % 5
-        yield (f"{BASE_ID + i * 3}", rng.randbytes(16), i % 4, i % 50 == 0, start,
-               start + 365 * 86400, NAMES[k], LATIN[k],
-               f"{1940 + i % 60}-{1 + i % 12:02d}-{1 + i % 28:02d}",
-               f"{10 + i % 90}** ***{i % 1000:03d}")
+        yield (
+            f"{BASE_ID + i * 3}",
+            rng.randbytes(16),
+            i % 4,
+            i % 50 == 0,
+            start,
+            start + 365 * 86400,
+            NAMES[k],
+            LATIN[k],
+            f"{1940 + i % 60}-{1 + i % 12:02d}-{1 + i % 28:02d}",
+            f"{10 + i % 90}** ***{i % 1000:03d}",
+        )
 
 
 def main() -> None:
@@ -79,37 +97,45 @@ def main() -> None:
 
         rng = random.Random(2)
         probes = args.probes
-        present = b"".join(bytes(8) + (BASE_ID + rng.randrange(n) * 3).to_bytes(8, "big")
-                           for _ in range(probes))
-        absent = b"".join(bytes(8) + (BASE_ID + rng.randrange(n) * 3 + 1).to_bytes(8, "big")
-                          for _ in range(probes))
+        present = b"".join(
+            bytes(8) + (BASE_ID + rng.randrange(n) * 3).to_bytes(8, "big") for _ in range(probes)
+        )
+        absent = b"".join(
+            bytes(8) + (BASE_ID + rng.randrange(n) * 3 + 1).to_bytes(8, "big")
+            for _ in range(probes)
+        )
         # first pass: pages of the mapping touched for the first time (minor faults);
         # second pass: the steady state of a worker that has been answering for a while
         for label in ("first_touch", "warm"):
             t0, c0 = time.perf_counter(), time.process_time()
             hits = table.count_present(present)
-            out[f"lookup_present_ns_{label}"] = round(
-                (time.perf_counter() - t0) / probes * 1e9, 1)
+            out[f"lookup_present_ns_{label}"] = round((time.perf_counter() - t0) / probes * 1e9, 1)
             # CPU time: what the lookups cost when they are not waiting for a core
             out[f"lookup_present_cpu_ns_{label}"] = round(
-                (time.process_time() - c0) / probes * 1e9, 1)
+                (time.process_time() - c0) / probes * 1e9, 1
+            )
             t0, c0 = time.perf_counter(), time.process_time()
             misses = table.count_present(absent)
-            out[f"lookup_absent_ns_{label}"] = round(
-                (time.perf_counter() - t0) / probes * 1e9, 1)
+            out[f"lookup_absent_ns_{label}"] = round((time.perf_counter() - t0) / probes * 1e9, 1)
             out[f"lookup_absent_cpu_ns_{label}"] = round(
-                (time.process_time() - c0) / probes * 1e9, 1)
+                (time.process_time() - c0) / probes * 1e9, 1
+            )
         if hits != probes or misses != 0:
-            raise SystemExit(f"lookup check failed: {hits} of {probes} present, "
-                             f"{misses} absent found")
+            raise SystemExit(
+                f"lookup check failed: {hits} of {probes} present, {misses} absent found"
+            )
 
         checker = LinkChecker(verdict=Verdict, reasons={r.value: r for r in Reason})
         now = 1_640_000_000
         base = "https://www.gosuslugi.ru/covid-cert/verify/"
-        links = [f"{base}{BASE_ID + rng.randrange(n) * 3}?lang=ru&ck={'0' * 32}"
-                 for _ in range(args.links)]
-        missing = [f"{base}{BASE_ID + rng.randrange(n) * 3 + 2}?lang=ru&ck={'0' * 32}"
-                   for _ in range(args.links)]
+        links = [
+            f"{base}{BASE_ID + rng.randrange(n) * 3}?lang=ru&ck={'0' * 32}"
+            for _ in range(args.links)
+        ]
+        missing = [
+            f"{base}{BASE_ID + rng.randrange(n) * 3 + 2}?lang=ru&ck={'0' * 32}"
+            for _ in range(args.links)
+        ]
         for name, batch in (("verify_wrong_ck_ns", links), ("verify_missing_ns", missing)):
             verify = checker.verify
             t0 = time.perf_counter()

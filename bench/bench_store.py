@@ -109,8 +109,12 @@ store.close()
 
 class Worker:
     def __init__(self, url: str, path: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-c", WORKER, url, path],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", WORKER, url, path],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
 
     def read(self) -> dict:
         assert self.proc.stdout is not None
@@ -145,9 +149,23 @@ def start_redis(tmp: str) -> tuple[subprocess.Popen[bytes], int]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", tmp, "--logfile",
-                             os.path.join(tmp, "redis.log")])
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            tmp,
+            "--logfile",
+            os.path.join(tmp, "redis.log"),
+        ]
+    )
     client = redis.Redis(port=port)
     for _ in range(500):
         try:
@@ -172,20 +190,24 @@ def main() -> None:
     raw = os.urandom(16 * n)
     start = time.perf_counter()
     hs = HashSet(raw)
-    print(f"HashSet build (GIL released): {time.perf_counter() - start:.2f} s; "
-          f"table {hs.nbytes / n:.1f} bytes/hash; probes longest/mean {hs.probe_stats()}")
-    hits = raw[:16 * (p // 2)]
+    print(
+        f"HashSet build (GIL released): {time.perf_counter() - start:.2f} s; "
+        f"table {hs.nbytes / n:.1f} bytes/hash; probes longest/mean {hs.probe_stats()}"
+    )
+    hits = raw[: 16 * (p // 2)]
     probes = hits + os.urandom(16 * (p - p // 2))
     start = time.perf_counter()
     hs.missing_packed(probes)
     c_ns = (time.perf_counter() - start) / p * 1e9
-    keys = [probes[i:i + 16] for i in range(0, min(len(probes), 16 * 200_000), 16)]
+    keys = [probes[i : i + 16] for i in range(0, min(len(probes), 16 * 200_000), 16)]
     start = time.perf_counter()
     for k in keys:
         k in hs  # noqa: B015
     py_ns = (time.perf_counter() - start) / len(keys) * 1e9
-    print(f"membership: {c_ns:.0f} ns per lookup in C (half hits), "
-          f"{py_ns:.0f} ns per Python `in` call")
+    print(
+        f"membership: {c_ns:.0f} ns per lookup in C (half hits), "
+        f"{py_ns:.0f} ns per Python `in` call"
+    )
     del hs, keys, probes, hits
 
     tmp = tempfile.mkdtemp(prefix="qrv-bench-")
@@ -212,14 +234,18 @@ def main() -> None:
             workers.append(Worker(url, snap))
         starts = [w.read() for w in workers[1:]]
         if starts:
-            print(f"other workers: mapped the machine's file in "
-                  f"{max(s['start_s'] for s in starts):.2f} s (slowest)")
+            print(
+                f"other workers: mapped the machine's file in "
+                f"{max(s['start_s'] for s in starts):.2f} s (slowest)"
+            )
         size = os.path.getsize(snap)
         anon = [w.ask("status")["anon"] for w in workers]
         machine = size + sum(max(0, a) for a in anon)
-        print(f"memory per machine: snapshot file {size / n:.1f} bytes/hash (shared) + "
-              f"private growth {', '.join(f'{a / 2**20:.0f}' for a in anon)} MiB per worker "
-              f"= {machine / n:.1f} bytes/hash for {len(workers)} workers")
+        print(
+            f"memory per machine: snapshot file {size / n:.1f} bytes/hash (shared) + "
+            f"private growth {', '.join(f'{a / 2**20:.0f}' for a in anon)} MiB per worker "
+            f"= {machine / n:.1f} bytes/hash for {len(workers)} workers"
+        )
 
         delays = []
         for _ in range(5):
@@ -230,8 +256,10 @@ def main() -> None:
             ended = time.time()
             seen = [w.read()["seen"] for w in workers]
             delays.append(max(seen) - ended)
-        print(f"one revocation, end of sync -> enforced on every worker: median "
-              f"{statistics.median(delays) * 1e3:.0f} ms, max {max(delays) * 1e3:.0f} ms")
+        print(
+            f"one revocation, end of sync -> enforced on every worker: median "
+            f"{statistics.median(delays) * 1e3:.0f} ms, max {max(delays) * 1e3:.0f} ms"
+        )
 
         for w in workers:
             w.send(f"quiet {args.quiet_seconds}")
@@ -239,23 +267,33 @@ def main() -> None:
         version = workers[0].ask("status")["version"]
         fresh = os.urandom(16 * n)
         start = time.perf_counter()
-        sync_state(client, revocations=Revocations(revoked=fresh), replace=True,
-                   guard=Guard(allow_drop=True))
+        sync_state(
+            client,
+            revocations=Revocations(revoked=fresh),
+            replace=True,
+            guard=Guard(allow_drop=True),
+        )
         synced = time.perf_counter()
         del fresh
         for w in workers:
             w.send(f"reload {version}")
         loaded = [w.read() for w in workers]
         live = time.perf_counter()
-        print(f"full reload of {n:,} fresh hashes: sync {synced - start:.1f} s, then live on "
-              f"every worker after {live - synced:.1f} s")
+        print(
+            f"full reload of {n:,} fresh hashes: sync {synced - start:.1f} s, then live on "
+            f"every worker after {live - synced:.1f} s"
+        )
         for q, r in zip(quiet, loaded, strict=True):
-            print(f"  {r['role']:7s} p99 quiet {q['p99_ms']:.2f} ms (max {q['max_ms']:.1f}) "
-                  f"-> during reload {r['p99_ms']:.2f} ms (max {r['max_ms']:.1f}); "
-                  f"ratio {r['p99_ms'] / max(q['p99_ms'], 1e-6):.2f}")
+            print(
+                f"  {r['role']:7s} p99 quiet {q['p99_ms']:.2f} ms (max {q['max_ms']:.1f}) "
+                f"-> during reload {r['p99_ms']:.2f} ms (max {r['max_ms']:.1f}); "
+                f"ratio {r['p99_ms'] / max(q['p99_ms'], 1e-6):.2f}"
+            )
         anon = [w.ask("status")["anon"] for w in workers]
-        print(f"private memory after the reload: "
-              f"{', '.join(f'{a / 2**20:.0f}' for a in anon)} MiB per worker")
+        print(
+            f"private memory after the reload: "
+            f"{', '.join(f'{a / 2**20:.0f}' for a in anon)} MiB per worker"
+        )
     finally:
         for w in workers:
             w.close()

@@ -75,24 +75,36 @@ class World:
         )
         # a second verifier with revocations and a registry set (CONTRACT section 4)
         half = len(SPECIAL_CI) // 2
-        store = MemoryStore(self.trust, [_h16(ci) for ci in SPECIAL_CI[:half]],
-                            [_h16(ci) for ci in SPECIAL_CI[half:]])
+        store = MemoryStore(
+            self.trust,
+            [_h16(ci) for ci in SPECIAL_CI[:half]],
+            [_h16(ci) for ci in SPECIAL_CI[half:]],
+        )
         self.verifier_store = Verifier(store, cache_size=0)
         # re-signing uses the fast signers; PS256 signs seeds only (about 1 ms a signature)
-        self.signers = [self.issuers[n] for n in ("es256", "eddsa", "test_only",
-                                                  "vaccination_alt_arc")]
+        self.signers = [
+            self.issuers[n] for n in ("es256", "eddsa", "test_only", "vaccination_alt_arc")
+        ]
         rng = random.Random(0)
         self.seeds: list[str] = []
         for issuer in self.issuers.values():
             for cert_type in TYPES:
                 for form in ("tag18", "untagged", "tag61"):
                     placement = rng.choice(["protected", "unprotected", "both"])
-                    self.seeds.append(self.token(issuer, payload_of(cert_type),
-                                                 form=form, placement=placement))
+                    self.seeds.append(
+                        self.token(issuer, payload_of(cert_type), form=form, placement=placement)
+                    )
 
-    def token(self, issuer: Issuer, payload: bytes, *, form: str = "tag18",
-              placement: str = "protected", protected: bytes | None = None,
-              unprotected: Any = None) -> str:
+    def token(
+        self,
+        issuer: Issuer,
+        payload: bytes,
+        *,
+        form: str = "tag18",
+        placement: str = "protected",
+        protected: bytes | None = None,
+        unprotected: Any = None,
+    ) -> str:
         if protected is None:
             pmap: dict[int, Any] = {1: issuer.cose_alg}
             if placement in ("protected", "both"):
@@ -113,8 +125,13 @@ def _h16(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8")).digest()[:16]
 
 
-def payload_of(cert_type: str, dcc: Any = None, iat: int = NOW - 3600,
-               exp: int = NOW + 200 * 86400, iss: Any = "RU") -> bytes:
+def payload_of(
+    cert_type: str,
+    dcc: Any = None,
+    iat: int = NOW - 3600,
+    exp: int = NOW + 200 * 86400,
+    iss: Any = "RU",
+) -> bytes:
     if dcc is None:
         dcc = sample_dcc(cert_type, at=NOW)
     claims: dict[int, Any] = {}
@@ -149,15 +166,35 @@ def mutate_bytes(rng: random.Random, buf: bytes, n: int) -> bytes:
         if op == 0 and i < len(b):
             b[i] ^= 1 << rng.randrange(8)
         elif op == 1 and i < len(b):
-            b[i] = rng.choice((0x00, 0xFF, 0x7F, 0x80, 0x18, 0x19, 0x1A, 0x1B, 0x1F,
-                               0x5B, 0x7B, 0x9B, 0xBB, 0x9F, 0xBF, 0xC0, 0xD2, 0xF7))
+            b[i] = rng.choice(
+                (
+                    0x00,
+                    0xFF,
+                    0x7F,
+                    0x80,
+                    0x18,
+                    0x19,
+                    0x1A,
+                    0x1B,
+                    0x1F,
+                    0x5B,
+                    0x7B,
+                    0x9B,
+                    0xBB,
+                    0x9F,
+                    0xBF,
+                    0xC0,
+                    0xD2,
+                    0xF7,
+                )
+            )
         elif op == 2:
             b.insert(i, rng.randrange(256))
         elif op == 3 and i < len(b):
             del b[i]
         elif op == 4 and len(b) > 2:  # duplicate a slice
             j = rng.randrange(len(b))
-            b[i:i] = b[j:j + rng.randrange(1, 9)]
+            b[i:i] = b[j : j + rng.randrange(1, 9)]
         elif i < len(b):  # random byte
             b[i] = rng.randrange(256)
     return bytes(b)
@@ -192,7 +229,7 @@ def s_truncate_splice(w: World, rng: random.Random) -> tuple[str, bool]:
     a, b = rng.choice(w.seeds), rng.choice(w.seeds)
     if rng.random() < 0.5:
         return a[: rng.randrange(len(a) + 1)], False
-    return a[: rng.randrange(4, len(a))] + b[rng.randrange(4, len(b)):], False
+    return a[: rng.randrange(4, len(a))] + b[rng.randrange(4, len(b)) :], False
 
 
 def s_random(w: World, rng: random.Random) -> tuple[str, bool]:
@@ -229,24 +266,76 @@ def s_structure(w: World, rng: random.Random) -> tuple[str, bool]:
 
 def s_payload_resign(w: World, rng: random.Random) -> tuple[str, bool]:
     payload = payload_of(rng.choice(TYPES))
-    return w.token(rng.choice(w.signers),
-                   mutate_bytes(rng, payload, rng.randint(1, 3))), True
+    return w.token(rng.choice(w.signers), mutate_bytes(rng, payload, rng.randint(1, 3))), True
 
 
 FIELD_VALUES: list[Any] = [
-    None, True, False, 0, 1, 2, -1, 1 << 40, 1 << 63, 2.5, "", "X", "A" * 81, "Я" * 81,
-    "2021-10-16", "2021-02-30", "1899-12-31", "2100-01-01", "1980", "1980-01",
-    "2021-11-15T10:00:00Z", "2021-11-15T10:00:00", "2021-11-18T10:00:00+03:00",
-    "2021-11-15T25:00:00Z", "IVANOV", "ivanov", "IVANOV<<IVAN", "RU", "ru", "1.3.0",
-    "260415000", "260373001", "LP6464-4", "LP217198-3", [], [{}], {}, {"a": 1},
-    RawCBOR(b"\x62\xc3\x28"), RawCBOR(b"\xf7"), RawCBOR(b"\xc1\x00"),
+    None,
+    True,
+    False,
+    0,
+    1,
+    2,
+    -1,
+    1 << 40,
+    1 << 63,
+    2.5,
+    "",
+    "X",
+    "A" * 81,
+    "Я" * 81,
+    "2021-10-16",
+    "2021-02-30",
+    "1899-12-31",
+    "2100-01-01",
+    "1980",
+    "1980-01",
+    "2021-11-15T10:00:00Z",
+    "2021-11-15T10:00:00",
+    "2021-11-18T10:00:00+03:00",
+    "2021-11-15T25:00:00Z",
+    "IVANOV",
+    "ivanov",
+    "IVANOV<<IVAN",
+    "RU",
+    "ru",
+    "1.3.0",
+    "260415000",
+    "260373001",
+    "LP6464-4",
+    "LP217198-3",
+    [],
+    [{}],
+    {},
+    {"a": 1},
+    RawCBOR(b"\x62\xc3\x28"),
+    RawCBOR(b"\xf7"),
+    RawCBOR(b"\xc1\x00"),
 ]
 #: Certificate ids the fuzz store knows: the first half revoked, the second registered.
 SPECIAL_CI = [f"URN:UVCI:01:RU:FUZZ{i:04d}#X" for i in range(8)]
 DCC_KEYS = ["ver", "nam", "dob", "v", "t", "r", "x"]
 NAME_KEYS = ["fn", "fnt", "gn", "gnt"]
-ENTRY_KEYS = ["tg", "vp", "mp", "ma", "dn", "sd", "dt", "co", "is", "ci", "tt", "nm", "sc",
-              "tr", "tc", "fr", "df", "du"]
+ENTRY_KEYS = [
+    "tg",
+    "vp",
+    "mp",
+    "ma",
+    "dn",
+    "sd",
+    "dt",
+    "co",
+    "is",
+    "ci",
+    "tt",
+    "nm",
+    "sc",
+    "tr",
+    "tc",
+    "fr",
+    "df",
+    "du",
+]
 
 
 def s_dcc_resign(w: World, rng: random.Random) -> tuple[str, bool]:
@@ -287,8 +376,18 @@ def s_dcc_resign(w: World, rng: random.Random) -> tuple[str, bool]:
 def s_header_resign(w: World, rng: random.Random) -> tuple[str, bool]:
     issuer = rng.choice(w.signers)
     alg = rng.choice((issuer.cose_alg, issuer.cose_alg, -7, -8, -37, -35, 0, 1 << 20, "ES256"))
-    kid = rng.choice((issuer.kid, issuer.kid, None, b"", b"x" * 65, "kid",
-                      w.issuers["untrusted"].kid, w.issuers["es256"].kid))
+    kid = rng.choice(
+        (
+            issuer.kid,
+            issuer.kid,
+            None,
+            b"",
+            b"x" * 65,
+            "kid",
+            w.issuers["untrusted"].kid,
+            w.issuers["es256"].kid,
+        )
+    )
     pmap: dict[int, Any] = {}
     if rng.random() < 0.9:
         pmap[1] = alg
@@ -301,8 +400,9 @@ def s_header_resign(w: World, rng: random.Random) -> tuple[str, bool]:
     if rng.random() < 0.5:
         unprot = {4: rng.choice((issuer.kid, w.issuers["untrusted"].kid, b"", "kid"))}
     form = rng.choice(("tag18", "untagged", "tag61"))
-    return w.token(issuer, payload_of(rng.choice(TYPES)), form=form, protected=protected,
-                   unprotected=unprot), True
+    return w.token(
+        issuer, payload_of(rng.choice(TYPES)), form=form, protected=protected, unprotected=unprot
+    ), True
 
 
 def _float_cbor(rng: random.Random, value: float) -> Any:
@@ -324,11 +424,34 @@ def _time_number(rng: random.Random, base: int) -> Any:
     if kind in (1, 2):
         return _float_cbor(rng, base + rng.random() * rng.choice((1, 0.001, 1e-9)))
     if kind == 3:
-        return _float_cbor(rng, rng.choice((math.nan, math.inf, -math.inf, -0.0, 65504.0,
-                                            1e300, -1e300, 253402300799.5, -62135596800.5)))
+        return _float_cbor(
+            rng,
+            rng.choice(
+                (
+                    math.nan,
+                    math.inf,
+                    -math.inf,
+                    -0.0,
+                    65504.0,
+                    1e300,
+                    -1e300,
+                    253402300799.5,
+                    -62135596800.5,
+                )
+            ),
+        )
     if kind == 4:
-        return rng.choice((253402300799, 253402300800, -62135596800, -62135596801,
-                           (1 << 63) - 1, -(1 << 63), (1 << 64) - 1))
+        return rng.choice(
+            (
+                253402300799,
+                253402300800,
+                -62135596800,
+                -62135596801,
+                (1 << 63) - 1,
+                -(1 << 63),
+                (1 << 64) - 1,
+            )
+        )
     if kind == 5:
         return Tagged(1, base)
     if kind == 6:
@@ -375,13 +498,19 @@ def s_times_tags_resign(w: World, rng: random.Random) -> tuple[str, bool]:
         entry[key] = Tagged(rng.choice((0, 1, 32)), entry[key])
     if rng.random() < 0.3:  # fields the schema does not name, tags and all
         where = rng.choice((dcc, dcc["nam"], entry))
-        where["meta"] = rng.choice((
-            {"id": "X-1", "at": Tagged(0, "2021-06-15T09:24:02Z"), "n": [1, 2.5, None]},
-            Tagged(rng.randrange(1 << 16), {"k": Tagged(1, _time_number(rng, NOW))}),
-            RawCBOR(b"\xd8\x20" * rng.randrange(1, 20) + b"\x00"),
-        ))
-    claims: dict[int, Any] = {1: "RU", 4: _time_number(rng, NOW + 200 * 86400),
-                              6: _time_number(rng, NOW - 3600), -260: {1: dcc}}
+        where["meta"] = rng.choice(
+            (
+                {"id": "X-1", "at": Tagged(0, "2021-06-15T09:24:02Z"), "n": [1, 2.5, None]},
+                Tagged(rng.randrange(1 << 16), {"k": Tagged(1, _time_number(rng, NOW))}),
+                RawCBOR(b"\xd8\x20" * rng.randrange(1, 20) + b"\x00"),
+            )
+        )
+    claims: dict[int, Any] = {
+        1: "RU",
+        4: _time_number(rng, NOW + 200 * 86400),
+        6: _time_number(rng, NOW - 3600),
+        -260: {1: dcc},
+    }
     if rng.random() < 0.2:
         claims[rng.choice((5, 7, 99))] = Tagged(rng.choice((0, 1, 24)), b"x")
     issuer = rng.choice(w.signers)
@@ -469,7 +598,7 @@ class Result:
         self.strategy_valid.update(other.strategy_valid)
         self.failures += other.failures
         room = MAX_FAILURE_EXAMPLES - len(self.examples)
-        self.examples.extend(other.examples[:max(room, 0)])
+        self.examples.extend(other.examples[: max(room, 0)])
         self.verify_seconds += other.verify_seconds
         self.slowest = max(self.slowest, other.slowest)
 
@@ -512,8 +641,9 @@ def run_chunk(job: tuple[int, int, int]) -> Result:
             elapsed = clock() - t0
             res.failures += 1
             if len(res.examples) < MAX_FAILURE_EXAMPLES:
-                res.examples.append(f"[{name}] {type(exc).__name__}: {exc!s:.200} "
-                                    f"token={token[:120]!r}")
+                res.examples.append(
+                    f"[{name}] {type(exc).__name__}: {exc!s:.200} token={token[:120]!r}"
+                )
             res.count += 1
             res.strategies[name] += 1
             res.reasons["<exception>"] += 1
@@ -547,23 +677,32 @@ def jobs(seed: int, count: int) -> list[tuple[int, int, int]]:
 
 
 def summary(res: Result, wall: float, workers: int) -> str:
-    lines = [f"fuzz: {res.count:,} tokens, {workers} worker(s), {wall:.1f} s wall, "
-             f"{res.count / wall:,.0f} tokens/s; verify alone "
-             f"{1e6 * res.verify_seconds / max(res.count, 1):.1f} us/token on average, "
-             f"slowest {1e3 * res.slowest:.2f} ms",
-             "",
-             f"{'outcome':<26}{'count':>12}{'share':>9}"]
+    lines = [
+        f"fuzz: {res.count:,} tokens, {workers} worker(s), {wall:.1f} s wall, "
+        f"{res.count / wall:,.0f} tokens/s; verify alone "
+        f"{1e6 * res.verify_seconds / max(res.count, 1):.1f} us/token on average, "
+        f"slowest {1e3 * res.slowest:.2f} ms",
+        "",
+        f"{'outcome':<26}{'count':>12}{'share':>9}",
+    ]
     for reason, n in sorted(res.reasons.items(), key=lambda kv: (-kv[1], kv[0])):
         lines.append(f"{reason:<26}{n:>12,}{100 * n / max(res.count, 1):>8.2f}%")
     unseen = sorted(CONTRACT - set(res.reasons))
-    lines += ["", f"contract reasons never produced: {', '.join(unseen) or 'none'}", "",
-              f"{'strategy':<26}{'tokens':>12}{'valid':>9}"]
+    lines += [
+        "",
+        f"contract reasons never produced: {', '.join(unseen) or 'none'}",
+        "",
+        f"{'strategy':<26}{'tokens':>12}{'valid':>9}",
+    ]
     for name in _NAMES:
         lines.append(f"{name:<26}{res.strategies[name]:>12,}{res.strategy_valid[name]:>9,}")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    lines += ["", f"max RSS: main {rss / 1024:.0f} MiB, largest worker {child / 1024:.0f} MiB",
-              f"failures: {res.failures}"]
+    lines += [
+        "",
+        f"max RSS: main {rss / 1024:.0f} MiB, largest worker {child / 1024:.0f} MiB",
+        f"failures: {res.failures}",
+    ]
     lines += [f"  {e}" for e in res.examples]
     return "\n".join(lines)
 
@@ -578,8 +717,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.count < 1 or not 1 <= args.workers <= 64:
         ap.error("--count must be >= 1 and --workers 1..64")
     print(f"fuzz: decoder {fastpath._decode.__file__}", flush=True)
-    print(f"fuzz: {args.count:,} tokens, seed {args.seed}, {args.workers} worker(s)",
-          flush=True)
+    print(f"fuzz: {args.count:,} tokens, seed {args.seed}, {args.workers} worker(s)", flush=True)
     total = Result()
     started = time.perf_counter()
     last_print = 0.0
@@ -592,8 +730,11 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quiet and (now - last_print > 10 or total.count == args.count):
             last_print = now
             el = now - started
-            print(f"  {total.count:>10,}/{args.count:,}  {el:7.1f} s  "
-                  f"{total.count / el:8,.0f} tokens/s  failures {total.failures}", flush=True)
+            print(
+                f"  {total.count:>10,}/{args.count:,}  {el:7.1f} s  "
+                f"{total.count / el:8,.0f} tokens/s  failures {total.failures}",
+                flush=True,
+            )
 
     if args.workers == 1:
         for job in work:

@@ -65,8 +65,9 @@ class _State:
     wrong: dict[str, int] = {}  # wrong verdicts, by kind
 
     @classmethod
-    def configure(cls, pools: Pools, mix: dict[str, float], target: str,
-                  push_file: str | None, start: int = 0) -> None:
+    def configure(
+        cls, pools: Pools, mix: dict[str, float], target: str, push_file: str | None, start: int = 0
+    ) -> None:
         cls.pools = pools
         cls.picker = Picker(pools, mix, start=start)
         cls.target = target
@@ -101,10 +102,17 @@ def _env_config() -> None:
     pools = os.environ.get("QRV_BENCH_POOLS")
     if not pools or _State.pools is not None:
         return
-    mix = parse_mix(os.environ["QRV_BENCH_MIX"]) if os.environ.get("QRV_BENCH_MIX") \
+    mix = (
+        parse_mix(os.environ["QRV_BENCH_MIX"])
+        if os.environ.get("QRV_BENCH_MIX")
         else dict(MOSCOW_MIX)
-    _State.configure(load_pools(pools), mix, os.environ.get("QRV_BENCH_TARGET", "service"),
-                     os.environ.get("QRV_BENCH_PUSH") or None)
+    )
+    _State.configure(
+        load_pools(pools),
+        mix,
+        os.environ.get("QRV_BENCH_TARGET", "service"),
+        os.environ.get("QRV_BENCH_PUSH") or None,
+    )
     Scanner.pacing = float(os.environ.get("QRV_BENCH_PACING", "0"))
 
 
@@ -134,9 +142,13 @@ class Scanner(FastHttpUser):
             raise RuntimeError("bench.locustfile: no token pools configured (QRV_BENCH_POOLS)")
         token, status, reason, kind = picker.pick()
         body = orjson.dumps({"token": token})
-        with self.client.post("/v1/verify", data=body, name=f"/v1/verify [{_State.target}]",
-                              headers={"content-type": "application/json"},
-                              catch_response=True) as response:
+        with self.client.post(
+            "/v1/verify",
+            data=body,
+            name=f"/v1/verify [{_State.target}]",
+            headers={"content-type": "application/json"},
+            catch_response=True,
+        ) as response:
             if _State.recording:
                 _State.kinds[kind] = _State.kinds.get(kind, 0) + 1
             if response.status_code != 200:
@@ -152,15 +164,17 @@ class Scanner(FastHttpUser):
             except (orjson.JSONDecodeError, KeyError, TypeError):
                 _fail(response, "response is not a verdict", kind=kind)
                 return
-            allowed, late = expected_for(kind, status, reason, _State.push_state(),
-                                         time.time())
+            allowed, late = expected_for(kind, status, reason, _State.push_state(), time.time())
             if _State.recording:
                 _State.checked[kind] = _State.checked.get(kind, 0) + 1
             if got not in allowed:
                 if late and got[0] == "valid":
                     _State.late_valid += 1
-                _fail(response, f"{kind}: expected {status}/{reason}, "
-                                f"got {got[0]}/{got[1]}", kind=kind)
+                _fail(
+                    response,
+                    f"{kind}: expected {status}/{reason}, got {got[0]}/{got[1]}",
+                    kind=kind,
+                )
 
 
 @events.request.add_listener
@@ -181,6 +195,7 @@ _env_config()
 
 
 # -- the library driver ---------------------------------------------------------------
+
 
 def percentile(sorted_values: list[float], q: float) -> float:
     """Nearest-rank percentile of an ascending list (q in 0..100); NaN when empty."""
@@ -204,8 +219,9 @@ def run_step(host: str, step: dict[str, Any], pools: Pools, index: int) -> dict[
     warmup = float(step.get("warmup", 1.0))
     if not (1 <= users <= 5000 and 0 < duration <= 600 and 0 <= warmup <= 60):
         raise ValueError(f"step out of bounds: {step}")
-    _State.configure(pools, step["mix"], step.get("target", "service"), step.get("push_file"),
-                     start=index * 7919)
+    _State.configure(
+        pools, step["mix"], step.get("target", "service"), step.get("push_file"), start=index * 7919
+    )
     Scanner.pacing = float(step.get("pacing", 0.0))
     env = Environment(user_classes=[Scanner], host=host, events=events)
     runner = env.create_local_runner()
@@ -222,9 +238,15 @@ def run_step(host: str, step: dict[str, Any], pools: Pools, index: int) -> dict[
             if left <= 0:
                 break
             gevent.sleep(min(1.0, left))
-            _emit({"event": "progress", "step": index,
-                   "elapsed": round(time.perf_counter() - start, 2),
-                   "requests": _State.requests, "failures": _State.failures})
+            _emit(
+                {
+                    "event": "progress",
+                    "step": index,
+                    "elapsed": round(time.perf_counter() - start, 2),
+                    "requests": _State.requests,
+                    "failures": _State.failures,
+                }
+            )
         _State.recording = False
         elapsed = time.perf_counter() - start
     finally:
@@ -261,8 +283,14 @@ def main(argv: list[str]) -> int:
     results = []
     for i, step in enumerate(plan["steps"]):
         results.append(run_step(plan["host"], step, pools, i))
-        _emit({"event": "done", "step": i, "requests": results[-1]["requests"],
-               "failures": results[-1]["failures"]})
+        _emit(
+            {
+                "event": "done",
+                "step": i,
+                "requests": results[-1]["requests"],
+                "failures": results[-1]["failures"],
+            }
+        )
     out = Path(argv[1])
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps({"results": results}, indent=1))

@@ -39,7 +39,8 @@ def _capacity_lines(service: list[dict[str, Any]]) -> list[str]:
             f"verdicts/s at {top['users']} closed-loop users = "
             f"{_rate(top.get('link_rps'))} register-link verdicts/s "
             f"({_pct(top.get('link_share'))} of the scans) + {_rate(top.get('eu_rps'))} "
-            f"EU-certificate verdicts/s ({_pct(top.get('eu_share'))}).")
+            f"EU-certificate verdicts/s ({_pct(top.get('eu_share'))})."
+        )
     return lines
 
 
@@ -48,31 +49,42 @@ def section(all_rows: list[dict[str, Any]], meta: dict[str, Any]) -> list[str]:
     service = [r for r in all_rows if r["kind"] != "echo"]
     shares = meta.get("mix_shares", {})
     inproc = meta.get("inprocess", {})
-    lines = ["", "## Register links and EU certificates", "",
-             f"The mix is Moscow's: register links {_pct(shares.get('link'))} of the scans, "
-             f"EU certificates (and unreadable codes) {_pct(shares.get('eu'))}. In process, "
-             f"`Verifier.verify` answers {_rate(inproc.get('link_rate'))} register links/s "
-             f"and {_rate(inproc.get('eu_rate'))} EU certificates/s, each kind alone on its "
-             "part of the mix. Every verdict of both kinds is compared with the expected "
-             "status and reason; a wrong one is a failure."]
+    lines = [
+        "",
+        "## Register links and EU certificates",
+        "",
+        f"The mix is Moscow's: register links {_pct(shares.get('link'))} of the scans, "
+        f"EU certificates (and unreadable codes) {_pct(shares.get('eu'))}. In process, "
+        f"`Verifier.verify` answers {_rate(inproc.get('link_rate'))} register links/s "
+        f"and {_rate(inproc.get('eu_rate'))} EU certificates/s, each kind alone on its "
+        "part of the mix. Every verdict of both kinds is compared with the expected "
+        "status and reason; a wrong one is a failure.",
+    ]
     off = meta.get("links_off") or []
     if off:
-        lines += ["", f"Ran without register links: {', '.join(off)} (this qrverify's "
-                  "`sync` cannot load register records into Redis); those targets scanned "
-                  "the EU-certificate part of the mix only."]
+        lines += [
+            "",
+            f"Ran without register links: {', '.join(off)} (this qrverify's "
+            "`sync` cannot load register records into Redis); those targets scanned "
+            "the EU-certificate part of the mix only.",
+        ]
     if not service:
         return lines
     lines += ["", "Capacity, both kinds (closed loop, the best step of each service):", ""]
     lines += _capacity_lines(service)
-    lines += ["", "| scenario | users | service | workers | link share | link verdicts/s | "
-              "EU verdicts/s | link checked | EU checked | wrong |",
-              "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|"]
+    lines += [
+        "",
+        "| scenario | users | service | workers | link share | link verdicts/s | "
+        "EU verdicts/s | link checked | EU checked | wrong |",
+        "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|",
+    ]
     for r in service:
         lines.append(
             f"| {r['scenario']} | {r['users']} | {r['store']} | {r['workers']} | "
             f"{_pct(r.get('link_share'))} | {_rate(r.get('link_rps'))} | "
             f"{_rate(r.get('eu_rps'))} | {r.get('link_checked', 0)} | "
-            f"{r.get('eu_checked', 0)} | {r.get('wrong_verdicts', 0)} |")
+            f"{r.get('eu_checked', 0)} | {r.get('wrong_verdicts', 0)} |"
+        )
     weights = meta.get("mix", {})
     total_w = sum(w for w in weights.values() if w > 0) or 1.0
     kinds: dict[str, list[int]] = {}
@@ -81,15 +93,21 @@ def section(all_rows: list[dict[str, Any]], meta: dict[str, Any]) -> list[str]:
             for k, n in r.get(name, {}).items():
                 kinds.setdefault(k, [0, 0, 0])[field] += n
     order = [*LINK_KINDS, *sorted(k for k in kinds if k not in LINK_KINDS)]
-    lines += ["", "Every kind, summed over the service steps:", "",
-              "| kind | of | mix weight | requests | verdicts checked | wrong |",
-              "|---|---|--:|--:|--:|--:|"]
+    lines += [
+        "",
+        "Every kind, summed over the service steps:",
+        "",
+        "| kind | of | mix weight | requests | verdicts checked | wrong |",
+        "|---|---|--:|--:|--:|--:|",
+    ]
     for k in order:
         if k not in kinds:
             continue
         sent, checked, wrong = kinds[k]
         weight = weights.get(k)
-        lines.append(f"| {k} | {GROUP_NAMES[kind_group(k)]} | "
-                     f"{'-' if weight is None else _pct(weight / total_w)} | {sent} | "
-                     f"{checked} | {wrong} |")
+        lines.append(
+            f"| {k} | {GROUP_NAMES[kind_group(k)]} | "
+            f"{'-' if weight is None else _pct(weight / total_w)} | {sent} | "
+            f"{checked} | {wrong} |"
+        )
     return lines

@@ -64,27 +64,48 @@ class Scenario:
     duration: float | None = None  # overrides the run's step duration
 
     def user_label(self) -> str:
-        return {"restaurant_evening": "venues (x40 compressed)",
-                "stadium_rush": "gates", "sync_under_load": "gates"}.get(self.name,
-                                                                         "closed-loop users")
+        return {
+            "restaurant_evening": "venues (x40 compressed)",
+            "stadium_rush": "gates",
+            "sync_under_load": "gates",
+        }.get(self.name, "closed-loop users")
 
 
 SCENARIOS: tuple[Scenario, ...] = (
-    Scenario("capacity", "Capacity: closed-loop scanners, no think time",
-             users=(1, 8, 32), smoke_users=(4,), pacing=0.0),
-    Scenario("restaurant_evening",
-             "Restaurant evening: one scan per venue every 20 s, x40 compressed, keep-alive",
-             users=(50, 100, 200), smoke_users=(20,),
-             pacing=RESTAURANT_SCAN_EVERY / RESTAURANT_FACTOR, factor=RESTAURANT_FACTOR),
-    Scenario("stadium_rush",
-             "Stadium gate rush: 40,000 spectators, 80 gates, 45 min, x15 compressed",
-             users=(20, 40, 80), smoke_users=(20,), pacing=STADIUM.gate_pacing,
-             factor=STADIUM.factor),
-    Scenario("sync_under_load",
-             "Sync under load: revocations pushed with `qrverify sync` during the rush",
-             users=(80,), smoke_users=(20,), pacing=STADIUM.gate_pacing,
-             factor=STADIUM.factor,
-             mix={**MOSCOW_MIX, "revoke_later": 5.0}, redis_only=True, sync_push=True),
+    Scenario(
+        "capacity",
+        "Capacity: closed-loop scanners, no think time",
+        users=(1, 8, 32),
+        smoke_users=(4,),
+        pacing=0.0,
+    ),
+    Scenario(
+        "restaurant_evening",
+        "Restaurant evening: one scan per venue every 20 s, x40 compressed, keep-alive",
+        users=(50, 100, 200),
+        smoke_users=(20,),
+        pacing=RESTAURANT_SCAN_EVERY / RESTAURANT_FACTOR,
+        factor=RESTAURANT_FACTOR,
+    ),
+    Scenario(
+        "stadium_rush",
+        "Stadium gate rush: 40,000 spectators, 80 gates, 45 min, x15 compressed",
+        users=(20, 40, 80),
+        smoke_users=(20,),
+        pacing=STADIUM.gate_pacing,
+        factor=STADIUM.factor,
+    ),
+    Scenario(
+        "sync_under_load",
+        "Sync under load: revocations pushed with `qrverify sync` during the rush",
+        users=(80,),
+        smoke_users=(20,),
+        pacing=STADIUM.gate_pacing,
+        factor=STADIUM.factor,
+        mix={**MOSCOW_MIX, "revoke_later": 5.0},
+        redis_only=True,
+        sync_push=True,
+    ),
 )
 
 
@@ -94,6 +115,5 @@ def by_name(names: list[str] | None) -> tuple[Scenario, ...]:
     known = {s.name: s for s in SCENARIOS}
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise ValueError(f"unknown scenario(s) {', '.join(unknown)}; "
-                         f"known: {', '.join(known)}")
+        raise ValueError(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(known)}")
     return tuple(known[n] for n in names)

@@ -65,23 +65,43 @@ __all__ = [
 
 # Share of scans of each kind, in percent (any positive weights; normalised).
 DEFAULT_MIX: dict[str, float] = {
-    "valid": 80.0, "rescan": 8.0, "expired": 4.0, "revoked": 3.0, "forged": 2.0,
+    "valid": 80.0,
+    "rescan": 8.0,
+    "expired": 4.0,
+    "revoked": 3.0,
+    "forged": 2.0,
     "garbage": 3.0,
 }
 LINK_KINDS = ("link_valid", "link_expired", "link_revoked", "link_unknown", "link_bad")
-MIX_KINDS = ("valid", "rescan", "expired", "revoked", "forged", "garbage", "revoke_later",
-             *LINK_KINDS)
+MIX_KINDS = (
+    "valid",
+    "rescan",
+    "expired",
+    "revoked",
+    "forged",
+    "garbage",
+    "revoke_later",
+    *LINK_KINDS,
+)
 # Moscow: most guests carry a register link, foreign guests an EU certificate.
 MOSCOW_MIX: dict[str, float] = {
-    "link_valid": 62.0, "valid": 15.0, "rescan": 8.0, "link_expired": 3.0,
-    "link_revoked": 2.0, "link_unknown": 2.0, "link_bad": 2.0, "expired": 2.0,
-    "revoked": 1.0, "forged": 1.0, "garbage": 2.0,
+    "link_valid": 62.0,
+    "valid": 15.0,
+    "rescan": 8.0,
+    "link_expired": 3.0,
+    "link_revoked": 2.0,
+    "link_unknown": 2.0,
+    "link_bad": 2.0,
+    "expired": 2.0,
+    "revoked": 1.0,
+    "forged": 1.0,
+    "garbage": 2.0,
 }
 GROUPS = ("link", "eu")  # register links, EU certificates (and unreadable codes)
 
 
 def kind_group(kind: str) -> str:
-    """"link" for the register-link pools, "eu" for the HC1 pools and unreadable codes."""
+    """ "link" for the register-link pools, "eu" for the HC1 pools and unreadable codes."""
     return "link" if kind in LINK_KINDS else "eu"
 
 
@@ -101,8 +121,12 @@ def only_group(mix: Mapping[str, float], group: str) -> Mix:
 def group_shares(mix: Mapping[str, float]) -> dict[str, float]:
     """Share (0..1) of each group in a mix's weights."""
     total = sum(w for w in mix.values() if w > 0)
-    return {g: (sum(w for k, w in mix.items() if w > 0 and kind_group(k) == g) / total
-                if total else 0.0) for g in GROUPS}
+    return {
+        g: (
+            sum(w for k, w in mix.items() if w > 0 and kind_group(k) == g) / total if total else 0.0
+        )
+        for g in GROUPS
+    }
 
 
 # Share of valid certificates by type (a Moscow evening: mostly vaccinated guests).
@@ -123,8 +147,9 @@ def parse_mix(text: str) -> Mix:
         name, sep, value = part.partition("=")
         name = name.strip()
         if not sep or name not in MIX_KINDS:
-            raise ValueError(f"mix entry {part!r}: expected KIND=WEIGHT, KIND one of "
-                             f"{', '.join(MIX_KINDS)}")
+            raise ValueError(
+                f"mix entry {part!r}: expected KIND=WEIGHT, KIND one of {', '.join(MIX_KINDS)}"
+            )
         try:
             weight = float(value)
         except ValueError:
@@ -145,8 +170,9 @@ def _h16(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()[:16]
 
 
-def _issue(issuer: Any, cert_type: str, now: int, *, iat: int, exp: int,
-           signer: Any = None) -> tuple[str, dict[str, Any]]:
+def _issue(
+    issuer: Any, cert_type: str, now: int, *, iat: int, exp: int, signer: Any = None
+) -> tuple[str, dict[str, Any]]:
     from keys.cose import sign1
     from keys.samples import sample_dcc
     from keys.token import cwt_bytes, hc1_from_cose
@@ -173,8 +199,11 @@ def _garbage(rng: random.Random) -> Entry:
         text = "https://example.org/menu?table=" + str(rng.randrange(100))
         return (text, "invalid", "bad_link")
     if kind == 1:  # HC1 prefix, characters outside the Base45 alphabet
-        return ("HC1:" + "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(60)),
-                "invalid", "bad_base45")
+        return (
+            "HC1:" + "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(60)),
+            "invalid",
+            "bad_base45",
+        )
     junk = bytes(rng.randrange(256) for _ in range(80))  # Base45 fine, not zlib
     return ("HC1:" + base45.encode(b"\x00\x01" + junk), "invalid", "bad_compression")
 
@@ -187,8 +216,9 @@ class Pools:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
-        return json.dumps({"pools": {k: [list(e) for e in v] for k, v in self.pools.items()},
-                           "meta": self.meta}).encode("utf-8")
+        return json.dumps(
+            {"pools": {k: [list(e) for e in v] for k, v in self.pools.items()}, "meta": self.meta}
+        ).encode("utf-8")
 
 
 def load_pools(path: str | os.PathLike[str]) -> Pools:
@@ -197,8 +227,15 @@ def load_pools(path: str | os.PathLike[str]) -> Pools:
     return Pools(pools, obj.get("meta", {}))
 
 
-def build_workdir(directory: str | os.PathLike[str], *, valid: int = 2000, other: int = 100,
-                  revoke_later: int = 50, seed: int = 1, check: bool = True) -> Pools:
+def build_workdir(
+    directory: str | os.PathLike[str],
+    *,
+    valid: int = 2000,
+    other: int = 100,
+    revoke_later: int = 50,
+    seed: int = 1,
+    check: bool = True,
+) -> Pools:
     """Create issuer, trust file, revocation files and token pools in `directory`."""
     from keys.issuer import Issuer
 
@@ -241,17 +278,19 @@ def build_workdir(directory: str | os.PathLike[str], *, valid: int = 2000, other
         later.append({"type": "UCI", "hash": _b64(_h16(_ci(dcc).encode("utf-8")))})
         pools["revoke_later"].append((token, "valid", None))
     for i in range(other):
-        token, _ = _issue(issuer, types[i % 3], now - 400 * 86400,
-                          iat=now - 400 * 86400, exp=now - 2 * 86400)
+        token, _ = _issue(
+            issuer, types[i % 3], now - 400 * 86400, iat=now - 400 * 86400, exp=now - 2 * 86400
+        )
         pools["expired"].append((token, "invalid", "token_expired"))
-        token, _ = _issue(issuer, types[i % 3], now, iat=now - 3600, exp=now + year,
-                          signer=forger)
+        token, _ = _issue(issuer, types[i % 3], now, iat=now - 3600, exp=now + year, signer=forger)
         pools["forged"].append((token, "invalid", "bad_signature"))
         pools["garbage"].append(_garbage(rng))
     _link_pools(base, pools, rng, valid=valid, other=other)
     _write(base / "trust.json", {"keys": [issuer.trust_entry()]})
-    _write(base / "revocations.json",
-           {"revoked": revoked_entries, "registry": [_b64(h) for h in registry]})
+    _write(
+        base / "revocations.json",
+        {"revoked": revoked_entries, "registry": [_b64(h) for h in registry]},
+    )
     _write(base / "push_revocations.json", {"revoked": later})
     result = Pools(pools, {"created": now, "seed": seed})
     (base / "pools.json").write_bytes(result.to_json())
@@ -260,8 +299,9 @@ def build_workdir(directory: str | os.PathLike[str], *, valid: int = 2000, other
     return result
 
 
-def _link_pools(base: Path, pools: dict[str, list[Entry]], rng: random.Random, *,
-                valid: int, other: int) -> None:
+def _link_pools(
+    base: Path, pools: dict[str, list[Entry]], rng: random.Random, *, valid: int, other: int
+) -> None:
     """Register records (records.jsonl) and the link pools that scan them."""
     import datetime as dt
 
@@ -286,9 +326,12 @@ def _link_pools(base: Path, pools: dict[str, list[Entry]], rng: random.Random, *
             unknown = real[:-32] + "".join(rng.choice("0123456789abcdef") for _ in range(32))
         pools["link_unknown"].append((unknown, "invalid", "not_found"))
         good = record_link(sample_record("vaccination", today=today))
-        bad = (good.replace("www.gosuslugi.ru", "www.gosuslugi.ru.example.com"),
-               good.replace("gosuslugi", "g\u043esuslugi"),  # a Cyrillic o
-               good[:-3], good.replace("/verify/", "/verify/x"))[i % 4]
+        bad = (
+            good.replace("www.gosuslugi.ru", "www.gosuslugi.ru.example.com"),
+            good.replace("gosuslugi", "g\u043esuslugi"),  # a Cyrillic o
+            good[:-3],
+            good.replace("/verify/", "/verify/x"),
+        )[i % 4]
         pools["link_bad"].append((bad, "invalid", "bad_link"))
     tmp = base / "records.jsonl.tmp"
     tmp.write_bytes(b"\n".join(lines) + b"\n")
@@ -315,24 +358,29 @@ def check_expectations(directory: Path, pools: Pools) -> None:
     from verifier import Verifier
 
     records = directory / "records.jsonl"
-    v = Verifier.from_files(trust=str(directory / "trust.json"),
-                            revocations=str(directory / "revocations.json"), cache_size=0,
-                            records=str(records) if records.exists() else None)
+    v = Verifier.from_files(
+        trust=str(directory / "trust.json"),
+        revocations=str(directory / "revocations.json"),
+        cache_size=0,
+        records=str(records) if records.exists() else None,
+    )
     try:
         for name, entries in pools.pools.items():
             for token, status, reason in entries:
                 got = v.verify(token)
                 got_reason = None if got.reason is None else str(got.reason.value)
                 if (got.status, got_reason) != (status, reason):
-                    raise ValueError(f"pool {name}: expected {status}/{reason}, "
-                                     f"the verifier says {got.status}/{got_reason}")
+                    raise ValueError(
+                        f"pool {name}: expected {status}/{reason}, "
+                        f"the verifier says {got.status}/{got_reason}"
+                    )
     finally:
         v.store.close()
 
 
-def expected_for(kind: str, status: str, reason: str | None,
-                 push: dict[str, float], now: float) -> tuple[set[tuple[str, str | None]],
-                                                              bool]:
+def expected_for(
+    kind: str, status: str, reason: str | None, push: dict[str, float], now: float
+) -> tuple[set[tuple[str, str | None]], bool]:
     """Acceptable (status, reason) pairs at `now`, and whether "valid" is a late revocation.
 
     A `revoke_later` token is valid before the push starts, either during the push and
@@ -353,8 +401,9 @@ class Picker:
     one of the last valid tokens, other kinds pick at random from their pool.
     """
 
-    def __init__(self, pools: Pools, mix: Mapping[str, float], seed: int | None = None,
-                 start: int = 0) -> None:
+    def __init__(
+        self, pools: Pools, mix: Mapping[str, float], seed: int | None = None, start: int = 0
+    ) -> None:
         kinds = [k for k, w in mix.items() if w > 0]
         for k in kinds:
             if k != "rescan" and not pools.pools.get(k):
@@ -381,15 +430,23 @@ class Picker:
         return entry[0], entry[1], entry[2], kind
 
 
-def inprocess_rate(directory: Path, pools: Pools, mix: Mapping[str, float], *,
-                   seconds: float = 2.0, max_scans: int = 2_000_000) -> dict[str, float]:
+def inprocess_rate(
+    directory: Path,
+    pools: Pools,
+    mix: Mapping[str, float],
+    *,
+    seconds: float = 2.0,
+    max_scans: int = 2_000_000,
+) -> dict[str, float]:
     """Verifier.verify per second in this process on the same mix (server defaults, cache on)."""
     from verifier import Verifier
 
     records = directory / "records.jsonl"
-    v = Verifier.from_files(trust=str(directory / "trust.json"),
-                            revocations=str(directory / "revocations.json"),
-                            records=str(records) if records.exists() else None)
+    v = Verifier.from_files(
+        trust=str(directory / "trust.json"),
+        revocations=str(directory / "revocations.json"),
+        records=str(records) if records.exists() else None,
+    )
     try:
         picker = Picker(pools, mix, seed=7)
         # Longer than the re-scan cache, so fresh guests stay uncached as in the service.
@@ -400,7 +457,7 @@ def inprocess_rate(directory: Path, pools: Pools, mix: Mapping[str, float], *,
         deadline = start + seconds
         while n < max_scans:
             i = n % len(tokens)
-            chunk = tokens[i:i + 500]
+            chunk = tokens[i : i + 500]
             for token in chunk:
                 verify(token)
             n += len(chunk)

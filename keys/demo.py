@@ -65,8 +65,10 @@ def make_demo(directory: str | os.PathLike[str], at: dt.datetime | int | None = 
     if (issuer_dir / KEY_FILE).exists():
         issuer = load_issuer(issuer_dir)
         if not issuer.not_before <= now < issuer.not_after:
-            raise IssuerError(f"the demo issuer in {issuer_dir} is not valid at the requested "
-                              "time; remove the directory to create a new one")
+            raise IssuerError(
+                f"the demo issuer in {issuer_dir} is not valid at the requested "
+                "time; remove the directory to create a new one"
+            )
     else:
         issuer = Issuer.generate("RU", "ES256", CERT_TYPES, days=730, not_before=now - 86400)
         issuer.save(issuer_dir)
@@ -75,8 +77,9 @@ def make_demo(directory: str | os.PathLike[str], at: dt.datetime | int | None = 
     _write_atomic(trust_path, json.dumps(trust, indent=1).encode("utf-8") + b"\n")
     exp = min(now + TOKEN_LIFETIME, issuer.not_after)
     tokens = {
-        cert_type: issue_token(issuer, sample_dcc(cert_type, at=now, name=DEMO_NAME),
-                               iat=now, exp=exp)
+        cert_type: issue_token(
+            issuer, sample_dcc(cert_type, at=now, name=DEMO_NAME), iat=now, exp=exp
+        )
         for cert_type in CERT_TYPES
     }
     return Demo(directory=base, issuer=issuer, trust_path=trust_path, tokens=tokens)

@@ -70,8 +70,9 @@ def _check_types(types: Iterable[str] | None) -> frozenset[str] | None:
         raise IssuerError("types must not be empty (leave it out to allow all types)")
     unknown = sorted(found - set(CERT_TYPES))
     if unknown:
-        raise IssuerError(f"unknown certificate type(s) {', '.join(unknown)}; "
-                          f"expected {', '.join(CERT_TYPES)}")
+        raise IssuerError(
+            f"unknown certificate type(s) {', '.join(unknown)}; expected {', '.join(CERT_TYPES)}"
+        )
     return found
 
 
@@ -155,10 +156,12 @@ class Issuer:
             raise IssuerError(f"days must be an integer from 1 to {MAX_DAYS}, got {days!r}")
         key = _generate_key(alg)
         start = _to_datetime(not_before)
-        name = x509.Name([
-            x509.NameAttribute(NameOID.COUNTRY_NAME, country),
-            x509.NameAttribute(NameOID.COMMON_NAME, f"qrverify development issuer {country}"),
-        ])
+        name = x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, country),
+                x509.NameAttribute(NameOID.COMMON_NAME, f"qrverify development issuer {country}"),
+            ]
+        )
         builder = (
             x509.CertificateBuilder()
             .subject_name(name)
@@ -215,8 +218,10 @@ class Issuer:
 
     def trust_entry(self) -> dict[str, str]:
         """This issuer's entry for a trust registry file."""
-        return {"certificate": base64.b64encode(self.certificate_der).decode("ascii"),
-                "country": self.country}
+        return {
+            "certificate": base64.b64encode(self.certificate_der).decode("ascii"),
+            "country": self.country,
+        }
 
     def save(self, out_dir: str | os.PathLike[str]) -> None:
         """Write issuer.key (0600) and issuer.crt; refuses to overwrite either."""
@@ -290,7 +295,8 @@ def load_issuer(directory: str | os.PathLike[str]) -> Issuer:
         cert = x509.load_pem_x509_certificate(cert_pem)
     except ValueError:
         raise IssuerError(f"{base / CERT_FILE} is not a valid PEM X.509 certificate") from None
-    if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey,
-                            ed25519.Ed25519PrivateKey)):
+    if not isinstance(
+        key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey)
+    ):
         raise IssuerError(f"unsupported private key type in {base / KEY_FILE}")
     return Issuer.from_parts(key, cert)

@@ -18,12 +18,29 @@ import orjson
 
 from keys.samples import icao_transliterate
 
-__all__ = ["LINK_BASE", "append_record", "demo_links", "make_demo_records", "mask",
-           "record_link", "sample_record"]
+__all__ = [
+    "LINK_BASE",
+    "append_record",
+    "demo_links",
+    "make_demo_records",
+    "mask",
+    "record_link",
+    "sample_record",
+]
 
 LINK_BASE = "https://www.gosuslugi.ru/covid-cert/verify/"
-FIELDS = ("id", "ck", "type", "status", "valid_from", "valid_until", "name", "name_latin",
-          "dob", "document")
+FIELDS = (
+    "id",
+    "ck",
+    "type",
+    "status",
+    "valid_from",
+    "valid_until",
+    "name",
+    "name_latin",
+    "dob",
+    "document",
+)
 DAYS = {"vaccination": 365, "recovery": 180, "test": 3, "temporary": 30}
 DEFAULT_NAME = "Иванов Иван Иванович"
 MOSCOW = dt.timezone(dt.timedelta(hours=3))
@@ -34,9 +51,14 @@ def mask(name: str) -> str:
     return " ".join(w[0] + "*" * (len(w) - 1) for w in name.split() if w)
 
 
-def sample_record(cert_type: str = "vaccination", *, name: str = DEFAULT_NAME,
-                  dob: str = "1980-01-01", today: dt.date | None = None,
-                  status: str = "valid") -> dict[str, Any]:
+def sample_record(
+    cert_type: str = "vaccination",
+    *,
+    name: str = DEFAULT_NAME,
+    dob: str = "1980-01-01",
+    today: dt.date | None = None,
+    status: str = "valid",
+) -> dict[str, Any]:
     """A record of the contract's fields, valid from ten days ago (test: from today)."""
     if cert_type not in DAYS:
         raise ValueError(f"type must be one of {', '.join(DAYS)}")
@@ -47,8 +69,7 @@ def sample_record(cert_type: str = "vaccination", *, name: str = DEFAULT_NAME,
     start = day if cert_type == "test" else day - dt.timedelta(days=10)
     latin = " ".join(icao_transliterate(w)[:1] + "*" * (len(w) - 1) for w in words)
     unrz = "9" + "".join(secrets.choice("0123456789") for _ in range(15))
-    document = (f"{secrets.randbelow(90) + 10}** ***"
-                f"{secrets.randbelow(1000):03d}")
+    document = f"{secrets.randbelow(90) + 10}** ***{secrets.randbelow(1000):03d}"
     return {
         "id": unrz,
         "ck": secrets.token_hex(16),
@@ -98,8 +119,9 @@ def make_demo_records(directory: str | os.PathLike[str]) -> dict[str, str]:
     today = dt.datetime.now(MOSCOW).date()
     kinds = {
         "vaccination": sample_record("vaccination", today=today),
-        "recovery": sample_record("recovery", name="Петрова Анна Сергеевна", dob="1975-05-17",
-                                  today=today),
+        "recovery": sample_record(
+            "recovery", name="Петрова Анна Сергеевна", dob="1975-05-17", today=today
+        ),
         "test": sample_record("test", name="Смирнов Олег", dob="1991-11-02", today=today),
         "revoked": sample_record("vaccination", status="revoked", today=today),
         "expired": sample_record("test", today=today - dt.timedelta(days=30)),

@@ -94,8 +94,20 @@ class IssuerKey:
     key verifies), ``public_key``, ``certificate_der`` (None for a bare public key).
     """
 
-    __slots__ = ("kid", "country", "types", "not_before", "not_after", "alg", "public_key",
-                 "certificate_der", "_kind", "_half", "_ecdsa", "_pub")
+    __slots__ = (
+        "kid",
+        "country",
+        "types",
+        "not_before",
+        "not_after",
+        "alg",
+        "public_key",
+        "certificate_der",
+        "_kind",
+        "_half",
+        "_ecdsa",
+        "_pub",
+    )
 
     kid: bytes
     country: str | None
@@ -135,8 +147,9 @@ class IssuerKey:
             ecdsa = _ECDSA[alg]
         elif isinstance(public_key, rsa.RSAPublicKey):
             if public_key.key_size < MIN_RSA_BITS:
-                raise ValueError(f"RSA key too small ({public_key.key_size} bits, "
-                                 f"need >= {MIN_RSA_BITS})")
+                raise ValueError(
+                    f"RSA key too small ({public_key.key_size} bits, need >= {MIN_RSA_BITS})"
+                )
             alg, kind = ALG_PS256, _KIND_RSA
         elif isinstance(public_key, ed25519.Ed25519PublicKey):
             alg, kind = ALG_EDDSA, _KIND_ED25519
@@ -169,8 +182,10 @@ class IssuerKey:
 
     def __repr__(self) -> str:
         types = "all" if self.types is None else ",".join(t for t in CERT_TYPES if t in self.types)
-        return (f"IssuerKey(kid={self.kid.hex()}, alg={self.alg}, country={self.country}, "
-                f"types={types})")
+        return (
+            f"IssuerKey(kid={self.kid.hex()}, alg={self.alg}, country={self.country}, "
+            f"types={types})"
+        )
 
     @classmethod
     def from_certificate(cls, der: bytes, country: str | None = None) -> IssuerKey:
@@ -179,11 +194,19 @@ class IssuerKey:
         cert = x509.load_der_x509_certificate(der)
         not_before, not_after = validity(cert)
         public_key = cert.public_key()
-        if not isinstance(public_key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey,
-                                       ed25519.Ed25519PublicKey)):
+        if not isinstance(
+            public_key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey, ed25519.Ed25519PublicKey)
+        ):
             raise ValueError(f"unsupported public key type {type(public_key).__name__}")
-        return cls(public_key, cert_kid(der), country=country, types=eku_types(cert, der),
-                   not_before=not_before, not_after=not_after, certificate_der=der)
+        return cls(
+            public_key,
+            cert_kid(der),
+            country=country,
+            types=eku_types(cert, der),
+            not_before=not_before,
+            not_after=not_after,
+            certificate_der=der,
+        )
 
     def verify(self, alg: int, signature: bytes, data: bytes) -> bool:
         """True if ``signature`` (raw COSE form) over ``data`` is valid under COSE ``alg``.
@@ -216,8 +239,9 @@ class IssuerKey:
             if self.country is not None:
                 entry["country"] = self.country
             return entry
-        spki = self.public_key.public_bytes(serialization.Encoding.DER,
-                                            serialization.PublicFormat.SubjectPublicKeyInfo)
+        spki = self.public_key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
         entry = {"public_key": _b64(spki), "kid": _b64(self.kid)}
         if self.country is not None:
             entry["country"] = self.country
@@ -239,7 +263,7 @@ def _short(value: object) -> str:
 
 
 def _kid_label(obj: Mapping[str, Any]) -> str:
-    """" (kid <base64>)" for an entry whose kid can be told, else "" (no personal data:
+    """ " (kid <base64>)" for an entry whose kid can be told, else "" (no personal data:
     the kid is a hash of the issuer's certificate or the issuer's own identifier)."""
     try:
         if isinstance(obj.get("certificate"), str):
@@ -291,8 +315,10 @@ class _Entry:
         value = self.obj[field]
         m = _ISO_Z.fullmatch(value) if isinstance(value, str) else None
         if m is None:
-            self.fail(f'"{field}" must be an ISO 8601 UTC time like 2021-01-01T00:00:00Z, '
-                      f"got {_short(value)}")
+            self.fail(
+                f'"{field}" must be an ISO 8601 UTC time like 2021-01-01T00:00:00Z, '
+                f"got {_short(value)}"
+            )
         try:
             y, mo, d, h, mi, s = (int(g) for g in m.groups())
             when = dt.datetime(y, mo, d, h, mi, s, tzinfo=dt.UTC)
@@ -360,8 +386,9 @@ def _parse_entry(index: int, obj: object) -> IssuerKey:
                 e.fail('"types" must not be empty (leave it out to allow all types)')
             bad = [t for t in raw if t not in _TYPES]
             if bad:
-                e.fail(f'unknown type {_short(bad[0])} in "types"; '
-                       f"expected {', '.join(CERT_TYPES)}")
+                e.fail(
+                    f'unknown type {_short(bad[0])} in "types"; expected {", ".join(CERT_TYPES)}'
+                )
             if len(set(raw)) != len(raw):
                 e.fail('duplicate type in "types"')
             types = frozenset(raw)
@@ -370,13 +397,23 @@ def _parse_entry(index: int, obj: object) -> IssuerKey:
             e.fail('"not_before" must be earlier than "not_after"')
         cert_der = None
 
-    if not isinstance(public_key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey,
-                                   ed25519.Ed25519PublicKey)):
-        e.fail(f"unsupported key type {type(public_key).__name__.lstrip('_')} "
-               "(supported: EC P-256/P-384/P-521, RSA >= 2048 bits, Ed25519)")
+    if not isinstance(
+        public_key, (ec.EllipticCurvePublicKey, rsa.RSAPublicKey, ed25519.Ed25519PublicKey)
+    ):
+        e.fail(
+            f"unsupported key type {type(public_key).__name__.lstrip('_')} "
+            "(supported: EC P-256/P-384/P-521, RSA >= 2048 bits, Ed25519)"
+        )
     try:
-        return IssuerKey(public_key, kid, country=country, types=types, not_before=not_before,
-                         not_after=not_after, certificate_der=cert_der)
+        return IssuerKey(
+            public_key,
+            kid,
+            country=country,
+            types=types,
+            not_before=not_before,
+            not_after=not_after,
+            certificate_der=cert_der,
+        )
     except ValueError as exc:
         e.fail(str(exc))
 
@@ -437,8 +474,9 @@ class TrustRegistry:
             raise TrustFileError("trust file: top level must be a JSON object")
         unknown = sorted(set(obj) - {"keys"})
         if unknown:
-            raise TrustFileError(f"trust file: unexpected top-level field(s) "
-                                 f"{', '.join(map(_short, unknown))}")
+            raise TrustFileError(
+                f"trust file: unexpected top-level field(s) {', '.join(map(_short, unknown))}"
+            )
         if "keys" not in obj:
             raise TrustFileError('trust file: missing "keys" list')
         entries = obj["keys"]
@@ -476,8 +514,9 @@ class TrustRegistry:
         except RecursionError:
             raise TrustFileError("trust file: nested too deeply") from None
         except json.JSONDecodeError as exc:
-            raise TrustFileError(f"trust file: invalid JSON at line {exc.lineno} "
-                                 f"column {exc.colno}: {exc.msg}") from None
+            raise TrustFileError(
+                f"trust file: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+            ) from None
         return cls.from_dict(obj, strict=strict)
 
     @classmethod

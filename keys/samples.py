@@ -16,15 +16,61 @@ MAX_NAME = 80
 
 # ICAO Doc 9303 Part 3, Cyrillic -> Latin (upper case; lower case is folded first).
 _CYRILLIC = {
-    "А": "A", "Б": "B", "В": "V", "Г": "G", "Д": "D", "Е": "E", "Ё": "E", "Ж": "ZH",
-    "З": "Z", "И": "I", "Й": "I", "К": "K", "Л": "L", "М": "M", "Н": "N", "О": "O",
-    "П": "P", "Р": "R", "С": "S", "Т": "T", "У": "U", "Ф": "F", "Х": "KH", "Ц": "TS",
-    "Ч": "CH", "Ш": "SH", "Щ": "SHCH", "Ъ": "IE", "Ы": "Y", "Ь": "", "Э": "E", "Ю": "IU",
-    "Я": "IA", "І": "I", "Ї": "I", "Є": "IE", "Ґ": "G", "Ў": "U",
+    "А": "A",
+    "Б": "B",
+    "В": "V",
+    "Г": "G",
+    "Д": "D",
+    "Е": "E",
+    "Ё": "E",
+    "Ж": "ZH",
+    "З": "Z",
+    "И": "I",
+    "Й": "I",
+    "К": "K",
+    "Л": "L",
+    "М": "M",
+    "Н": "N",
+    "О": "O",
+    "П": "P",
+    "Р": "R",
+    "С": "S",
+    "Т": "T",
+    "У": "U",
+    "Ф": "F",
+    "Х": "KH",
+    "Ц": "TS",
+    "Ч": "CH",
+    "Ш": "SH",
+    "Щ": "SHCH",
+    "Ъ": "IE",
+    "Ы": "Y",
+    "Ь": "",
+    "Э": "E",
+    "Ю": "IU",
+    "Я": "IA",
+    "І": "I",
+    "Ї": "I",
+    "Є": "IE",
+    "Ґ": "G",
+    "Ў": "U",
 }
 # Latin letters that do not decompose into base letter + accent.
-_LATIN_SPECIAL = {"ß": "SS", "Æ": "AE", "Ø": "OE", "Œ": "OE", "Þ": "TH", "Ð": "D", "Ł": "L",
-                  "Ħ": "H", "Ŀ": "L", "Ŋ": "N", "Ŧ": "T", "İ": "I", "I": "I"}
+_LATIN_SPECIAL = {
+    "ß": "SS",
+    "Æ": "AE",
+    "Ø": "OE",
+    "Œ": "OE",
+    "Þ": "TH",
+    "Ð": "D",
+    "Ł": "L",
+    "Ħ": "H",
+    "Ŀ": "L",
+    "Ŋ": "N",
+    "Ŧ": "T",
+    "İ": "I",
+    "I": "I",
+}
 _SEPARATORS = frozenset(" -‐‑–\t,")
 
 _UVCI_CHARSET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/:"
@@ -106,30 +152,39 @@ def sample_dcc(
     ``name`` is "FAMILY GIVEN..." (the first word is the family name).
     """
     if cert_type not in CERT_TYPES:
-        raise ValueError(f"unknown certificate type {cert_type!r}; "
-                         f"expected {', '.join(CERT_TYPES)}")
+        raise ValueError(
+            f"unknown certificate type {cert_type!r}; expected {', '.join(CERT_TYPES)}"
+        )
     now = _at(at)
     common = {"co": country, "is": ISSUER_NAME, "ci": uvci(country)}
     entry: dict[str, Any]
     if cert_type == "vaccination":
         entry = {
             # Sputnik V: one of the vaccines the venue rules accept (CONTRACT section 3)
-            "tg": "840539006", "vp": "J07BX03", "mp": "Sputnik-V",
+            "tg": "840539006",
+            "vp": "J07BX03",
+            "mp": "Sputnik-V",
             "ma": "Gamaleya-Research-Institute",
-            "dn": 2, "sd": 2, "dt": (now - dt.timedelta(days=30)).date().isoformat(),
+            "dn": 2,
+            "sd": 2,
+            "dt": (now - dt.timedelta(days=30)).date().isoformat(),
         }
         group = "v"
     elif cert_type == "test":
         entry = {
-            "tg": "840539006", "tt": "LP6464-4", "nm": "SARS-CoV-2 RT-PCR",
+            "tg": "840539006",
+            "tt": "LP6464-4",
+            "nm": "SARS-CoV-2 RT-PCR",
             "sc": (now - dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "tr": "260415000", "tc": "Moscow City Diagnostic Laboratory",
+            "tr": "260415000",
+            "tc": "Moscow City Diagnostic Laboratory",
         }
         group = "t"
     else:
         first = (now - dt.timedelta(days=30)).date()
         entry = {
-            "tg": "840539006", "fr": first.isoformat(),
+            "tg": "840539006",
+            "fr": first.isoformat(),
             "df": (first + dt.timedelta(days=11)).isoformat(),
             "du": (first + dt.timedelta(days=180)).isoformat(),
         }

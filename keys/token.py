@@ -36,8 +36,9 @@ CLAIM_HCERT = -260
 HCERT_EU_DCC = 1
 
 
-def cwt_bytes(dcc: Mapping[str, Any], *, iat: int | None, exp: int | None,
-              iss: str | None = None) -> bytes:
+def cwt_bytes(
+    dcc: Mapping[str, Any], *, iat: int | None, exp: int | None, iss: str | None = None
+) -> bytes:
     """CBOR of the CWT claims {1: iss, 4: exp, 6: iat, -260: {1: dcc}}; None claims are left out."""
     claims: dict[int, Any] = {}
     if iss is not None:
@@ -50,9 +51,15 @@ def cwt_bytes(dcc: Mapping[str, Any], *, iat: int | None, exp: int | None,
     return issue_dumps(claims)
 
 
-def cose_bytes(signer: Signer, payload: bytes, *, kid: bytes | None,
-               kid_placement: KidPlacement = "protected", cose_form: CoseForm = "tag18",
-               alg: int | None = None) -> bytes:
+def cose_bytes(
+    signer: Signer,
+    payload: bytes,
+    *,
+    kid: bytes | None,
+    kid_placement: KidPlacement = "protected",
+    cose_form: CoseForm = "tag18",
+    alg: int | None = None,
+) -> bytes:
     """COSE_Sign1 over an arbitrary payload (thin alias of :func:`keys.cose.sign1`)."""
     return sign1(payload, signer, kid=kid, kid_placement=kid_placement, form=cose_form, alg=alg)
 

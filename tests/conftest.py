@@ -9,9 +9,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 # CI and developer machines here are shared and noisy: no example may fail for being slow.
-settings.register_profile(
-    "qrverify", deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+settings.register_profile("qrverify", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # The quick tier (scripts/test --quick) runs fewer examples per property.
 settings.register_profile("quick", parent=settings.get_profile("qrverify"), max_examples=15)
 settings.load_profile("quick" if os.environ.get("QRVERIFY_QUICK") else "qrverify")

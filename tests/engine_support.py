@@ -40,9 +40,16 @@ def assemble(protected: bytes, payload: bytes, signature: bytes) -> str:
     return hc1_from_cose(dumps(Tagged(18, [protected, {}, payload, signature])))
 
 
-def token(cert_type: str = "vaccination", *, issuer: Issuer = ES, iss: str | None = "RU",
-          iat: int = NOW - 3600, exp: int = NOW + 300 * DAY,
-          dcc: dict[str, Any] | None = None, extra: dict[int, Any] | None = None) -> str:
+def token(
+    cert_type: str = "vaccination",
+    *,
+    issuer: Issuer = ES,
+    iss: str | None = "RU",
+    iat: int = NOW - 3600,
+    exp: int = NOW + 300 * DAY,
+    dcc: dict[str, Any] | None = None,
+    extra: dict[int, Any] | None = None,
+) -> str:
     """A signed HC1 token; `extra` adds CWT claims (e.g. a large unknown claim)."""
     claims: dict[int, Any] = {} if iss is None else {1: iss}
     claims.update({4: exp, 6: iat, -260: {1: dcc or sample_dcc(cert_type, at=NOW)}})
@@ -55,10 +62,15 @@ def token(cert_type: str = "vaccination", *, issuer: Issuer = ES, iss: str | Non
 class Snapshots:
     """A store whose snapshot a test replaces as a whole."""
 
-    def __init__(self, trust: TrustRegistry, revoked: list[bytes] | None = None,
-                 registry: list[bytes] | None = None) -> None:
-        self.replica = Replica(trust, self._set(revoked or []),
-                               None if registry is None else self._set(registry))
+    def __init__(
+        self,
+        trust: TrustRegistry,
+        revoked: list[bytes] | None = None,
+        registry: list[bytes] | None = None,
+    ) -> None:
+        self.replica = Replica(
+            trust, self._set(revoked or []), None if registry is None else self._set(registry)
+        )
 
     @staticmethod
     def _set(items: list[bytes]) -> HashSet:
@@ -67,11 +79,13 @@ class Snapshots:
             out.add(item)
         return out
 
-    def replace(self, *, revoked: list[bytes] | None = None,
-                registry: list[bytes] | None = None) -> None:
+    def replace(
+        self, *, revoked: list[bytes] | None = None, registry: list[bytes] | None = None
+    ) -> None:
         old = self.replica
-        self.replica = Replica(old.trust, self._set(revoked or []),
-                               None if registry is None else self._set(registry))
+        self.replica = Replica(
+            old.trust, self._set(revoked or []), None if registry is None else self._set(registry)
+        )
 
     def status(self) -> dict[str, Any]:
         return {"ready": True, "counts": self.replica.counts()}

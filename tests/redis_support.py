@@ -30,7 +30,8 @@ import redis
 REDIS_SERVER = shutil.which("redis-server")
 requires_redis = pytest.mark.skipif(
     REDIS_SERVER is None,
-    reason="redis-server binary not found (Debian/Ubuntu: apt-get install redis-server)")
+    reason="redis-server binary not found (Debian/Ubuntu: apt-get install redis-server)",
+)
 
 
 def free_port() -> int:
@@ -42,9 +43,15 @@ def free_port() -> int:
 class RedisServer:
     """One redis-server process under test control."""
 
-    def __init__(self, *, appendonly: bool = False, port: int | None = None,
-                 directory: str | Path | None = None, extra: Sequence[str] = (),
-                 password: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        appendonly: bool = False,
+        port: int | None = None,
+        directory: str | Path | None = None,
+        extra: Sequence[str] = (),
+        password: str | None = None,
+    ) -> None:
         if REDIS_SERVER is None:
             raise RuntimeError("redis-server is not installed")
         self.port = port or free_port()
@@ -64,17 +71,33 @@ class RedisServer:
         if self.proc is not None:
             return self
         args = [
-            str(REDIS_SERVER), "--port", str(self.port), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "yes" if self.appendonly else "no",
-            "--appendfsync", "always", "--dir", str(self.dir), "--daemonize", "no",
-            "--logfile", str(self.dir / "redis.log"), "--protected-mode", "yes",
+            str(REDIS_SERVER),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--appendfsync",
+            "always",
+            "--dir",
+            str(self.dir),
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(self.dir / "redis.log"),
+            "--protected-mode",
+            "yes",
             *self.extra,
             *(["--requirepass", self.password] if self.password else []),
         ]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
-        probe = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5,
-                            password=self.password)
+        probe = redis.Redis(
+            host="127.0.0.1", port=self.port, socket_connect_timeout=0.5, password=self.password
+        )
         try:
             while True:
                 try:
@@ -85,13 +108,15 @@ class RedisServer:
                 except (redis.ConnectionError, redis.BusyLoadingError):
                     pass
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"redis-server exited with {self.proc.returncode}; "
-                                       f"see {self.dir / 'redis.log'}")
+                    raise RuntimeError(
+                        f"redis-server exited with {self.proc.returncode}; "
+                        f"see {self.dir / 'redis.log'}"
+                    )
                 if time.monotonic() > deadline:
                     raise RuntimeError("redis-server did not start in time")
                 time.sleep(0.02)
         except BaseException:
-            self.stop()          # never leave a half-started server behind
+            self.stop()  # never leave a half-started server behind
             raise
         finally:
             probe.close()
@@ -170,7 +195,8 @@ REDIS_CLI = shutil.which("redis-cli")
 REDIS_SENTINEL = shutil.which("redis-sentinel")
 requires_fleet_tools = pytest.mark.skipif(
     REDIS_SERVER is None or REDIS_CLI is None,
-    reason="redis-server / redis-cli not found (apt-get install redis-server redis-tools)")
+    reason="redis-server / redis-cli not found (apt-get install redis-server redis-tools)",
+)
 
 
 def _info(server: RedisServer, section: str) -> dict[str, Any]:
@@ -184,8 +210,11 @@ def link_up(replica: RedisServer) -> bool:
         info = _info(replica, "replication")
     except redis.RedisError:
         return False
-    return info.get("role") == "slave" and info.get("master_link_status") == "up" \
+    return (
+        info.get("role") == "slave"
+        and info.get("master_link_status") == "up"
         and not info.get("master_sync_in_progress")
+    )
 
 
 def start_replica(primary: RedisServer, timeout: float = 20.0) -> RedisServer:
@@ -233,8 +262,14 @@ class ClusterNodes:
     @staticmethod
     def _node() -> RedisServer:
         tmp = RedisServer(port=_cluster_port())
-        tmp.extra = ["--cluster-enabled", "yes", "--cluster-node-timeout", "3000",
-                     "--cluster-config-file", str(tmp.dir / "nodes.conf")]
+        tmp.extra = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-node-timeout",
+            "3000",
+            "--cluster-config-file",
+            str(tmp.dir / "nodes.conf"),
+        ]
         return tmp.start()
 
     def start(self, timeout: float = 60.0) -> ClusterNodes:
@@ -243,10 +278,18 @@ class ClusterNodes:
         try:
             self.masters = [self._node() for _ in range(self._count)]
             subprocess.run(  # noqa: S603 - fixed arguments
-                [REDIS_CLI, "--cluster", "create",
-                 *[f"127.0.0.1:{n.port}" for n in self.masters], "--cluster-yes"],
-                check=True, timeout=timeout, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL)
+                [
+                    REDIS_CLI,
+                    "--cluster",
+                    "create",
+                    *[f"127.0.0.1:{n.port}" for n in self.masters],
+                    "--cluster-yes",
+                ],
+                check=True,
+                timeout=timeout,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             if not wait_until(self._ok, timeout=timeout, interval=0.1):
                 raise RuntimeError("the cluster did not become ok in time")
         except BaseException:
@@ -301,8 +344,9 @@ class ClusterNodes:
         master_id = self.node_id(master)
         with self.client(node) as client:
             client.execute_command("CLUSTER", "MEET", "127.0.0.1", str(master.port))
-            if not wait_until(lambda: master_id in _nodes_text(client), timeout=timeout,
-                              interval=0.1):
+            if not wait_until(
+                lambda: master_id in _nodes_text(client), timeout=timeout, interval=0.1
+            ):
                 raise RuntimeError("the new node did not learn the cluster in time")
             client.execute_command("CLUSTER", "REPLICATE", master_id)
 
@@ -320,8 +364,15 @@ class ClusterNodes:
             raise RuntimeError("the replica was not announced in time")
         return node
 
-    def move_slot(self, slot: int, target: RedisServer, timeout: float = 60.0, *,
-                  batch: int = 100, midway: Any = None) -> None:
+    def move_slot(
+        self,
+        slot: int,
+        target: RedisServer,
+        timeout: float = 60.0,
+        *,
+        batch: int = 100,
+        midway: Any = None,
+    ) -> None:
         """Reshard one slot, with its keys, to `target` (what `redis-cli --cluster
         reshard` does: IMPORTING / MIGRATING, MIGRATE the keys, SETSLOT NODE everywhere).
         `midway()` is called once after the first batch of `batch` keys has moved, while
@@ -340,8 +391,9 @@ class ClusterNodes:
                     break
                 if time.monotonic() > deadline:
                     raise RuntimeError("slot migration did not finish in time")
-                src.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 10000,
-                                    "KEYS", *keys)
+                src.execute_command(
+                    "MIGRATE", "127.0.0.1", target.port, "", 0, 10000, "KEYS", *keys
+                )
                 if midway is not None:
                     midway, call = None, midway
                     call()
@@ -351,8 +403,9 @@ class ClusterNodes:
             if node is not source and node is not target:
                 with self.client(node) as other:
                     other.execute_command("CLUSTER", "SETSLOT", slot, "NODE", dst_id)
-        if not wait_until(lambda: self.owner(slot) is target and self._ok(),
-                          timeout=timeout, interval=0.1):
+        if not wait_until(
+            lambda: self.owner(slot) is target and self._ok(), timeout=timeout, interval=0.1
+        ):
             raise RuntimeError("the cluster did not settle after the reshard")
 
     def close(self) -> None:
@@ -397,11 +450,18 @@ class SentinelServer:
             f"sentinel monitor {self.name} 127.0.0.1 {self._master.port} 1\n"
             f"sentinel down-after-milliseconds {self.name} 3000\n"
             f"sentinel failover-timeout {self.name} 20000\n"
-            f"sentinel parallel-syncs {self.name} 1\n")
-        args = ([REDIS_SENTINEL, str(conf)] if REDIS_SENTINEL
-                else [str(REDIS_SERVER), str(conf), "--sentinel"])
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,  # noqa: S603
-                                     stderr=subprocess.DEVNULL)
+            f"sentinel parallel-syncs {self.name} 1\n"
+        )
+        args = (
+            [REDIS_SENTINEL, str(conf)]
+            if REDIS_SENTINEL
+            else [str(REDIS_SERVER), str(conf), "--sentinel"]
+        )
+        self.proc = subprocess.Popen(
+            args,
+            stdout=subprocess.DEVNULL,  # noqa: S603
+            stderr=subprocess.DEVNULL,
+        )
         if not wait_until(self._pings, timeout=timeout, interval=0.05):
             self.close()
             raise RuntimeError(f"redis-sentinel did not start; see {self.dir}")
@@ -427,8 +487,11 @@ class SentinelServer:
             replicas = client.execute_command("SENTINEL", "REPLICAS", self.name)
         good = 0
         for item in replicas:
-            fields = dict(zip(item[::2], item[1::2], strict=False)) if isinstance(
-                item, list) else dict(item)
+            fields = (
+                dict(zip(item[::2], item[1::2], strict=False))
+                if isinstance(item, list)
+                else dict(item)
+            )
             flags = fields.get(b"flags", fields.get("flags", b""))
             flags = flags.decode() if isinstance(flags, bytes) else str(flags)
             if flags == "slave":
@@ -444,8 +507,10 @@ class SentinelServer:
 
         def promoted() -> bool:
             try:
-                return self.master_port() == to.port and \
-                    _info(to, "replication").get("role") == "master"
+                return (
+                    self.master_port() == to.port
+                    and _info(to, "replication").get("role") == "master"
+                )
             except redis.RedisError:
                 return False
 

@@ -82,8 +82,12 @@ def test_units_use_the_packaged_binary_and_env_files() -> None:
     assert "EnvironmentFile=/etc/qrverify/qrverify.env" in serve
     assert "EnvironmentFile=/etc/qrverify/qrverify-sync.env" in sync
     for text in (serve, sync):
-        for key in ("DynamicUser=yes", "NoNewPrivileges=yes", "ProtectSystem=strict",
-                    "PrivateTmp=yes"):
+        for key in (
+            "DynamicUser=yes",
+            "NoNewPrivileges=yes",
+            "ProtectSystem=strict",
+            "PrivateTmp=yes",
+        ):
             assert key in text
     assert "Restart=on-failure" in serve
     assert "Unit=qrverify-sync.service" in (DEPLOY / "qrverify-sync.timer").read_text()

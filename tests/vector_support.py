@@ -17,11 +17,21 @@ TRUST_FILE = VECTORS_DIR / "trust.json"
 REVOCATIONS_FILE = VECTORS_DIR / "revocations.json"
 
 #: Reasons decided before (or by) the signature check: no personal data may be shown.
-UNVERIFIED_REASONS = frozenset({
-    Reason.BAD_PREFIX, Reason.BAD_BASE45, Reason.BAD_COMPRESSION, Reason.BAD_COSE,
-    Reason.BAD_CWT, Reason.BAD_PAYLOAD, Reason.TOO_LARGE, Reason.UNKNOWN_KEY,
-    Reason.BAD_SIGNATURE, Reason.BAD_LINK, Reason.NOT_FOUND,
-})
+UNVERIFIED_REASONS = frozenset(
+    {
+        Reason.BAD_PREFIX,
+        Reason.BAD_BASE45,
+        Reason.BAD_COMPRESSION,
+        Reason.BAD_COSE,
+        Reason.BAD_CWT,
+        Reason.BAD_PAYLOAD,
+        Reason.TOO_LARGE,
+        Reason.UNKNOWN_KEY,
+        Reason.BAD_SIGNATURE,
+        Reason.BAD_LINK,
+        Reason.NOT_FOUND,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -46,16 +56,18 @@ def load_vectors() -> list[Vector]:
     raw = json.loads(VECTORS_FILE.read_text(encoding="utf-8"))
     out = []
     for v in raw:
-        out.append(Vector(
-            name=v["name"],
-            token=v["token"],
-            at=datetime.fromisoformat(v["at"].replace("Z", "+00:00")),
-            at_text=v["at"],
-            rules=v["rules"],
-            trust=VECTORS_DIR / v["trust"],
-            revocations=None if v["revocations"] is None else VECTORS_DIR / v["revocations"],
-            expect=v["expect"],
-        ))
+        out.append(
+            Vector(
+                name=v["name"],
+                token=v["token"],
+                at=datetime.fromisoformat(v["at"].replace("Z", "+00:00")),
+                at_text=v["at"],
+                rules=v["rules"],
+                trust=VECTORS_DIR / v["trust"],
+                revocations=None if v["revocations"] is None else VECTORS_DIR / v["revocations"],
+                expect=v["expect"],
+            )
+        )
     return out
 
 

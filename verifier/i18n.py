@@ -75,9 +75,12 @@ def _choose(header: bytes) -> str:
 
 
 def choose(accept_language: bytes | str | None) -> str:
-    """"ru" when the `Accept-Language` header prefers Russian to English, else "en"."""
+    """ "ru" when the `Accept-Language` header prefers Russian to English, else "en"."""
     if not accept_language:
         return "en"
-    raw = accept_language.encode("latin-1", "replace") if isinstance(accept_language, str) \
+    raw = (
+        accept_language.encode("latin-1", "replace")
+        if isinstance(accept_language, str)
         else accept_language
+    )
     return _choose(raw)

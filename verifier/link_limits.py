@@ -32,9 +32,14 @@ __all__ = ["NotFoundLimiter", "gate", "note", "who"]
 class NotFoundLimiter:
     """Token bucket per client of not_found answers (thread-safe)."""
 
-    def __init__(self, per_minute: float = 30.0, burst: int = 20, *,
-                 max_clients: int = 100_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        per_minute: float = 30.0,
+        burst: int = 20,
+        *,
+        max_clients: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if not (per_minute > 0 and math.isfinite(per_minute)):
             raise ValueError("per_minute must be a positive number")
         if isinstance(burst, bool) or not isinstance(burst, int) or not 1 <= burst <= 1_000_000:

@@ -39,14 +39,24 @@ __all__ = [
     "parse_time",
 ]
 
-FIELDS = ("id", "ck", "type", "status", "valid_from", "valid_until", "name", "name_latin",
-          "dob", "document")
+FIELDS = (
+    "id",
+    "ck",
+    "type",
+    "status",
+    "valid_from",
+    "valid_until",
+    "name",
+    "name_latin",
+    "dob",
+    "document",
+)
 REQUIRED = tuple(f for f in FIELDS if f != "ck")
 TYPES = {"vaccination": 0, "recovery": 1, "test": 2, "temporary": 3}
 STATUSES = ("valid", "revoked")
 MOSCOW = timezone(timedelta(hours=3))
-MAX_LINE = 1 << 16          # bytes in one JSON line / CSV row
-MAX_TEXT = 120              # characters in name, name_latin, document
+MAX_LINE = 1 << 16  # bytes in one JSON line / CSV row
+MAX_TEXT = 120  # characters in name, name_latin, document
 MAX_RECORDS = 200_000_000
 _CK = re.compile(r"[0-9a-fA-F]{32}")
 _DOB = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?")
@@ -129,8 +139,18 @@ def normalise(rec: Mapping[str, Any]) -> tuple[Any, ...]:
             date.fromisoformat(dob)
         except ValueError:
             raise ValueError("dob is not a calendar date") from None
-    return (ident.lower(), ck_bytes, TYPES[ctype], status == "revoked", start, end,
-            _text(rec, "name"), _text(rec, "name_latin"), dob, _text(rec, "document"))
+    return (
+        ident.lower(),
+        ck_bytes,
+        TYPES[ctype],
+        status == "revoked",
+        start,
+        end,
+        _text(rec, "name"),
+        _text(rec, "name_latin"),
+        dob,
+        _text(rec, "document"),
+    )
 
 
 def _detect(name: str, first: bytes) -> str:
@@ -191,8 +211,7 @@ def _csv(lines: Lines, where: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
     names = [h.strip() for h in header]
     missing = [f for f in REQUIRED if f not in names]
     if missing:
-        raise RecordsFileError(f"{where} line 1: CSV header lacks column(s): "
-                               f"{', '.join(missing)}")
+        raise RecordsFileError(f"{where} line 1: CSV header lacks column(s): {', '.join(missing)}")
     if len(set(names)) != len(names):
         raise RecordsFileError(f"{where} line 1: CSV header repeats a column")
     width = len(names)
@@ -206,8 +225,9 @@ def _csv(lines: Lines, where: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
         if len(row) != width:
-            raise RecordsFileError(f"{where} line {reader.line_num}: {len(row)} columns, "
-                                   f"the header has {width}")
+            raise RecordsFileError(
+                f"{where} line {reader.line_num}: {len(row)} columns, the header has {width}"
+            )
         yield reader.line_num, dict(zip(names, row, strict=True))
 
 
@@ -243,8 +263,7 @@ def iter_records(
         for number, obj in rows:
             count += 1
             if count > MAX_RECORDS:
-                raise RecordsFileError(f"{where} line {number}: more than {MAX_RECORDS} "
-                                       "records")
+                raise RecordsFileError(f"{where} line {number}: more than {MAX_RECORDS} records")
             try:
                 yield normalise(obj)
             except ValueError as exc:
@@ -256,7 +275,8 @@ def iter_records(
 
 def load_table(
     source: str | os.PathLike[str] | IO[bytes] | Iterable[Mapping[str, Any]],
-    *, fmt: str | None = None,
+    *,
+    fmt: str | None = None,
 ) -> RecordTable:
     """A RecordTable from a records file (or from record mappings); all or nothing."""
     where = "register records"

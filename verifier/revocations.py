@@ -114,7 +114,8 @@ def _parse_revoked(items: object) -> tuple[bytes, dict[str, int]]:
         raise RevocationFileError('revocations file: "revoked" must be a list')
     if len(items) > MAX_ENTRIES:
         raise RevocationFileError(
-            f'revocations file: "revoked" has {len(items)} entries (limit {MAX_ENTRIES})')
+            f'revocations file: "revoked" has {len(items)} entries (limit {MAX_ENTRIES})'
+        )
     a2b = binascii.a2b_base64
     counts = dict.fromkeys(REVOCATION_TYPES, 0)
     out: list[bytes] = []
@@ -125,8 +126,12 @@ def _parse_revoked(items: object) -> tuple[bytes, dict[str, int]]:
             _entry_error(index, entry)
         kind = entry.get("type")
         value = entry.get("hash")
-        if (type(kind) is not str or kind not in counts or type(value) is not str
-                or len(value) != _B64_LEN):
+        if (
+            type(kind) is not str
+            or kind not in counts
+            or type(value) is not str
+            or len(value) != _B64_LEN
+        ):
             _entry_error(index, entry)
         try:
             raw = a2b(value, strict_mode=True)
@@ -150,8 +155,7 @@ def _entry_error(index: int, entry: object) -> None:
         if key not in entry:
             raise RevocationFileError(f'{where}: missing "{key}"')
     if entry["type"] not in REVOCATION_TYPES:
-        raise RevocationFileError(
-            f'{where}: "type" must be one of {", ".join(REVOCATION_TYPES)}')
+        raise RevocationFileError(f'{where}: "type" must be one of {", ".join(REVOCATION_TYPES)}')
     _decode_hash(entry["hash"], where)
     raise RevocationFileError(f"{where}: invalid entry")  # not reached
 
@@ -161,7 +165,8 @@ def _parse_registry(items: object, name: str = "registry") -> bytes:
         raise RevocationFileError(f'revocations file: "{name}" must be a list')
     if len(items) > MAX_ENTRIES:
         raise RevocationFileError(
-            f'revocations file: "{name}" has {len(items)} entries (limit {MAX_ENTRIES})')
+            f'revocations file: "{name}" has {len(items)} entries (limit {MAX_ENTRIES})'
+        )
     a2b = binascii.a2b_base64
     out: list[bytes] = []
     append = out.append
@@ -188,16 +193,15 @@ def parse_revocations(data: bytes | bytearray | memoryview | str) -> Revocations
         raise RevocationFileError(f"revocations file: invalid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise RevocationFileError("revocations file: top level must be a JSON object")
-    unknown = sorted(str(k)[:40] for k in obj
-                     if k not in ("revoked", "registry", "removed"))
+    unknown = sorted(str(k)[:40] for k in obj if k not in ("revoked", "registry", "removed"))
     if unknown:
         raise RevocationFileError(
-            f"revocations file: unexpected top-level field(s) {', '.join(unknown)}")
+            f"revocations file: unexpected top-level field(s) {', '.join(unknown)}"
+        )
     revoked, counts = _parse_revoked(obj.get("revoked", []))
     registry = _parse_registry(obj["registry"]) if "registry" in obj else None
     removed = _parse_registry(obj["removed"], "removed") if "removed" in obj else None
-    return Revocations(revoked=revoked, type_counts=counts, registry=registry,
-                       removed=removed)
+    return Revocations(revoked=revoked, type_counts=counts, registry=registry, removed=removed)
 
 
 def _line_kind(obj: object) -> str | None:
@@ -223,14 +227,16 @@ def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
         number += 1
         if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
             raise RevocationFileError(
-                f"revocations file: line {number} is longer than {MAX_LINE_BYTES} bytes")
+                f"revocations file: line {number} is longer than {MAX_LINE_BYTES} bytes"
+            )
         line = line.strip()
         if line:
             yield number, line
 
 
-def parse_revocation_lines(stream: IO[bytes],
-                           progress: Callable[[int], None] | None = None) -> Revocations:
+def parse_revocation_lines(
+    stream: IO[bytes], progress: Callable[[int], None] | None = None
+) -> Revocations:
     """Parse JSON Lines from a binary stream (see the module docstring); memory is the
     packed result. `progress(n)` is called every 100,000 entries."""
     a2b = binascii.a2b_base64
@@ -248,12 +254,14 @@ def parse_revocation_lines(stream: IO[bytes],
         if kind is None:
             raise RevocationFileError(
                 f'{where}: expected {{"type": ..., "hash": ...}}, {{"registry": ...}} or '
-                '{"removed": ...}')
+                '{"removed": ...}'
+            )
         if kind == "type":
             entry_type, value = obj["type"], obj["hash"]
             if entry_type not in counts:
                 raise RevocationFileError(
-                    f'{where}: "type" must be one of {", ".join(REVOCATION_TYPES)}')
+                    f'{where}: "type" must be one of {", ".join(REVOCATION_TYPES)}'
+                )
             target = revoked
             counts[entry_type] += 1
         else:
@@ -273,17 +281,20 @@ def parse_revocation_lines(stream: IO[bytes],
         target += raw
         n += 1
         if n > MAX_STREAM_ENTRIES:
-            raise RevocationFileError(
-                f"revocations file: more than {MAX_STREAM_ENTRIES} entries")
+            raise RevocationFileError(f"revocations file: more than {MAX_STREAM_ENTRIES} entries")
         if progress is not None and n % 100_000 == 0:
             progress(n)
-    return Revocations(revoked=bytes(revoked), type_counts=counts,
-                       registry=bytes(registry) if seen_registry else None,
-                       removed=bytes(removed) if seen_removed else None)
+    return Revocations(
+        revoked=bytes(revoked),
+        type_counts=counts,
+        registry=bytes(registry) if seen_registry else None,
+        removed=bytes(removed) if seen_removed else None,
+    )
 
 
-def load_revocations(path: str | os.PathLike[str],
-                     progress: Callable[[int], None] | None = None) -> Revocations:
+def load_revocations(
+    path: str | os.PathLike[str], progress: Callable[[int], None] | None = None
+) -> Revocations:
     """Read and parse a revocation file: JSON (at most MAX_FILE_BYTES) or JSON Lines (any
     size, streamed), either of them optionally gzipped."""
     name = os.fspath(path)
@@ -295,15 +306,14 @@ def load_revocations(path: str | os.PathLike[str],
     except IsADirectoryError:
         raise RevocationFileError(f"revocations file is a directory: {name}") from None
     except OSError as exc:
-        raise RevocationFileError(f"cannot read revocations file {name}: {exc.strerror}"
-                                  ) from None
+        raise RevocationFileError(f"cannot read revocations file {name}: {exc.strerror}") from None
     try:
         gzipped = raw.read(2) == GZIP_MAGIC
         raw.seek(0)
         stream = cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw)
         try:
             first = b""
-            for _ in range(1000):          # the first non-blank line decides the form
+            for _ in range(1000):  # the first non-blank line decides the form
                 line = stream.readline(MAX_LINE_BYTES + 1)
                 first = line.strip()
                 if first or not line:
@@ -316,14 +326,14 @@ def load_revocations(path: str | os.PathLike[str],
             if is_lines:
                 return parse_revocation_lines(stream, progress)
             if not gzipped:
-                data = read_capped(path, MAX_FILE_BYTES, "revocations file",
-                                   RevocationFileError)
+                data = read_capped(path, MAX_FILE_BYTES, "revocations file", RevocationFileError)
             else:
                 data = stream.read(MAX_FILE_BYTES + 1)
                 if len(data) > MAX_FILE_BYTES:
                     raise RevocationFileError(
                         f"revocations file {name} is larger than {MAX_FILE_BYTES} bytes "
-                        "uncompressed (use JSON Lines for larger inputs)")
+                        "uncompressed (use JSON Lines for larger inputs)"
+                    )
             return parse_revocations(data)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise RevocationFileError(f"revocations file: cannot read it: {exc}") from None
@@ -331,8 +341,9 @@ def load_revocations(path: str | os.PathLike[str],
         raw.close()
 
 
-def dump_revocations(revoked: bytes = b"", registry: bytes | None = None,
-                     kind: str = "UCI") -> bytes:
+def dump_revocations(
+    revoked: bytes = b"", registry: bytes | None = None, kind: str = "UCI"
+) -> bytes:
     """The JSON file for packed hashes (all revoked entries get `kind`). For tools and tests."""
     import base64
 
@@ -340,11 +351,16 @@ def dump_revocations(revoked: bytes = b"", registry: bytes | None = None,
         raise ValueError("packed hashes must be a multiple of 16 bytes")
     b64 = base64.b64encode
     obj: dict[str, object] = {
-        "revoked": [{"type": kind, "hash": b64(revoked[i:i + HASH_SIZE]).decode("ascii")}
-                    for i in range(0, len(revoked), HASH_SIZE)]}
+        "revoked": [
+            {"type": kind, "hash": b64(revoked[i : i + HASH_SIZE]).decode("ascii")}
+            for i in range(0, len(revoked), HASH_SIZE)
+        ]
+    }
     if registry is not None:
-        obj["registry"] = [b64(registry[i:i + HASH_SIZE]).decode("ascii")
-                           for i in range(0, len(registry), HASH_SIZE)]
+        obj["registry"] = [
+            b64(registry[i : i + HASH_SIZE]).decode("ascii")
+            for i in range(0, len(registry), HASH_SIZE)
+        ]
     return orjson.dumps(obj)
 
 
@@ -359,8 +375,9 @@ def _drl_types(batch: dict[str, object], where: str) -> int:
     raw = batch.get("hashTypes", batch.get("hashType"))
     names = raw.split(",") if isinstance(raw, str) else raw
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        raise RevocationFileError(f"{where}: hashType(s) must name UCI, COUNTRYCODEUCI "
-                                  "or SIGNATURE")
+        raise RevocationFileError(
+            f"{where}: hashType(s) must name UCI, COUNTRYCODEUCI or SIGNATURE"
+        )
     mask = 0
     for name in names:
         bit = DRL_TYPE_BITS.get(name.strip())
@@ -382,8 +399,9 @@ def _drl_expires(value: object, where: str) -> int:
             moment = None
         if moment is not None and moment.tzinfo is not None:
             return int(moment.timestamp())
-    raise RevocationFileError(f"{where}: expires must be an ISO 8601 time with an offset "
-                              "or epoch seconds")
+    raise RevocationFileError(
+        f"{where}: expires must be an ISO 8601 time with an offset or epoch seconds"
+    )
 
 
 def parse_drl(data: bytes | bytearray | memoryview | str) -> dict[bytes, tuple[int, int, Any]]:
@@ -417,8 +435,11 @@ def parse_drl(data: bytes | bytearray | memoryview | str) -> dict[bytes, tuple[i
             raise RevocationFileError(f"{where}: unexpected field(s) {', '.join(extra)}")
         kid_text = batch.get("kid")
         try:
-            kid = binascii.a2b_base64(kid_text, strict_mode=True) \
-                if isinstance(kid_text, str) and len(kid_text) <= 100 else b""
+            kid = (
+                binascii.a2b_base64(kid_text, strict_mode=True)
+                if isinstance(kid_text, str) and len(kid_text) <= 100
+                else b""
+            )
         except (binascii.Error, ValueError):
             kid = b""
         if not 0 < len(kid) <= 64:

@@ -46,14 +46,11 @@ class Rules:
     accepted_test_types: frozenset[str] = field(default_factory=lambda: frozenset({PCR}))
     #: `mp` codes of the vaccines admitted; None admits any product.
     accepted_vaccines: frozenset[str] | None = MOSCOW_VACCINES
-    registry_types: frozenset[str] = field(
-        default_factory=lambda: frozenset({"recovery", "test"})
-    )
+    registry_types: frozenset[str] = field(default_factory=lambda: frozenset({"recovery", "test"}))
 
 
 VENUE = Rules()
-NONE = Rules(name="none", technical_only=True, registry_types=frozenset(),
-             accepted_vaccines=None)
+NONE = Rules(name="none", technical_only=True, registry_types=frozenset(), accepted_vaccines=None)
 BUILTIN = {"venue": VENUE, "none": NONE}
 
 _INT_KNOBS = {

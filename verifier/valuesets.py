@@ -23,8 +23,15 @@ import orjson
 from fastpath._decode import ValueSets
 from keys._files import read_capped
 
-__all__ = ["FILES", "OPTIONAL_FILES", "ValueSetError", "ValueSets", "load_valuesets",
-           "packaged_valuesets", "PACKAGED_DIR"]
+__all__ = [
+    "FILES",
+    "OPTIONAL_FILES",
+    "ValueSetError",
+    "ValueSets",
+    "load_valuesets",
+    "packaged_valuesets",
+    "PACKAGED_DIR",
+]
 
 PACKAGED_DIR = Path(__file__).resolve().parent / "data" / "valuesets"
 
@@ -65,8 +72,10 @@ def _codes(path: Path) -> list[str]:
         raise ValueSetError(f"value-set file {path}: more than {MAX_CODES_PER_FILE} codes")
     for code in values:
         if not code or len(code) > MAX_CODE_CHARS or not code.isprintable():
-            raise ValueSetError(f"value-set file {path}: a code that is empty, longer than "
-                                f"{MAX_CODE_CHARS} characters or not printable")
+            raise ValueSetError(
+                f"value-set file {path}: a code that is empty, longer than "
+                f"{MAX_CODE_CHARS} characters or not printable"
+            )
     return list(values)
 
 

@@ -32,10 +32,15 @@ from bench.tokens import (  # noqa: E402
 @pytest.mark.slow
 def test_smoke_runs_every_scenario_without_failures(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--out", str(out)],
-                          cwd=tmp_path, env=runner.child_env(), capture_output=True, text=True,
-                          timeout=600,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--out", str(out)],
+        cwd=tmp_path,
+        env=runner.child_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     summary = (out / "summary.md").read_text()
     assert "## Failures" in summary
@@ -43,7 +48,8 @@ def test_smoke_runs_every_scenario_without_failures(tmp_path: Path) -> None:
     rows = data["rows"]
     scenarios = {"capacity", "restaurant_evening", "stadium_rush", "sync_under_load"}
     assert {r["scenario"] for r in rows if r["kind"] == "embedded"} == scenarios - {
-        "sync_under_load"}
+        "sync_under_load"
+    }
     assert {r["scenario"] for r in rows if r["kind"] == "redis"} == scenarios
     assert {r["kind"] for r in rows} == {"echo", "embedded", "redis"}
     for r in rows:
@@ -55,8 +61,7 @@ def test_smoke_runs_every_scenario_without_failures(tmp_path: Path) -> None:
     # verdict compared: register links on every service that has the records (embedded
     # always), EU certificates everywhere
     kinds = set().union(*(r["checked"] for r in service))
-    assert kinds >= {"valid", "rescan", "expired", "revoked", "forged", "garbage",
-                     "revoke_later"}
+    assert kinds >= {"valid", "rescan", "expired", "revoked", "forged", "garbage", "revoke_later"}
     with_links = [r for r in service if r["links"]]
     assert {r["kind"] for r in with_links} >= {"embedded"}
     for kind in LINK_KINDS:
@@ -94,8 +99,9 @@ def test_probe_summary_fails_on_a_late_valid_verdict() -> None:
     late = [(100.1, "valid"), (101.5, "valid"), (101.6, "revoked")]
     bad = runner.summarize_probe(push, late, 0)
     assert bad["ok"] is False and bad["late_valid_polls"] == 1
-    never = runner.summarize_probe(push, [(100.3, "valid"), (100.4, "revoked"),
-                                          (100.5, "valid")], 0)
+    never = runner.summarize_probe(
+        push, [(100.3, "valid"), (100.4, "revoked"), (100.5, "valid")], 0
+    )
     assert never["ok"] is False and never["delay_after_sync_s"] is None
 
 
@@ -103,14 +109,19 @@ def test_expected_verdict_of_a_token_revoked_by_the_push() -> None:
     valid = ("valid", None)
     revoked = ("invalid", "revoked")
     assert expected_for("revoke_later", *valid, {}, 50.0) == ({valid}, False)
-    assert expected_for("revoke_later", *valid, {"start": 10.0}, 50.0) == (
-        {valid, revoked}, False)
+    assert expected_for("revoke_later", *valid, {"start": 10.0}, 50.0) == ({valid, revoked}, False)
     assert expected_for("revoke_later", *valid, {"start": 10.0, "end": 10.5}, 11.4)[0] == {
-        valid, revoked}
+        valid,
+        revoked,
+    }
     assert expected_for("revoke_later", *valid, {"start": 10.0, "end": 10.5}, 11.6) == (
-        {revoked}, True)
-    assert expected_for("expired", "invalid", "token_expired", {"start": 1.0, "end": 2.0},
-                        9.0) == ({("invalid", "token_expired")}, False)
+        {revoked},
+        True,
+    )
+    assert expected_for("expired", "invalid", "token_expired", {"start": 1.0, "end": 2.0}, 9.0) == (
+        {("invalid", "token_expired")},
+        False,
+    )
 
 
 @pytest.mark.parametrize("text", ["valid=", "bogus=3", "valid=-1", "valid=0", "valid=nan"])
@@ -133,8 +144,11 @@ def test_moscow_mix_is_mostly_register_links() -> None:
 
 
 def test_by_group_counts_checked_verdicts_of_each_kind() -> None:
-    res = {"seconds": 2.0, "kinds": {"link_valid": 7, "link_bad": 1, "valid": 2},
-           "checked": {"link_valid": 6, "link_bad": 1, "valid": 2}}
+    res = {
+        "seconds": 2.0,
+        "kinds": {"link_valid": 7, "link_bad": 1, "valid": 2},
+        "checked": {"link_valid": 6, "link_bad": 1, "valid": 2},
+    }
     got = runner.by_group(res)
     assert got["link_checked"] == 7 and got["eu_checked"] == 2
     assert got["link_rps"] == pytest.approx(3.5) and got["eu_rps"] == pytest.approx(1.0)
@@ -142,18 +156,37 @@ def test_by_group_counts_checked_verdicts_of_each_kind() -> None:
 
 
 def test_summary_section_splits_capacity_by_kind() -> None:
-    row = {"target": "embedded1", "store": "embedded", "kind": "embedded", "workers": 1,
-           "scenario": "capacity", "users": 4, "rps": 1000.0, "links": True,
-           "wrong_verdicts": 0, "kinds": {"link_valid": 700, "valid": 300},
-           "checked": {"link_valid": 700, "valid": 299}, "wrong_by_kind": {"valid": 1},
-           "link_checked": 700, "eu_checked": 299, "link_rps": 700.0, "eu_rps": 299.0,
-           "link_share": 0.7, "eu_share": 0.3}
-    meta = {"mix": {"link_valid": 70.0, "valid": 30.0},
-            "mix_shares": {"link": 0.7, "eu": 0.3},
-            "inprocess": {"link_rate": 5000.0, "eu_rate": 3000.0}, "links_off": ["redis2"]}
+    row = {
+        "target": "embedded1",
+        "store": "embedded",
+        "kind": "embedded",
+        "workers": 1,
+        "scenario": "capacity",
+        "users": 4,
+        "rps": 1000.0,
+        "links": True,
+        "wrong_verdicts": 0,
+        "kinds": {"link_valid": 700, "valid": 300},
+        "checked": {"link_valid": 700, "valid": 299},
+        "wrong_by_kind": {"valid": 1},
+        "link_checked": 700,
+        "eu_checked": 299,
+        "link_rps": 700.0,
+        "eu_rps": 299.0,
+        "link_share": 0.7,
+        "eu_share": 0.3,
+    }
+    meta = {
+        "mix": {"link_valid": 70.0, "valid": 30.0},
+        "mix_shares": {"link": 0.7, "eu": 0.3},
+        "inprocess": {"link_rate": 5000.0, "eu_rate": 3000.0},
+        "links_off": ["redis2"],
+    }
     text = "\n".join(mixreport.section([row], meta))
-    assert "1,000 verdicts/s at 4 closed-loop users = 700 register-link verdicts/s " \
+    assert (
+        "1,000 verdicts/s at 4 closed-loop users = 700 register-link verdicts/s "
         "(70.0 % of the scans) + 299 EU-certificate verdicts/s (30.0 %)" in text
+    )
     assert "| link_valid | register links | 70.0 % | 700 | 700 | 0 |" in text
     assert "| valid | EU certificates | 30.0 % | 300 | 299 | 1 |" in text
     assert "Ran without register links: redis2" in text

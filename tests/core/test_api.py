@@ -19,13 +19,33 @@ V = {v.name: v for v in load_vectors()}
 AT = datetime(2021, 11, 15, 12, 0, 0, tzinfo=UTC)
 
 CONTRACT_REASONS = {
-    "bad_prefix", "bad_base45", "bad_compression", "bad_cose", "bad_cwt", "bad_payload",
-    "too_large", "unknown_key", "bad_signature", "key_usage", "key_expired", "token_expired",
-    "token_not_yet_valid", "revoked", "not_in_registry", "bad_link", "not_found",
-    "vaccine_not_accepted", "vaccination_incomplete", "vaccination_not_yet_valid",
+    "bad_prefix",
+    "bad_base45",
+    "bad_compression",
+    "bad_cose",
+    "bad_cwt",
+    "bad_payload",
+    "too_large",
+    "unknown_key",
+    "bad_signature",
+    "key_usage",
+    "key_expired",
+    "token_expired",
+    "token_not_yet_valid",
+    "revoked",
+    "not_in_registry",
+    "bad_link",
+    "not_found",
+    "vaccine_not_accepted",
+    "vaccination_incomplete",
+    "vaccination_not_yet_valid",
     "vaccination_expired",
-    "recovery_not_yet_valid", "recovery_expired", "test_positive", "test_type_not_accepted",
-    "test_expired", "test_in_future",
+    "recovery_not_yet_valid",
+    "recovery_expired",
+    "test_positive",
+    "test_type_not_accepted",
+    "test_expired",
+    "test_in_future",
 }
 
 
@@ -47,8 +67,9 @@ class SwitchableStore:
 
     def set_registry(self, registry: set[bytes] | None) -> None:
         old = self.replica
-        self.replica = Replica(old.trust, old.revoked,
-                               None if registry is None else as_hashset(registry))
+        self.replica = Replica(
+            old.trust, old.revoked, None if registry is None else as_hashset(registry)
+        )
 
     @property
     def trust(self) -> TrustRegistry:
@@ -62,8 +83,13 @@ class SwitchableStore:
         return None if registry is None else uci in registry
 
     def status(self) -> dict[str, Any]:
-        return {"ready": True, "reason": None, "age_seconds": 0.0,
-                "counts": self.replica.counts(), "source": "test"}
+        return {
+            "ready": True,
+            "reason": None,
+            "age_seconds": 0.0,
+            "counts": self.replica.counts(),
+            "source": "test",
+        }
 
     def close(self) -> None:
         pass
@@ -100,8 +126,7 @@ def test_valid_verdict_shape(verifier: Verifier) -> None:
     d = verdict.to_dict()
     assert list(d) == ["status", "reason", "detail", "holder", "certificate"]
     assert d["status"] == "valid" and d["reason"] is None
-    assert d["holder"] == {"name": "Иванов Иван", "name_latin": "IVANOV<IVAN",
-                           "dob": "1980-01-01"}
+    assert d["holder"] == {"name": "Иванов Иван", "name_latin": "IVANOV<IVAN", "dob": "1980-01-01"}
     assert list(d["certificate"]) == ["type", "issuer", "valid_until"]
     assert d["certificate"]["type"] == "vaccination" and d["certificate"]["issuer"] == "RU"
     assert datetime.strptime(d["certificate"]["valid_until"], "%Y-%m-%dT%H:%M:%SZ")
@@ -110,11 +135,18 @@ def test_valid_verdict_shape(verifier: Verifier) -> None:
 
 
 def test_no_medical_detail_in_the_verdict(verifier: Verifier) -> None:
-    for name in ("valid_vaccination_es256", "valid_test_pcr", "valid_recovery",
-                 "test_positive"):
+    for name in ("valid_vaccination_es256", "valid_test_pcr", "valid_recovery", "test_positive"):
         text = verifier.verify(V[name].token, at=AT).to_json().decode()
-        for secret in ("EU/1/20/1528", "J07BX03", "260415000", "260373001", "LP6464-4",
-                       "URN:UVCI", "840539006", "Moscow City"):
+        for secret in (
+            "EU/1/20/1528",
+            "J07BX03",
+            "260415000",
+            "260373001",
+            "LP6464-4",
+            "URN:UVCI",
+            "840539006",
+            "Moscow City",
+        ):
             assert secret not in text
 
 
@@ -153,8 +185,13 @@ def test_verdict_equality() -> None:
 
 
 def test_str_bytes_bytearray_memoryview_agree(verifier: Verifier) -> None:
-    for name in ("valid_test_pcr", "bad_signature_flipped_bit", "prefix_lowercase_accepted",
-                 "bad_prefix_hc2", "leading_space_stripped"):
+    for name in (
+        "valid_test_pcr",
+        "bad_signature_flipped_bit",
+        "prefix_lowercase_accepted",
+        "bad_prefix_hc2",
+        "leading_space_stripped",
+    ):
         token = V[name].token
         raw = token.encode()
         expected = verifier.verify(token, at=AT)
@@ -162,8 +199,22 @@ def test_str_bytes_bytearray_memoryview_agree(verifier: Verifier) -> None:
             assert Verifier.from_files(trust=TRUST_FILE).verify(form, at=AT) == expected
 
 
-@pytest.mark.parametrize("junk", [None, 12345, 1.5, ["HC1:"], {"token": "x"}, object(), b"",
-                                  "", "\ud800", "HC1:\ud800", b"HC1:\xff\xfe"])
+@pytest.mark.parametrize(
+    "junk",
+    [
+        None,
+        12345,
+        1.5,
+        ["HC1:"],
+        {"token": "x"},
+        object(),
+        b"",
+        "",
+        "\ud800",
+        "HC1:\ud800",
+        b"HC1:\xff\xfe",
+    ],
+)
 def test_non_token_input_gives_a_verdict(verifier: Verifier, junk: Any) -> None:
     verdict = verifier.verify(junk, at=AT)
     assert verdict.status == "invalid"
@@ -178,10 +229,11 @@ def test_at_naive_is_utc(verifier: Verifier) -> None:
     just_before = naive - timedelta(seconds=1)
     assert verifier.verify(v.token, at=just_before).reason is None
     moscow = timezone(timedelta(hours=3))
-    assert verifier.verify(v.token, at=v.at.astimezone(moscow)).reason is \
-        Reason.VACCINATION_EXPIRED
-    assert verifier.verify(v.token, at=just_before.replace(tzinfo=UTC).astimezone(moscow)) \
-        .reason is None
+    assert verifier.verify(v.token, at=v.at.astimezone(moscow)).reason is Reason.VACCINATION_EXPIRED
+    assert (
+        verifier.verify(v.token, at=just_before.replace(tzinfo=UTC).astimezone(moscow)).reason
+        is None
+    )
 
 
 def test_at_default_is_now(verifier: Verifier) -> None:
@@ -214,8 +266,15 @@ def test_from_files_errors_are_config_errors(tmp_path: Any) -> None:
 
 
 def test_verify_many_keeps_order(verifier: Verifier) -> None:
-    names = ["valid_test_pcr", "bad_prefix_empty", "test_positive", "valid_recovery",
-             "bad_cose_3_elements", "valid_test_pcr", "unknown_key_untrusted_issuer"]
+    names = [
+        "valid_test_pcr",
+        "bad_prefix_empty",
+        "test_positive",
+        "valid_recovery",
+        "bad_cose_3_elements",
+        "valid_test_pcr",
+        "unknown_key_untrusted_issuer",
+    ]
     verdicts = verifier.verify_many([V[n].token for n in names], at=AT)
     assert [v.to_dict()["reason"] for v in verdicts] == [V[n].reason for n in names]
     assert verifier.verify_many([], at=AT) == []
@@ -223,13 +282,13 @@ def test_verify_many_keeps_order(verifier: Verifier) -> None:
 
 
 def test_verify_many_equals_verify() -> None:
-    vectors = [v for v in V.values() if v.rules == "venue" and v.revocations is None
-               and v.at == AT]
+    vectors = [v for v in V.values() if v.rules == "venue" and v.revocations is None and v.at == AT]
     assert len(vectors) > 100
     a = Verifier.from_files(trust=TRUST_FILE)
     b = Verifier.from_files(trust=TRUST_FILE)
     assert a.verify_many([v.token for v in vectors], at=AT) == [
-        b.verify(v.token, at=AT) for v in vectors]
+        b.verify(v.token, at=AT) for v in vectors
+    ]
 
 
 # -- the re-scan cache ---------------------------------------------------------------------
@@ -303,8 +362,15 @@ def test_memory_store_with_revocations_from_file(trust: TrustRegistry) -> None:
 
 
 def test_cache_is_bounded_and_can_be_disabled() -> None:
-    tokens = [V[n].token for n in ("valid_vaccination_es256", "valid_test_pcr",
-                                   "valid_recovery", "valid_vaccination_eddsa")]
+    tokens = [
+        V[n].token
+        for n in (
+            "valid_vaccination_es256",
+            "valid_test_pcr",
+            "valid_recovery",
+            "valid_vaccination_eddsa",
+        )
+    ]
     small = Verifier.from_files(trust=TRUST_FILE, cache_size=2)
     for t in tokens * 3:
         small.verify(t, at=AT)

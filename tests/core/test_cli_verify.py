@@ -31,8 +31,10 @@ def _lines(out: bytes) -> list[dict[str, Any]]:
 
 
 def run_main(
-    argv: list[str], capsysbinary: pytest.CaptureFixture[bytes],
-    monkeypatch: pytest.MonkeyPatch, stdin: bytes | None = None,
+    argv: list[str],
+    capsysbinary: pytest.CaptureFixture[bytes],
+    monkeypatch: pytest.MonkeyPatch,
+    stdin: bytes | None = None,
 ) -> tuple[int, list[dict[str, Any]], str]:
     if stdin is not None:
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
@@ -53,14 +55,23 @@ def test_args_all_valid_exit_0(capsysbinary: Any, monkeypatch: Any) -> None:
     assert code == 0
     assert [d["status"] for d in out] == ["valid"] * 3
     assert [d["certificate"]["type"] for d in out] == ["vaccination", "test", "recovery"]
-    assert out[0]["holder"] == {"name": "Иванов Иван", "name_latin": "IVANOV<IVAN",
-                                "dob": "1980-01-01"}
+    assert out[0]["holder"] == {
+        "name": "Иванов Иван",
+        "name_latin": "IVANOV<IVAN",
+        "dob": "1980-01-01",
+    }
     assert err == ""
 
 
 def test_args_output_in_input_order_exit_1(capsysbinary: Any, monkeypatch: Any) -> None:
-    names = ("bad_prefix_hc2", "valid_vaccination_ps256", "unknown_key_untrusted_issuer",
-             "test_positive", "valid_vaccination_eddsa", "bad_cwt_exp_missing")
+    names = (
+        "bad_prefix_hc2",
+        "valid_vaccination_ps256",
+        "unknown_key_untrusted_issuer",
+        "test_positive",
+        "valid_vaccination_eddsa",
+        "bad_cwt_exp_missing",
+    )
     code, out, _ = run_main([*BASE, *_tokens(*names)], capsysbinary, monkeypatch)
     assert code == 1
     assert [d["reason"] for d in out] == [V[n].reason for n in names]
@@ -72,8 +83,15 @@ def test_args_output_in_input_order_exit_1(capsysbinary: Any, monkeypatch: Any) 
 
 
 def test_stdin_one_per_line_spaces_kept_crlf(capsysbinary: Any, monkeypatch: Any) -> None:
-    spaced = [v for v in V.values() if " " in v.token[4:] and v.reason is None
-              and v.at_text == VALID_AT and v.rules == "venue" and v.revocations is None]
+    spaced = [
+        v
+        for v in V.values()
+        if " " in v.token[4:]
+        and v.reason is None
+        and v.at_text == VALID_AT
+        and v.rules == "venue"
+        and v.revocations is None
+    ]
     assert len(spaced) >= 3  # Base45 tokens with spaces inside
     t1, t2, t3 = (v.token for v in spaced[:3])
     data = (t1 + "\r\n" + t2 + "\n" + t3 + " \n" + t1).encode("ascii")
@@ -115,23 +133,27 @@ def test_at_changes_the_outcome(capsysbinary: Any, monkeypatch: Any) -> None:
     v = V["vaccination_365_days_plus_1s_expired"]
     ok = V["vaccination_365_days_exactly_valid"]
     assert v.token == ok.token
-    code, out, _ = run_main(["--trust", str(TRUST_FILE), "--at", ok.at_text, v.token],
-                            capsysbinary, monkeypatch)
+    code, out, _ = run_main(
+        ["--trust", str(TRUST_FILE), "--at", ok.at_text, v.token], capsysbinary, monkeypatch
+    )
     assert (code, out[0]["reason"]) == (0, None)
-    code, out, _ = run_main(["--trust", str(TRUST_FILE), "--at", v.at_text, v.token],
-                            capsysbinary, monkeypatch)
+    code, out, _ = run_main(
+        ["--trust", str(TRUST_FILE), "--at", v.at_text, v.token], capsysbinary, monkeypatch
+    )
     assert (code, out[0]["reason"]) == (1, "vaccination_expired")
     # a naive --at means UTC; an offset is honoured
     naive = v.at_text.rstrip("Z")
-    code, out, _ = run_main(["--trust", str(TRUST_FILE), "--at", naive, v.token],
-                            capsysbinary, monkeypatch)
+    code, out, _ = run_main(
+        ["--trust", str(TRUST_FILE), "--at", naive, v.token], capsysbinary, monkeypatch
+    )
     assert out[0]["reason"] == "vaccination_expired"
 
 
 def test_at_default_is_now(capsysbinary: Any, monkeypatch: Any) -> None:
     # the vectors lie in 2021-2022: today, their CWT has expired
-    code, out, _ = run_main(["--trust", str(TRUST_FILE), V["valid_recovery"].token],
-                            capsysbinary, monkeypatch)
+    code, out, _ = run_main(
+        ["--trust", str(TRUST_FILE), V["valid_recovery"].token], capsysbinary, monkeypatch
+    )
     assert (code, out[0]["reason"]) == (1, "token_expired")
 
 
@@ -154,23 +176,38 @@ def test_rules_file(tmp_path: Path, capsysbinary: Any, monkeypatch: Any) -> None
 
 
 def test_revocations_file(capsysbinary: Any, monkeypatch: Any) -> None:
-    names = ("revoked_uci", "registry_recovery_absent", "registry_recovery_present",
-             "revoked_signature_es256_r_half")
-    code, out, _ = run_main([*BASE, "--revocations", str(REVOCATIONS_FILE),
-                             *_tokens(*names)], capsysbinary, monkeypatch)
+    names = (
+        "revoked_uci",
+        "registry_recovery_absent",
+        "registry_recovery_present",
+        "revoked_signature_es256_r_half",
+    )
+    code, out, _ = run_main(
+        [*BASE, "--revocations", str(REVOCATIONS_FILE), *_tokens(*names)], capsysbinary, monkeypatch
+    )
     assert [d["reason"] for d in out] == ["revoked", "not_in_registry", None, "revoked"]
     assert code == 1
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--trust", "/nonexistent/trust.json"], "trust"),
-    ([], "--trust"),
-    (["--trust", str(TRUST_FILE), "--at", "yesterday"], "--at"),
-    (["--trust", str(TRUST_FILE), "--at", "2021-13-01"], "--at"),
-    (["--trust", str(TRUST_FILE), "--rules", "/nonexistent/rules.json"], "rules"),
-    (["--trust", str(TRUST_FILE), "--revocations", "/nonexistent/rev.json"], "rev"),
-], ids=["missing-trust", "no-trust", "bad-at", "bad-at-month", "missing-rules",
-        "missing-revocations"])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--trust", "/nonexistent/trust.json"], "trust"),
+        ([], "--trust"),
+        (["--trust", str(TRUST_FILE), "--at", "yesterday"], "--at"),
+        (["--trust", str(TRUST_FILE), "--at", "2021-13-01"], "--at"),
+        (["--trust", str(TRUST_FILE), "--rules", "/nonexistent/rules.json"], "rules"),
+        (["--trust", str(TRUST_FILE), "--revocations", "/nonexistent/rev.json"], "rev"),
+    ],
+    ids=[
+        "missing-trust",
+        "no-trust",
+        "bad-at",
+        "bad-at-month",
+        "missing-rules",
+        "missing-revocations",
+    ],
+)
 def test_configuration_errors_exit_2(
     argv: list[str], message: str, capsysbinary: Any, monkeypatch: Any
 ) -> None:
@@ -181,17 +218,25 @@ def test_configuration_errors_exit_2(
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize("content", [
-    b"{not json", b'{"vaccination_days": "365"}', b'{"unknown_knob": 1}', b"[]",
-    b'{"vaccination_days": 0}',
-], ids=["invalid-json", "string-days", "unknown-knob", "not-an-object", "zero-days"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"{not json",
+        b'{"vaccination_days": "365"}',
+        b'{"unknown_knob": 1}',
+        b"[]",
+        b'{"vaccination_days": 0}',
+    ],
+    ids=["invalid-json", "string-days", "unknown-knob", "not-an-object", "zero-days"],
+)
 def test_bad_rules_file_exit_2(
     content: bytes, tmp_path: Path, capsysbinary: Any, monkeypatch: Any
 ) -> None:
     rules = tmp_path / "rules.json"
     rules.write_bytes(content)
-    code, out, err = run_main([*BASE, "--rules", str(rules), V["valid_test_pcr"].token],
-                              capsysbinary, monkeypatch)
+    code, out, err = run_main(
+        [*BASE, "--rules", str(rules), V["valid_test_pcr"].token], capsysbinary, monkeypatch
+    )
     assert (code, out) == (2, [])
     assert err.startswith("qrverify verify: ") and "Traceback" not in err
 
@@ -199,8 +244,9 @@ def test_bad_rules_file_exit_2(
 def test_bad_trust_file_exit_2(tmp_path: Path, capsysbinary: Any, monkeypatch: Any) -> None:
     bad = tmp_path / "trust.json"
     bad.write_text('{"keys": [{"certificate": "!!!", "country": "RU"}]}')
-    code, out, err = run_main(["--trust", str(bad), V["valid_test_pcr"].token],
-                              capsysbinary, monkeypatch)
+    code, out, err = run_main(
+        ["--trust", str(bad), V["valid_test_pcr"].token], capsysbinary, monkeypatch
+    )
     assert (code, out) == (2, [])
     assert "keys[0]" in err
 
@@ -221,14 +267,19 @@ def _command() -> list[str]:
 def _run(args: list[str], stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
     env = dict(os.environ)
     env.pop("PYTHONWARNINGS", None)
-    return subprocess.run([*_command(), "verify", *args], input=stdin, capture_output=True,
-                          timeout=120, env=env, check=False)
+    return subprocess.run(
+        [*_command(), "verify", *args],
+        input=stdin,
+        capture_output=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
 
 
 @pytest.mark.slow
 def test_subprocess_args_stdin_and_exit_codes() -> None:
-    names = ("valid_vaccination_es256", "kid_protected_wrong_unprotected_right",
-             "valid_test_pcr")
+    names = ("valid_vaccination_es256", "kid_protected_wrong_unprotected_right", "valid_test_pcr")
     proc = _run([*BASE, *_tokens(*names)])
     assert proc.returncode == 1, proc.stderr
     assert [d["reason"] for d in _lines(proc.stdout)] == [V[n].reason for n in names]
@@ -238,7 +289,9 @@ def test_subprocess_args_stdin_and_exit_codes() -> None:
     assert proc.returncode == 0, proc.stderr
     out = _lines(proc.stdout)
     assert [(d["status"], d["certificate"]["type"]) for d in out] == [
-        ("valid", "recovery"), ("valid", "vaccination")]
+        ("valid", "recovery"),
+        ("valid", "vaccination"),
+    ]
 
     proc = _run(["--trust", "/nonexistent.json", V["valid_test_pcr"].token])
     assert proc.returncode == 2

@@ -329,8 +329,21 @@ def test_verify_reads_the_namespace_sync_wrote(
     tmp_path: Path,
 ) -> None:
     url = redis_server.url
-    assert main(["sync", "--redis", url, "--trust", str(TRUST_FILE), "--namespace", "venueA",
-                 "--bootstrap"]) == 0
+    assert (
+        main(
+            [
+                "sync",
+                "--redis",
+                url,
+                "--trust",
+                str(TRUST_FILE),
+                "--namespace",
+                "venueA",
+                "--bootstrap",
+            ]
+        )
+        == 0
+    )
     assert "published version" in capsys.readouterr().out
     code, out, err = _run(
         capsys, "verify", "--redis", url, "--namespace", "venueA", "--at", VALID_AT, TOKEN

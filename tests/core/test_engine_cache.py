@@ -11,8 +11,15 @@ from keys.cbor import dumps
 from keys.samples import sample_dcc
 from verifier import ConfigError, Reason
 
-PAYLOAD = dumps({1: "RU", 4: NOW + 300 * DAY, 6: NOW - 3600,
-                 -260: {1: sample_dcc("vaccination", at=NOW)}, 99: "a" * 12000})
+PAYLOAD = dumps(
+    {
+        1: "RU",
+        4: NOW + 300 * DAY,
+        6: NOW - 3600,
+        -260: {1: sample_dcc("vaccination", at=NOW)},
+        99: "a" * 12000,
+    }
+)
 
 
 def _unknown_kid(i: int) -> str:
@@ -99,4 +106,3 @@ def test_rescan_of_same_token_is_one_entry() -> None:
     v.verify(t + "\n", at=AT)  # cleaned to the same key: no second entry
     assert v.status()["cache"] == {**status, "hits": 5}
     assert one == v.cache_used
-

@@ -45,8 +45,9 @@ def test_key_validity_is_checked_at_the_time_of_verification() -> None:
     t = token(iat=nb - 5 * DAY, exp=na + 100 * DAY)
     ok = v.verify(t, at=AT)
     assert ok.valid
-    assert ok.certificate is not None and ok.certificate["valid_until"] == \
-        "2021-11-25T12:00:00Z"  # the key's notAfter ends what the token admits
+    assert (
+        ok.certificate is not None and ok.certificate["valid_until"] == "2021-11-25T12:00:00Z"
+    )  # the key's notAfter ends what the token admits
     assert v.verify(t, at=na).valid
     late = v.verify(t, at=na + 1)
     assert late.reason is Reason.KEY_EXPIRED
@@ -66,10 +67,19 @@ def test_key_expired_comes_before_token_expired() -> None:
 # -- iss against the signing key's country -------------------------------------------------
 
 
-@pytest.mark.parametrize(("iss", "reason"), [
-    ("RU", None), ("ru", None), (None, None), ("Ministry of Health", None), ("RUS", None),
-    ("DE", Reason.UNKNOWN_KEY), ("de", Reason.UNKNOWN_KEY), ("XY", Reason.UNKNOWN_KEY),
-])
+@pytest.mark.parametrize(
+    ("iss", "reason"),
+    [
+        ("RU", None),
+        ("ru", None),
+        (None, None),
+        ("Ministry of Health", None),
+        ("RUS", None),
+        ("DE", Reason.UNKNOWN_KEY),
+        ("de", Reason.UNKNOWN_KEY),
+        ("XY", Reason.UNKNOWN_KEY),
+    ],
+)
 def test_iss_country_must_match_the_key(iss: str | None, reason: Reason | None) -> None:
     v = verifier_for([key_of(ES, country="RU")])
     verdict = v.verify(token(iss=iss), at=AT)
@@ -95,12 +105,15 @@ def test_iss_picks_among_colliding_kids() -> None:
 # -- out-of-range times never raise ----------------------------------------------------------
 
 
-@pytest.mark.parametrize(("iat", "exp"), [
-    (NOW - 3600, 253402300800),          # year 10000
-    (-62135596801, NOW + DAY),           # year 0
-    (NOW + DAY, NOW + DAY - 1),          # iat after exp
-    (NOW - 3600, -(1 << 61)),
-])
+@pytest.mark.parametrize(
+    ("iat", "exp"),
+    [
+        (NOW - 3600, 253402300800),  # year 10000
+        (-62135596801, NOW + DAY),  # year 0
+        (NOW + DAY, NOW + DAY - 1),  # iat after exp
+        (NOW - 3600, -(1 << 61)),
+    ],
+)
 def test_out_of_range_times_are_bad_cwt(iat: int, exp: int) -> None:
     v = verifier_for([key_of(ES)], "none")
     verdict = v.verify(token(iat=iat, exp=exp), at=AT)
@@ -120,8 +133,9 @@ def test_last_representable_exp_is_fine() -> None:
 
 
 def _high_s_pair() -> tuple[str, str, bytes]:
-    payload = dumps({1: "RU", 4: NOW + 300 * DAY, 6: NOW - 3600,
-                     -260: {1: sample_dcc("vaccination", at=NOW)}})
+    payload = dumps(
+        {1: "RU", 4: NOW + 300 * DAY, 6: NOW - 3600, -260: {1: sample_dcc("vaccination", at=NOW)}}
+    )
     protected, sig = signed(ES, payload)
     r, s = sig[:32], int.from_bytes(sig[32:], "big")
     other = (P256_N - s).to_bytes(32, "big")

@@ -57,8 +57,9 @@ def test_one_snapshot_read_per_scan(counting: CountingStore) -> None:
     assert counting.reads == 1
     assert verifier.verify(V["valid_vaccination_es256"].token, at=AT).valid  # cache hit
     assert counting.reads == 2
-    assert verifier.verify(V["bad_signature_flipped_bit"].token, at=AT).reason is \
-        Reason.BAD_SIGNATURE
+    assert (
+        verifier.verify(V["bad_signature_flipped_bit"].token, at=AT).reason is Reason.BAD_SIGNATURE
+    )
     assert verifier.verify("not a token", at=AT).reason is Reason.BAD_PREFIX
     assert counting.reads == 4
     names = ["valid_test_pcr", "test_positive", "registry_recovery_absent"]
@@ -96,11 +97,18 @@ def test_verify_is_the_compiled_method() -> None:
 def test_engine_module_imports_first() -> None:
     """The engine imports Reason and Verdict lazily: importing it before the verifier
     package must work (no import cycle)."""
-    code = ("import fastpath._engine as e, verifier; "
-            "v = verifier.Verifier.from_files(); "
-            "print(v.verify('x').reason.value, type(v.verify('x')).__module__)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=str(TRUST_FILE.parent))
+    code = (
+        "import fastpath._engine as e, verifier; "
+        "v = verifier.Verifier.from_files(); "
+        "print(v.verify('x').reason.value, type(v.verify('x')).__module__)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=str(TRUST_FILE.parent),
+    )
     assert out.stdout.split() == ["bad_prefix", "verifier.verdict"]
 
 
@@ -109,8 +117,11 @@ def test_new_reason_codes_and_details() -> None:
     assert Reason("bad_link") is Reason.BAD_LINK
     assert Reason("not_found") is Reason.NOT_FOUND
     for reason in (Reason.VACCINE_NOT_ACCEPTED, Reason.BAD_LINK, Reason.NOT_FOUND):
-        assert Verdict(reason).to_dict() == {"status": "invalid", "reason": reason.value,
-                                             "detail": DETAILS[reason]}
+        assert Verdict(reason).to_dict() == {
+            "status": "invalid",
+            "reason": reason.value,
+            "detail": DETAILS[reason],
+        }
     # one sentence for a missing record and a wrong ck: nothing tells them apart
     detail = DETAILS[Reason.NOT_FOUND]
     assert "check" not in detail.lower() and "ck" not in detail.split()

@@ -23,13 +23,24 @@ def test_the_plain_token_is_valid(verifier: Verifier) -> None:
     assert verifier.verify(TOKEN, at=AT).valid
 
 
-@pytest.mark.parametrize("dressed", [
-    " " + TOKEN, TOKEN + " ", "\t" + TOKEN + "\r\n", "\n\n" + TOKEN + "\n",
-    "\ufeff" + TOKEN, "\ufeff" + TOKEN + "\n", " \ufeff " + TOKEN,
-    "hc1:" + TOKEN[4:], "Hc1:" + TOKEN[4:], " hC1:" + TOKEN[4:] + "\r\n",
-    quote(TOKEN, safe=""), quote(TOKEN, safe="").lower()[:6] + quote(TOKEN, safe="")[6:],
-    " " + quote(TOKEN, safe="") + "\n",
-])
+@pytest.mark.parametrize(
+    "dressed",
+    [
+        " " + TOKEN,
+        TOKEN + " ",
+        "\t" + TOKEN + "\r\n",
+        "\n\n" + TOKEN + "\n",
+        "\ufeff" + TOKEN,
+        "\ufeff" + TOKEN + "\n",
+        " \ufeff " + TOKEN,
+        "hc1:" + TOKEN[4:],
+        "Hc1:" + TOKEN[4:],
+        " hC1:" + TOKEN[4:] + "\r\n",
+        quote(TOKEN, safe=""),
+        quote(TOKEN, safe="").lower()[:6] + quote(TOKEN, safe="")[6:],
+        " " + quote(TOKEN, safe="") + "\n",
+    ],
+)
 def test_dressed_tokens_verify_like_the_plain_one(verifier: Verifier, dressed: str) -> None:
     plain = verifier.verify(TOKEN, at=AT)
     assert verifier.verify(dressed, at=AT) == plain
@@ -53,12 +64,20 @@ def test_inner_whitespace_is_not_removed(verifier: Verifier) -> None:
     assert verifier.verify(broken, at=AT).reason is Reason.BAD_BASE45
 
 
-@pytest.mark.parametrize(("text", "reason"), [
-    ("", Reason.BAD_PREFIX), ("   \r\n", Reason.BAD_PREFIX), ("\ufeff", Reason.BAD_PREFIX),
-    ("HC2:" + TOKEN[4:], Reason.BAD_PREFIX), ("HC1%3", Reason.BAD_PREFIX),
-    ("HC1%3A\u00e9" + TOKEN[4:], Reason.BAD_BASE45), ("HC1%3A%C3%28", Reason.BAD_BASE45),
-    ("HC1%3A", Reason.BAD_COMPRESSION), ("hc1:", Reason.BAD_COMPRESSION),
-])
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("", Reason.BAD_PREFIX),
+        ("   \r\n", Reason.BAD_PREFIX),
+        ("\ufeff", Reason.BAD_PREFIX),
+        ("HC2:" + TOKEN[4:], Reason.BAD_PREFIX),
+        ("HC1%3", Reason.BAD_PREFIX),
+        ("HC1%3A\u00e9" + TOKEN[4:], Reason.BAD_BASE45),
+        ("HC1%3A%C3%28", Reason.BAD_BASE45),
+        ("HC1%3A", Reason.BAD_COMPRESSION),
+        ("hc1:", Reason.BAD_COMPRESSION),
+    ],
+)
 def test_malformed_inputs(verifier: Verifier, text: str, reason: Reason) -> None:
     verdict = verifier.verify(text, at=AT)
     assert verdict.reason is reason and verdict.holder is None
@@ -74,20 +93,35 @@ def test_size_is_capped_before_any_work(verifier: Verifier) -> None:
     assert verifier.verify(" " * 4000 + TOKEN + "\n" * 4000, at=AT).valid
 
 
-@pytest.mark.parametrize("junk", [None, 7, 1.5, [TOKEN], {"token": TOKEN}, object(),
-                                  memoryview(array("I", [1, 2, 3])), "\ud800",
-                                  "HC1:\ud800", "\ud800" + TOKEN])
+@pytest.mark.parametrize(
+    "junk",
+    [
+        None,
+        7,
+        1.5,
+        [TOKEN],
+        {"token": TOKEN},
+        object(),
+        memoryview(array("I", [1, 2, 3])),
+        "\ud800",
+        "HC1:\ud800",
+        "\ud800" + TOKEN,
+    ],
+)
 def test_junk_gives_a_verdict(verifier: Verifier, junk: Any) -> None:
     verdict = verifier.verify(junk, at=AT)
     assert verdict.status == "invalid" and verdict.holder is None
 
 
-@pytest.mark.parametrize("link", [
-    "https://www.gosuslugi.ru/covid-cert/verify/9160000012345678?lang=ru&ck=" + "a" * 32,
-    "HTTPS://WWW.GOSUSLUGI.RU/covid-cert/status/0d3c2b1a-0000-4000-8000-000000000000",
-    " http://gosuslugi.ru/vaccine/cert/verify/9160000012345678\n",
-    b"https://www.gosuslugi.ru/covid-cert/verify/9160000012345678",
-])
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://www.gosuslugi.ru/covid-cert/verify/9160000012345678?lang=ru&ck=" + "a" * 32,
+        "HTTPS://WWW.GOSUSLUGI.RU/covid-cert/status/0d3c2b1a-0000-4000-8000-000000000000",
+        " http://gosuslugi.ru/vaccine/cert/verify/9160000012345678\n",
+        b"https://www.gosuslugi.ru/covid-cert/verify/9160000012345678",
+    ],
+)
 def test_links_take_the_link_path(verifier: Verifier, link: str | bytes) -> None:
     """http(s):// texts never reach the HC1 decoder (which would say bad_prefix for its
     own reasons); until register records are loaded no link is valid."""

@@ -20,8 +20,11 @@ def _vaccination(mp: str, dn: int = 2, dt_days_ago: int = 30) -> str:
 
 
 def test_profiles() -> None:
-    assert VENUE.accepted_vaccines == MOSCOW_VACCINES == frozenset(
-        {"Sputnik-V", "Sputnik-Light", "CoviVac", "EpiVacCorona", "EpiVacCorona-N"})
+    assert (
+        VENUE.accepted_vaccines
+        == MOSCOW_VACCINES
+        == frozenset({"Sputnik-V", "Sputnik-Light", "CoviVac", "EpiVacCorona", "EpiVacCorona-N"})
+    )
     assert NONE.accepted_vaccines is None
 
 
@@ -40,12 +43,13 @@ def test_venue_refuses_other_products(mp: str) -> None:
 
 def test_vaccine_checked_before_course_and_dates() -> None:
     v = verifier_for([key_of(ES)])
-    assert v.verify(_vaccination("EU/1/20/1528", dn=1), at=AT).reason is \
-        Reason.VACCINE_NOT_ACCEPTED
+    assert v.verify(_vaccination("EU/1/20/1528", dn=1), at=AT).reason is Reason.VACCINE_NOT_ACCEPTED
     old = _vaccination("EU/1/20/1528", dt_days_ago=400)
     assert v.verify(old, at=AT).reason is Reason.VACCINE_NOT_ACCEPTED
-    assert v.verify(_vaccination("Sputnik-V", dt_days_ago=400), at=AT).reason is \
-        Reason.VACCINATION_EXPIRED
+    assert (
+        v.verify(_vaccination("Sputnik-V", dt_days_ago=400), at=AT).reason
+        is Reason.VACCINATION_EXPIRED
+    )
     # tests and recoveries carry no product
     assert v.verify(token("test"), at=AT).valid and v.verify(token("recovery"), at=AT).valid
 
@@ -63,8 +67,10 @@ def test_rules_file_knob(tmp_path: Path) -> None:
     path.write_text(json.dumps({"vaccination_days": 270}))  # knob left out: venue's list
     assert verifier_for([key_of(ES)], str(path)).rules.accepted_vaccines == MOSCOW_VACCINES
     path.write_text(json.dumps({"accepted_vaccines": []}))  # nobody vaccinated may enter
-    assert verifier_for([key_of(ES)], str(path)).verify(
-        _vaccination("Sputnik-V"), at=AT).reason is Reason.VACCINE_NOT_ACCEPTED
+    assert (
+        verifier_for([key_of(ES)], str(path)).verify(_vaccination("Sputnik-V"), at=AT).reason
+        is Reason.VACCINE_NOT_ACCEPTED
+    )
 
 
 @pytest.mark.parametrize("bad", ["Sputnik-V", [1], [None], {"mp": "x"}, True])

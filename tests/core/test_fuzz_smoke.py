@@ -15,7 +15,10 @@ FUZZ = Path(__file__).resolve().parents[2] / "bench" / "fuzz.py"
 def test_fuzz_smoke_20000() -> None:
     proc = subprocess.run(
         [sys.executable, str(FUZZ), "--count", "20000", "--seed", "7", "--quiet"],
-        capture_output=True, text=True, timeout=240, check=False,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
@@ -37,8 +40,9 @@ def test_fuzz_reports_failures_with_exit_1(tmp_path: Path) -> None:
         "verifier.core.Verifier.verify_many = boom\n"
         f"runpy.run_path({str(FUZZ)!r}, run_name='__main__')\n"
     )
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "failures: 50" in proc.stdout
     assert "RuntimeError: injected" in proc.stdout

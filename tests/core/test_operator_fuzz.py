@@ -205,8 +205,17 @@ def _records_record_mutations(seed: int, valid: bytes) -> Iterator[bytes]:
 
 def _byte_mutations(seed: int, valid: bytes) -> Iterator[bytes]:
     rng = random.Random(seed)
-    yield from (b"\x00" * 10, b'"' * 5000 + b"\n", b"a,b\n" * 10, b"x" * 70_000 + b"\n",
-                b"\xef\xbb\xbf", b"\n\n\n", b"{}\n", b"[]\n", valid + valid)
+    yield from (
+        b"\x00" * 10,
+        b'"' * 5000 + b"\n",
+        b"a,b\n" * 10,
+        b"x" * 70_000 + b"\n",
+        b"\xef\xbb\xbf",
+        b"\n\n\n",
+        b"{}\n",
+        b"[]\n",
+        valid + valid,
+    )
     for _ in range(ROUNDS):
         choice = rng.random()
         data = bytearray(valid)
@@ -228,9 +237,24 @@ def _csv_cell_mutations(seed: int, valid: bytes) -> Iterator[bytes]:
 
     rng = random.Random(seed)
     rows = list(csv.reader(io.StringIO(valid.decode())))
-    cells = ["", " ", "x" * 300, "\x01", "2024-02-30", "99999-01-01", "9" * 40, "revoked ",
-             "VACCINATION", "0" * 16, "g" * 32, "1970-01-01", "2106-12-31T00:00:00",
-             "2024-01-01T00:00:00", "=cmd()", "\u202e"]
+    cells = [
+        "",
+        " ",
+        "x" * 300,
+        "\x01",
+        "2024-02-30",
+        "99999-01-01",
+        "9" * 40,
+        "revoked ",
+        "VACCINATION",
+        "0" * 16,
+        "g" * 32,
+        "1970-01-01",
+        "2106-12-31T00:00:00",
+        "2024-01-01T00:00:00",
+        "=cmd()",
+        "\u202e",
+    ]
     for _ in range(ROUNDS):
         out = [list(r) for r in rows]
         r = rng.randrange(len(out))
@@ -248,8 +272,11 @@ def test_records_loader_raises_only_its_clean_error(kind: str, tmp_path: Path) -
     jsonl, csv_bytes = _records_valid(tmp_path)
     valid = jsonl if kind == "jsonl" else csv_bytes
     assert len(load_table(_write(tmp_path / f"valid.{kind}", valid))) == 3
-    structured = (_records_record_mutations(7, jsonl) if kind == "jsonl"
-                  else _csv_cell_mutations(7, csv_bytes))
+    structured = (
+        _records_record_mutations(7, jsonl)
+        if kind == "jsonl"
+        else _csv_cell_mutations(7, csv_bytes)
+    )
     path = tmp_path / f"f.{kind}"
     failures = loads = 0
     for data in [*structured, *_byte_mutations(sum(kind.encode()), valid)]:
@@ -330,4 +357,3 @@ def test_verify_bad_records_or_valuesets_exit_2(
     assert code == 2 and captured.out == ""
     assert captured.err.count("\n") == 1 and captured.err.startswith("qrverify verify: ")
     assert "Traceback" not in captured.err
-

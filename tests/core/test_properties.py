@@ -41,22 +41,36 @@ NOW = int(AT.timestamp())
 CONTRACT = {r.value for r in Reason}
 TRUST = TrustRegistry.from_file(TRUST_FILE)
 ISSUER = load_issuer(VECTORS_DIR / "keys" / "es256")
-SCHEMA = json.loads((Path(verifier_pkg.__file__).parent / "data" /
-                     "DCC.combined-schema.json").read_text(encoding="utf-8"))
+SCHEMA = json.loads(
+    (Path(verifier_pkg.__file__).parent / "data" / "DCC.combined-schema.json").read_text(
+        encoding="utf-8"
+    )
+)
 B45 = base45.ALPHABET
 TYPES = ("vaccination", "test", "recovery")
-SETTINGS = settings(max_examples=1000, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=1000, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 def _token(cert_type: str, **kw: Any) -> str:
     dcc = sample_dcc(cert_type, at=NOW)
-    return hc1_from_cose(sign1(cwt_bytes(dcc, iat=NOW - 3600, exp=NOW + 86400 * 300,
-                                         iss="RU"), ISSUER, kid=ISSUER.kid, **kw))
+    return hc1_from_cose(
+        sign1(
+            cwt_bytes(dcc, iat=NOW - 3600, exp=NOW + 86400 * 300, iss="RU"),
+            ISSUER,
+            kid=ISSUER.kid,
+            **kw,
+        )
+    )
 
 
-VALID = [_token("vaccination"), _token("test"), _token("recovery", form="untagged"),
-         _token("vaccination", kid_placement="unprotected", form="tag61")]
+VALID = [
+    _token("vaccination"),
+    _token("test"),
+    _token("recovery", form="untagged"),
+    _token("vaccination", kid_placement="unprotected", form="tag61"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +126,13 @@ def check(verdict: Verdict, token: Any, *, resigned: bool = False) -> None:
     if "holder" in d:
         assert independently_verified(token), "holder shown for an unverified token"
     if resigned:  # signed by a trusted key: the key and signature layers must pass
-        assert d["reason"] not in {"bad_prefix", "bad_base45", "bad_compression",
-                                   "unknown_key", "bad_signature"}
+        assert d["reason"] not in {
+            "bad_prefix",
+            "bad_base45",
+            "bad_compression",
+            "unknown_key",
+            "bad_signature",
+        }
     json.loads(verdict.to_json())
 
 
@@ -166,8 +185,12 @@ def test_random_text(verifier: Verifier, text: str) -> None:
 @SETTINGS
 @given(st.binary(max_size=400))
 def test_random_bytes(verifier: Verifier, raw: bytes) -> None:
-    for token in (raw, b"HC1:" + raw, "HC1:" + base45.encode(raw),
-                  "HC1:" + base45.encode(zlib.compress(raw))):
+    for token in (
+        raw,
+        b"HC1:" + raw,
+        "HC1:" + base45.encode(raw),
+        "HC1:" + base45.encode(zlib.compress(raw)),
+    ):
         check(verifier.verify(token, at=AT), token)
 
 
@@ -193,8 +216,7 @@ def test_mutated_cose_recompressed(verifier: Verifier, token: str, muts: list[An
     bad = "HC1:" + base45.encode(zlib.compress(mutate_bytes(inflated(token), muts)))
     verdict = verifier.verify(bad, at=AT)
     check(verdict, bad)
-    assert verdict.reason not in (Reason.BAD_PREFIX, Reason.BAD_BASE45,
-                                  Reason.BAD_COMPRESSION)
+    assert verdict.reason not in (Reason.BAD_PREFIX, Reason.BAD_BASE45, Reason.BAD_COMPRESSION)
 
 
 @SETTINGS
@@ -208,8 +230,7 @@ def test_mutated_zlib_stream(verifier: Verifier, token: str, muts: list[Any]) ->
 @given(st.sampled_from(TYPES), st.lists(mutation, min_size=1, max_size=4))
 def test_mutated_payload_resigned(verifier: Verifier, cert_type: str, muts: list[Any]) -> None:
     dcc = sample_dcc(cert_type, at=NOW)
-    payload = mutate_bytes(cwt_bytes(dcc, iat=NOW - 3600, exp=NOW + 86400 * 300, iss="RU"),
-                           muts)
+    payload = mutate_bytes(cwt_bytes(dcc, iat=NOW - 3600, exp=NOW + 86400 * 300, iss="RU"), muts)
     token = hc1_from_cose(sign1(payload, ISSUER, kid=ISSUER.kid))
     verdict = verifier.verify(token, at=AT)
     if verdict.reason is Reason.UNKNOWN_KEY:  # iss mutated into another country's code:
@@ -223,28 +244,81 @@ def test_mutated_payload_resigned(verifier: Verifier, cert_type: str, muts: list
 
 # -- random DCC payloads, re-signed --------------------------------------------------------
 
-INTERESTING = st.sampled_from([
-    "", "2021-10-16", "2021-02-30", "1980-01-01", "1899-01-01", "2100-01-01", "1980",
-    "2021-11-15T10:00:00Z", "2021-11-15T10:00:00", "2021-11-15T10:00:00+03:00", "IVANOV",
-    "ivanov", "A" * 80, "A" * 81, "RU", "ru", "1.3.0", "1.3", "260415000", "260373001",
-    "LP6464-4", "LP217198-3", "Иванов", "\x00", "<<<", "URN:UVCI:01:RU:X#1",
-])
-SCALARS = (st.none() | st.booleans() | st.integers(-(1 << 64), (1 << 64) - 1)
-           | st.integers(-3, 1000) | st.floats(allow_nan=False) | st.text(max_size=90)
-           | INTERESTING)
+INTERESTING = st.sampled_from(
+    [
+        "",
+        "2021-10-16",
+        "2021-02-30",
+        "1980-01-01",
+        "1899-01-01",
+        "2100-01-01",
+        "1980",
+        "2021-11-15T10:00:00Z",
+        "2021-11-15T10:00:00",
+        "2021-11-15T10:00:00+03:00",
+        "IVANOV",
+        "ivanov",
+        "A" * 80,
+        "A" * 81,
+        "RU",
+        "ru",
+        "1.3.0",
+        "1.3",
+        "260415000",
+        "260373001",
+        "LP6464-4",
+        "LP217198-3",
+        "Иванов",
+        "\x00",
+        "<<<",
+        "URN:UVCI:01:RU:X#1",
+    ]
+)
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(1 << 64), (1 << 64) - 1)
+    | st.integers(-3, 1000)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=90)
+    | INTERESTING
+)
+
+
 def _json_containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    return st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
-                                                         max_size=3)
+    return st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
 
 
 JSONISH = st.recursive(SCALARS, _json_containers, max_leaves=6)
 TOP_KEYS = ["ver", "nam", "dob", "v", "t", "r", "x"]
 NAME_KEYS = ["fn", "fnt", "gn", "gnt"]
-ENTRY_KEYS = ["tg", "vp", "mp", "ma", "dn", "sd", "dt", "co", "is", "ci", "tt", "nm", "sc",
-              "tr", "tc", "fr", "df", "du"]
+ENTRY_KEYS = [
+    "tg",
+    "vp",
+    "mp",
+    "ma",
+    "dn",
+    "sd",
+    "dt",
+    "co",
+    "is",
+    "ci",
+    "tt",
+    "nm",
+    "sc",
+    "tr",
+    "tc",
+    "fr",
+    "df",
+    "du",
+]
 
-edit = st.tuples(st.sampled_from(["top", "nam", "entry"]), st.integers(0, 100),
-                 st.sampled_from(["set", "delete"]), JSONISH)
+edit = st.tuples(
+    st.sampled_from(["top", "nam", "entry"]),
+    st.integers(0, 100),
+    st.sampled_from(["set", "delete"]),
+    JSONISH,
+)
 
 
 def edit_dcc(dcc: dict[str, Any], edits: list[tuple[str, int, str, Any]]) -> dict[str, Any]:
@@ -254,8 +328,12 @@ def edit_dcc(dcc: dict[str, Any], edits: list[tuple[str, int, str, Any]]) -> dic
             target, keys = dcc, TOP_KEYS
         elif where == "nam" and isinstance(dcc.get("nam"), dict):
             target, keys = dcc["nam"], NAME_KEYS
-        elif (where == "entry" and isinstance(dcc.get(group), list) and dcc[group]
-              and isinstance(dcc[group][0], dict)):
+        elif (
+            where == "entry"
+            and isinstance(dcc.get(group), list)
+            and dcc[group]
+            and isinstance(dcc[group][0], dict)
+        ):
             target, keys = dcc[group][0], ENTRY_KEYS
         else:
             continue
@@ -267,8 +345,11 @@ def edit_dcc(dcc: dict[str, Any], edits: list[tuple[str, int, str, Any]]) -> dic
     return dcc
 
 
-_DATE_TIME_RE = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt](\d\d):(\d\d):(\d\d)(\.\d+)?"
-                           r"([Zz]|[+-]\d\d(:?\d\d)?)", re.ASCII)
+_DATE_TIME_RE = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)[Tt](\d\d):(\d\d):(\d\d)(\.\d+)?"
+    r"([Zz]|[+-]\d\d(:?\d\d)?)",
+    re.ASCII,
+)
 
 
 def rfc3339_epoch(value: Any) -> int | None:
@@ -310,7 +391,8 @@ def schema_accepts(dcc: Any) -> bool:
     """The EU DCC schema, with the one leniency (CONTRACT 1a) that changes a value's form:
     an RFC 3339 date-time in a date field (dt, fr, df, du) stands for its date part."""
     validator = jsonschema.Draft202012Validator(
-        SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+        SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+    )
     dcc = copy.deepcopy(dcc)
     for group in ("v", "t", "r"):
         entries = dcc.get(group) if isinstance(dcc, dict) else None
@@ -326,8 +408,11 @@ def schema_accepts(dcc: Any) -> bool:
 @given(st.sampled_from(TYPES), st.lists(edit, min_size=1, max_size=3))
 def test_random_dcc_resigned(verifier: Verifier, cert_type: str, edits: list[Any]) -> None:
     dcc = edit_dcc(sample_dcc(cert_type, at=NOW), edits)
-    token = hc1_from_cose(sign1(cwt_bytes(dcc, iat=NOW - 3600, exp=NOW + 86400 * 300,
-                                          iss="RU"), ISSUER, kid=ISSUER.kid))
+    token = hc1_from_cose(
+        sign1(
+            cwt_bytes(dcc, iat=NOW - 3600, exp=NOW + 86400 * 300, iss="RU"), ISSUER, kid=ISSUER.kid
+        )
+    )
     verdict = verifier.verify(token, at=AT)
     check(verdict, token, resigned=True)
     assert verdict.reason not in (Reason.BAD_COSE, Reason.BAD_CWT, Reason.TOO_LARGE)
@@ -338,8 +423,16 @@ def test_random_dcc_resigned(verifier: Verifier, cert_type: str, edits: list[Any
 
 # -- loads_cbor against cbor2 --------------------------------------------------------------
 
-CBOR_SCALARS = (st.none() | st.booleans() | st.integers(-(1 << 64), (1 << 64) - 1)
-                | st.floats() | st.text(max_size=40) | st.binary(max_size=40))
+CBOR_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(1 << 64), (1 << 64) - 1)
+    | st.floats()
+    | st.text(max_size=40)
+    | st.binary(max_size=40)
+)
+
+
 def _cbor_containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     keys = st.integers(-(1 << 64), (1 << 64) - 1) | st.text(max_size=8)
     return st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=4)
@@ -362,8 +455,9 @@ def same(a: Any, b: Any) -> bool:
     if type(a) is not type(b):
         return False
     if isinstance(a, float):
-        return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a)
-                                                     == math.copysign(1, b))
+        return (math.isnan(a) and math.isnan(b)) or (
+            a == b and math.copysign(1, a) == math.copysign(1, b)
+        )
     if isinstance(a, list):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict):
@@ -449,15 +543,17 @@ NUMS = st.one_of(
     st.floats(width=32).map(lambda f: Num(f, 32)),
     st.floats(width=64).map(lambda f: Num(f, 64)),
     st.floats(MIN_TIME - 2.0, MAX_TIME + 2.0).map(lambda f: Num(f, 64)),
-    st.sampled_from([MAX_TIME + 0.5, MAX_TIME + 0.999, MIN_TIME - 0.5, MIN_TIME + 0.5,
-                     NOW + 0.5, -0.0]).map(lambda f: Num(f, 64)),
+    st.sampled_from(
+        [MAX_TIME + 0.5, MAX_TIME + 0.999, MIN_TIME - 0.5, MIN_TIME + 0.5, NOW + 0.5, -0.0]
+    ).map(lambda f: Num(f, 64)),
 )
 
 
 @SETTINGS
 @given(NUMS, NUMS)
 def test_exp_iat_numbers_accepted_exactly_as_the_contract_says(
-        verifier: Verifier, exp: Num, iat: Num) -> None:
+    verifier: Verifier, exp: Num, iat: Num
+) -> None:
     dcc = sample_dcc("vaccination", at=NOW)
     payload = dumps({1: "RU", 4: exp.cbor(), 6: iat.cbor(), -260: {1: dcc}})
     token = hc1_from_cose(sign1(payload, BARE, kid=BARE_KID))
@@ -483,12 +579,13 @@ def _sc_text(moment: datetime, form: int) -> str:
     return text + ["Z", "+03:00", "-0530", "+01", ".25Z", "z"][form]
 
 
-SC_TEXT = st.builds(_sc_text, st.datetimes(datetime(1, 1, 2), datetime(9999, 12, 30)),
-                    st.integers(0, 5))
+SC_TEXT = st.builds(
+    _sc_text, st.datetimes(datetime(1, 1, 2), datetime(9999, 12, 30)), st.integers(0, 5)
+)
 BAD_SC_TEXT = st.one_of(
-    SC_TEXT.map(lambda t: t.rstrip("Zz")),                # no zone
-    SC_TEXT.map(lambda t: t[:10]),                        # a date
-    SC_TEXT.map(lambda t: t.replace("T", " ")),           # space separator
+    SC_TEXT.map(lambda t: t.rstrip("Zz")),  # no zone
+    SC_TEXT.map(lambda t: t[:10]),  # a date
+    SC_TEXT.map(lambda t: t.replace("T", " ")),  # space separator
     st.text(max_size=30),
 )
 TAG_NUMBERS = st.sampled_from([0, 1, 2, 3, 4, 5, 32, 100, 1004, 55799, (1 << 64) - 1])
@@ -514,20 +611,27 @@ def sc_values(draw: Any) -> tuple[Any, int | None]:
     if kind == 4:  # any other tag, or a tag on a tag
         tag = draw(TAG_NUMBERS.filter(lambda t: t not in (0, 1)))
         text = draw(SC_TEXT)
-        return draw(st.sampled_from([Tagged(tag, text), Tagged(0, Tagged(0, text)),
-                                     Tagged(1, Tagged(1, NOW))])), None
+        return draw(
+            st.sampled_from(
+                [Tagged(tag, text), Tagged(0, Tagged(0, text)), Tagged(1, Tagged(1, NOW))]
+            )
+        ), None
     return draw(NUMS).cbor(), None  # an untagged number
 
 
 @SETTINGS
 @given(sc_values())
 def test_sc_forms_accepted_exactly_as_the_contract_says(
-        verifier: Verifier, sc: tuple[Any, int | None]) -> None:
+    verifier: Verifier, sc: tuple[Any, int | None]
+) -> None:
     value, expected = sc
     dcc = sample_dcc("test", at=NOW)
     dcc["t"][0]["sc"] = value
-    token = hc1_from_cose(sign1(cwt_bytes(dcc, iat=NOW - 3600, exp=NOW + 86400 * 300,
-                                          iss="RU"), ISSUER, kid=ISSUER.kid))
+    token = hc1_from_cose(
+        sign1(
+            cwt_bytes(dcc, iat=NOW - 3600, exp=NOW + 86400 * 300, iss="RU"), ISSUER, kid=ISSUER.kid
+        )
+    )
     d = fastpath._decode.decode(token)
     assert d.payload_ok == (expected is not None), repr(value)
     if expected is not None:
@@ -547,15 +651,22 @@ def date_values(draw: Any) -> tuple[Any, int | None]:
     kind = draw(st.integers(0, 3))
     if kind == 0:
         day = draw(st.dates())
-        text = draw(st.sampled_from([day.isoformat(), day.isoformat().replace("-", "/"),
-                                     day.isoformat() + "T"]))
+        text = draw(
+            st.sampled_from(
+                [day.isoformat(), day.isoformat().replace("-", "/"), day.isoformat() + "T"]
+            )
+        )
         ok = len(text) == 10 and text[4] == "-"
-        return text, (int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
-                      if ok else None)
+        return text, (
+            int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) if ok else None
+        )
     text = draw(SC_TEXT | BAD_SC_TEXT)
     epoch = rfc3339_epoch(text)
-    day_of = None if epoch is None else int(datetime.fromisoformat(
-        text[:10]).replace(tzinfo=UTC).timestamp())
+    day_of = (
+        None
+        if epoch is None
+        else int(datetime.fromisoformat(text[:10]).replace(tzinfo=UTC).timestamp())
+    )
     if kind == 1:
         return text, day_of if epoch is not None else plain_date(text)
     if kind == 2:
@@ -568,13 +679,17 @@ def date_values(draw: Any) -> tuple[Any, int | None]:
 @SETTINGS
 @given(st.sampled_from(["dt", "fr", "df", "du"]), date_values())
 def test_date_fields_accept_date_times_by_their_date_part(
-        field: str, value: tuple[Any, int | None]) -> None:
+    field: str, value: tuple[Any, int | None]
+) -> None:
     cbor_value, expected = value
     cert_type = "vaccination" if field == "dt" else "recovery"
     dcc = sample_dcc(cert_type, at=NOW)
     dcc["v" if field == "dt" else "r"][0][field] = cbor_value
-    token = hc1_from_cose(sign1(cwt_bytes(dcc, iat=NOW - 3600, exp=NOW + 86400 * 300,
-                                          iss="RU"), ISSUER, kid=ISSUER.kid))
+    token = hc1_from_cose(
+        sign1(
+            cwt_bytes(dcc, iat=NOW - 3600, exp=NOW + 86400 * 300, iss="RU"), ISSUER, kid=ISSUER.kid
+        )
+    )
     d = fastpath._decode.decode(token)
     assert d.payload_ok == (expected is not None), repr(cbor_value)
     if expected is not None:
@@ -584,20 +699,25 @@ def test_date_fields_accept_date_times_by_their_date_part(
 
 
 def _tagged_containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    return (st.lists(inner, max_size=3)
-            | st.dictionaries(st.text(max_size=4) | st.integers(-5, 5), inner, max_size=3)
-            | st.builds(Tagged, TAG_NUMBERS, inner))
+    return (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(max_size=4) | st.integers(-5, 5), inner, max_size=3)
+        | st.builds(Tagged, TAG_NUMBERS, inner)
+    )
 
 
-TAGGED_JSONISH = st.recursive(SCALARS | st.binary(max_size=8), _tagged_containers,
-                              max_leaves=6)
+TAGGED_JSONISH = st.recursive(SCALARS | st.binary(max_size=8), _tagged_containers, max_leaves=6)
 
 
 @SETTINGS
-@given(st.sampled_from(TYPES), st.sampled_from(["top", "nam", "entry", "claims", "hcert"]),
-       TAGGED_JSONISH)
+@given(
+    st.sampled_from(TYPES),
+    st.sampled_from(["top", "nam", "entry", "claims", "hcert"]),
+    TAGGED_JSONISH,
+)
 def test_unknown_fields_are_ignored_whatever_they_hold(
-        verifier: Verifier, cert_type: str, where: str, value: Any) -> None:
+    verifier: Verifier, cert_type: str, where: str, value: Any
+) -> None:
     dcc = sample_dcc(cert_type, at=NOW)
     group = next(k for k in ("v", "t", "r") if k in dcc)
     claims: dict[Any, Any] = {1: "RU", 4: NOW + 86400 * 300, 6: NOW - 3600, -260: {1: dcc}}

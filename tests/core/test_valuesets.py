@@ -33,8 +33,13 @@ def _copy(tmp_path: Path) -> Path:
 def _add_code(directory: Path, filename: str, code: str) -> None:
     path = directory / filename
     doc = json.loads(path.read_text(encoding="utf-8"))
-    doc["valueSetValues"][code] = {"display": "added by an operator", "lang": "en",
-                                   "active": True, "system": "test", "version": ""}
+    doc["valueSetValues"][code] = {
+        "display": "added by an operator",
+        "lang": "en",
+        "active": True,
+        "system": "test",
+        "version": "",
+    }
     path.write_text(json.dumps(doc), encoding="utf-8")
 
 
@@ -44,13 +49,26 @@ def test_packaged_release_is_loaded_with_its_licence() -> None:
     assert len(vs) == 334
     assert (PACKAGED_DIR / "LICENSE").read_text().startswith(" " * 33 + "Apache License")
     assert "2.12.0" in (PACKAGED_DIR / "README.md").read_text()
-    for name, code in [("co", "RU"), ("co", "XK"), ("tg", "840539006"), ("vp", "J07BX03"),
-                       ("mp", "Sputnik-V"), ("mp", "EpiVacCorona-N"),
-                       ("ma", "Gamaleya-Research-Institute"), ("tt", "LP217198-3"),
-                       ("tr", "260373001")]:
+    for name, code in [
+        ("co", "RU"),
+        ("co", "XK"),
+        ("tg", "840539006"),
+        ("vp", "J07BX03"),
+        ("mp", "Sputnik-V"),
+        ("mp", "EpiVacCorona-N"),
+        ("ma", "Gamaleya-Research-Institute"),
+        ("tt", "LP217198-3"),
+        ("tr", "260373001"),
+    ]:
         assert vs.contains(name, code), (name, code)
-    for name, code in [("co", "XY"), ("co", "ru"), ("mp", "sputnik-v"), ("tr", "26041500"),
-                       ("tr", "2604150000"), ("ma", "")]:
+    for name, code in [
+        ("co", "XY"),
+        ("co", "ru"),
+        ("mp", "sputnik-v"),
+        ("tr", "26041500"),
+        ("tr", "2604150000"),
+        ("ma", ""),
+    ]:
         assert not vs.contains(name, code), (name, code)
     assert vs.contains("test_ma", "9999")  # not loaded: not checked
 
@@ -59,8 +77,10 @@ def test_the_compiled_table_matches_python_sets() -> None:
     import random
 
     rng = random.Random(9)
-    sets = {name: {f"{name}-{rng.randrange(10**6)}" for _ in range(rng.randrange(1, 400))}
-            for name in VALUESET_FIELDS}
+    sets = {
+        name: {f"{name}-{rng.randrange(10**6)}" for _ in range(rng.randrange(1, 400))}
+        for name in VALUESET_FIELDS
+    }
     sets["co"] |= {"Ж", "a" * 255}
     vs = ValueSets(sets, source="test")
     assert len(vs) == sum(len(v) for v in sets.values())
@@ -73,12 +93,15 @@ def test_the_compiled_table_matches_python_sets() -> None:
             assert vs.contains(other, code) == (code in sets[other])
 
 
-@pytest.mark.parametrize(("sets", "words"), [
-    ({"xx": ["a"]}, "unknown value set"),
-    ({"co": [1]}, "codes must be text"),
-    ({"co": [""]}, "a code of 0 bytes"),
-    ({"co": ["a" * 256]}, "a code of 256 bytes"),
-])
+@pytest.mark.parametrize(
+    ("sets", "words"),
+    [
+        ({"xx": ["a"]}, "unknown value set"),
+        ({"co": [1]}, "codes must be text"),
+        ({"co": [""]}, "a code of 0 bytes"),
+        ({"co": ["a" * 256]}, "a code of 256 bytes"),
+    ],
+)
 def test_value_sets_refuse_bad_input(sets: dict[str, list[object]], words: str) -> None:
     with pytest.raises(ValueError, match=words):
         ValueSets(sets)
@@ -121,9 +144,12 @@ def test_broken_directories_are_config_errors(tmp_path: Path) -> None:
     (directory / FILES["tt"]).unlink()
     with pytest.raises(ConfigError, match="value-set file not found"):
         Verifier.from_files(trust=TRUST_FILE, valuesets=directory)
-    for text, words in [("[", "not JSON"), ("[]", "no valueSetValues"),
-                        ('{"valueSetValues": {}}', "no valueSetValues"),
-                        ('{"valueSetValues": {"a\\u0000": {}}}', "not printable")]:
+    for text, words in [
+        ("[", "not JSON"),
+        ("[]", "no valueSetValues"),
+        ('{"valueSetValues": {}}', "no valueSetValues"),
+        ('{"valueSetValues": {"a\\u0000": {}}}', "not printable"),
+    ]:
         (directory / FILES["tt"]).write_text(text, encoding="utf-8")
         with pytest.raises(ValueSetError, match=words):
             load_valuesets(directory)

@@ -118,15 +118,27 @@ def test_generator_reproduces_the_committed_vectors(tmp_path: Path) -> None:
 
     proc = subprocess.run(
         [sys.executable, str(VECTORS_DIR / "generate.py"), "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     fresh = json.loads((tmp_path / "vectors.json").read_text(encoding="utf-8"))
     committed = json.loads(VECTORS_FILE.read_text(encoding="utf-8"))
 
     def shape(vectors: list[dict[str, object]]) -> list[tuple[object, ...]]:
-        return [(v["name"], v["at"], json.dumps(v["rules"]), v["trust"], v["revocations"],
-                 json.dumps(v["expect"], sort_keys=True)) for v in vectors]
+        return [
+            (
+                v["name"],
+                v["at"],
+                json.dumps(v["rules"]),
+                v["trust"],
+                v["revocations"],
+                json.dumps(v["expect"], sort_keys=True),
+            )
+            for v in vectors
+        ]
 
     assert shape(fresh) == shape(committed)
     assert (tmp_path / "trust.json").read_bytes() == (VECTORS_DIR / "trust.json").read_bytes()
@@ -160,17 +172,20 @@ def test_unknown_codes_are_only_refused_with_value_sets_loaded() -> None:
         assert d.payload_field is None and d.payload_detail is None
 
 
-@pytest.mark.parametrize(("name", "words"), [
-    ("bad_cwt_exp_year_10000", "exp is not a time"),
-    ("bad_cwt_iat_year_0", "iat is not a time"),
-    ("bad_cwt_exp_float_nan", "exp is not a time"),
-    ("bad_cwt_iat_after_exp", "issued (iat) after it expires"),
-    ("bad_cwt_iat_float_after_exp_by_rounding", "issued (iat) after it expires"),
-    ("bad_cose_crit_unknown_label", "does not understand"),
-    ("bad_cose_crit_text_label", "does not understand"),
-    ("bad_cose_crit_empty", "not a non-empty array"),
-    ("bad_cose_crit_unprotected", "not in the protected header"),
-])
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("bad_cwt_exp_year_10000", "exp is not a time"),
+        ("bad_cwt_iat_year_0", "iat is not a time"),
+        ("bad_cwt_exp_float_nan", "exp is not a time"),
+        ("bad_cwt_iat_after_exp", "issued (iat) after it expires"),
+        ("bad_cwt_iat_float_after_exp_by_rounding", "issued (iat) after it expires"),
+        ("bad_cose_crit_unknown_label", "does not understand"),
+        ("bad_cose_crit_text_label", "does not understand"),
+        ("bad_cose_crit_empty", "not a non-empty array"),
+        ("bad_cose_crit_unprotected", "not in the protected header"),
+    ],
+)
 def test_decode_errors_carry_a_detail(name: str, words: str) -> None:
     (vector,) = [v for v in VECTORS if v.name == name]
     with pytest.raises(fastpath._decode.DecodeError) as info:

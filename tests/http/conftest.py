@@ -50,13 +50,18 @@ def tokens(demo: Any) -> Tokens:
     now = int(time.time())
     dcc = sample_dcc("vaccination", at=now, name=HOLDER_NAME, dob=HOLDER_DOB)
     valid = issue_token(demo.issuer, dcc, iat=now, exp=now + 86400 * 30)
-    test = issue_token(demo.issuer, sample_dcc("test", at=now, name=HOLDER_NAME, dob=HOLDER_DOB),
-                       iat=now, exp=now + 86400)
+    test = issue_token(
+        demo.issuer,
+        sample_dcc("test", at=now, name=HOLDER_NAME, dob=HOLDER_DOB),
+        iat=now,
+        exp=now + 86400,
+    )
     stranger = Issuer.generate("RU", "ES256")
     unknown = issue_token(stranger, sample_dcc("vaccination", at=now), iat=now, exp=now + 86400)
     # inside the demo issuer's validity (from a day ago), expired an hour ago
-    old = issue_token(demo.issuer, sample_dcc("vaccination", at=now - 72000),
-                      iat=now - 72000, exp=now - 3600)
+    old = issue_token(
+        demo.issuer, sample_dcc("vaccination", at=now - 72000), iat=now - 72000, exp=now - 3600
+    )
     return Tokens(valid, test, unknown, old, dcc["v"][0]["ci"], dict(demo.tokens))
 
 
@@ -68,11 +73,21 @@ def verifier(demo: Any) -> Verifier:
 @pytest.fixture(scope="session")
 def api_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("keys") / "api-keys.json"
-    path.write_text(json.dumps({"keys": [
-        {"name": "cafe-12", "key": "cafe-secret-0123456789"},
-        {"name": "gate-3", "sha256": __import__("hashlib").sha256(
-            b"gate-secret-0123456789").hexdigest()},
-    ]}))
+    path.write_text(
+        json.dumps(
+            {
+                "keys": [
+                    {"name": "cafe-12", "key": "cafe-secret-0123456789"},
+                    {
+                        "name": "gate-3",
+                        "sha256": __import__("hashlib")
+                        .sha256(b"gate-secret-0123456789")
+                        .hexdigest(),
+                    },
+                ]
+            }
+        )
+    )
     return path
 
 
@@ -113,8 +128,13 @@ class Server:
             raise
 
 
-def start_server(args: list[str], tmp: Path, env: dict[str, str] | None = None,
-                 port: int | None = None, wait: bool = True) -> Server:
+def start_server(
+    args: list[str],
+    tmp: Path,
+    env: dict[str, str] | None = None,
+    port: int | None = None,
+    wait: bool = True,
+) -> Server:
     """Start `python -m verifier serve ARGS` on a free loopback port; wait for /healthz."""
     port = port or free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("QRVERIFY_")}

@@ -15,10 +15,12 @@ N = 240
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_every_request_is_one_access_line_after_sigterm(serve: Any, demo: Any, tokens: Any,
-                                                        workers: int) -> None:
-    server = serve(["--trust", str(demo.trust_path), "--log-level", "info",
-                    "--workers", str(workers)])
+def test_every_request_is_one_access_line_after_sigterm(
+    serve: Any, demo: Any, tokens: Any, workers: int
+) -> None:
+    server = serve(
+        ["--trust", str(demo.trust_path), "--log-level", "info", "--workers", str(workers)]
+    )
     sent: dict[str, tuple[str, int]] = {}
     headers = {"connection": "close"} if workers > 1 else {}  # spread over the workers
     with httpx.Client(base_url=server.url, timeout=10) as c:
@@ -36,15 +38,19 @@ def test_every_request_is_one_access_line_after_sigterm(serve: Any, demo: Any, t
                 r = c.post("/v1/verify/batch", json={"tokens": [tokens.valid, "x"]}, headers=h)
                 sent[rid] = ("/v1/verify/batch", 200)
             else:
-                r = c.post("/v1/verify", content=b"{", headers={**h,
-                           "content-type": "application/json"})
+                r = c.post(
+                    "/v1/verify", content=b"{", headers={**h, "content-type": "application/json"}
+                )
                 sent[rid] = ("/v1/verify", 400)
             assert r.status_code == sent[rid][1]
     assert server.stop() == 0  # SIGTERM at once: the queued lines are written at shutdown
     text = server.logs()
     lines = [json.loads(x) for x in text.splitlines() if x.strip()]
-    access = [x for x in lines if x["logger"] == "qrverify.access"
-              and x.get("request_id", "").startswith("acc-")]
+    access = [
+        x
+        for x in lines
+        if x["logger"] == "qrverify.access" and x.get("request_id", "").startswith("acc-")
+    ]
     assert len(access) == N
     assert {x["request_id"]: (x["route"], x["status"]) for x in access} == sent
     for x in access:
@@ -53,6 +59,11 @@ def test_every_request_is_one_access_line_after_sigterm(serve: Any, demo: Any, t
     valid = [x for x in access if x["route"] == "/v1/verify" and x["status"] == 200]
     assert {x["verdict_reason"] for x in valid} == {None, "unknown_key"}
     assert not any("dropped" in x for x in lines)
-    for secret in (tokens.name, tokens.dob, tokens.ci, tokens.valid[4:40],
-                   tokens.unknown_key[4:40]):
+    for secret in (
+        tokens.name,
+        tokens.dob,
+        tokens.ci,
+        tokens.valid[4:40],
+        tokens.unknown_key[4:40],
+    ):
         assert secret not in text

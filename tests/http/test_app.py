@@ -44,7 +44,7 @@ def metric(text: str, name: str, **labels: Any) -> float:
     for line in text.splitlines():
         if line.startswith("#") or not line.startswith(name + "{"):
             continue
-        got = dict(re.findall(r'(\w+)="([^"]*)"', line[len(name):line.rindex("}")]))
+        got = dict(re.findall(r'(\w+)="([^"]*)"', line[len(name) : line.rindex("}")]))
         if got == {k: str(v) for k, v in labels.items()}:
             return float(line.rsplit(" ", 1)[1])
     return 0.0
@@ -66,15 +66,20 @@ def test_verify_json_valid(client: TestClient, tokens: Tokens) -> None:
 
 @pytest.mark.parametrize("suffix", ["", "\n", "\r\n"])
 def test_verify_text_plain(client: TestClient, tokens: Tokens, suffix: str) -> None:
-    r = client.post("/v1/verify", content=(tokens.valid + suffix).encode(),
-                    headers={"content-type": "text/plain; charset=utf-8"})
+    r = client.post(
+        "/v1/verify",
+        content=(tokens.valid + suffix).encode(),
+        headers={"content-type": "text/plain; charset=utf-8"},
+    )
     assert r.status_code == 200 and r.json()["status"] == "valid"
 
 
-@pytest.mark.parametrize(("which", "reason"), [
-    ("unknown_key", "unknown_key"), ("expired", "token_expired")])
-def test_verify_invalid_tokens_are_200(client: TestClient, tokens: Tokens, which: str,
-                                       reason: str) -> None:
+@pytest.mark.parametrize(
+    ("which", "reason"), [("unknown_key", "unknown_key"), ("expired", "token_expired")]
+)
+def test_verify_invalid_tokens_are_200(
+    client: TestClient, tokens: Tokens, which: str, reason: str
+) -> None:
     r = client.post("/v1/verify", json={"token": getattr(tokens, which)})
     assert r.status_code == 200
     v = r.json()
@@ -83,9 +88,15 @@ def test_verify_invalid_tokens_are_200(client: TestClient, tokens: Tokens, which
         assert "holder" not in v  # never show unverified data
 
 
-@pytest.mark.parametrize(("body", "reason"), [
-    ("", "bad_prefix"), ("hello", "bad_prefix"), ("HC1:~~~", "bad_base45"),
-    ("HC1:" + "A" * 9000, None)])
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("", "bad_prefix"),
+        ("hello", "bad_prefix"),
+        ("HC1:~~~", "bad_base45"),
+        ("HC1:" + "A" * 9000, None),
+    ],
+)
 def test_verify_junk_tokens(client: TestClient, body: str, reason: str | None) -> None:
     r = client.post("/v1/verify", json={"token": body})
     assert r.status_code == 200
@@ -117,8 +128,9 @@ BAD_SINGLE = [
 
 
 @pytest.mark.parametrize(("headers", "body", "status", "message"), BAD_SINGLE)
-def test_verify_bad_requests(client: TestClient, headers: dict[str, str], body: bytes,
-                             status: int, message: str) -> None:
+def test_verify_bad_requests(
+    client: TestClient, headers: dict[str, str], body: bytes, status: int, message: str
+) -> None:
     r = client.post("/v1/verify", content=body, headers=headers)
     assert r.status_code == status
     assert r.headers["content-type"] == "application/json"
@@ -146,7 +158,7 @@ def test_chunked_body_within_limit_is_read(client: TestClient, tokens: Tokens) -
 
     def chunks() -> Any:
         for i in range(0, len(body), 50):
-            yield body[i:i + 50]
+            yield body[i : i + 50]
 
     r = client.post("/v1/verify", content=chunks(), headers=JSON_CT)
     assert r.status_code == 200 and r.json()["status"] == "valid"
@@ -156,14 +168,18 @@ def test_chunked_body_within_limit_is_read(client: TestClient, tokens: Tokens) -
 
 
 def test_batch_results_in_order(client: TestClient, tokens: Tokens) -> None:
-    batch = [tokens.valid, "junk", tokens.unknown_key, tokens.test, tokens.expired,
-             tokens.valid]
+    batch = [tokens.valid, "junk", tokens.unknown_key, tokens.test, tokens.expired, tokens.valid]
     r = client.post("/v1/verify/batch", json={"tokens": batch})
     assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
     results = r.json()["results"]
     assert [(x["status"], x["reason"]) for x in results] == [
-        ("valid", None), ("invalid", "bad_prefix"), ("invalid", "unknown_key"),
-        ("valid", None), ("invalid", "token_expired"), ("valid", None)]
+        ("valid", None),
+        ("invalid", "bad_prefix"),
+        ("invalid", "unknown_key"),
+        ("valid", None),
+        ("invalid", "token_expired"),
+        ("valid", None),
+    ]
     assert results[3]["certificate"]["type"] == "test"
 
 
@@ -175,16 +191,20 @@ def test_batch_empty_and_limits(client: TestClient, tokens: Tokens) -> None:
     assert r.status_code == 413 and "too many tokens" in r.json()["error"]["message"]
 
 
-@pytest.mark.parametrize(("headers", "body", "status", "message"), [
-    (JSON_CT, b'{"tokens": "HC1:"}', 400, "array of strings"),
-    (JSON_CT, b'{"tokens": ["a", 3]}', 400, "tokens[1] must be a string"),
-    (JSON_CT, b'{"token": "a"}', 400, 'missing field "tokens"'),
-    (JSON_CT, b"[]", 400, "JSON object"),
-    (JSON_CT, b"{", 400, "not valid JSON"),
-    ({"content-type": "text/plain"}, b"HC1:", 415, "application/json"),
-])
-def test_batch_bad_requests(client: TestClient, headers: dict[str, str], body: bytes,
-                            status: int, message: str) -> None:
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "message"),
+    [
+        (JSON_CT, b'{"tokens": "HC1:"}', 400, "array of strings"),
+        (JSON_CT, b'{"tokens": ["a", 3]}', 400, "tokens[1] must be a string"),
+        (JSON_CT, b'{"token": "a"}', 400, 'missing field "tokens"'),
+        (JSON_CT, b"[]", 400, "JSON object"),
+        (JSON_CT, b"{", 400, "not valid JSON"),
+        ({"content-type": "text/plain"}, b"HC1:", 415, "application/json"),
+    ],
+)
+def test_batch_bad_requests(
+    client: TestClient, headers: dict[str, str], body: bytes, status: int, message: str
+) -> None:
     r = client.post("/v1/verify/batch", content=body, headers=headers)
     assert r.status_code == status and message in r.json()["error"]["message"]
 
@@ -202,8 +222,12 @@ def _png_with_size(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims width x height (a decompression-bomb shape)."""
     ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
     chunk = b"IHDR" + ihdr
-    head = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk + struct.pack(
-        ">I", zlib.crc32(chunk))
+    head = (
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", len(ihdr))
+        + chunk
+        + struct.pack(">I", zlib.crc32(chunk))
+    )
     idat = b"IDAT" + zlib.compress(b"\x00" * 4096)
     tail = struct.pack(">I", len(idat) - 4) + idat + struct.pack(">I", zlib.crc32(idat))
     iend = struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
@@ -212,19 +236,26 @@ def _png_with_size(width: int, height: int) -> bytes:
 
 def test_image_png_jpeg_and_form(client: TestClient, tokens: Tokens) -> None:
     png = png_bytes(tokens.valid)
-    for body, ctype in ((png, "image/png"), (_jpeg(png), "image/jpeg"),
-                        (png, "application/octet-stream")):
+    for body, ctype in (
+        (png, "image/png"),
+        (_jpeg(png), "image/jpeg"),
+        (png, "application/octet-stream"),
+    ):
         r = client.post("/v1/verify/image", content=body, headers={"content-type": ctype})
         assert r.status_code == 200, r.text
         assert r.json()["holder"]["name"] == tokens.name
-    r = client.post("/v1/verify/image", files={"image": ("photo.png", png, "image/png")},
-                    data={"note": "x"})
+    r = client.post(
+        "/v1/verify/image", files={"image": ("photo.png", png, "image/png")}, data={"note": "x"}
+    )
     assert r.status_code == 200 and r.json()["status"] == "valid"
     # any file field name works when there is no "image" field
     r = client.post("/v1/verify/image", files={"upload": ("p.jpg", _jpeg(png), "image/jpeg")})
     assert r.status_code == 200 and r.json()["status"] == "valid"
-    bad = client.post("/v1/verify/image", content=png_bytes(tokens.unknown_key),
-                      headers={"content-type": "image/png"})
+    bad = client.post(
+        "/v1/verify/image",
+        content=png_bytes(tokens.unknown_key),
+        headers={"content-type": "image/png"},
+    )
     assert bad.status_code == 200 and bad.json()["reason"] == "unknown_key"
 
 
@@ -240,10 +271,18 @@ def test_image_errors(client: TestClient) -> None:
         ({"content-type": "text/plain"}, b"HC1:", 415, "PNG or JPEG"),
         ({"content-type": "image/png"}, _png_with_size(60000, 60000), 413, "pixels"),
         ({"content-type": "multipart/form-data"}, b"--x\r\n", 400, "boundary"),
-        ({"content-type": "multipart/form-data; boundary=xyz"}, b"--xyz\r\nContent-Disposition:"
-         b' form-data; name="a"\r\n\r\nhello\r\n--xyz--\r\n', 400, "no file"),
-        ({"content-type": "multipart/form-data; boundary=xyz"}, b"--xyz\r\nbroken", 400,
-         "multipart"),
+        (
+            {"content-type": "multipart/form-data; boundary=xyz"},
+            b'--xyz\r\nContent-Disposition: form-data; name="a"\r\n\r\nhello\r\n--xyz--\r\n',
+            400,
+            "no file",
+        ),
+        (
+            {"content-type": "multipart/form-data; boundary=xyz"},
+            b"--xyz\r\nbroken",
+            400,
+            "multipart",
+        ),
     ]
     for headers, body, status, message in cases:
         r = client.post("/v1/verify/image", content=body, headers=headers)
@@ -315,16 +354,25 @@ class _Exploding:
         raise ValueError(f"boom {token}")
 
 
-def test_unexpected_exception_is_json_500_without_leak(verifier: Verifier, tokens: Tokens,
-                                                       caplog: pytest.LogCaptureFixture) -> None:
+def test_unexpected_exception_is_json_500_without_leak(
+    verifier: Verifier, tokens: Tokens, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     with TestClient(create_app(_Exploding(verifier)), raise_server_exceptions=False) as c:
         r = c.post("/v1/verify", json={"token": tokens.valid})
         assert r.status_code == 500
         assert r.json() == {"error": {"code": "internal_error", "message": "internal error"}}
         assert c.get("/healthz").status_code == 200
-        assert metric(c.get("/metrics").text, "qrverify_http_requests_total",
-                      route="/v1/verify", method="POST", status=500) == 1
+        assert (
+            metric(
+                c.get("/metrics").text,
+                "qrverify_http_requests_total",
+                route="/v1/verify",
+                method="POST",
+                status=500,
+            )
+            == 1
+        )
     lines = [JsonFormatter().format(rec) for rec in caplog.records]
     crash = [json.loads(x) for x in lines if '"unhandled exception"' in x]
     assert crash and crash[0]["exc_type"] == "ValueError"
@@ -353,7 +401,7 @@ def test_scanner_page_and_assets(client: TestClient) -> None:
 
 def test_page_explains_every_reason_code(client: TestClient) -> None:
     js = client.get("/static/app.js").text
-    block = js[js.index("const REASONS"):js.index("};", js.index("const REASONS"))]
+    block = js[js.index("const REASONS") : js.index("};", js.index("const REASONS"))]
     codes = set(re.findall(r"^\s*(\w+):", block, re.M))
     assert codes == {r.value for r in Reason}
 
@@ -361,12 +409,17 @@ def test_page_explains_every_reason_code(client: TestClient) -> None:
 # -- API keys --------------------------------------------------------------------------
 
 
-def test_api_keys_required_and_counted(verifier: Verifier, tokens: Tokens,
-                                       api_key_file: Path) -> None:
+def test_api_keys_required_and_counted(
+    verifier: Verifier, tokens: Tokens, api_key_file: Path
+) -> None:
     keys = ApiKeys.from_file(api_key_file)
     with TestClient(create_app(verifier, api_keys=keys)) as c:
-        for headers in ({}, {"x-api-key": "wrong"}, {"x-api-key": "cafe-secret-012345678"},
-                        {"x-api-key": ""}):
+        for headers in (
+            {},
+            {"x-api-key": "wrong"},
+            {"x-api-key": "cafe-secret-012345678"},
+            {"x-api-key": ""},
+        ):
             r = c.post("/v1/verify", json={"token": tokens.valid}, headers=headers)
             assert r.status_code == 401 and "X-API-Key" in r.json()["error"]["message"]
             r = c.post("/v1/verify/batch", json={"tokens": []}, headers=headers)
@@ -384,22 +437,27 @@ def test_api_keys_required_and_counted(verifier: Verifier, tokens: Tokens,
     assert metric(text, "qrverify_client_verdicts_total", client="gate-3", status="valid") == 1
     assert metric(text, "qrverify_client_verdicts_total", client="gate-3", status="invalid") == 2
     assert "cafe-secret" not in text and "gate-secret" not in text
-    assert metric(text, "qrverify_http_requests_total", route="/v1/verify", method="POST",
-                  status=401) == 4
+    assert (
+        metric(text, "qrverify_http_requests_total", route="/v1/verify", method="POST", status=401)
+        == 4
+    )
 
 
-@pytest.mark.parametrize(("obj", "message"), [
-    ({}, '{"keys": [...]}'),
-    ({"keys": []}, "no keys"),
-    ({"keys": [{"name": "a b", "key": "x" * 20}]}, "name"),
-    ({"keys": [{"name": "a", "key": "short"}]}, "16-1024"),
-    ({"keys": [{"name": "a", "key": "x" * 20, "sha256": "0" * 64}]}, "exactly one"),
-    ({"keys": [{"name": "a", "sha256": "zz"}]}, "64 hex"),
-    ({"keys": [{"name": "a", "key": "x" * 20}, {"name": "a", "key": "y" * 20}]}, "duplicate"),
-    ({"keys": [{"name": "a", "key": "x" * 20}, {"name": "b", "key": "x" * 20}]}, "same secret"),
-    ({"keys": [{"name": "a", "key": "x" * 20, "role": "admin"}]}, "unknown field"),
-    ({"keys": ["x"]}, "keys[0]"),
-])
+@pytest.mark.parametrize(
+    ("obj", "message"),
+    [
+        ({}, '{"keys": [...]}'),
+        ({"keys": []}, "no keys"),
+        ({"keys": [{"name": "a b", "key": "x" * 20}]}, "name"),
+        ({"keys": [{"name": "a", "key": "short"}]}, "16-1024"),
+        ({"keys": [{"name": "a", "key": "x" * 20, "sha256": "0" * 64}]}, "exactly one"),
+        ({"keys": [{"name": "a", "sha256": "zz"}]}, "64 hex"),
+        ({"keys": [{"name": "a", "key": "x" * 20}, {"name": "a", "key": "y" * 20}]}, "duplicate"),
+        ({"keys": [{"name": "a", "key": "x" * 20}, {"name": "b", "key": "x" * 20}]}, "same secret"),
+        ({"keys": [{"name": "a", "key": "x" * 20, "role": "admin"}]}, "unknown field"),
+        ({"keys": ["x"]}, "keys[0]"),
+    ],
+)
 def test_api_key_file_errors(obj: Any, message: str) -> None:
     with pytest.raises(ApiKeyFileError, match=re.escape(message)):
         ApiKeys.from_dict(obj)
@@ -432,15 +490,22 @@ def test_metrics_contents(client: TestClient, tokens: Tokens) -> None:
     assert metric(text, "qrverify_verdicts_total", status="invalid", reason="unknown_key") == 1
     assert metric(text, "qrverify_verdicts_total", status="invalid", reason="token_expired") == 1
     assert metric(text, "qrverify_verdicts_total", status="invalid", reason="bad_prefix") == 1
-    assert metric(text, "qrverify_http_requests_total", route="/v1/verify", method="POST",
-                  status=200) == 2
-    assert metric(text, "qrverify_http_requests_total", route="/v1/verify", method="POST",
-                  status=400) == 1
-    assert metric(text, "qrverify_http_requests_total", route="other", method="GET",
-                  status=404) == 2  # random paths share one series
+    assert (
+        metric(text, "qrverify_http_requests_total", route="/v1/verify", method="POST", status=200)
+        == 2
+    )
+    assert (
+        metric(text, "qrverify_http_requests_total", route="/v1/verify", method="POST", status=400)
+        == 1
+    )
+    assert (
+        metric(text, "qrverify_http_requests_total", route="other", method="GET", status=404) == 2
+    )  # random paths share one series
     assert metric(text, "qrverify_http_request_duration_seconds_count", route="/v1/verify") == 3
-    assert metric(text, "qrverify_http_request_duration_seconds_bucket", route="/v1/verify",
-                  le="+Inf") == 3
+    assert (
+        metric(text, "qrverify_http_request_duration_seconds_bucket", route="/v1/verify", le="+Inf")
+        == 3
+    )
     assert metric(text, "qrverify_store_ready", source="files") == 1
     assert metric(text, "qrverify_store_entries", source="files", set="keys") == 1
     assert metric(text, "qrverify_store_age_seconds", source="files") >= 0
@@ -448,8 +513,9 @@ def test_metrics_contents(client: TestClient, tokens: Tokens) -> None:
         assert secret not in text
 
 
-def test_logs_carry_no_personal_data(verifier: Verifier, tokens: Tokens, api_key_file: Path,
-                                     caplog: pytest.LogCaptureFixture) -> None:
+def test_logs_carry_no_personal_data(
+    verifier: Verifier, tokens: Tokens, api_key_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     app = create_app(verifier, api_keys=ApiKeys.from_file(api_key_file))
     key = {"x-api-key": "cafe-secret-0123456789"}
@@ -457,11 +523,17 @@ def test_logs_carry_no_personal_data(verifier: Verifier, tokens: Tokens, api_key
         c.post("/v1/verify", json={"token": tokens.valid}, headers=key)
         c.post("/v1/verify", content=tokens.valid, headers={**key, "content-type": "text/plain"})
         c.post("/v1/verify/batch", json={"tokens": [tokens.valid, tokens.test]}, headers=key)
-        c.post("/v1/verify/image", content=png_bytes(tokens.valid),
-               headers={**key, "content-type": "image/png"})
+        c.post(
+            "/v1/verify/image",
+            content=png_bytes(tokens.valid),
+            headers={**key, "content-type": "image/png"},
+        )
         c.post("/v1/verify", json={"token": tokens.valid})  # 401
-        c.post("/v1/verify", content=b'{"token": 1, "x": "' + tokens.name.encode() + b'"}',
-               headers={**key, **JSON_CT})
+        c.post(
+            "/v1/verify",
+            content=b'{"token": 1, "x": "' + tokens.name.encode() + b'"}',
+            headers={**key, **JSON_CT},
+        )
     lines = [JsonFormatter().format(rec) for rec in caplog.records]
     access = [json.loads(x) for x in lines if '"qrverify.access"' in x]
     assert len(access) == 6
@@ -470,8 +542,15 @@ def test_logs_carry_no_personal_data(verifier: Verifier, tokens: Tokens, api_key
     assert access[2]["tokens"] == 2 and access[2]["valid"] == 2
     assert access[4]["status"] == 401 and access[5]["status"] == 400
     blob = "\n".join(lines)
-    for secret in (tokens.name, "SIDOROVA", "MARIYA", tokens.dob, tokens.ci,
-                   tokens.valid[4:40], "cafe-secret"):
+    for secret in (
+        tokens.name,
+        "SIDOROVA",
+        "MARIYA",
+        tokens.dob,
+        tokens.ci,
+        tokens.valid[4:40],
+        "cafe-secret",
+    ):
         assert secret not in blob
 
 

@@ -27,9 +27,14 @@ def client(verifier: Verifier) -> Any:
 
 
 def test_preflight_for_an_allowed_origin(client: TestClient) -> None:
-    r = client.options("/v1/verify", headers={
-        "origin": ORIGIN, "access-control-request-method": "POST",
-        "access-control-request-headers": "content-type, x-api-key"})
+    r = client.options(
+        "/v1/verify",
+        headers={
+            "origin": ORIGIN,
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type, x-api-key",
+        },
+    )
     assert r.status_code == 204
     assert r.headers["access-control-allow-origin"] == ORIGIN
     assert "POST" in r.headers["access-control-allow-methods"]
@@ -41,25 +46,32 @@ def test_cors_headers_on_answers_and_errors(client: TestClient, tokens: Any) -> 
     r = client.post("/v1/verify", json={"token": tokens.valid}, headers={"origin": ORIGIN})
     assert r.status_code == 200 and r.headers["access-control-allow-origin"] == ORIGIN
     assert "x-request-id" in r.headers["access-control-expose-headers"]
-    r = client.post("/v1/verify/batch", content=b"{", headers={
-        "origin": ORIGIN, "content-type": "application/json"})
+    r = client.post(
+        "/v1/verify/batch",
+        content=b"{",
+        headers={"origin": ORIGIN, "content-type": "application/json"},
+    )
     assert r.status_code == 400 and r.headers["access-control-allow-origin"] == ORIGIN
 
 
 def test_other_origins_get_no_cors(client: TestClient, tokens: Any) -> None:
-    r = client.post("/v1/verify", json={"token": tokens.valid},
-                    headers={"origin": "https://evil.example"})
+    r = client.post(
+        "/v1/verify", json={"token": tokens.valid}, headers={"origin": "https://evil.example"}
+    )
     assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
-    r = client.options("/v1/verify", headers={"origin": "https://evil.example",
-                                              "access-control-request-method": "POST"})
+    r = client.options(
+        "/v1/verify",
+        headers={"origin": "https://evil.example", "access-control-request-method": "POST"},
+    )
     assert r.status_code == 405 and "access-control-allow-origin" not in r.headers
     assert r.json()["error"]["code"] == "method_not_allowed"
 
 
 def test_without_cors_options_is_405(verifier: Verifier) -> None:
     with TestClient(create_app(verifier)) as c:
-        r = c.options("/v1/verify", headers={"origin": ORIGIN,
-                                            "access-control-request-method": "POST"})
+        r = c.options(
+            "/v1/verify", headers={"origin": ORIGIN, "access-control-request-method": "POST"}
+        )
         assert r.status_code == 405 and "access-control-allow-origin" not in r.headers
 
 
@@ -71,12 +83,15 @@ def test_cors_origin_options(tmp_path: Any, api_key_file: Any, demo: Any) -> Non
     parser = argparse.ArgumentParser()
     config.add_arguments(parser)
     base = ["--trust", str(demo.trust_path)]
-    args = parser.parse_args([*base, "--cors-origin", ORIGIN, "--cors-origin",
-                              "http://localhost:3000/"])
+    args = parser.parse_args(
+        [*base, "--cors-origin", ORIGIN, "--cors-origin", "http://localhost:3000/"]
+    )
     assert config.resolve(args, {}).cors_origins == (ORIGIN, "http://localhost:3000")
     env = {"QRVERIFY_CORS_ORIGIN": f"{ORIGIN}, http://127.0.0.1:8080"}
     assert config.resolve(parser.parse_args(base), env).cors_origins == (
-        ORIGIN, "http://127.0.0.1:8080")
+        ORIGIN,
+        "http://127.0.0.1:8080",
+    )
     with pytest.raises(config.ServeConfigError, match="not an origin"):
         config.resolve(parser.parse_args([*base, "--cors-origin", "evil.example/path"]), {})
     keys = ["--api-keys", str(api_key_file), "--cors-origin", "*"]
@@ -102,12 +117,12 @@ def test_openapi_document_is_valid_and_complete(verifier: Verifier, with_keys: b
     validate(doc)
     assert doc["info"]["version"] == __version__
     documented = {(p, m.upper()) for p, ops in doc["paths"].items() for m in ops}
-    served = {(p, m) for p, _, m in ROUTES if p not in ("/", "/docs", "/favicon.ico",
-                                                        "/static/{name}")}
+    served = {
+        (p, m) for p, _, m in ROUTES if p not in ("/", "/docs", "/favicon.ico", "/static/{name}")
+    }
     assert documented == served
     schemas = doc["components"]["schemas"]
-    assert set(schemas["Error"]["properties"]["error"]["properties"]["code"]["enum"]) == set(
-        ERRORS)
+    assert set(schemas["Error"]["properties"]["error"]["properties"]["code"]["enum"]) == set(ERRORS)
     reasons = set(schemas["Verdict"]["properties"]["reason"]["oneOf"][1]["enum"])
     assert {r.value for r in Reason} <= reasons
     assert {"vaccine_not_accepted", "bad_link", "not_found"} <= reasons
@@ -126,8 +141,9 @@ def test_answers_match_the_document(client: TestClient, tokens: Any) -> None:
         jsonschema.validate(instance, schema)
 
     check(client.post("/v1/verify", json={"token": tokens.valid}).json(), "Verdict")
-    check(client.post("/v1/verify/batch", json={"tokens": [tokens.valid, "x"]}).json(),
-          "BatchResults")
+    check(
+        client.post("/v1/verify/batch", json={"tokens": [tokens.valid, "x"]}).json(), "BatchResults"
+    )
     check(client.post("/v1/verify", content=b"{").json(), "Error")
 
 
@@ -150,18 +166,28 @@ def test_version_in_healthz_and_build_info(client: TestClient, tokens: Any) -> N
     client.post("/v1/verify", json={"token": "HC1:junk"})
     r = client.get("/metrics")
     families = {f.name: f for f in text_string_to_metric_families(r.text)}
-    info = families["qrverify_build"].samples if "qrverify_build" in families else \
-        families["qrverify_build_info"].samples
+    info = (
+        families["qrverify_build"].samples
+        if "qrverify_build" in families
+        else families["qrverify_build_info"].samples
+    )
     assert [(s.labels, s.value) for s in info] == [({"version": __version__}, 1.0)]
-    verdicts = {(s.labels["status"], s.labels["reason"]): s.value
-                for s in families["qrverify_verdicts"].samples}
+    verdicts = {
+        (s.labels["status"], s.labels["reason"]): s.value
+        for s in families["qrverify_verdicts"].samples
+    }
     assert verdicts[("valid", "none")] == 1
     assert sum(v for (st, _), v in verdicts.items() if st == "invalid") == 1
     requests = families["qrverify_http_requests"].samples
-    assert any(s.labels == {"route": "/v1/verify", "method": "POST", "status": "200"}
-               and s.value == 2 for s in requests)
-    hist = [s for s in families["qrverify_http_request_duration_seconds"].samples
-            if s.name.endswith("_count") and s.labels["route"] == "/v1/verify"]
+    assert any(
+        s.labels == {"route": "/v1/verify", "method": "POST", "status": "200"} and s.value == 2
+        for s in requests
+    )
+    hist = [
+        s
+        for s in families["qrverify_http_request_duration_seconds"].samples
+        if s.name.endswith("_count") and s.labels["route"] == "/v1/verify"
+    ]
     assert hist[0].value == 2
 
 
@@ -177,17 +203,20 @@ def test_every_reason_has_a_russian_detail() -> None:
         assert any("\u0400" <= ch <= "\u04ff" for ch in text)
 
 
-@pytest.mark.parametrize(("header", "lang"), [
-    ("ru-RU,ru;q=0.9,en-US;q=0.8,en;q=0.7", "ru"),
-    ("ru", "ru"),
-    ("en-US,en;q=0.9,ru;q=0.8", "en"),
-    ("de-DE,de;q=0.9,ru;q=0.5,en;q=0.3", "ru"),
-    ("de-DE", "en"),
-    ("en;q=0.2, ru;q=0.8", "ru"),
-    ("ru;q=0", "en"),
-    ("*", "en"),
-    ("", "en"),
-])
+@pytest.mark.parametrize(
+    ("header", "lang"),
+    [
+        ("ru-RU,ru;q=0.9,en-US;q=0.8,en;q=0.7", "ru"),
+        ("ru", "ru"),
+        ("en-US,en;q=0.9,ru;q=0.8", "en"),
+        ("de-DE,de;q=0.9,ru;q=0.5,en;q=0.3", "ru"),
+        ("de-DE", "en"),
+        ("en;q=0.2, ru;q=0.8", "ru"),
+        ("ru;q=0", "en"),
+        ("*", "en"),
+        ("", "en"),
+    ],
+)
 def test_language_choice(header: str, lang: str) -> None:
     assert i18n.choose(header) == lang
 
@@ -208,17 +237,21 @@ def test_russian_detail_same_reason_code(client: TestClient, tokens: Any) -> Non
 # -- request id ---------------------------------------------------------------------------
 
 
-def test_request_id_echoed_made_and_logged(verifier: Verifier, tokens: Any,
-                                           caplog: pytest.LogCaptureFixture) -> None:
-    with TestClient(create_app(verifier)) as c, caplog.at_level(logging.INFO,
-                                                                "qrverify.access"):
-        r1 = c.post("/v1/verify", json={"token": tokens.valid},
-                    headers={"x-request-id": "gate-7:42"})
+def test_request_id_echoed_made_and_logged(
+    verifier: Verifier, tokens: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    with TestClient(create_app(verifier)) as c, caplog.at_level(logging.INFO, "qrverify.access"):
+        r1 = c.post(
+            "/v1/verify", json={"token": tokens.valid}, headers={"x-request-id": "gate-7:42"}
+        )
         r2 = c.get("/healthz", headers={"x-request-id": "bad id with spaces"})
         r3 = c.get("/nope")
     assert r1.headers["x-request-id"] == "gate-7:42"
     made = {r2.headers["x-request-id"], r3.headers["x-request-id"]}
     assert len(made) == 2 and "bad id with spaces" not in made
-    logged = [rec.fields["request_id"] for rec in caplog.records  # type: ignore[attr-defined]
-              if rec.name == "qrverify.access"]
+    logged = [
+        rec.fields["request_id"]
+        for rec in caplog.records  # type: ignore[attr-defined]
+        if rec.name == "qrverify.access"
+    ]
     assert logged == ["gate-7:42", r2.headers["x-request-id"], r3.headers["x-request-id"]]

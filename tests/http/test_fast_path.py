@@ -29,10 +29,16 @@ def clients(verifier: Verifier, api_key_file: Any) -> Any:
     from verifier.http.auth import ApiKeys
 
     keys = ApiKeys.from_file(api_key_file)
-    with TestClient(create_app(verifier, Limits(max_body=2048), api_keys=keys,
-                               access_log=None)) as fast, \
-         TestClient(create_app(verifier, Limits(max_body=2048), api_keys=keys, access_log=None,
-                               fast_path=False)) as slow:
+    with (
+        TestClient(
+            create_app(verifier, Limits(max_body=2048), api_keys=keys, access_log=None)
+        ) as fast,
+        TestClient(
+            create_app(
+                verifier, Limits(max_body=2048), api_keys=keys, access_log=None, fast_path=False
+            )
+        ) as slow,
+    ):
         yield fast, slow
 
 
@@ -41,8 +47,7 @@ CASES = [
     ("valid-json", JSON_CT, None, KEY, 200, None),
     ("valid-text", "text/plain", None, KEY, 200, None),
     ("expired-json", JSON_CT, None, KEY, 200, None),
-    ("unknown-ru", JSON_CT, None, {**KEY, "accept-language": "ru-RU,ru;q=0.9,en;q=0.5"}, 200,
-     None),
+    ("unknown-ru", JSON_CT, None, {**KEY, "accept-language": "ru-RU,ru;q=0.9,en;q=0.5"}, 200, None),
     ("valid-json", JSON_CT, None, {}, 401, "unauthorized"),
     ("valid-json", JSON_CT, None, {"x-api-key": "nope"}, 401, "unauthorized"),
     ("raw", JSON_CT, b"{not json", KEY, 400, "bad_json"),
@@ -58,18 +63,31 @@ CASES = [
 
 
 @pytest.mark.parametrize(("which", "ctype", "raw", "headers", "status", "code"), CASES)
-def test_fast_path_and_router_answer_alike(clients: Any, tokens: Any, which: str, ctype: str,
-                                           raw: bytes | None, headers: dict[str, str],
-                                           status: int, code: str | None) -> None:
+def test_fast_path_and_router_answer_alike(
+    clients: Any,
+    tokens: Any,
+    which: str,
+    ctype: str,
+    raw: bytes | None,
+    headers: dict[str, str],
+    status: int,
+    code: str | None,
+) -> None:
     fast, slow = clients
     if raw is None:
         name = {"valid": "valid", "expired": "expired", "unknown": "unknown_key"}[
-            which.split("-")[0]]
+            which.split("-")[0]
+        ]
         token = getattr(tokens, name)
         raw = token.encode() if ctype == "text/plain" else json.dumps({"token": token}).encode()
-    answers = [c.post("/v1/verify", content=raw,
-                      headers={"content-type": ctype, "x-request-id": "rid-1", **headers})
-               for c in (fast, slow)]
+    answers = [
+        c.post(
+            "/v1/verify",
+            content=raw,
+            headers={"content-type": ctype, "x-request-id": "rid-1", **headers},
+        )
+        for c in (fast, slow)
+    ]
     for r in answers:
         assert r.status_code == status
         assert r.headers["content-type"] == "application/json"
@@ -87,17 +105,26 @@ def test_fast_path_counts_metrics_under_the_route(clients: Any, tokens: Any) -> 
     fast, _ = clients
     for ctype in (JSON_CT, "text/plain"):
         body = tokens.valid if ctype == "text/plain" else json.dumps({"token": tokens.valid})
-        assert fast.post("/v1/verify", content=body,
-                         headers={"content-type": ctype, **KEY}).json()["status"] == "valid"
+        assert (
+            fast.post("/v1/verify", content=body, headers={"content-type": ctype, **KEY}).json()[
+                "status"
+            ]
+            == "valid"
+        )
     text = fast.get("/metrics").text
-    assert _metric(text, "qrverify_http_requests_total", route="/v1/verify", method="POST",
-                   status="200") == 2
+    assert (
+        _metric(
+            text, "qrverify_http_requests_total", route="/v1/verify", method="POST", status="200"
+        )
+        == 2
+    )
     assert _metric(text, "qrverify_client_verdicts_total", client="cafe-12", status="valid") == 2
 
 
 @pytest.mark.parametrize("fast_path", [True, False])
-def test_policy_hooks_see_verdicts_and_can_refuse(verifier: Verifier, tokens: Any,
-                                                  fast_path: bool) -> None:
+def test_policy_hooks_see_verdicts_and_can_refuse(
+    verifier: Verifier, tokens: Any, fast_path: bool
+) -> None:
     """The hooks a per-client limit uses: see every verdict's reason, refuse with 429."""
     from verifier.http._request import ApiError
 

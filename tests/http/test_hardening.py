@@ -17,8 +17,16 @@ import pytest
 
 from verifier.http import _multipart, _request, images
 
-LIMITS = ["--max-request-line", "1024", "--max-header-bytes", "2048", "--header-timeout", "1",
-          "--body-timeout", "1"]
+LIMITS = [
+    "--max-request-line",
+    "1024",
+    "--max-header-bytes",
+    "2048",
+    "--header-timeout",
+    "1",
+    "--body-timeout",
+    "1",
+]
 
 
 def _reply(s: socket.socket) -> bytes:
@@ -30,8 +38,13 @@ def _reply(s: socket.socket) -> bytes:
             return data
         data += chunk
     head, _, rest = data.partition(b"\r\n\r\n")
-    length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n")[1:]
-                      if line.lower().startswith(b"content-length:")))
+    length = int(
+        next(
+            line.split(b":", 1)[1]
+            for line in head.split(b"\r\n")[1:]
+            if line.lower().startswith(b"content-length:")
+        )
+    )
     while len(rest) < length:
         chunk = s.recv(65536)
         if not chunk:
@@ -74,8 +87,11 @@ def test_long_request_line_is_414(server: Any) -> None:
 
 
 def test_many_headers_are_431(server: Any) -> None:
-    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"".join(
-        b"X-Pad-%d: %s\r\n" % (i, b"v" * 100) for i in range(40)) + b"\r\n"
+    head = (
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+        + b"".join(b"X-Pad-%d: %s\r\n" % (i, b"v" * 100) for i in range(40))
+        + b"\r\n"
+    )
     assert _error(_send_until_refused(server, [head])) == (431, "headers_too_large")
     _healthy(server)
 
@@ -106,8 +122,10 @@ def test_idle_connection_is_closed(server: Any) -> None:
 @pytest.mark.parametrize("route", ["/v1/verify", "/v1/verify/batch", "/v1/verify/image"])
 def test_body_that_never_arrives_is_408(server: Any, route: str) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
-        s.sendall(b"POST " + route.encode() + b" HTTP/1.1\r\nHost: x\r\n"
-                  b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n")
+        s.sendall(
+            b"POST " + route.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+        )
         assert _error(_reply(s)) == (408, "request_timeout")
     _healthy(server)
 
@@ -117,8 +135,12 @@ def test_oversized_body_written_before_reading_gets_413(server: Any, tokens: Any
     import http.client
 
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    conn.request("POST", "/v1/verify", body=b"x" * (2 * 1024 * 1024),
-                 headers={"Content-Type": "application/json"})
+    conn.request(
+        "POST",
+        "/v1/verify",
+        body=b"x" * (2 * 1024 * 1024),
+        headers={"Content-Type": "application/json"},
+    )
     r = conn.getresponse()
     assert r.status == 413
     assert json.loads(r.read())["error"]["code"] == "body_too_large"
@@ -132,26 +154,40 @@ def test_oversized_body_written_before_reading_gets_413(server: Any, tokens: Any
 
 def _png(width: int, height: int) -> bytes:
     """A PNG whose header says width x height (its pixel data is a token few bytes)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(
-            ">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
-@pytest.mark.parametrize(("width", "height", "status", "code"), [
-    (70_000, 1, 413, "image_too_large"),
-    (1, 20_000_000, 413, "image_too_large"),
-    (3000, 3000, 413, "image_too_large"),  # 9 MP: over the PNG cap (full decode)
-    (100_000, 100_000, 413, "image_too_large"),  # Pillow's own bomb check: still a 413
-    (64, 64, 400, "bad_image"),  # header fine, pixel data short
-])
-def test_image_dimensions_are_checked_before_decoding(server: Any, width: int, height: int,
-                                                      status: int, code: str) -> None:
-    r = httpx.post(server.url + "/v1/verify/image", content=_png(width, height),
-                   headers={"content-type": "image/png"}, timeout=30)
+@pytest.mark.parametrize(
+    ("width", "height", "status", "code"),
+    [
+        (70_000, 1, 413, "image_too_large"),
+        (1, 20_000_000, 413, "image_too_large"),
+        (3000, 3000, 413, "image_too_large"),  # 9 MP: over the PNG cap (full decode)
+        (100_000, 100_000, 413, "image_too_large"),  # Pillow's own bomb check: still a 413
+        (64, 64, 400, "bad_image"),  # header fine, pixel data short
+    ],
+)
+def test_image_dimensions_are_checked_before_decoding(
+    server: Any, width: int, height: int, status: int, code: str
+) -> None:
+    r = httpx.post(
+        server.url + "/v1/verify/image",
+        content=_png(width, height),
+        headers={"content-type": "image/png"},
+        timeout=30,
+    )
     assert r.status_code == status, r.text
     assert r.json()["error"]["code"] == code
 
@@ -187,7 +223,7 @@ def test_batch_of_empty_objects_is_refused_cheaply() -> None:
 
 
 def test_multipart_of_tiny_parts_is_refused_cheaply() -> None:
-    part = b"--b\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nx\r\n"
+    part = b'--b\r\nContent-Disposition: form-data; name="f"\r\n\r\nx\r\n'
     body = part * 300_000 + b"--b--\r\n"  # ~15 MB of one-byte fields
 
     def parse() -> None:
@@ -199,9 +235,12 @@ def test_multipart_of_tiny_parts_is_refused_cheaply() -> None:
 
 def test_multipart_keeps_only_the_chosen_file() -> None:
     data = b"\x89PNG" + b"p" * 100_000
-    body = (b"--b\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\n" + b"n" * 100_000
-            + b"\r\n--b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"q.png\"\r\n"
-            b"Content-Type: image/png\r\n\r\n" + data + b"\r\n--b--\r\n")
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="note"\r\n\r\n'
+        + b"n" * 100_000
+        + b'\r\n--b\r\nContent-Disposition: form-data; name="image"; filename="q.png"\r\n'
+        b"Content-Type: image/png\r\n\r\n" + data + b"\r\n--b--\r\n"
+    )
     assert _multipart.first_file(body, b"multipart/form-data; boundary=b") == data
     peak = _peak(lambda: _multipart.first_file(body, b"multipart/form-data; boundary=b"))
     assert peak < 3 * len(data)

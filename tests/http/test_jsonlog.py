@@ -84,8 +84,9 @@ def test_formatter_hides_exception_messages() -> None:
     try:
         raise ValueError("HC1:secret-token")
     except ValueError:
-        record = logging.LogRecord("qrverify", logging.ERROR, __file__, 1, "unhandled exception",
-                                   (), sys.exc_info())
+        record = logging.LogRecord(
+            "qrverify", logging.ERROR, __file__, 1, "unhandled exception", (), sys.exc_info()
+        )
     line = JsonFormatter().format(record)
     entry = json.loads(line)
     assert entry["exc_type"] == "ValueError" and entry["msg"] == "unhandled exception"
@@ -95,7 +96,7 @@ def test_formatter_hides_exception_messages() -> None:
 def test_access_log_lines_are_json_objects_with_the_fixed_fields_first() -> None:
     out = io.BytesIO()
     log = AccessLog(out)
-    log.write({"route": "/v1/verify", "status": 200, "verdict_reason": None, "note": "é\"x"})
+    log.write({"route": "/v1/verify", "status": 200, "verdict_reason": None, "note": 'é"x'})
     log.write({})  # no fields: still one valid object
     log.close()
     lines = [json.loads(x) for x in out.getvalue().splitlines()]

@@ -21,8 +21,12 @@ pytestmark = [pytest.mark.redis, pytest.mark.slow, redis_support.requires_redis]
 
 
 def _sync(url: str, *args: str) -> None:
-    p = subprocess.run([sys.executable, "-m", "verifier", "sync", "--redis", url, *args],
-                       capture_output=True, text=True, timeout=60)
+    p = subprocess.run(
+        [sys.executable, "-m", "verifier", "sync", "--redis", url, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert p.returncode == 0, p.stderr
 
 
@@ -30,8 +34,9 @@ def _uci_hash(ci: str) -> str:
     return base64.b64encode(hashlib.sha256(ci.encode()).digest()[:16]).decode()
 
 
-def test_serve_from_redis_follows_revocations(serve: Any, demo: Any, tokens: Any,
-                                              tmp_path: Path) -> None:
+def test_serve_from_redis_follows_revocations(
+    serve: Any, demo: Any, tokens: Any, tmp_path: Path
+) -> None:
     with RedisServer() as redis:
         _sync(redis.url, "--trust", str(demo.trust_path))
         server = serve(["--redis", redis.url, "--workers", "2", "--max-age", "3"])
@@ -42,14 +47,18 @@ def test_serve_from_redis_follows_revocations(serve: Any, demo: Any, tokens: Any
             assert c.post("/v1/verify", json={"token": tokens.valid}).json()["status"] == "valid"
 
             revocations = tmp_path / "revoked.json"
-            revocations.write_text(json.dumps(
-                {"revoked": [{"type": "UCI", "hash": _uci_hash(tokens.ci)}]}))
+            revocations.write_text(
+                json.dumps({"revoked": [{"type": "UCI", "hash": _uci_hash(tokens.ci)}]})
+            )
             _sync(redis.url, "--revocations", str(revocations))
 
             def revoked_everywhere() -> bool:  # both workers, fresh connections
-                reasons = {c.post("/v1/verify", json={"token": tokens.valid},
-                                  headers={"connection": "close"}).json()["reason"]
-                           for _ in range(6)}
+                reasons = {
+                    c.post(
+                        "/v1/verify", json={"token": tokens.valid}, headers={"connection": "close"}
+                    ).json()["reason"]
+                    for _ in range(6)
+                }
                 return reasons == {"revoked"}
 
             assert wait_until(revoked_everywhere, timeout=15)
@@ -67,7 +76,11 @@ def test_serve_from_redis_follows_revocations(serve: Any, demo: Any, tokens: Any
 def test_serve_redis_unreachable_exits_2(demo: Any) -> None:
     with RedisServer() as redis:
         url = redis.url
-    p = subprocess.run([sys.executable, "-m", "verifier", "serve", "--redis", url,
-                        "--port", "1"], capture_output=True, text=True, timeout=60)
+    p = subprocess.run(
+        [sys.executable, "-m", "verifier", "serve", "--redis", url, "--port", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert p.returncode == 2
     assert p.stderr.startswith("qrverify serve: ")

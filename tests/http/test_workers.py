@@ -25,8 +25,11 @@ def _families(text: str) -> dict[str, Any]:
 
 def _verify_count(text: str) -> float:
     fams = _families(text)
-    return sum(s.value for s in fams["qrverify_http_requests"].samples
-               if s.labels.get("route") == "/v1/verify" and s.name.endswith("_total"))
+    return sum(
+        s.value
+        for s in fams["qrverify_http_requests"].samples
+        if s.labels.get("route") == "/v1/verify" and s.name.endswith("_total")
+    )
 
 
 def test_metrics_summed_and_versions_per_worker(serve: Any, demo: Any, tokens: Any) -> None:
@@ -34,8 +37,10 @@ def test_metrics_summed_and_versions_per_worker(serve: Any, demo: Any, tokens: A
     n = 40
     for _ in range(n):  # a new connection each: the kernel spreads them over the workers
         with httpx.Client(timeout=10) as c:
-            assert c.post(server.url + "/v1/verify",
-                          json={"token": tokens.valid}).json()["status"] == "valid"
+            assert (
+                c.post(server.url + "/v1/verify", json={"token": tokens.valid}).json()["status"]
+                == "valid"
+            )
     seen_workers: set[int] = set()
     deadline = time.monotonic() + 60
     while True:  # workers publish once a second; poll, do not time
@@ -45,8 +50,12 @@ def test_metrics_summed_and_versions_per_worker(serve: Any, demo: Any, tokens: A
         seen_workers.add(ready["worker"])
         fams = _families(text)
         workers = fams.get("qrverify_worker_snapshot_info")
-        if (_verify_count(text) == n and workers is not None and len(workers.samples) == 2
-                and len(seen_workers) == 2):
+        if (
+            _verify_count(text) == n
+            and workers is not None
+            and len(workers.samples) == 2
+            and len(seen_workers) == 2
+        ):
             break
         assert time.monotonic() < deadline, (text[-3000:], ready, seen_workers)
         time.sleep(0.2)
@@ -57,15 +66,18 @@ def test_metrics_summed_and_versions_per_worker(serve: Any, demo: Any, tokens: A
     assert {w["worker"] for w in ready["workers"]} == seen_workers
     assert {w["version"] for w in ready["workers"]} == versions
     assert ready["version"] in versions
-    verdicts = {(s.labels["status"], s.labels["reason"]): s.value
-                for s in fams["qrverify_verdicts"].samples}
+    verdicts = {
+        (s.labels["status"], s.labels["reason"]): s.value for s in fams["qrverify_verdicts"].samples
+    }
     assert verdicts[("valid", "none")] == n
     assert server.stop() == 0
 
 
 def _request(body: bytes) -> bytes:
-    return (b"POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    return (
+        b"POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
 
 
 def _read(s: socket.socket) -> bytes:
@@ -76,8 +88,13 @@ def _read(s: socket.socket) -> bytes:
             return data
         data += chunk
     head, _, rest = data.partition(b"\r\n\r\n")
-    length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n")[1:]
-                      if line.lower().startswith(b"content-length:")))
+    length = int(
+        next(
+            line.split(b":", 1)[1]
+            for line in head.split(b"\r\n")[1:]
+            if line.lower().startswith(b"content-length:")
+        )
+    )
     while len(rest) < length:
         chunk = s.recv(65536)
         if not chunk:
@@ -87,10 +104,12 @@ def _read(s: socket.socket) -> bytes:
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_sigterm_drains_keep_alive_connections(serve: Any, demo: Any, tokens: Any,
-                                               workers: str) -> None:
-    server = serve(["--trust", str(demo.trust_path), "--workers", workers,
-                    "--graceful-timeout", "20"])
+def test_sigterm_drains_keep_alive_connections(
+    serve: Any, demo: Any, tokens: Any, workers: str
+) -> None:
+    server = serve(
+        ["--trust", str(demo.trust_path), "--workers", workers, "--graceful-timeout", "20"]
+    )
     body = json.dumps({"token": tokens.valid}).encode()
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
         s.sendall(_request(body))
@@ -117,15 +136,17 @@ def test_shared_metrics_sum_files(tmp_path: Any) -> None:
     b.observe_request("/v1/verify", "POST", 200, 0.001)
     b.count_verdict("valid", None, "k")
     a.observe_request("/v1/verify", "POST", 200, 0.002)
-    state = {"pid": 999_999_999, "time": 0, "worker": {"version": "v1"},
-             "counters": b.state()}
+    state = {"pid": 999_999_999, "time": 0, "worker": {"version": "v1"}, "counters": b.state()}
     (tmp_path / "999999999.json").write_bytes(json.dumps(state).encode())
     (tmp_path / "junk.json").write_bytes(b"{not json")
     text = a.render({"ready": True, "version": "v1", "source": "files"}).decode()
     fams = _families(text)
     assert _verify_count(text) == 2
-    hist = [s for s in fams["qrverify_http_request_duration_seconds"].samples
-            if s.name.endswith("_count")]
+    hist = [
+        s
+        for s in fams["qrverify_http_request_duration_seconds"].samples
+        if s.name.endswith("_count")
+    ]
     assert hist[0].value == 2
     # a dead worker's counts stay, but it is not listed as serving
     assert len(fams["qrverify_worker_snapshot_info"].samples) == 1

@@ -89,8 +89,10 @@ json_like = st.recursive(
     | st.floats(allow_nan=False)
     | st.text(max_size=20)
     | st.binary(max_size=20),
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(st.integers(-1000, 1000) | st.text(max_size=8), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(st.integers(-1000, 1000) | st.text(max_size=8), children, max_size=5)
+    ),
     max_leaves=20,
 )
 

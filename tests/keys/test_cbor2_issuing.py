@@ -25,25 +25,54 @@ DCC_V = {
     "ver": "1.3.0",
     "nam": {"fn": "Иванов", "fnt": "IVANOV", "gn": "Иван", "gnt": "IVAN"},
     "dob": "1980-01-01",
-    "v": [{"tg": "840539006", "vp": "J07BX03", "mp": "Sputnik-V",
-           "ma": "Gamaleya-Research-Institute", "dn": 2, "sd": 2, "dt": "2024-01-30",
-           "co": "RU", "is": "Министерство здравоохранения Российской Федерации",
-           "ci": "URN:UVCI:01:RU:FIXED0000001#Q"}],
+    "v": [
+        {
+            "tg": "840539006",
+            "vp": "J07BX03",
+            "mp": "Sputnik-V",
+            "ma": "Gamaleya-Research-Institute",
+            "dn": 2,
+            "sd": 2,
+            "dt": "2024-01-30",
+            "co": "RU",
+            "is": "Министерство здравоохранения Российской Федерации",
+            "ci": "URN:UVCI:01:RU:FIXED0000001#Q",
+        }
+    ],
 }
 DCC_T = {
     "ver": "1.3.0",
     "nam": {"fn": "Müller-Lüdenscheidt", "fnt": "MUELLER<LUEDENSCHEIDT", "gnt": "ÆSA"},
     "dob": "1975",
-    "t": [{"tg": "840539006", "tt": "LP6464-4", "nm": "SARS-CoV-2 RT-PCR",
-           "sc": "2024-03-01T10:00:00Z", "tr": "260415000", "tc": "Лаборатория №1",
-           "co": "DE", "is": "Robert Koch-Institut", "ci": "URN:UVCI:01:DE:T/0001#1"}],
+    "t": [
+        {
+            "tg": "840539006",
+            "tt": "LP6464-4",
+            "nm": "SARS-CoV-2 RT-PCR",
+            "sc": "2024-03-01T10:00:00Z",
+            "tr": "260415000",
+            "tc": "Лаборатория №1",
+            "co": "DE",
+            "is": "Robert Koch-Institut",
+            "ci": "URN:UVCI:01:DE:T/0001#1",
+        }
+    ],
 }
 DCC_R = {
     "ver": "1.3.0",
     "nam": {"fnt": "X" * 80},
     "dob": "",
-    "r": [{"tg": "840539006", "fr": "2024-01-01", "df": "2024-01-12", "du": "2024-06-29",
-           "co": "RU", "is": "x" * 300, "ci": "URN:UVCI:01:RU:R" + "7" * 40}],
+    "r": [
+        {
+            "tg": "840539006",
+            "fr": "2024-01-01",
+            "df": "2024-01-12",
+            "du": "2024-06-29",
+            "co": "RU",
+            "is": "x" * 300,
+            "ci": "URN:UVCI:01:RU:R" + "7" * 40,
+        }
+    ],
 }
 
 
@@ -62,7 +91,8 @@ def tagged(tag_cls: Any) -> dict[str, Any]:
 
 
 PAYLOADS: dict[str, Any] = {
-    "zero": 0, "uint_edges": [23, 24, 255, 256, 65535, 65536, 2**32 - 1, 2**32, 2**64 - 1],
+    "zero": 0,
+    "uint_edges": [23, 24, 255, 256, 65535, 65536, 2**32 - 1, 2**32, 2**64 - 1],
     "nint_edges": [-1, -24, -25, -256, -257, -65537, -(2**32) - 1, -(2**64)],
     "bools_null": [True, False, None],
     "floats": [0.0, -0.0, 1.5, -2.75, 0.1, 1e300, 5e-324, 65504.0, 1e-7, 3.4028234663852886e38],
@@ -72,14 +102,16 @@ PAYLOADS: dict[str, Any] = {
     "key_order": {4: 1, 1: 2, "b": 3, "a": 4, -7: 5},
     "tuple": (1, (2, 3)),
     "deep": [[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]],
-    "dcc_v": claims(DCC_V), "dcc_t": claims(DCC_T), "dcc_r": claims(DCC_R),
+    "dcc_v": claims(DCC_V),
+    "dcc_t": claims(DCC_T),
+    "dcc_r": claims(DCC_R),
     "sig_structure": ["Signature1", b"\xa1\x01&", b"", b"payload"],
 }
 
 FROZEN = {
     "zero": "00",
     "uint_edges": "8917181818ff19010019ffff1a000100001affffffff"
-                  "1b00000001000000001bffffffffffffffff",
+    "1b00000001000000001bffffffffffffffff",
     "nint_edges": "882037381838ff3901003a000100003b00000001000000003bffffffffffffffff",
     "bools_null": "83f5f4f6",
     "floats": "sha256:28a64b027d46cef1534594131abe98f47c07061abf78f7c097d1444862a90831",
@@ -167,13 +199,19 @@ def test_cose_messages_are_byte_identical(form: str, placement: str) -> None:
         message = handwritten.Tagged(18, message)
     elif form == "tag61":
         message = handwritten.Tagged(61, handwritten.Tagged(18, message))
-    got = sign1(payload, _FixedSigner(), kid=kid, kid_placement=placement,  # type: ignore[arg-type]
-                form=form)  # type: ignore[arg-type]
+    got = sign1(
+        payload,
+        _FixedSigner(),
+        kid=kid,
+        kid_placement=placement,  # type: ignore[arg-type]
+        form=form,
+    )  # type: ignore[arg-type]
     assert got == handwritten.dumps(message)
 
 
-@pytest.mark.parametrize(("value", "cbor2_hex"), [
-    (math.inf, "f97c00"), (-math.inf, "f9fc00"), (math.nan, "f97e00")])
+@pytest.mark.parametrize(
+    ("value", "cbor2_hex"), [(math.inf, "f97c00"), (-math.inf, "f9fc00"), (math.nan, "f97e00")]
+)
 def test_non_finite_floats_differ_so_vectors_keep_the_handwritten_encoder(
     value: float, cbor2_hex: str
 ) -> None:
@@ -186,9 +224,12 @@ def test_non_finite_floats_differ_so_vectors_keep_the_handwritten_encoder(
 def test_issuing_takes_the_vector_builders_values() -> None:
     """Test vectors put keys.cbor.Tagged / RawCBOR into payloads (an sc as tag 0 or 1, a
     half float): issuing encodes them as the hand-written encoder did."""
-    dcc = {**DCC_T, "t": [{**DCC_T["t"][0], "sc": handwritten.Tagged(1, 1709287200)}],
-           "x": handwritten.RawCBOR(b"\xf9\x3c\x00"),
-           "y": [handwritten.Tagged(0, "2024-03-01T00:00:00Z")]}
+    dcc = {
+        **DCC_T,
+        "t": [{**DCC_T["t"][0], "sc": handwritten.Tagged(1, 1709287200)}],
+        "x": handwritten.RawCBOR(b"\xf9\x3c\x00"),
+        "y": [handwritten.Tagged(0, "2024-03-01T00:00:00Z")],
+    }
     got = cwt_bytes(dcc, iat=1, exp=2, iss="RU")
     assert got == handwritten.dumps({1: "RU", 4: 2, 6: 1, -260: {1: dcc}})
     assert cbor2.loads(got)[-260][1]["x"] == 1.0

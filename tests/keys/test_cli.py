@@ -38,8 +38,10 @@ def _claims(token: str) -> tuple[dict[int, Any], Any]:
 def _verified_by(trust: TrustRegistry, token: str) -> bool:
     _, (protected, payload, signature) = _claims(token)
     header = cbor2.loads(protected)
-    return any(k.verify(header[1], signature, sig_structure(protected, payload))
-               for k in trust.candidates(header[4]))
+    return any(
+        k.verify(header[1], signature, sig_structure(protected, payload))
+        for k in trust.candidates(header[4])
+    )
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +53,22 @@ def issuer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_keys_new(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "issuer"
-    rc = main(["keys", "new", "--country", "DE", "--out", str(out), "--alg", "EdDSA",
-               "--types", "test, recovery", "--days", "30"])
+    rc = main(
+        [
+            "keys",
+            "new",
+            "--country",
+            "DE",
+            "--out",
+            str(out),
+            "--alg",
+            "EdDSA",
+            "--types",
+            "test, recovery",
+            "--days",
+            "30",
+        ]
+    )
     assert rc == 0
     assert "kid" in capsys.readouterr().out
     assert stat.S_IMODE(os.stat(out / "issuer.key").st_mode) == 0o600
@@ -63,15 +79,19 @@ def test_keys_new(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert key.alg == -8 and key.country == "DE"
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["--country", "RUS"], "two upper-case letters"),
-    (["--country", "р1"], "two upper-case letters"),
-    (["--country", "RU", "--types", "vaccine"], "unknown certificate type"),
-    (["--country", "RU", "--types", ","], "--types needs at least one"),
-    (["--country", "RU", "--days", "0"], "--days must be from 1"),
-])
-def test_keys_new_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                         argv: list[str], message: str) -> None:
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--country", "RUS"], "two upper-case letters"),
+        (["--country", "р1"], "two upper-case letters"),
+        (["--country", "RU", "--types", "vaccine"], "unknown certificate type"),
+        (["--country", "RU", "--types", ","], "--types needs at least one"),
+        (["--country", "RU", "--days", "0"], "--days must be from 1"),
+    ],
+)
+def test_keys_new_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
     out = tmp_path / "x"
     assert main(["keys", "new", "--out", str(out), *argv]) == 2
     err = capsys.readouterr().err
@@ -129,8 +149,19 @@ def test_keys_trust_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 def test_issue(issuer_dir: Path, capsys: pytest.CaptureFixture[str], cert_type: str) -> None:
     trust = TrustRegistry.from_dict(json.loads(_trust(capsys, issuer_dir)))
     before = int(time.time())
-    rc = main(["issue", "--key", str(issuer_dir), "--type", cert_type,
-               "--name", "Петров Пётр", "--dob", "1990-12-31"])
+    rc = main(
+        [
+            "issue",
+            "--key",
+            str(issuer_dir),
+            "--type",
+            cert_type,
+            "--name",
+            "Петров Пётр",
+            "--dob",
+            "1990-12-31",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     lines = out.splitlines()
@@ -140,8 +171,11 @@ def test_issue(issuer_dir: Path, capsys: pytest.CaptureFixture[str], cert_type: 
     assert claims[1] == "RU"
     assert before <= claims[6] <= int(time.time())
     # 365 days, capped by the issuer certificate (made a second or more earlier)
-    not_after = int(x509.load_pem_x509_certificate(
-        (issuer_dir / "issuer.crt").read_bytes()).not_valid_after_utc.timestamp())
+    not_after = int(
+        x509.load_pem_x509_certificate(
+            (issuer_dir / "issuer.crt").read_bytes()
+        ).not_valid_after_utc.timestamp()
+    )
     assert claims[4] == min(claims[6] + 365 * 86400, not_after)
     dcc = claims[-260][1]
     assert dcc["nam"] == {"fn": "Петров", "fnt": "PETROV", "gn": "Пётр", "gnt": "PETR"}
@@ -149,8 +183,9 @@ def test_issue(issuer_dir: Path, capsys: pytest.CaptureFixture[str], cert_type: 
     assert {"vaccination": "v", "recovery": "r", "test": "t"}[cert_type] in dcc
 
 
-def test_issue_json_and_qr(tmp_path: Path, issuer_dir: Path,
-                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_issue_json_and_qr(
+    tmp_path: Path, issuer_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     payload = {"ver": "1.3.0", "nam": {"fnt": "X"}, "dob": "", "t": [{"tg": "840539006"}]}
     path = tmp_path / "p.json"
     path.write_text(json.dumps(payload))
@@ -163,22 +198,32 @@ def test_issue_json_and_qr(tmp_path: Path, issuer_dir: Path,
         assert texts == [token]
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["--json", "[1, 2]"], "must be a JSON object"),
-    (["--json", "{"], "is not valid JSON"),
-    (["--json", "@/nonexistent/p.json"], "cannot read --json file"),
-    (["--json", "{}", "--name", "A B"], "cannot be combined with --json"),
-    (["--json", '{"v": []}', "--type", "test"], "does not match the payload"),
-    ([], "--type is required"),
-    (["--type", "test", "--dob", "01.01.1980"], "--dob must be YYYY-MM-DD"),
-    (["--type", "test", "--dob", "1980-02-30"], "day is out of range"),
-    (["--type", "test", "--name", " "], "name must not be empty"),
-    (["--type", "test", "--qr", "/nonexistent/dir/x.png"], "cannot write"),
-    (["--json", json.dumps({"pad": _INCOMPRESSIBLE}), "--qr", "{tmp}/x.png"],
-     "does not fit in a QR code"),
-])
-def test_issue_errors(tmp_path: Path, issuer_dir: Path, capsys: pytest.CaptureFixture[str],
-                      argv: list[str], message: str) -> None:
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--json", "[1, 2]"], "must be a JSON object"),
+        (["--json", "{"], "is not valid JSON"),
+        (["--json", "@/nonexistent/p.json"], "cannot read --json file"),
+        (["--json", "{}", "--name", "A B"], "cannot be combined with --json"),
+        (["--json", '{"v": []}', "--type", "test"], "does not match the payload"),
+        ([], "--type is required"),
+        (["--type", "test", "--dob", "01.01.1980"], "--dob must be YYYY-MM-DD"),
+        (["--type", "test", "--dob", "1980-02-30"], "day is out of range"),
+        (["--type", "test", "--name", " "], "name must not be empty"),
+        (["--type", "test", "--qr", "/nonexistent/dir/x.png"], "cannot write"),
+        (
+            ["--json", json.dumps({"pad": _INCOMPRESSIBLE}), "--qr", "{tmp}/x.png"],
+            "does not fit in a QR code",
+        ),
+    ],
+)
+def test_issue_errors(
+    tmp_path: Path,
+    issuer_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    message: str,
+) -> None:
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     assert main(["issue", "--key", str(issuer_dir), *argv]) == 2
     assert list(tmp_path.iterdir()) == []
@@ -195,11 +240,16 @@ def test_issue_bad_key_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     capsys.readouterr()
 
 
-def test_issue_exp_capped_to_certificate(tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_issue_exp_capped_to_certificate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "short"
-    assert main(["keys", "new", "--country", "RU", "--out", str(out), "--days", "10",
-                 "--types", "test"]) == 0
+    assert (
+        main(
+            ["keys", "new", "--country", "RU", "--out", str(out), "--days", "10", "--types", "test"]
+        )
+        == 0
+    )
     cert = x509.load_pem_x509_certificate((out / "issuer.crt").read_bytes())
     capsys.readouterr()
     assert main(["issue", "--key", str(out), "--type", "test"]) == 0

@@ -30,8 +30,10 @@ def test_new_issuer_writes_files(tmp_path: Path) -> None:
     assert key_pem.startswith(b"-----BEGIN PRIVATE KEY-----")  # PKCS#8, unencrypted
     cert = x509.load_pem_x509_certificate(cert_pem)
     assert cert.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)[0].value == "DE"
-    assert (cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
-            == "qrverify development issuer DE")
+    assert (
+        cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+        == "qrverify development issuer DE"
+    )
     assert cert.issuer == cert.subject
     eku = cert.extensions.get_extension_for_oid(ExtensionOID.EXTENDED_KEY_USAGE).value
     assert {oid.dotted_string for oid in eku} == {EU_OIDS["test"], EU_OIDS["vaccination"]}
@@ -55,11 +57,14 @@ def test_no_eku_when_types_is_none() -> None:
     assert issuer.types is None
 
 
-@pytest.mark.parametrize(("alg", "key_type", "cose"), [
-    ("ES256", ec.EllipticCurvePrivateKey, -7),
-    ("PS256", rsa.RSAPrivateKey, -37),
-    ("EdDSA", ed25519.Ed25519PrivateKey, -8),
-])
+@pytest.mark.parametrize(
+    ("alg", "key_type", "cose"),
+    [
+        ("ES256", ec.EllipticCurvePrivateKey, -7),
+        ("PS256", rsa.RSAPrivateKey, -37),
+        ("EdDSA", ed25519.Ed25519PrivateKey, -8),
+    ],
+)
 def test_key_types(tmp_path: Path, alg: str, key_type: type, cose: int) -> None:
     issuer = new_issuer(tmp_path, alg=alg, days=1)
     assert isinstance(issuer.private_key, key_type)
@@ -89,16 +94,19 @@ def test_refuses_to_overwrite(tmp_path: Path) -> None:
     assert (tmp_path / "issuer.key").read_bytes() == before
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"country": "ru"}, "two upper-case letters"),
-    ({"country": "RUS"}, "two upper-case letters"),
-    ({"alg": "ES384"}, "unknown algorithm"),
-    ({"types": ["vaccine"]}, "unknown certificate type"),
-    ({"types": []}, "must not be empty"),
-    ({"types": "test"}, "not a string"),
-    ({"days": 0}, "days"),
-    ({"days": 100000}, "days"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"country": "ru"}, "two upper-case letters"),
+        ({"country": "RUS"}, "two upper-case letters"),
+        ({"alg": "ES384"}, "unknown algorithm"),
+        ({"types": ["vaccine"]}, "unknown certificate type"),
+        ({"types": []}, "must not be empty"),
+        ({"types": "test"}, "not a string"),
+        ({"days": 0}, "days"),
+        ({"days": 100000}, "days"),
+    ],
+)
 def test_generate_validation(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(IssuerError, match=message):
         Issuer.generate(**kwargs)  # type: ignore[arg-type]
@@ -116,7 +124,8 @@ def test_load_errors(tmp_path: Path) -> None:
     with pytest.raises(IssuerError, match="issuer certificate not found"):
         load_issuer(a)
     (a / "issuer.crt").write_bytes(
-        b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+        b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+    )
     with pytest.raises(IssuerError, match="not a valid PEM X.509 certificate"):
         load_issuer(a)
     (a / "issuer.crt").write_bytes((b / "issuer.crt").read_bytes())
@@ -130,8 +139,10 @@ def test_load_errors(tmp_path: Path) -> None:
 def test_load_rejects_encrypted_key(tmp_path: Path) -> None:
     issuer = new_issuer(tmp_path)
     pem = issuer.private_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(b"secret"))
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"secret"),
+    )
     (tmp_path / "issuer.key").write_bytes(pem)
     with pytest.raises(IssuerError, match="encrypted"):
         load_issuer(tmp_path)
@@ -145,6 +156,9 @@ def test_es256_signature_is_raw_64_bytes(es256: Issuer) -> None:
 
 def test_trust_entry(es256: Issuer) -> None:
     import base64
+
     entry = es256.trust_entry()
-    assert entry == {"certificate": base64.b64encode(es256.certificate_der).decode(),
-                     "country": "RU"}
+    assert entry == {
+        "certificate": base64.b64encode(es256.certificate_der).decode(),
+        "country": "RU",
+    }

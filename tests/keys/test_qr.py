@@ -22,8 +22,9 @@ def _read(png: bytes) -> list[str]:
 
 @pytest.mark.parametrize("alg", ["ES256", "PS256"])
 def test_qr_decodes_to_exact_token(issuers: dict[str, Issuer], alg: str) -> None:
-    token = issue_token(issuers[alg], sample_dcc("vaccination", at=NOW, name="Иванов Иван"),
-                        iat=NOW, exp=NOW + 1)
+    token = issue_token(
+        issuers[alg], sample_dcc("vaccination", at=NOW, name="Иванов Иван"), iat=NOW, exp=NOW + 1
+    )
     png = png_bytes(token)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert _read(png) == [token]
@@ -37,8 +38,9 @@ def test_write_png(tmp_path: Path, es256: Issuer) -> None:
     # quiet zone: the outer border of the picture is white
     image = Image.open(path).convert("L")
     width, height = image.size
-    border = [image.getpixel((x, 0)) for x in range(width)] + \
-             [image.getpixel((0, y)) for y in range(height)]
+    border = [image.getpixel((x, 0)) for x in range(width)] + [
+        image.getpixel((0, y)) for y in range(height)
+    ]
     assert set(border) == {255}
 
 

@@ -27,20 +27,33 @@ def b64(data: bytes) -> str:
 
 
 def spki(key: Any) -> str:
-    return b64(key.public_key().public_bytes(serialization.Encoding.DER,
-                                             serialization.PublicFormat.SubjectPublicKeyInfo))
+    return b64(
+        key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
 
 
 def make_cert(key: Any, oids: list[str] | None = None, country: str = "RU") -> bytes:
     name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, country)])
-    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-               .public_key(key.public_key()).serial_number(1)
-               .not_valid_before(START).not_valid_after(START + dt.timedelta(days=730)))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(START)
+        .not_valid_after(START + dt.timedelta(days=730))
+    )
     if oids is not None:
         builder = builder.add_extension(
-            x509.ExtendedKeyUsage([x509.ObjectIdentifier(o) for o in oids]), critical=False)
-    algorithm = None if isinstance(key, (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey)) \
+            x509.ExtendedKeyUsage([x509.ObjectIdentifier(o) for o in oids]), critical=False
+        )
+    algorithm = (
+        None
+        if isinstance(key, (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey))
         else hashes.SHA256()
+    )
     return builder.sign(key, algorithm).public_bytes(serialization.Encoding.DER)
 
 
@@ -75,26 +88,34 @@ def test_certificate_entry(p256: ec.EllipticCurvePrivateKey) -> None:
     assert kid in registry
 
 
-@pytest.mark.parametrize(("oids", "types"), [
-    (None, None),
-    ([ARC + "1"], {"test"}),
-    ([ARC + "1", ARC + "2", ARC + "3"], {"test", "vaccination", "recovery"}),
-    ([ARC_ALT + "3"], {"recovery"}),
-    ([ARC_ALT + "1", ARC + "2"], {"test", "vaccination"}),
-    ([ExtendedKeyUsageOID.SERVER_AUTH.dotted_string], None),  # EKU without EU OIDs -> all
-    ([ExtendedKeyUsageOID.CODE_SIGNING.dotted_string, ARC + "3"], {"recovery"}),
-    ([ARC + "4"], None),  # unknown suffix on the arc is not a type
-])
-def test_eku_types_both_arcs(p256: ec.EllipticCurvePrivateKey, oids: list[str] | None,
-                             types: set[str] | None) -> None:
+@pytest.mark.parametrize(
+    ("oids", "types"),
+    [
+        (None, None),
+        ([ARC + "1"], {"test"}),
+        ([ARC + "1", ARC + "2", ARC + "3"], {"test", "vaccination", "recovery"}),
+        ([ARC_ALT + "3"], {"recovery"}),
+        ([ARC_ALT + "1", ARC + "2"], {"test", "vaccination"}),
+        ([ExtendedKeyUsageOID.SERVER_AUTH.dotted_string], None),  # EKU without EU OIDs -> all
+        ([ExtendedKeyUsageOID.CODE_SIGNING.dotted_string, ARC + "3"], {"recovery"}),
+        ([ARC + "4"], None),  # unknown suffix on the arc is not a type
+    ],
+)
+def test_eku_types_both_arcs(
+    p256: ec.EllipticCurvePrivateKey, oids: list[str] | None, types: set[str] | None
+) -> None:
     der = make_cert(p256, oids)
     (key,) = TrustRegistry.from_dict({"keys": [{"certificate": b64(der), "country": "RU"}]})
     assert key.types == (None if types is None else frozenset(types))
 
 
 def test_public_key_entry(p256: ec.EllipticCurvePrivateKey) -> None:
-    entry = pk_entry(p256, types=["test", "recovery"], not_before="2021-01-01T00:00:00Z",
-                     not_after="2023-01-01T00:00:00.5Z")
+    entry = pk_entry(
+        p256,
+        types=["test", "recovery"],
+        not_before="2021-01-01T00:00:00Z",
+        not_after="2023-01-01T00:00:00.5Z",
+    )
     (key,) = TrustRegistry.from_dict({"keys": [entry]})
     assert key.kid == b"kid-0001"
     assert key.types == frozenset({"test", "recovery"})
@@ -108,9 +129,15 @@ def test_public_key_entry(p256: ec.EllipticCurvePrivateKey) -> None:
 def test_kid_collisions_return_all_candidates(p256: ec.EllipticCurvePrivateKey) -> None:
     other = ec.generate_private_key(ec.SECP256R1())
     third = ed25519.Ed25519PrivateKey.generate()
-    registry = TrustRegistry.from_dict({"keys": [
-        pk_entry(p256), pk_entry(other, country="DE"), pk_entry(third, kid=b64(b"different")),
-    ]})
+    registry = TrustRegistry.from_dict(
+        {
+            "keys": [
+                pk_entry(p256),
+                pk_entry(other, country="DE"),
+                pk_entry(third, kid=b64(b"different")),
+            ]
+        }
+    )
     assert len(registry) == 3
     found = registry.candidates(b"kid-0001")
     assert [k.country for k in found] == ["RU", "DE"]
@@ -121,13 +148,20 @@ def test_kid_collisions_return_all_candidates(p256: ec.EllipticCurvePrivateKey) 
 
 
 def test_round_trip(issuers: dict[str, Issuer], p256: ec.EllipticCurvePrivateKey) -> None:
-    doc = {"keys": [
-        issuers["ES256"].trust_entry(), issuers["PS256"].trust_entry(),
-        issuers["EdDSA"].trust_entry(),
-        pk_entry(p256, types=["recovery", "vaccination"], not_before="2021-01-01T00:00:00Z",
-                 not_after="2022-01-01T00:00:00Z"),
-        pk_entry(p256, kid=b64(b"\x01" * 8), country="FR"),
-    ]}
+    doc = {
+        "keys": [
+            issuers["ES256"].trust_entry(),
+            issuers["PS256"].trust_entry(),
+            issuers["EdDSA"].trust_entry(),
+            pk_entry(
+                p256,
+                types=["recovery", "vaccination"],
+                not_before="2021-01-01T00:00:00Z",
+                not_after="2022-01-01T00:00:00Z",
+            ),
+            pk_entry(p256, kid=b64(b"\x01" * 8), country="FR"),
+        ]
+    }
     registry = TrustRegistry.from_dict(doc)
     out = registry.to_dict()
     assert out["keys"][:3] == doc["keys"][:3]
@@ -194,51 +228,90 @@ def _bad_cases(p256: Any) -> list[tuple[object, str]]:
         ({"keys": {}}, '"keys" must be a list'),
         ({"keys": [], "version": 1}, "unexpected top-level field(s) 'version'"),
         ({"keys": ["x"]}, "keys[0]: entry must be an object"),
-        ({"keys": [good_cert, {"country": "RU"}]},
-         'keys[1]: needs exactly one of "certificate" or "public_key"'),
+        (
+            {"keys": [good_cert, {"country": "RU"}]},
+            'keys[1]: needs exactly one of "certificate" or "public_key"',
+        ),
         ({"keys": [{**good_cert, "public_key": spki(p256)}]}, "keys[0]: needs exactly one"),
-        ({"keys": [{**good_cert, "country": "ru"}]},
-         "keys[0]: \"country\" must be two upper-case letters, got 'ru'"),
+        (
+            {"keys": [{**good_cert, "country": "ru"}]},
+            "keys[0]: \"country\" must be two upper-case letters, got 'ru'",
+        ),
         ({"keys": [{**good_cert, "country": "RUS"}]}, "two upper-case letters"),
         ({"keys": [{**good_cert, "country": 7}]}, "two upper-case letters, got 7"),
-        ({"keys": [{**good_cert, "certificate": "not base64!"}]},
-         'keys[0]: "certificate" is not valid base64'),
+        (
+            {"keys": [{**good_cert, "certificate": "not base64!"}]},
+            'keys[0]: "certificate" is not valid base64',
+        ),
         ({"keys": [{**good_cert, "certificate": ""}]}, '"certificate" must be a non-empty'),
-        ({"keys": [{**good_cert, "certificate": b64(b"\x30\x03\x02\x01\x01")}]},
-         'keys[0]: "certificate" is not a DER X.509 certificate'),
-        ({"keys": [{**good_cert, "kid": "AAAA"}]},
-         "keys[0]: unexpected field(s) 'kid' (they come from the certificate)"),
+        (
+            {"keys": [{**good_cert, "certificate": b64(b"\x30\x03\x02\x01\x01")}]},
+            'keys[0]: "certificate" is not a DER X.509 certificate',
+        ),
+        (
+            {"keys": [{**good_cert, "kid": "AAAA"}]},
+            "keys[0]: unexpected field(s) 'kid' (they come from the certificate)",
+        ),
         ({"keys": [{**good_cert, "comment": "x"}]}, "unexpected field(s) 'comment'"),
-        ({"keys": [{"public_key": spki(p256), "country": "RU"}]},
-         'keys[0]: "kid" is required with "public_key"'),
+        (
+            {"keys": [{"public_key": spki(p256), "country": "RU"}]},
+            'keys[0]: "kid" is required with "public_key"',
+        ),
         ({"keys": [pk_entry(p256, kid="")]}, '"kid" must be a non-empty base64 string'),
         ({"keys": [pk_entry(p256, kid="@@@@")]}, '"kid" is not valid base64'),
         ({"keys": [pk_entry(p256, kid=b64(b"k" * 65))]}, '"kid" is longer than 64 bytes'),
-        ({"keys": [pk_entry(p256, public_key=b64(b"junk"))]},
-         '"public_key" is not a DER SubjectPublicKeyInfo'),
+        (
+            {"keys": [pk_entry(p256, public_key=b64(b"junk"))]},
+            '"public_key" is not a DER SubjectPublicKeyInfo',
+        ),
         ({"keys": [pk_entry(p256, types="test")]}, '"types" must be a list of strings'),
         ({"keys": [pk_entry(p256, types=[])]}, '"types" must not be empty'),
-        ({"keys": [pk_entry(p256, types=["test", "vaccine"])]},
-         "unknown type 'vaccine' in \"types\""),
+        (
+            {"keys": [pk_entry(p256, types=["test", "vaccine"])]},
+            "unknown type 'vaccine' in \"types\"",
+        ),
         ({"keys": [pk_entry(p256, types=["test", "test"])]}, 'duplicate type in "types"'),
-        ({"keys": [pk_entry(p256, not_before="2021-01-01")]},
-         '"not_before" must be an ISO 8601 UTC time'),
-        ({"keys": [pk_entry(p256, not_after="2021-01-01T00:00:00+00:00")]},
-         '"not_after" must be an ISO 8601 UTC time'),
+        (
+            {"keys": [pk_entry(p256, not_before="2021-01-01")]},
+            '"not_before" must be an ISO 8601 UTC time',
+        ),
+        (
+            {"keys": [pk_entry(p256, not_after="2021-01-01T00:00:00+00:00")]},
+            '"not_after" must be an ISO 8601 UTC time',
+        ),
         ({"keys": [pk_entry(p256, not_after=1700000000)]}, '"not_after" must be an ISO 8601'),
-        ({"keys": [pk_entry(p256, not_before="2021-02-30T00:00:00Z")]},
-         '"not_before" is not a valid date and time'),
-        ({"keys": [pk_entry(p256, not_before="2022-01-01T00:00:00Z",
-                            not_after="2021-01-01T00:00:00Z")]},
-         '"not_before" must be earlier than "not_after"'),
+        (
+            {"keys": [pk_entry(p256, not_before="2021-02-30T00:00:00Z")]},
+            '"not_before" is not a valid date and time',
+        ),
+        (
+            {
+                "keys": [
+                    pk_entry(
+                        p256, not_before="2022-01-01T00:00:00Z", not_after="2021-01-01T00:00:00Z"
+                    )
+                ]
+            },
+            '"not_before" must be earlier than "not_after"',
+        ),
         ({"keys": [pk_entry(p256, unknown=1)]}, "unexpected field(s) 'unknown'"),
         ({"keys": [pk_entry(rsa_small)]}, "keys[0]: RSA key too small (1024 bits"),
-        ({"keys": [pk_entry(ed448.Ed448PrivateKey.generate())]},
-         "keys[0]: unsupported key type"),
-        ({"keys": [{"certificate": b64(make_cert(ed448.Ed448PrivateKey.generate())),
-                    "country": "RU"}]}, "keys[0]: unsupported key type"),
-        ({"keys": [good_cert, good_cert, pk_entry(dsa.generate_private_key(2048))]},
-         "keys[2]: unsupported key type"),
+        ({"keys": [pk_entry(ed448.Ed448PrivateKey.generate())]}, "keys[0]: unsupported key type"),
+        (
+            {
+                "keys": [
+                    {
+                        "certificate": b64(make_cert(ed448.Ed448PrivateKey.generate())),
+                        "country": "RU",
+                    }
+                ]
+            },
+            "keys[0]: unsupported key type",
+        ),
+        (
+            {"keys": [good_cert, good_cert, pk_entry(dsa.generate_private_key(2048))]},
+            "keys[2]: unsupported key type",
+        ),
     ]
 
 
@@ -260,13 +333,16 @@ def test_bad_documents(p256: ec.EllipticCurvePrivateKey) -> None:
         assert str(info.value).startswith("trust file: ")
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    (b"{", "invalid JSON at line 1 column 2"),
-    (b'{"keys": [], "keys": []}', "duplicate field 'keys'"),
-    (b"\xff\xfe\x00", "not UTF-8"),
-    (b"[" * 100000 + b"]" * 100000, "nested too deeply"),
-    (b"null", "top level must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"{", "invalid JSON at line 1 column 2"),
+        (b'{"keys": [], "keys": []}', "duplicate field 'keys'"),
+        (b"\xff\xfe\x00", "not UTF-8"),
+        (b"[" * 100000 + b"]" * 100000, "nested too deeply"),
+        (b"null", "top level must be a JSON object"),
+    ],
+)
 def test_bad_json(data: bytes, message: str) -> None:
     with pytest.raises(TrustFileError, match=message.replace("(", r"\(")):
         TrustRegistry.from_json(data)

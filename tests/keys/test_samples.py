@@ -12,9 +12,11 @@ from keys.samples import _luhn_mod_n, icao_transliterate, sample_dcc, uvci
 
 AT = int(dt.datetime(2021, 11, 15, 12, 0, tzinfo=dt.UTC).timestamp())
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_CANDIDATES = [ROOT / "reference" / "DCC.combined-schema.json",
-                     ROOT / "verifier" / "data" / "DCC.combined-schema.json",
-                     Path("/work/shared/reference/DCC.combined-schema.json")]
+SCHEMA_CANDIDATES = [
+    ROOT / "reference" / "DCC.combined-schema.json",
+    ROOT / "verifier" / "data" / "DCC.combined-schema.json",
+    Path("/work/shared/reference/DCC.combined-schema.json"),
+]
 
 
 def _schema() -> dict[str, Any]:
@@ -80,9 +82,16 @@ def test_vaccination_fields() -> None:
     assert dcc["dob"] == "1980-01-01"
     (v,) = dcc["v"]
     assert {k: v[k] for k in ("tg", "vp", "mp", "ma", "dn", "sd", "dt", "co", "is")} == {
-        "tg": "840539006", "vp": "J07BX03", "mp": "Sputnik-V",
-        "ma": "Gamaleya-Research-Institute", "dn": 2, "sd": 2, "dt": "2021-10-16", "co": "RU",
-        "is": "Ministry of Health of the Russian Federation"}
+        "tg": "840539006",
+        "vp": "J07BX03",
+        "mp": "Sputnik-V",
+        "ma": "Gamaleya-Research-Institute",
+        "dn": 2,
+        "sd": 2,
+        "dt": "2021-10-16",
+        "co": "RU",
+        "is": "Ministry of Health of the Russian Federation",
+    }
     assert set(dcc) == {"ver", "nam", "dob", "v"}
 
 
@@ -113,25 +122,28 @@ def test_single_word_name() -> None:
     assert nam == {"fn": "Madonna", "fnt": "MADONNA"}
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("Иванов", "IVANOV"),
-    ("Иван", "IVAN"),
-    ("Щербаков", "SHCHERBAKOV"),
-    ("Юрьев", "IUREV"),
-    ("Ёлкина-Жукова", "ELKINA<ZHUKOVA"),
-    ("Хачатурян Цой", "KHACHATURIAN<TSOI"),
-    ("Подъячев", "PODIEIACHEV"),
-    ("Мышкин", "MYSHKIN"),
-    ("Эрнст", "ERNST"),
-    ("Яковлев", "IAKOVLEV"),
-    ("Йорик", "IORIK"),
-    ("d'Červenková Panklová", "DCERVENKOVA<PANKLOVA"),
-    ("Jiřina-Maria Alena", "JIRINA<MARIA<ALENA"),
-    ("Müller", "MULLER"),
-    ("Weiß", "WEISS"),
-    ("smith", "SMITH"),
-    ("  Anna  Maria ", "ANNA<MARIA"),
-])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Иванов", "IVANOV"),
+        ("Иван", "IVAN"),
+        ("Щербаков", "SHCHERBAKOV"),
+        ("Юрьев", "IUREV"),
+        ("Ёлкина-Жукова", "ELKINA<ZHUKOVA"),
+        ("Хачатурян Цой", "KHACHATURIAN<TSOI"),
+        ("Подъячев", "PODIEIACHEV"),
+        ("Мышкин", "MYSHKIN"),
+        ("Эрнст", "ERNST"),
+        ("Яковлев", "IAKOVLEV"),
+        ("Йорик", "IORIK"),
+        ("d'Červenková Panklová", "DCERVENKOVA<PANKLOVA"),
+        ("Jiřina-Maria Alena", "JIRINA<MARIA<ALENA"),
+        ("Müller", "MULLER"),
+        ("Weiß", "WEISS"),
+        ("smith", "SMITH"),
+        ("  Anna  Maria ", "ANNA<MARIA"),
+    ],
+)
 def test_icao_transliteration(name: str, expected: str) -> None:
     assert icao_transliterate(name) == expected
     assert re.fullmatch(r"[A-Z<]*", icao_transliterate(name))

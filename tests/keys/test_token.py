@@ -95,13 +95,17 @@ def test_verify_never_raises_on_garbage(issuers: dict[str, Issuer], alg: str) ->
 
 @pytest.mark.parametrize(
     ("placement", "protected_kid", "unprotected"),
-    [("protected", True, {}), ("unprotected", False, {4: "kid"}),
-     ("both", True, {4: "kid"}), ("none", False, {})],
+    [
+        ("protected", True, {}),
+        ("unprotected", False, {4: "kid"}),
+        ("both", True, {4: "kid"}),
+        ("none", False, {}),
+    ],
 )
-def test_kid_placement(es256: Issuer, placement: str, protected_kid: bool,
-                       unprotected: dict[int, str]) -> None:
-    token = issue_token(es256, {"ver": "1.3.0"}, iat=NOW, exp=NOW + 1,
-                        kid_placement=placement)  # type: ignore[arg-type]
+def test_kid_placement(
+    es256: Issuer, placement: str, protected_kid: bool, unprotected: dict[int, str]
+) -> None:
+    token = issue_token(es256, {"ver": "1.3.0"}, iat=NOW, exp=NOW + 1, kid_placement=placement)  # type: ignore[arg-type]
     protected, unprot, payload, signature = _parts(token)
     header = cbor2.loads(protected)
     assert (4 in header) is protected_kid
@@ -110,11 +114,9 @@ def test_kid_placement(es256: Issuer, placement: str, protected_kid: bool,
     assert _key(es256).verify(ALG_ES256, signature, sig_structure(protected, payload))
 
 
-@pytest.mark.parametrize(("form", "tags"), [("tag18", [18]), ("untagged", []),
-                                            ("tag61", [61, 18])])
+@pytest.mark.parametrize(("form", "tags"), [("tag18", [18]), ("untagged", []), ("tag61", [61, 18])])
 def test_cose_forms(es256: Issuer, form: str, tags: list[int]) -> None:
-    token = issue_token(es256, {"ver": "1.3.0"}, iat=NOW, exp=NOW + 1,
-                        cose_form=form)  # type: ignore[arg-type]
+    token = issue_token(es256, {"ver": "1.3.0"}, iat=NOW, exp=NOW + 1, cose_form=form)  # type: ignore[arg-type]
     obj = decode_hc1(token)
     seen = []
     while isinstance(obj, cbor2.CBORTag):
@@ -173,7 +175,8 @@ def test_python_cwt_decodes_our_tokens(issuers: dict[str, Issuer], alg: str) -> 
     cose = zlib.decompress(base45.decode(token[4:]))
     if alg == "EdDSA":  # cwt's HCERT helper knows only ES256/PS256 certificates
         spki = issuer.certificate.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
         public = cwt.COSEKey.from_pem(spki, alg="EdDSA", kid=issuer.kid)
     else:
         public = cwt.load_pem_hcert_dsc(issuer.certificate.public_bytes(serialization.Encoding.PEM))

@@ -29,8 +29,10 @@ def table(records_file: Path) -> RecordTable:
 def verifier(table: RecordTable) -> Verifier:
     from keys.registry import TrustRegistry
 
-    return Verifier(MemoryStore(TrustRegistry.empty(), records=table),
-                    link_origins=["https://reg.example.ru:8443/gu"])
+    return Verifier(
+        MemoryStore(TrustRegistry.empty(), records=table),
+        link_origins=["https://reg.example.ru:8443/gu"],
+    )
 
 
 @pytest.fixture

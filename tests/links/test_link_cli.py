@@ -21,8 +21,9 @@ from verifier import Verifier, cli
 from verifier.records import load_table
 
 
-def run(argv: list[str], capsys: Any, monkeypatch: Any, stdin: str | None = None) -> tuple[
-        int, str, str]:
+def run(
+    argv: list[str], capsys: Any, monkeypatch: Any, stdin: str | None = None
+) -> tuple[int, str, str]:
     if stdin is not None:
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode())))
     code = cli.main(argv)
@@ -38,13 +39,13 @@ def test_mask() -> None:
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
-def test_issue_link_then_verify(tmp_path: Path, capsys: Any, monkeypatch: Any,
-                                suffix: str) -> None:
+def test_issue_link_then_verify(tmp_path: Path, capsys: Any, monkeypatch: Any, suffix: str) -> None:
     records = tmp_path / f"register{suffix}"
     links = []
     for kind in ("vaccination", "recovery", "test", "temporary"):
-        code, out, err = run(["issue", "--link", "--records", str(records), "--type", kind],
-                             capsys, monkeypatch)
+        code, out, err = run(
+            ["issue", "--link", "--records", str(records), "--type", kind], capsys, monkeypatch
+        )
         assert code == 0, err
         links.append(out.strip())
         assert links[-1].startswith("https://www.gosuslugi.ru/covid-cert/verify/")
@@ -54,13 +55,18 @@ def test_issue_link_then_verify(tmp_path: Path, capsys: Any, monkeypatch: Any,
     assert code == 0, err
     verdicts = [json.loads(line) for line in out.splitlines()]
     assert [v["certificate"]["type"] for v in verdicts] == [
-        "vaccination", "recovery", "test", "temporary"]
+        "vaccination",
+        "recovery",
+        "test",
+        "temporary",
+    ]
     assert all(v["holder"]["name"] == "И***** И*** И*******" for v in verdicts)
     assert all(v["holder"]["document"] for v in verdicts)
     # stdin, with a wrong ck: exit 1, not_found
     wrong = links[0][:-4] + ("0000" if not links[0].endswith("0000") else "1111")
-    code, out, _ = run(["verify", "--records", str(records)], capsys, monkeypatch,
-                       stdin=f"{links[1]}\n{wrong}\n")
+    code, out, _ = run(
+        ["verify", "--records", str(records)], capsys, monkeypatch, stdin=f"{links[1]}\n{wrong}\n"
+    )
     assert code == 1
     assert [json.loads(x)["reason"] for x in out.splitlines()] == [None, "not_found"]
 
@@ -70,22 +76,24 @@ def test_issue_link_usage_errors(tmp_path: Path, capsys: Any, monkeypatch: Any) 
     assert code == 2 and "--records" in err
     code, _, err = run(["issue", "--type", "vaccination"], capsys, monkeypatch)
     assert code == 2 and "--key" in err
-    code, _, err = run(["verify", "--records", str(tmp_path / "none.jsonl"), LINK], capsys,
-                       monkeypatch)
+    code, _, err = run(
+        ["verify", "--records", str(tmp_path / "none.jsonl"), LINK], capsys, monkeypatch
+    )
     assert code == 2 and "cannot read" in err
 
 
-def test_verify_link_origin_option(tmp_path: Path, capsys: Any, monkeypatch: Any,
-                                   records_file: Path) -> None:
+def test_verify_link_origin_option(
+    tmp_path: Path, capsys: Any, monkeypatch: Any, records_file: Path
+) -> None:
     regional = LINK.replace("https://www.gosuslugi.ru", "https://reg.example.ru")
     args = ["verify", "--records", str(records_file), "--at", "2022-01-15T12:00:00Z"]
     code, out, _ = run([*args, regional], capsys, monkeypatch)
     assert code == 1 and "foreign site" in json.loads(out)["detail"]
-    code, out, _ = run([*args, "--link-origin", "https://reg.example.ru", regional],
-                       capsys, monkeypatch)
+    code, out, _ = run(
+        [*args, "--link-origin", "https://reg.example.ru", regional], capsys, monkeypatch
+    )
     assert code == 0 and json.loads(out)["status"] == "valid"
-    code, _, err = run([*args, "--link-origin", "reg.example.ru", regional], capsys,
-                       monkeypatch)
+    code, _, err = run([*args, "--link-origin", "reg.example.ru", regional], capsys, monkeypatch)
     assert code == 2 and "origin" in err
 
 
@@ -105,8 +113,9 @@ def _photo(png: bytes) -> bytes:
 def test_link_qr_scanned_from_a_photo(tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
     records = tmp_path / "register.jsonl"
     png_path = tmp_path / "link.png"
-    code, out, err = run(["issue", "--link", "--records", str(records), "--qr", str(png_path)],
-                         capsys, monkeypatch)
+    code, out, err = run(
+        ["issue", "--link", "--records", str(records), "--qr", str(png_path)], capsys, monkeypatch
+    )
     assert code == 0, err
     link = out.strip()
     photo = _photo(png_path.read_bytes())
@@ -155,8 +164,14 @@ def test_demo_records(tmp_path: Path) -> None:
     links = make_demo_records(tmp_path)
     assert demo_links(tmp_path) == links
     v = Verifier.from_files(None, records=tmp_path / "records.jsonl")
-    want = {"vaccination": None, "recovery": None, "test": None, "revoked": "revoked",
-            "expired": "token_expired", "not_found": "not_found"}
+    want = {
+        "vaccination": None,
+        "recovery": None,
+        "test": None,
+        "revoked": "revoked",
+        "expired": "token_expired",
+        "not_found": "not_found",
+    }
     assert {k: v.verify(link).to_dict()["reason"] for k, link in links.items()} == want
     assert orjson.loads((tmp_path / "links.json").read_bytes()) == links
 
@@ -169,8 +184,11 @@ def test_serve_demo_prints_links(tmp_path: Path, capsys: Any) -> None:
     assert created is None and cfg.records == str(tmp_path / "records.jsonl")
     _print_demo(cfg, demo)
     out = capsys.readouterr().out
-    links = [line.split(": ", 1)[1] for line in out.splitlines()
-             if line.startswith("    ") and "gosuslugi.ru" in line]
+    links = [
+        line.split(": ", 1)[1]
+        for line in out.splitlines()
+        if line.startswith("    ") and "gosuslugi.ru" in line
+    ]
     assert len(links) == 6
     v = Verifier.from_files(cfg.trust, records=cfg.records)
     assert v.verify(links[0]).valid

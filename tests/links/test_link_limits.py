@@ -41,8 +41,16 @@ def test_memory_is_bounded() -> None:
     assert lim.retry_after("c999") > 0 and lim.retry_after("c0") == 0
 
 
-@pytest.mark.parametrize("kwargs", [{"per_minute": 0}, {"per_minute": float("nan")},
-                                    {"burst": 0}, {"burst": True}, {"max_clients": 0}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"per_minute": 0},
+        {"per_minute": float("nan")},
+        {"burst": 0},
+        {"burst": True},
+        {"max_clients": 0},
+    ],
+)
 def test_bad_settings(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         NotFoundLimiter(**kwargs)  # type: ignore[arg-type]
@@ -74,6 +82,7 @@ def test_http_answers_429_after_too_many_not_found(records_file: Any) -> None:
             assert r.status_code == 429
             r = client.post("/v1/verify", json={"token": "HC1:XYZ"})  # not a link
             assert r.status_code == 200
-        with TestClient(create_app(v, link_limiter=lim, fast_path=fast),
-                        client=("203.0.113.9", 5000)) as other:
+        with TestClient(
+            create_app(v, link_limiter=lim, fast_path=fast), client=("203.0.113.9", 5000)
+        ) as other:
             assert other.post("/v1/verify", json={"token": wrong}).status_code == 200

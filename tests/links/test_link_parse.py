@@ -17,8 +17,11 @@ REASONS = {r.value: r for r in Reason}
 
 @pytest.fixture(scope="module")
 def checker() -> LinkChecker:
-    return LinkChecker(["https://reg.example.ru:8443/gu", "http://www.msk.example.org"],
-                       verdict=Verdict, reasons=REASONS)
+    return LinkChecker(
+        ["https://reg.example.ru:8443/gu", "http://www.msk.example.org"],
+        verdict=Verdict,
+        reasons=REASONS,
+    )
 
 
 UNRZ_KEY = "00" * 8 + int(UNRZ).to_bytes(8, "big").hex()
@@ -30,8 +33,12 @@ OK = [
     (f"http://www.gosuslugi.ru/covid-cert/verify/{UNRZ}?lang=ru&ck={CK}", 1, UNRZ_KEY, CK),
     (f"http://gosuslugi.ru/covid-cert/verify/{UNRZ}?ck={CK}&lang=ru", 1, UNRZ_KEY, CK),
     (f"HTTPS://WWW.GOSUSLUGI.RU/covid-cert/verify/{UNRZ}?ck={CK.upper()}", 1, UNRZ_KEY, CK),
-    (f"https://www.gosuslugi.ru/covid-cert/verify/{UNRZ}?utm_source=x&ck={CK}&lang=en",
-     1, UNRZ_KEY, CK),
+    (
+        f"https://www.gosuslugi.ru/covid-cert/verify/{UNRZ}?utm_source=x&ck={CK}&lang=en",
+        1,
+        UNRZ_KEY,
+        CK,
+    ),
     (f"https://www.gosuslugi.ru/covid-cert/verify/{UNRZ}", 1, UNRZ_KEY, None),
     (f"https://www.gosuslugi.ru/covid-cert/verify/{UNRZ}?lang=ru&&", 1, UNRZ_KEY, None),
     (f"https://www.gosuslugi.ru/covid-cert/status/{UUID}?lang=ru", 2, UUID_KEY, None),
@@ -45,8 +52,9 @@ OK = [
 
 
 @pytest.mark.parametrize(("link", "kind", "key", "ck"), OK)
-def test_recognised_forms(checker: LinkChecker, link: str, kind: int, key: str,
-                          ck: str | None) -> None:
+def test_recognised_forms(
+    checker: LinkChecker, link: str, kind: int, key: str, ck: str | None
+) -> None:
     assert checker.parse(link) == ("ok", kind, key, ck)
     assert checker.parse(link.encode()) == ("ok", kind, key, ck)
 
@@ -62,10 +70,10 @@ FOREIGN = [
     f"https://www.gosuslugi.ru:443{P}",
     f"https://www.gosuslugi.ru:8080{P}",
     f"https://www.gosuslugi.ru.{P}",
-    f"https://www.g\u043esuslugi.ru{P}",          # Cyrillic o
-    f"https://www.gosuslug\u0456.ru{P}",           # Ukrainian i
-    f"https://www.gosuslugi.\u0440\u0443{P}",     # Cyrillic ru
-    f"https://www.xn--gsuslugi-4ig.ru{P}",        # punycode look-alike
+    f"https://www.g\u043esuslugi.ru{P}",  # Cyrillic o
+    f"https://www.gosuslug\u0456.ru{P}",  # Ukrainian i
+    f"https://www.gosuslugi.\u0440\u0443{P}",  # Cyrillic ru
+    f"https://www.xn--gsuslugi-4ig.ru{P}",  # punycode look-alike
     f"https://www.gosuslugi%2Eru{P}",
     f"https://%77ww.gosuslugi.ru{P}",
     f"https://www.gosuslugi.ru%2F.example.com{P}",
@@ -77,7 +85,7 @@ FOREIGN = [
     f"https://evil.example{P}",
     f"https:///covid-cert/verify/{UNRZ}",
     f"https://www.gosuslugi.ru {P}",
-    f"https://reg.example.ru{P}",                  # the configured origin names a port
+    f"https://reg.example.ru{P}",  # the configured origin names a port
     f"https://reg.example.ru:8444/gu{P}",
     f"https://msk.example.org:80/covid-cert/status/{UUID}",
     f"https://www.gosuslugi.ru\x00.evil{P}",
@@ -98,7 +106,7 @@ BAD = [
     f"{G}/covid-cert/verify/{UNRZ[:-1]}?ck={CK}",
     f"{G}/covid-cert/verify/{UNRZ}0?ck={CK}",
     f"{G}/covid-cert/verify/{UNRZ[:-1]}x?ck={CK}",
-    f"{G}/covid-cert/verify/{UUID}?ck={CK}",           # status form only for UUIDs
+    f"{G}/covid-cert/verify/{UUID}?ck={CK}",  # status form only for UUIDs
     f"{G}/covid-cert/status/{UNRZ}",
     f"{G}/covid-cert/status/{UUID[:-1]}",
     f"{G}/covid-cert/status/{UUID.replace('-', '')}",
@@ -154,9 +162,20 @@ def test_lone_surrogate_is_bad_link(checker: LinkChecker) -> None:
     assert checker.verify(f"{G}/covid-cert/verify/\ud800", None, 0).reason is Reason.BAD_LINK
 
 
-@pytest.mark.parametrize("origin", ["ftp://x.ru", "https://", "https://a b.ru", "https://x.ru:",
-                                    "https://x.ru:8a", "https://x..ru", "https://x.ru/a b",
-                                    "https://ex\u0430mple.ru", "https://a@b.ru"])
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "ftp://x.ru",
+        "https://",
+        "https://a b.ru",
+        "https://x.ru:",
+        "https://x.ru:8a",
+        "https://x..ru",
+        "https://x.ru/a b",
+        "https://ex\u0430mple.ru",
+        "https://a@b.ru",
+    ],
+)
 def test_bad_configured_origins(origin: str) -> None:
     with pytest.raises(ValueError, match="origin"):
         LinkChecker([origin], verdict=Verdict, reasons=REASONS)
@@ -173,6 +192,10 @@ def test_verifier_rejects_bad_origin_as_config_error() -> None:
 
 def test_dispatch_only_http_prefixes(check: Any) -> None:
     # Not a link: the HC1 decoder answers (bad_prefix / base45), never bad_link.
-    for text in ("ftp://www.gosuslugi.ru/", "www.gosuslugi.ru/covid-cert/verify/1",
-                 "HTTP:/x", "httpx://www.gosuslugi.ru/"):
+    for text in (
+        "ftp://www.gosuslugi.ru/",
+        "www.gosuslugi.ru/covid-cert/verify/1",
+        "HTTP:/x",
+        "httpx://www.gosuslugi.ru/",
+    ):
         assert check(text).reason not in (Reason.BAD_LINK, Reason.NOT_FOUND)

@@ -28,19 +28,30 @@ def test_valid_link_has_holder_document_and_certificate(check: Any) -> None:
     verdict = check(LINK)
     assert verdict.valid and verdict.reason is None
     assert verdict.to_dict() == {
-        "status": "valid", "reason": None, "detail": "The certificate is valid for entry.",
-        "holder": {"name": "И***** И*** И*******", "name_latin": "I***** I*** I*******",
-                   "dob": "1980-01-01", "document": "45** ***123"},
-        "certificate": {"type": "vaccination", "issuer": "RU",
-                        "valid_until": "2022-07-01T20:59:59Z"},
+        "status": "valid",
+        "reason": None,
+        "detail": "The certificate is valid for entry.",
+        "holder": {
+            "name": "И***** И*** И*******",
+            "name_latin": "I***** I*** I*******",
+            "dob": "1980-01-01",
+            "document": "45** ***123",
+        },
+        "certificate": {
+            "type": "vaccination",
+            "issuer": "RU",
+            "valid_until": "2022-07-01T20:59:59Z",
+        },
     }
 
 
 def test_other_forms_of_the_same_link(check: Any) -> None:
-    for text in (f"http://gosuslugi.ru/covid-cert/verify/{UNRZ}?ck={CK}&lang=ru",
-                 f"HTTPS://GOSUSLUGI.RU/covid-cert/verify/{UNRZ}?ck={CK.upper()}",
-                 f"https://reg.example.ru:8443/gu/covid-cert/verify/{UNRZ}?ck={CK}",
-                 LINK.encode()):
+    for text in (
+        f"http://gosuslugi.ru/covid-cert/verify/{UNRZ}?ck={CK}&lang=ru",
+        f"HTTPS://GOSUSLUGI.RU/covid-cert/verify/{UNRZ}?ck={CK.upper()}",
+        f"https://reg.example.ru:8443/gu/covid-cert/verify/{UNRZ}?ck={CK}",
+        LINK.encode(),
+    ):
         assert check(text).valid, text
     uuid = check(f"{G}/covid-cert/status/{UUID}?lang=ru")
     assert uuid.valid and uuid.certificate["type"] == "test"
@@ -100,8 +111,14 @@ def test_no_records_loaded_is_not_found(tmp_path: Path) -> None:
 
 
 def test_links_beside_hc1_everywhere(records_file: Path) -> None:
-    valid = next(x for x in load_vectors() if x.reason is None and x.rules == "venue"
-                 and x.trust == TRUST_FILE and x.revocations is None)
+    valid = next(
+        x
+        for x in load_vectors()
+        if x.reason is None
+        and x.rules == "venue"
+        and x.trust == TRUST_FILE
+        and x.revocations is None
+    )
     v = Verifier.from_files(TRUST_FILE, records=records_file)
     hc1 = v.verify(valid.token, valid.at)
     assert hc1.valid
@@ -177,8 +194,10 @@ def test_not_found_timing_is_the_same(tmp_path: Path) -> None:
     control = _ks(times["wrong_ck"], times["valid"])
     med = {k: statistics.median(x) for k, x in times.items()}
     shift = abs(med["wrong_ck"] - med["missing"]) / med["missing"]
-    print(f"KS wrong_ck vs missing {same:.3f} (median shift {shift:.2%}); "
-          f"wrong_ck vs valid {control:.3f}")
+    print(
+        f"KS wrong_ck vs missing {same:.3f} (median shift {shift:.2%}); "
+        f"wrong_ck vs valid {control:.3f}"
+    )
     # Generous bounds: on a quiet machine the two differ by ~1 % (a few ns of branches
     # in ~400 ns), which a KS test of 600 samples can already see (0.1-0.4); a real
     # difference in work (the valid path) gives 0.9+.

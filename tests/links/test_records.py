@@ -60,15 +60,29 @@ def test_empty_table() -> None:
 
 
 def test_many_records_all_found() -> None:
-    recs = [(f"{9160000000000000 + i}", bytes(16) if i % 3 else None, i % 4, i % 5 == 0,
-             1_600_000_000, 1_700_000_000, "И***** И***", "I***** I***", "1980-01-01",
-             f"{i % 100:02d}** ***{i % 1000:03d}") for i in range(5000)]
+    recs = [
+        (
+            f"{9160000000000000 + i}",
+            bytes(16) if i % 3 else None,
+            i % 4,
+            i % 5 == 0,
+            1_600_000_000,
+            1_700_000_000,
+            "И***** И***",
+            "I***** I***",
+            "1980-01-01",
+            f"{i % 100:02d}** ***{i % 1000:03d}",
+        )
+        for i in range(5000)
+    ]
     t = RecordTable.from_records(recs)
     assert len(t) == 5000
     for i in (0, 1, 2, 4999):
         got = t.get(f"{9160000000000000 + i}")
-        assert got is not None and got["type"] == ("vaccination", "recovery", "test",
-                                                   "temporary")[i % 4]
+        assert (
+            got is not None
+            and got["type"] == ("vaccination", "recovery", "test", "temporary")[i % 4]
+        )
         assert got["document"] == f"{i % 100:02d}** ***{i % 1000:03d}"
     assert t.get("9160000000005000") is None
     assert t.nbytes / 5000 < 96
@@ -79,13 +93,16 @@ def test_duplicate_ids_refused() -> None:
         load_table([record(), record(name="X")])
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda b: b[:10],
-    lambda b: b"XXXXXXXX" + b[8:],
-    lambda b: b[:-1],
-    lambda b: b[:16] + b"\x40\x00\x00\x00" + b[20:],          # bucket bits 64
-    lambda b: b[:64] + b"\x05\x00\x00\x00" + b[68:],          # directory must start at 0
-])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda b: b[:10],
+        lambda b: b"XXXXXXXX" + b[8:],
+        lambda b: b[:-1],
+        lambda b: b[:16] + b"\x40\x00\x00\x00" + b[20:],  # bucket bits 64
+        lambda b: b[:64] + b"\x05\x00\x00\x00" + b[68:],  # directory must start at 0
+    ],
+)
 def test_damaged_buffers_refused(table: RecordTable, mutate: Any) -> None:
     with pytest.raises(ValueError, match="record table"):
         RecordTable(mutate(table.to_bytes()))
@@ -190,8 +207,10 @@ def test_nothing_half_loaded(tmp_path: Path, records_file: Path) -> None:
 
 
 def test_iter_records_streams(tmp_path: Path) -> None:
-    path = write_jsonl(tmp_path / "r.jsonl", [record(id=f"{9160000000000100 + i}")
-                                               for i in range(3)] + [{"id": "x"}])
+    path = write_jsonl(
+        tmp_path / "r.jsonl",
+        [record(id=f"{9160000000000100 + i}") for i in range(3)] + [{"id": "x"}],
+    )
     it = iter_records(path)
     assert next(it)[0] == "9160000000000100"  # yielded before the bad line is read
     with pytest.raises(RecordsFileError):

@@ -42,8 +42,9 @@ def trust_file_b(tmp_path, issuers) -> Path:
 
 
 def _write_revocations(path: Path, revoked=(), registry=None, kind: str = "UCI") -> Path:
-    path.write_bytes(dump_revocations(b"".join(revoked),
-                                      None if registry is None else b"".join(registry), kind))
+    path.write_bytes(
+        dump_revocations(b"".join(revoked), None if registry is None else b"".join(registry), kind)
+    )
     return path
 
 

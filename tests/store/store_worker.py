@@ -31,8 +31,9 @@ def main() -> None:
     max_age = float(sys.argv[3]) if len(sys.argv) > 3 else 60.0
     base = anon_kb()
     try:
-        store = RedisStore.connect(url, snapshot_path=path, max_age=max_age,
-                                   poll_interval=0.05, start_timeout=20)
+        store = RedisStore.connect(
+            url, snapshot_path=path, max_age=max_age, poll_interval=0.05, start_timeout=20
+        )
     except StoreUnavailable as exc:
         print(json.dumps({"error": str(exc)}), flush=True)
         return

@@ -19,8 +19,13 @@ from verifier.cli import main
 from verifier.redis.connect import connect, is_cluster, wait_for_replicas
 from verifier.redis_store import RedisStore, StoreUnavailable
 
-pytestmark = [pytest.mark.redis, pytest.mark.slow, requires_redis, requires_fleet_tools,
-              pytest.mark.timeout(240)]
+pytestmark = [
+    pytest.mark.redis,
+    pytest.mark.slow,
+    requires_redis,
+    requires_fleet_tools,
+    pytest.mark.timeout(240),
+]
 
 
 def sync_cli(*args: str) -> int:
@@ -38,25 +43,30 @@ def _calls(node: RedisServer, command: str) -> int:
     return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
 
 
-def test_cluster_sync_follow_and_reshard(cluster, trust_file, tmp_path, hashes,
-                                         write_revocations, capsys):
+def test_cluster_sync_follow_and_reshard(
+    cluster, trust_file, tmp_path, hashes, write_revocations, capsys
+):
     slot = cluster.slot_of("{qrverify}")
     owner = cluster.owner(slot)
     seed, spare = (n for n in cluster.masters if n is not owner)
-    url = f"redis://127.0.0.1:{seed.port}"          # not the owner; cluster mode detected
+    url = f"redis://127.0.0.1:{seed.port}"  # not the owner; cluster mode detected
     replica = cluster.add_replica(owner)
 
     revoked = hashes(300)
     write_revocations(tmp_path / "r.json", revoked)
-    assert sync_cli("--redis", url, "--trust", str(trust_file),
-                    "--revocations", str(tmp_path / "r.json")) == 0
+    assert (
+        sync_cli(
+            "--redis", url, "--trust", str(trust_file), "--revocations", str(tmp_path / "r.json")
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert re.search(r"published version [0-9]+-", out)
-    assert "1 of 1 replica(s) acknowledged" in out, out   # WAIT ran on the slot's owner
+    assert "1 of 1 replica(s) acknowledged" in out, out  # WAIT ran on the slot's owner
     with cluster.client(owner) as c:
         v1 = c.get("{qrverify}:current").decode()
     with cluster.client(seed) as c:
-        assert c.dbsize() == 0                           # nothing landed on the seed node
+        assert c.dbsize() == 0  # nothing landed on the seed node
 
     # The follower: seeded with the same non-owner, reads from the owner's replica.
     mget_primary, mget_replica = _calls(owner, "mget"), _calls(replica, "mget")
@@ -77,8 +87,12 @@ def test_cluster_sync_follow_and_reshard(cluster, trust_file, tmp_path, hashes,
         # ?cluster=0 on a cluster node: the MOVED reply becomes one line, not "1406 ..."
         assert sync_cli("--redis", url + "?cluster=0", "--trust", str(trust_file)) == 2
         err = capsys.readouterr().err
-        assert err.startswith("qrverify sync: server: another Redis Cluster node serves "
-                              "the qrverify slot") and err.count("\n") == 1
+        assert (
+            err.startswith(
+                "qrverify sync: server: another Redis Cluster node serves the qrverify slot"
+            )
+            and err.count("\n") == 1
+        )
 
         # Reshard: the slot moves (with its keys) to a master without replicas. Half-way
         # (ASK redirections; multi-key commands get TRYAGAIN while their keys are split)
@@ -89,16 +103,25 @@ def test_cluster_sync_follow_and_reshard(cluster, trust_file, tmp_path, hashes,
         outcome: list[int] = []
 
         def during_migration() -> None:
-            outcome.append(sync_cli("--redis", url, "--revocations",
-                                    str(tmp_path / "half.json"), "--wait-timeout", "2"))
+            outcome.append(
+                sync_cli(
+                    "--redis",
+                    url,
+                    "--revocations",
+                    str(tmp_path / "half.json"),
+                    "--wait-timeout",
+                    "2",
+                )
+            )
             assert store.status()["ready"] is True
 
         cluster.move_slot(slot, spare, batch=2, midway=during_migration)
         assert outcome and outcome[0] in (0, 2), outcome
         captured = capsys.readouterr()
         if outcome[0] == 2:
-            assert captured.err.startswith("qrverify sync: server: ") or \
-                captured.err.startswith("qrverify sync: network: "), captured.err
+            assert captured.err.startswith("qrverify sync: server: ") or captured.err.startswith(
+                "qrverify sync: network: "
+            ), captured.err
             assert captured.err.count("\n") == 1
         else:
             assert re.search(r"published version [0-9]+-", captured.out)
@@ -108,8 +131,17 @@ def test_cluster_sync_follow_and_reshard(cluster, trust_file, tmp_path, hashes,
         new = hashes(1)[0]
         write_revocations(tmp_path / "one.json", [new])
         # the old owner's address as the seed: now it does not own the slot either
-        assert sync_cli("--redis", f"redis://127.0.0.1:{owner.port}", "--revocations",
-                        str(tmp_path / "one.json"), "--wait-timeout", "5") == 0
+        assert (
+            sync_cli(
+                "--redis",
+                f"redis://127.0.0.1:{owner.port}",
+                "--revocations",
+                str(tmp_path / "one.json"),
+                "--wait-timeout",
+                "5",
+            )
+            == 0
+        )
         out = capsys.readouterr().out
         published = re.search(r"published version ([0-9]+-[0-9a-f]+)", out)
         assert published and "no replicas connected" in out

@@ -35,8 +35,9 @@ def sync_cli(*args: str) -> int:
 
 
 def test_sentinel_url_parsed():
-    target = parse_url("redis+sentinel://u:secret@10.0.0.1:26379,[::1]:26380,s3/svc.a/3"
-                       "?sentinel_password=spw")
+    target = parse_url(
+        "redis+sentinel://u:secret@10.0.0.1:26379,[::1]:26380,s3/svc.a/3?sentinel_password=spw"
+    )
     assert target.kind == "sentinel"
     assert target.sentinels == (("10.0.0.1", 26379), ("::1", 26380), ("s3", 26379))
     assert target.service == "svc.a" and target.db == 3
@@ -46,33 +47,39 @@ def test_sentinel_url_parsed():
     assert target.safe.startswith("redis+sentinel://u:***@10.0.0.1:26379,")
 
 
-@pytest.mark.parametrize("url, kind, db", [
-    ("redis://h:6379/0", "auto", 0),
-    ("redis://h:6379/2", "auto", 2),
-    ("rediss://h:6379?cluster=1", "cluster", 0),
-    ("redis://h?cluster=0", "single", 0),
-    ("unix:///run/redis.sock?db=1", "single", 1),
-])
+@pytest.mark.parametrize(
+    "url, kind, db",
+    [
+        ("redis://h:6379/0", "auto", 0),
+        ("redis://h:6379/2", "auto", 2),
+        ("rediss://h:6379?cluster=1", "cluster", 0),
+        ("redis://h?cluster=0", "single", 0),
+        ("unix:///run/redis.sock?db=1", "single", 1),
+    ],
+)
 def test_plain_and_cluster_urls(url, kind, db):
     target = parse_url(url)
     assert (target.kind, target.db) == (kind, db)
     assert "cluster=" not in target.url
 
 
-@pytest.mark.parametrize("url, words", [
-    ("http://h:6379", "scheme"),
-    ("redis://h:6379/1?cluster=1", "only database 0"),
-    ("redis://h:port/0", "port"),
-    ("redis://h/zero", "database must be a number"),
-    ("redis://h?cluster=maybe", "cluster="),
-    ("redis+sentinel://h:26379", "/service_name"),
-    ("redis+sentinel://h:x/svc", "host:port"),
-    ("redis+sentinel://h:1/svc/0/extra", "/service_name"),
-    ("redis+sentinel://h:1/svc?cluster=1", "does not apply"),
-    ("redis+sentinel://h:1/svc?bogus=1", "unknown option"),
-    ("redis://h?sentinel_password=x", "only applies"),
-    ("unix:///s.sock?cluster=1", "unix socket"),
-])
+@pytest.mark.parametrize(
+    "url, words",
+    [
+        ("http://h:6379", "scheme"),
+        ("redis://h:6379/1?cluster=1", "only database 0"),
+        ("redis://h:port/0", "port"),
+        ("redis://h/zero", "database must be a number"),
+        ("redis://h?cluster=maybe", "cluster="),
+        ("redis+sentinel://h:26379", "/service_name"),
+        ("redis+sentinel://h:x/svc", "host:port"),
+        ("redis+sentinel://h:1/svc/0/extra", "/service_name"),
+        ("redis+sentinel://h:1/svc?cluster=1", "does not apply"),
+        ("redis+sentinel://h:1/svc?bogus=1", "unknown option"),
+        ("redis://h?sentinel_password=x", "only applies"),
+        ("unix:///s.sock?cluster=1", "unix socket"),
+    ],
+)
 def test_bad_urls_are_configuration_errors(url, words):
     with pytest.raises(RedisFailure) as info:
         connect(url)
@@ -92,27 +99,47 @@ def test_redaction():
     assert "hunter2" not in str(info.value)
 
 
-@pytest.mark.parametrize("exc, category, words", [
-    (rex.MovedError("1406 127.0.0.1:37459"), "server", "another Redis Cluster node"),
-    (rex.AskError("1406 127.0.0.1:37459"), "server", "reshard in progress"),
-    (rex.ResponseError("SELECT is not allowed in cluster mode"), "configuration",
-     "only database 0"),
-    (rex.ReadOnlyError("You can't write against a read only replica."), "configuration",
-     "read-only replica"),
-    (rex.AuthenticationError("invalid username-password pair"), "auth", "credentials"),
-    (rex.ResponseError("NOAUTH Authentication required."), "auth", "credentials"),
-    (rex.NoPermissionError("NOPERM this user has no permissions"), "auth", "permissions"),
-    (rex.ConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused."),
-     "network", "cannot reach Redis"),
-    (rex.TimeoutError("Timeout reading from socket"), "network", "did not answer"),
-    (MasterNotFoundError("No master found for 'q'"), "network", "Sentinel"),
-    (rex.ClusterDownError("CLUSTERDOWN The cluster is down"), "server", "cannot serve"),
-    (rex.RedisClusterException("Redis Cluster cannot be connected. Please provide at "
-                               "least one reachable node: ..."), "network", "any Redis"),
-    (rex.ResponseError("ERR unknown command 'X'"), "server", "refused a command"),
-    (rex.ResponseError("ERR This instance has cluster support disabled"), "configuration",
-     "not a Redis Cluster"),
-])
+@pytest.mark.parametrize(
+    "exc, category, words",
+    [
+        (rex.MovedError("1406 127.0.0.1:37459"), "server", "another Redis Cluster node"),
+        (rex.AskError("1406 127.0.0.1:37459"), "server", "reshard in progress"),
+        (
+            rex.ResponseError("SELECT is not allowed in cluster mode"),
+            "configuration",
+            "only database 0",
+        ),
+        (
+            rex.ReadOnlyError("You can't write against a read only replica."),
+            "configuration",
+            "read-only replica",
+        ),
+        (rex.AuthenticationError("invalid username-password pair"), "auth", "credentials"),
+        (rex.ResponseError("NOAUTH Authentication required."), "auth", "credentials"),
+        (rex.NoPermissionError("NOPERM this user has no permissions"), "auth", "permissions"),
+        (
+            rex.ConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused."),
+            "network",
+            "cannot reach Redis",
+        ),
+        (rex.TimeoutError("Timeout reading from socket"), "network", "did not answer"),
+        (MasterNotFoundError("No master found for 'q'"), "network", "Sentinel"),
+        (rex.ClusterDownError("CLUSTERDOWN The cluster is down"), "server", "cannot serve"),
+        (
+            rex.RedisClusterException(
+                "Redis Cluster cannot be connected. Please provide at least one reachable node: ..."
+            ),
+            "network",
+            "any Redis",
+        ),
+        (rex.ResponseError("ERR unknown command 'X'"), "server", "refused a command"),
+        (
+            rex.ResponseError("ERR This instance has cluster support disabled"),
+            "configuration",
+            "not a Redis Cluster",
+        ),
+    ],
+)
 def test_describe_categories(exc, category, words):
     failure = RedisFailure.from_exception(exc, "redis://h:1/0")
     assert failure.category == category
@@ -131,8 +158,6 @@ def test_describe_is_one_short_line():
 # ---- one real server ---------------------------------------------------------------------
 
 
-
-
 @pytest.mark.redis
 @requires_redis
 def test_auto_detects_single_server_and_db(redis_server):
@@ -149,7 +174,7 @@ def test_auto_detects_single_server_and_db(redis_server):
 @requires_redis
 def test_unreachable_is_lazy_then_network(capsys):
     url = f"redis://:pw123@127.0.0.1:{free_port()}/0"
-    client = connect(url)                       # no I/O yet
+    client = connect(url)  # no I/O yet
     with pytest.raises(redis.ConnectionError) as info:
         client.get("{qrverify}:current")
     line = describe(info.value, redact_url(url))
@@ -191,9 +216,12 @@ def test_wrong_password_is_auth_for_sync_store_and_verify(tmp_path, trust_file, 
 @requires_redis
 def test_sync_unreachable_exits_2_one_line(trust_file):
     url = f"redis://:pw123@127.0.0.1:{free_port()}/0"
-    proc = subprocess.run([sys.executable, "-m", "verifier", "sync", "--redis", url,
-                           "--trust", str(trust_file)], capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "verifier", "sync", "--redis", url, "--trust", str(trust_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert proc.stderr.startswith("qrverify sync: network: cannot reach Redis")
     assert proc.stderr.count("\n") == 1 and "pw123" not in proc.stderr
@@ -205,11 +233,18 @@ def test_sync_unreachable_exits_2_one_line(trust_file):
 def test_sync_writer_pointed_at_replica(redis_server, trust_file, capsys):
     replica = start_replica(redis_server)
     try:
-        assert sync_cli("--redis", f"redis://127.0.0.1:{replica.port}/0",
-                        "--trust", str(trust_file), "--bootstrap") == 2
+        assert (
+            sync_cli(
+                "--redis",
+                f"redis://127.0.0.1:{replica.port}/0",
+                "--trust",
+                str(trust_file),
+                "--bootstrap",
+            )
+            == 2
+        )
         err = capsys.readouterr().err
-        assert err.startswith("qrverify sync: configuration: the server is a read-only "
-                              "replica")
+        assert err.startswith("qrverify sync: configuration: the server is a read-only replica")
     finally:
         replica.close()
 
@@ -242,14 +277,36 @@ def test_wait_for_replicas_counts(redis_server):
 @pytest.mark.redis
 @requires_redis
 def test_sync_fails_when_too_few_replicas_acknowledge(redis_server, trust_file, capsys):
-    assert sync_cli("--redis", redis_server.url, "--trust", str(trust_file), "--bootstrap",
-                    "--wait-replicas", "1", "--wait-timeout", "0.3") == 1
+    assert (
+        sync_cli(
+            "--redis",
+            redis_server.url,
+            "--trust",
+            str(trust_file),
+            "--bootstrap",
+            "--wait-replicas",
+            "1",
+            "--wait-timeout",
+            "0.3",
+        )
+        == 1
+    )
     captured = capsys.readouterr()
     assert "0 of 1 replica(s) acknowledged" in captured.out
     assert "a failover now would lose it; rerun the sync" in captured.err
     assert captured.err.count("\n") == 1
-    assert sync_cli("--redis", redis_server.url, "--trust", str(trust_file), "--bootstrap",
-                    "--wait-replicas", "none") == 2
+    assert (
+        sync_cli(
+            "--redis",
+            redis_server.url,
+            "--trust",
+            str(trust_file),
+            "--bootstrap",
+            "--wait-replicas",
+            "none",
+        )
+        == 2
+    )
 
 
 @pytest.mark.redis
@@ -263,8 +320,12 @@ def test_serve_startup_redis_errors_exit_2_one_line(tmp_path):
         ]:
             proc = subprocess.run(
                 [sys.executable, "-m", "verifier", "serve", "--redis", url, "--port", "1"],
-                capture_output=True, text=True, timeout=60, cwd=tmp_path,
-                env={"PATH": "/usr/bin:/bin", "QRVERIFY_SNAPSHOT_DIR": str(tmp_path)})
+                capture_output=True,
+                text=True,
+                timeout=60,
+                cwd=tmp_path,
+                env={"PATH": "/usr/bin:/bin", "QRVERIFY_SNAPSHOT_DIR": str(tmp_path)},
+            )
             assert proc.returncode == 2, proc.stderr
             assert proc.stderr.startswith("qrverify serve: ") and category in proc.stderr
             assert proc.stderr.count("\n") == 1, proc.stderr

@@ -33,23 +33,34 @@ def _current(server: RedisServer) -> str | None:
     return None if value is None else value.decode()
 
 
-def test_failover_to_a_replica_that_missed_a_sync(redis_server, trust_file, tmp_path,
-                                                  hashes, write_revocations, capsys, caplog):
+def test_failover_to_a_replica_that_missed_a_sync(
+    redis_server, trust_file, tmp_path, hashes, write_revocations, capsys, caplog
+):
     primary = redis_server
     replica = start_replica(primary)
     store = None
     try:
         base = hashes(200)
         write_revocations(tmp_path / "base.json", base)
-        assert sync_cli("--redis", primary.url, "--trust", str(trust_file),
-                        "--revocations", str(tmp_path / "base.json")) == 0
+        assert (
+            sync_cli(
+                "--redis",
+                primary.url,
+                "--trust",
+                str(trust_file),
+                "--revocations",
+                str(tmp_path / "base.json"),
+            )
+            == 0
+        )
         out = capsys.readouterr().out
         assert "1 of 1 replica(s) acknowledged (1 connected)" in out, out
         v1 = _current(primary)
-        assert v1 is not None and _current(replica) == v1      # WAIT returned: it is there
+        assert v1 is not None and _current(replica) == v1  # WAIT returned: it is there
 
-        store = RedisStore.connect(primary.url, snapshot_path=tmp_path / "follower.snap",
-                                   poll_interval=0.1)
+        store = RedisStore.connect(
+            primary.url, snapshot_path=tmp_path / "follower.snap", poll_interval=0.1
+        )
         if "refused" not in store.status():
             pytest.skip("the follower's sequence guard (store helper) has not landed yet")
         assert store.replica.version == v1
@@ -59,8 +70,19 @@ def test_failover_to_a_replica_that_missed_a_sync(redis_server, trust_file, tmp_
         replicaof(replica, None)
         late = hashes(1)[0]
         write_revocations(tmp_path / "late.json", [late])
-        assert sync_cli("--redis", primary.url, "--revocations", str(tmp_path / "late.json"),
-                        "--wait-replicas", "1", "--wait-timeout", "1") == 1
+        assert (
+            sync_cli(
+                "--redis",
+                primary.url,
+                "--revocations",
+                str(tmp_path / "late.json"),
+                "--wait-replicas",
+                "1",
+                "--wait-timeout",
+                "1",
+            )
+            == 1
+        )
         captured = capsys.readouterr()
         assert "0 of 1 replica(s) acknowledged" in captured.out
         assert "a failover now would lose it; rerun the sync" in captured.err
@@ -81,22 +103,36 @@ def test_failover_to_a_replica_that_missed_a_sync(redis_server, trust_file, tmp_
         assert refused["version"] == v1 and "sequence" in refused["reason"]
         assert store.replica.version == v2
         assert store.is_revoked(late, ZERO, ZERO), "a failover must not un-revoke"
-        warnings = [r for r in caplog.records if r.levelno >= logging.WARNING
-                    and v1 in r.getMessage()]
+        warnings = [
+            r for r in caplog.records if r.levelno >= logging.WARNING and v1 in r.getMessage()
+        ]
         assert warnings, "the refusal must be logged at warning level"
 
         # The operator reruns the sync against the new primary: it carries `late` again,
         # at a higher sequence than the follower's, and the follower moves on.
-        assert sync_cli("--redis", replica.url, "--trust", str(trust_file),
-                        "--revocations", str(tmp_path / "late.json"), "--wait-replicas", "1",
-                        "--wait-timeout", "10") == 0
+        assert (
+            sync_cli(
+                "--redis",
+                replica.url,
+                "--trust",
+                str(trust_file),
+                "--revocations",
+                str(tmp_path / "late.json"),
+                "--wait-replicas",
+                "1",
+                "--wait-timeout",
+                "10",
+            )
+            == 0
+        )
         assert "1 of 1 replica(s) acknowledged" in capsys.readouterr().out
         v3 = _current(replica)
         if v3 is not None and int(v3.split("-")[0]) <= int(v2.split("-")[0]):
             # same sequence as the lost version: one more sync moves past it
             write_revocations(tmp_path / "more.json", hashes(1))
-            assert sync_cli("--redis", replica.url, "--revocations",
-                            str(tmp_path / "more.json")) == 0
+            assert (
+                sync_cli("--redis", replica.url, "--revocations", str(tmp_path / "more.json")) == 0
+            )
             v3 = _current(replica)
         assert wait_until(lambda: store.replica.version == v3, timeout=30)
         assert store.is_revoked(late, ZERO, ZERO)

@@ -46,14 +46,29 @@ def _serve(url: str, tmp: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
     err = tmp / "serve.err"
     with open(err, "wb") as fe:
         proc = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "verifier", "serve", "--redis", url, "--host",
-             "127.0.0.1", "--port", str(port)], stdout=subprocess.DEVNULL, stderr=fe,
-            env=env, cwd=tmp)
+            [
+                sys.executable,
+                "-m",
+                "verifier",
+                "serve",
+                "--redis",
+                url,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=fe,
+            env=env,
+            cwd=tmp,
+        )
     return proc, port, err
 
 
-def test_sentinel_sync_follow_serve_and_failover(redis_server, trust_file, tmp_path, hashes,
-                                                 write_revocations, capsys):
+def test_sentinel_sync_follow_serve_and_failover(
+    redis_server, trust_file, tmp_path, hashes, write_revocations, capsys
+):
     primary = redis_server
     replica = start_replica(primary)
     sentinel = SentinelServer(primary)
@@ -64,13 +79,22 @@ def test_sentinel_sync_follow_serve_and_failover(redis_server, trust_file, tmp_p
         url = sentinel.url
         first = hashes(100)
         write_revocations(tmp_path / "r.json", first)
-        assert sync_cli("--redis", url, "--trust", str(trust_file),
-                        "--revocations", str(tmp_path / "r.json")) == 0
+        assert (
+            sync_cli(
+                "--redis",
+                url,
+                "--trust",
+                str(trust_file),
+                "--revocations",
+                str(tmp_path / "r.json"),
+            )
+            == 0
+        )
         out = capsys.readouterr().out
         assert re.search(r"published version [0-9]+-", out)
         assert "1 of 1 replica(s) acknowledged" in out
         v1 = primary.client().get("{qrverify}:current")
-        assert v1 is not None   # the master
+        assert v1 is not None  # the master
 
         before = _calls(replica, "mget"), _calls(primary, "mget")
         store = RedisStore.connect(url, snapshot_path=tmp_path / "f.snap", poll_interval=0.1)
@@ -97,8 +121,19 @@ def test_sentinel_sync_follow_serve_and_failover(redis_server, trust_file, tmp_p
         assert wait_until(lambda: link_up(primary), timeout=60, interval=0.2)
         late = hashes(1)[0]
         write_revocations(tmp_path / "late.json", [late])
-        assert sync_cli("--redis", url, "--revocations", str(tmp_path / "late.json"),
-                        "--wait-replicas", "1", "--wait-timeout", "10") == 0
+        assert (
+            sync_cli(
+                "--redis",
+                url,
+                "--revocations",
+                str(tmp_path / "late.json"),
+                "--wait-replicas",
+                "1",
+                "--wait-timeout",
+                "10",
+            )
+            == 0
+        )
         out = capsys.readouterr().out
         assert re.search(r"published version [0-9]+-", out)
         assert "1 of 1 replica(s) acknowledged" in out
@@ -108,14 +143,17 @@ def test_sentinel_sync_follow_serve_and_failover(redis_server, trust_file, tmp_p
         def served_revoked() -> bool:
             body = httpx.get(base + "/readyz", timeout=5).json()
             return body["counts"]["revoked"] == 101
+
         assert wait_until(served_revoked, timeout=30, interval=0.2)
 
         # A wrong service name: one line, exit 2.
         bad = f"redis+sentinel://127.0.0.1:{sentinel.port}/nosuchservice"
         assert sync_cli("--redis", bad, "--trust", str(trust_file)) == 2
         err_line = capsys.readouterr().err
-        assert err_line.startswith("qrverify sync: network: Sentinel names no reachable "
-                                   "server") and err_line.count("\n") == 1
+        assert (
+            err_line.startswith("qrverify sync: network: Sentinel names no reachable server")
+            and err_line.count("\n") == 1
+        )
     finally:
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -128,4 +166,3 @@ def test_sentinel_sync_follow_serve_and_failover(redis_server, trust_file, tmp_p
             store.close()
         sentinel.close()
         replica.close()
-

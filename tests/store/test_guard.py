@@ -31,16 +31,25 @@ def running(redis_server, trust_file, tmp_path, hashes, write_revocations):
     """Redis with trust + 100 revocations, and a following store."""
     revoked = hashes(100)
     write_revocations(tmp_path / "all.json", revoked)
-    assert cli("--redis", redis_server.url, "--trust", str(trust_file),
-               "--revocations", str(tmp_path / "all.json")) == 0
+    assert (
+        cli(
+            "--redis",
+            redis_server.url,
+            "--trust",
+            str(trust_file),
+            "--revocations",
+            str(tmp_path / "all.json"),
+        )
+        == 0
+    )
     store = RedisStore.connect(redis_server.url, poll_interval=0.05)
     yield store, revoked
     store.close()
 
 
-def test_flushall_then_incremental_sync_is_refused(redis_server, running, trust_file,
-                                                   tmp_path, hashes, write_revocations,
-                                                   capsys):
+def test_flushall_then_incremental_sync_is_refused(
+    redis_server, running, trust_file, tmp_path, hashes, write_revocations, capsys
+):
     store, revoked = running
     good = store.replica.version
     redis_server.flushall()
@@ -56,19 +65,35 @@ def test_flushall_then_incremental_sync_is_refused(redis_server, running, trust_
     assert cli("--redis", redis_server.url, "--trust", str(trust_file)) == 1
     assert redis_server.client().dbsize() == 0
     # --bootstrap with revocations only would publish a version without keys: refused
-    assert cli("--redis", redis_server.url, "--revocations", str(tmp_path / "today.json"),
-               "--bootstrap") == 1
+    assert (
+        cli(
+            "--redis",
+            redis_server.url,
+            "--revocations",
+            str(tmp_path / "today.json"),
+            "--bootstrap",
+        )
+        == 1
+    )
     assert "no issuer keys" in capsys.readouterr().err
     assert redis_server.client().dbsize() == 0
     # meanwhile every verifier keeps the last good version: keys, all 100 revocations
     assert store.replica.version == good
     assert all(store.is_revoked(h, h, h) for h in revoked)
-    assert store.status()["counts"] == {"keys": 1, "revoked": 100, "registry": 0,
-                                        "skipped_keys": 0}
+    assert store.status()["counts"] == {"keys": 1, "revoked": 100, "registry": 0, "skipped_keys": 0}
     # the complete state brings Redis back; the verifier follows it
     write_revocations(tmp_path / "full.json", [*revoked, *today])
-    assert cli("--redis", redis_server.url, "--trust", str(trust_file),
-               "--revocations", str(tmp_path / "full.json")) == 0
+    assert (
+        cli(
+            "--redis",
+            redis_server.url,
+            "--trust",
+            str(trust_file),
+            "--revocations",
+            str(tmp_path / "full.json"),
+        )
+        == 0
+    )
     assert wait_until(lambda: store.status()["counts"]["revoked"] == 101, timeout=5)
     assert store.is_revoked(today[0], today[0], today[0])
     assert store.is_revoked(revoked[0], revoked[0], revoked[0])
@@ -79,8 +104,11 @@ def test_flushall_then_incremental_sync_is_refused(redis_server, running, trust_
 def test_bootstrap_flag_allows_a_partial_first_version(redis_server, trust_file):
     with pytest.raises(SyncError, match="first version needs both"):
         sync_state(redis_server.client(), trust=TrustRegistry.from_file(trust_file))
-    r = sync_state(redis_server.client(), trust=TrustRegistry.from_file(trust_file),
-                   guard=Guard(bootstrap=True))
+    r = sync_state(
+        redis_server.client(),
+        trust=TrustRegistry.from_file(trust_file),
+        guard=Guard(bootstrap=True),
+    )
     assert r.changed and r.keys == 1 and r.revoked == 0
 
 
@@ -91,9 +119,9 @@ def _publish(client, manifest) -> None:
     client.publish(L.channel, manifest.version)
 
 
-def test_verifier_refuses_lower_seq_no_keys_and_big_drops(redis_server, running,
-                                                         tmp_path, hashes,
-                                                         write_revocations):
+def test_verifier_refuses_lower_seq_no_keys_and_big_drops(
+    redis_server, running, tmp_path, hashes, write_revocations
+):
     store, revoked = running
     client = redis_server.client()
     good = read_manifest(client, L, read_current(client, L))
@@ -103,8 +131,9 @@ def test_verifier_refuses_lower_seq_no_keys_and_big_drops(redis_server, running,
         return (store.status()["refused"] or {}).get("version")
 
     # 1. a lower sequence number (a failover to a replica that missed the last sync)
-    older = dataclasses.replace(good, version=f"{good.seq - 5}-{secrets.token_hex(8)}",
-                                seq=good.seq - 5)
+    older = dataclasses.replace(
+        good, version=f"{good.seq - 5}-{secrets.token_hex(8)}", seq=good.seq - 5
+    )
     _publish(client, older)
     assert wait_until(lambda: refused_version() == older.version, timeout=5)
     assert "sequence number" in store.status()["refused"]["reason"]
@@ -113,34 +142,50 @@ def test_verifier_refuses_lower_seq_no_keys_and_big_drops(redis_server, running,
     # 2. a version with no issuer keys
     empty = bytes(TrustRegistry.empty().to_json())
     client.set(L.blob(blob_id(empty)), empty)
-    keyless = dataclasses.replace(good, version=f"{good.seq + 1}-{secrets.token_hex(8)}",
-                                  seq=good.seq + 1, trust_blob=blob_id(empty), trust_keys=0)
+    keyless = dataclasses.replace(
+        good,
+        version=f"{good.seq + 1}-{secrets.token_hex(8)}",
+        seq=good.seq + 1,
+        trust_blob=blob_id(empty),
+        trust_keys=0,
+    )
     _publish(client, keyless)
     assert wait_until(lambda: refused_version() == keyless.version, timeout=5)
     assert "no issuer keys" in store.status()["refused"]["reason"]
     assert len(store.trust) == 1
 
     # 3. a drop of more than half of the revocations, unconfirmed, then confirmed
-    client.set(L.current, good.version)            # back to the good state
+    client.set(L.current, good.version)  # back to the good state
     write_revocations(tmp_path / "few.json", revoked[:10])
     with pytest.raises(SyncError, match="allow-drop"):
         sync_state(client, revocations=load_revocations(tmp_path / "few.json"), replace=True)
     assert store.status()["counts"]["revoked"] == 100
-    r = sync_state(client, revocations=load_revocations(tmp_path / "few.json"), replace=True,
-                   guard=Guard(allow_drop=True))
+    r = sync_state(
+        client,
+        revocations=load_revocations(tmp_path / "few.json"),
+        replace=True,
+        guard=Guard(allow_drop=True),
+    )
     assert wait_until(lambda: store.replica.version == r.version, timeout=5)
     assert store.status()["counts"]["revoked"] == 10 and store.status()["refused"] is None
 
 
-def test_sequence_numbers_survive_a_data_loss(redis_server, trust_file, tmp_path, hashes,
-                                              write_revocations):
+def test_sequence_numbers_survive_a_data_loss(
+    redis_server, trust_file, tmp_path, hashes, write_revocations
+):
     write_revocations(tmp_path / "r.json", hashes(5))
     client = redis_server.client()
-    first = sync_state(client, trust=TrustRegistry.from_file(trust_file),
-                       revocations=load_revocations(tmp_path / "r.json"))
+    first = sync_state(
+        client,
+        trust=TrustRegistry.from_file(trust_file),
+        revocations=load_revocations(tmp_path / "r.json"),
+    )
     redis_server.flushall()
     time.sleep(0.01)
-    again = sync_state(client, trust=TrustRegistry.from_file(trust_file),
-                       revocations=load_revocations(tmp_path / "r.json"))
+    again = sync_state(
+        client,
+        trust=TrustRegistry.from_file(trust_file),
+        revocations=load_revocations(tmp_path / "r.json"),
+    )
     seq = int(again.version.split("-")[0])
     assert seq > int(first.version.split("-")[0])

@@ -168,12 +168,14 @@ def test_apply_changes_is_all_or_nothing_on_bad_buffer():
 # Keys from a small alphabet so that adds, discards and lookups collide often; include
 # the all-zero key and keys sharing the hash prefix.
 _key = st.sampled_from(
-    [ZERO, ONES] + [bytes([i]) * 16 for i in range(1, 8)]
+    [ZERO, ONES]
+    + [bytes([i]) * 16 for i in range(1, 8)]
     + [b"\x01" * 8 + bytes([i]) * 8 for i in range(8)]
 ) | st.binary(min_size=16, max_size=16)
-_op = st.tuples(st.sampled_from(["add", "discard", "contains", "add_packed",
-                                 "discard_packed", "copy"]),
-                st.lists(_key, max_size=40))
+_op = st.tuples(
+    st.sampled_from(["add", "discard", "contains", "add_packed", "discard_packed", "copy"]),
+    st.lists(_key, max_size=40),
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -206,8 +208,10 @@ def test_matches_python_set_model(ops):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.binary(min_size=16, max_size=16), max_size=3000),
-       st.lists(st.binary(min_size=16, max_size=16), max_size=3000))
+@given(
+    st.lists(st.binary(min_size=16, max_size=16), max_size=3000),
+    st.lists(st.binary(min_size=16, max_size=16), max_size=3000),
+)
 def test_bulk_merge_matches_model(first, second):
     s = HashSet(packed(first))
     s.add_packed(packed(second))

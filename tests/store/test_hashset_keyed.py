@@ -30,7 +30,7 @@ def test_shared_prefix_keys_do_not_cluster():
     assert mean < 6.0, mean
     assert all(PREFIX + i.to_bytes(8, "big") in s for i in range(0, 200_000, 997))
     assert PREFIX + (200_000).to_bytes(8, "big") not in s
-    assert s.to_packed() == keys        # still ascending byte order
+    assert s.to_packed() == keys  # still ascending byte order
 
 
 def test_delta_path_of_colliding_adds_stays_short():
@@ -61,24 +61,26 @@ def _written(s: HashSet) -> tuple[bytes, dict]:
 
 
 def test_table_view_round_trip_and_read_only(tmp_path):
-    keys = os.urandom(16 * 5000) + bytes(16)      # includes the all-zero key
+    keys = os.urandom(16 * 5000) + bytes(16)  # includes the all-zero key
     s = HashSet(keys)
     data, info = _written(s)
     path = tmp_path / "t"
     path.write_bytes(data)
     with open(path, "rb") as fh:
         mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-    view = table_view(memoryview(mm), info["cap"], info["count"], info["has_zero"],
-                      info["seed"])
+    view = table_view(memoryview(mm), info["cap"], info["count"], info["has_zero"], info["seed"])
     assert view.readonly and len(view) == len(s) == 5001
     assert view == s and view.to_packed() == s.to_packed()
     assert bytes(16) in view and os.urandom(16) not in view
-    for bad in (lambda: view.add(os.urandom(16)), lambda: view.discard(keys[:16]),
-                lambda: view.add_packed(os.urandom(32)),
-                lambda: apply_changes([(view, os.urandom(16), None)])):
+    for bad in (
+        lambda: view.add(os.urandom(16)),
+        lambda: view.discard(keys[:16]),
+        lambda: view.add_packed(os.urandom(32)),
+        lambda: apply_changes([(view, os.urandom(16), None)]),
+    ):
         with pytest.raises(TypeError):
             bad()
-    copy = view.copy()                              # writable, same seed
+    copy = view.copy()  # writable, same seed
     assert not copy.readonly and copy.add(b"\x01" * 16) and len(copy) == 5002
     assert len(view) == 5001
 
@@ -90,9 +92,9 @@ def test_table_view_refuses_a_damaged_table():
     with pytest.raises(ValueError, match="count"):
         table_view(data, info["cap"], info["count"] + 1, info["has_zero"], info["seed"])
     with pytest.raises(ValueError, match="shape"):
-        table_view(data[:-16] + b"\x01" * 16, *args)       # closing slot not empty
+        table_view(data[:-16] + b"\x01" * 16, *args)  # closing slot not empty
     with pytest.raises(ValueError, match="shape"):
-        table_view(data, len(data) // 16, *args[1:])         # cap beyond the slots
+        table_view(data, len(data) // 16, *args[1:])  # cap beyond the slots
     with pytest.raises(ValueError, match="multiple of 16"):
         table_view(data[:-3], *args)
     with pytest.raises(ValueError, match="seed"):
@@ -105,5 +107,5 @@ def test_view_with_another_seed_finds_nothing():
     data, info = _written(s)
     other = bytes(32) if info["seed"] != bytes(32) else b"\x01" * 32
     wrong = table_view(data, info["cap"], info["count"], info["has_zero"], other)
-    found = sum(keys[i:i + 16] in wrong for i in range(0, len(keys), 16))
+    found = sum(keys[i : i + 16] in wrong for i in range(0, len(keys), 16))
     assert found < 20

@@ -29,10 +29,17 @@ def _trust_json(trust_file: Path) -> bytes:
 
 def test_snapshot_round_trip_maps_without_copying(tmp_path, trust_file):
     keys = os.urandom(16 * 20_000)
-    revoked, registry = HashSet(keys), HashSet(keys[:16 * 50])
+    revoked, registry = HashSet(keys), HashSet(keys[: 16 * 50])
     path = tmp_path / "m.snap"
-    size = write_snapshot(path, version="7-abcdef01", seq=7, trust_json=_trust_json(trust_file),
-                          trust_id="t" * 32, revoked=revoked, registry=registry)
+    size = write_snapshot(
+        path,
+        version="7-abcdef01",
+        seq=7,
+        trust_json=_trust_json(trust_file),
+        trust_id="t" * 32,
+        revoked=revoked,
+        registry=registry,
+    )
     assert size == path.stat().st_size and size % 4096 == 0
     snap = map_snapshot(path)
     rep = snap.replica
@@ -43,8 +50,15 @@ def test_snapshot_round_trip_maps_without_copying(tmp_path, trust_file):
     assert rep.in_registry(keys[:16]) is True and rep.in_registry(keys[-16:]) is False
     assert len(rep.trust) == 1 and rep.records is None
     # the file can be replaced while mapped: the mapping keeps the old inode
-    write_snapshot(path, version="8-abcdef02", seq=8, trust_json=_trust_json(trust_file),
-                   trust_id="t" * 32, revoked=HashSet(), registry=None)
+    write_snapshot(
+        path,
+        version="8-abcdef02",
+        seq=8,
+        trust_json=_trust_json(trust_file),
+        trust_id="t" * 32,
+        revoked=HashSet(),
+        registry=None,
+    )
     assert rep.is_revoked(keys[16:32], bytes(16), bytes(16)) and len(rep.revoked) == 20_000
     again = map_snapshot(path).replica
     assert again.version == "8-abcdef02" and len(again.revoked) == 0 and again.registry is None
@@ -53,11 +67,18 @@ def test_snapshot_round_trip_maps_without_copying(tmp_path, trust_file):
 @pytest.mark.parametrize("damage", ["truncate", "flip_table", "flip_header", "magic"])
 def test_damaged_snapshot_is_refused(tmp_path, trust_file, damage):
     path = tmp_path / "m.snap"
-    write_snapshot(path, version="1-abcdef01", seq=1, trust_json=_trust_json(trust_file),
-                   trust_id="t" * 32, revoked=HashSet(os.urandom(16 * 5000)), registry=None)
+    write_snapshot(
+        path,
+        version="1-abcdef01",
+        seq=1,
+        trust_json=_trust_json(trust_file),
+        trust_id="t" * 32,
+        revoked=HashSet(os.urandom(16 * 5000)),
+        registry=None,
+    )
     data = bytearray(path.read_bytes())
     if damage == "truncate":
-        data = data[:len(data) // 2]
+        data = data[: len(data) // 2]
     elif damage == "flip_table":
         data[-4096 - 100] ^= 0x40
     elif damage == "flip_header":
@@ -74,20 +95,35 @@ def test_mapping_adds_no_private_copy(tmp_path, trust_file):
     nothing to the process's anonymous (private) memory."""
     path = tmp_path / "big.snap"
     big = HashSet(os.urandom(16 * 1_000_000))
-    write_snapshot(path, version="1-abcdef01", seq=1, trust_json=_trust_json(trust_file),
-                   trust_id="t" * 32, revoked=big, registry=None)
+    write_snapshot(
+        path,
+        version="1-abcdef01",
+        seq=1,
+        trust_json=_trust_json(trust_file),
+        trust_id="t" * 32,
+        revoked=big,
+        registry=None,
+    )
     table = big.nbytes
     del big
     out = subprocess.run(
-        [sys.executable, "-c",
-         "import sys; sys.path.insert(0, sys.argv[2]);"
-         "from store_worker import anon_kb; from verifier.redis.snapshot import map_snapshot;"
-         "import keys.registry;"
-         "b = anon_kb(); s = map_snapshot(sys.argv[1]);"
-         "k = bytes(16); [s.replica.revoked.contains(k) for _ in range(10)];"
-         "print(anon_kb() - b, len(s.replica.revoked))",
-         str(path), str(WORKER.parent)],
-        capture_output=True, text=True, timeout=120, check=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.path.insert(0, sys.argv[2]);"
+            "from store_worker import anon_kb; from verifier.redis.snapshot import map_snapshot;"
+            "import keys.registry;"
+            "b = anon_kb(); s = map_snapshot(sys.argv[1]);"
+            "k = bytes(16); [s.replica.revoked.contains(k) for _ in range(10)];"
+            "print(anon_kb() - b, len(s.replica.revoked))",
+            str(path),
+            str(WORKER.parent),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     grown_kb, count = (int(x) for x in out.stdout.split())
     assert count == 1_000_000
     assert grown_kb * 1024 < table // 10, (grown_kb, table)
@@ -100,7 +136,10 @@ class Worker:
     def __init__(self, url: str, path: Path, max_age: float = 60.0) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, str(WORKER), url, str(path), str(max_age)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self.first = self._read()
 
     def _read(self) -> dict:
@@ -148,16 +187,20 @@ def workers():
 
 
 def _sync(server, trust_file=None, rev_path=None, **kw):
-    return sync_state(server.client(),
-                      trust=TrustRegistry.from_file(trust_file) if trust_file else None,
-                      revocations=load_revocations(rev_path) if rev_path else None, **kw)
+    return sync_state(
+        server.client(),
+        trust=TrustRegistry.from_file(trust_file) if trust_file else None,
+        revocations=load_revocations(rev_path) if rev_path else None,
+        **kw,
+    )
 
 
 @pytest.mark.redis
 @requires_redis
 @pytest.mark.slow
 def test_workers_share_one_file_agree_and_survive_redis_down(
-        tmp_path, trust_file, hashes, write_revocations, workers):
+    tmp_path, trust_file, hashes, write_revocations, workers
+):
     path = tmp_path / "machine.snap"
     revoked = hashes(3000)
     write_revocations(tmp_path / "r.json", revoked)
@@ -187,8 +230,9 @@ def test_workers_share_one_file_agree_and_survive_redis_down(
         assert st["version"] == result.version and st["ready"] is True
         assert c.revoked(new) and c.revoked(revoked[5])
         # one of the survivors takes the builder's lock over
-        assert wait_until(lambda: "builder" in {other.status()["role"], c.status()["role"]},
-                          timeout=10)
+        assert wait_until(
+            lambda: "builder" in {other.status()["role"], c.status()["role"]}, timeout=10
+        )
         # Redis back, with its data lost: an incremental sync is refused (guard), a
         # complete one reaches every worker
         server.start()
@@ -206,8 +250,9 @@ def test_workers_share_one_file_agree_and_survive_redis_down(
 
 @pytest.mark.redis
 @requires_redis
-def test_reader_ready_with_young_snapshot_while_redis_down(tmp_path, trust_file, hashes,
-                                                          write_revocations, workers):
+def test_reader_ready_with_young_snapshot_while_redis_down(
+    tmp_path, trust_file, hashes, write_revocations, workers
+):
     path = tmp_path / "machine.snap"
     write_revocations(tmp_path / "r.json", hashes(100))
     with RedisServer() as server:
@@ -232,8 +277,11 @@ def test_reader_ready_with_young_snapshot_while_redis_down(tmp_path, trust_file,
 def test_no_private_copy_in_workers(tmp_path, trust_file, workers):
     path = tmp_path / "machine.snap"
     with RedisServer() as server:
-        sync_state(server.client(), trust=TrustRegistry.from_file(trust_file),
-                   revocations=Revocations(revoked=os.urandom(16 * 500_000)))
+        sync_state(
+            server.client(),
+            trust=TrustRegistry.from_file(trust_file),
+            revocations=Revocations(revoked=os.urandom(16 * 500_000)),
+        )
         ws = [workers(server.url, path) for _ in range(2)]
         table = 500_000 * 19
         for w in ws:

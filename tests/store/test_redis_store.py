@@ -16,15 +16,19 @@ from verifier.store import StoreUnavailable
 pytestmark = [pytest.mark.redis, requires_redis]
 
 
-def sync(server, trust_path=None, rev_path=None, replace=False, *, bootstrap=True,
-         allow_drop=False):
+def sync(
+    server, trust_path=None, rev_path=None, replace=False, *, bootstrap=True, allow_drop=False
+):
     """sync_state with files; bootstrap by default (these tests start from trust alone),
     the guard's own tests are in test_guard.py."""
     client = server.client()
-    return sync_state(client,
-                      trust=TrustRegistry.from_file(trust_path) if trust_path else None,
-                      revocations=load_revocations(rev_path) if rev_path else None,
-                      replace=replace, guard=Guard(bootstrap=bootstrap, allow_drop=allow_drop))
+    return sync_state(
+        client,
+        trust=TrustRegistry.from_file(trust_path) if trust_path else None,
+        revocations=load_revocations(rev_path) if rev_path else None,
+        replace=replace,
+        guard=Guard(bootstrap=bootstrap, allow_drop=allow_drop),
+    )
 
 
 @pytest.fixture
@@ -42,8 +46,9 @@ def store_factory():
         store.close()
 
 
-def test_snapshot_load(redis_server, trust_file, tmp_path, hashes, write_revocations,
-                       store_factory, issuers):
+def test_snapshot_load(
+    redis_server, trust_file, tmp_path, hashes, write_revocations, store_factory, issuers
+):
     revoked, registry = hashes(5000), hashes(300)
     write_revocations(tmp_path / "r.json", revoked, registry)
     result = sync(redis_server, trust_file, tmp_path / "r.json")
@@ -58,8 +63,9 @@ def test_snapshot_load(redis_server, trust_file, tmp_path, hashes, write_revocat
     assert len(store.trust.candidates(issuers[0].kid)) == 1
 
 
-def test_live_update_reaches_running_store(redis_server, trust_file, tmp_path, hashes,
-                                           write_revocations, store_factory):
+def test_live_update_reaches_running_store(
+    redis_server, trust_file, tmp_path, hashes, write_revocations, store_factory
+):
     base = hashes(20000)
     write_revocations(tmp_path / "r.json", base)
     sync(redis_server, trust_file, tmp_path / "r.json")
@@ -75,12 +81,13 @@ def test_live_update_reaches_running_store(redis_server, trust_file, tmp_path, h
     assert store.trust is trust_before, "unchanged keys keep the same TrustRegistry object"
 
 
-def test_trust_change_gives_new_registry_object(redis_server, trust_file, trust_file_b,
-                                                store_factory, issuers):
+def test_trust_change_gives_new_registry_object(
+    redis_server, trust_file, trust_file_b, store_factory, issuers
+):
     sync(redis_server, trust_file)
     store = store_factory(redis_server.url)
     before = store.trust
-    sync(redis_server, trust_file_b)            # add mode: union of keys
+    sync(redis_server, trust_file_b)  # add mode: union of keys
     assert wait_until(lambda: store.trust is not before, timeout=5)
     assert len(store.trust) == 2
     assert store.trust.candidates(issuers[1].kid)
@@ -97,9 +104,9 @@ def test_trust_override(redis_server, trust_file, trust_file_b, store_factory, i
     assert store.status()["counts"]["keys"] == 1
 
 
-def test_unrevoke_and_registry_removal_with_replace(redis_server, trust_file, tmp_path,
-                                                    hashes, write_revocations,
-                                                    store_factory):
+def test_unrevoke_and_registry_removal_with_replace(
+    redis_server, trust_file, tmp_path, hashes, write_revocations, store_factory
+):
     revoked, registry = hashes(1000), hashes(10)
     write_revocations(tmp_path / "r.json", revoked, registry)
     sync(redis_server, trust_file, tmp_path / "r.json")
@@ -117,8 +124,9 @@ def test_unrevoke_and_registry_removal_with_replace(redis_server, trust_file, tm
     assert wait_until(lambda: store.in_registry(registry[0]) is None, timeout=5)
 
 
-def test_mass_replace_reloads_in_full(redis_server, trust_file, tmp_path, hashes,
-                                      write_revocations, store_factory):
+def test_mass_replace_reloads_in_full(
+    redis_server, trust_file, tmp_path, hashes, write_revocations, store_factory
+):
     write_revocations(tmp_path / "r.json", hashes(300_000))
     sync(redis_server, trust_file, tmp_path / "r.json")
     store = store_factory(redis_server.url)
@@ -150,8 +158,9 @@ def test_password_not_in_messages():
     assert "s3cret" not in str(info.value)
 
 
-def test_local_snapshot_start_when_redis_down(trust_file, tmp_path, hashes,
-                                              write_revocations, store_factory):
+def test_local_snapshot_start_when_redis_down(
+    trust_file, tmp_path, hashes, write_revocations, store_factory
+):
     snap = tmp_path / "replica.snap"
     revoked = hashes(2000)
     write_revocations(tmp_path / "r.json", revoked, hashes(5))
@@ -171,7 +180,7 @@ def test_local_snapshot_start_when_redis_down(trust_file, tmp_path, hashes,
         data = snap.read_bytes()
         flipped = bytearray(data)
         flipped[len(data) // 2] ^= 1
-        for i, damaged in enumerate((data[:len(data) // 2], bytes(flipped))):
+        for i, damaged in enumerate((data[: len(data) // 2], bytes(flipped))):
             bad = tmp_path / f"bad{i}.snap"
             bad.write_bytes(damaged)
             with pytest.raises(StoreUnavailable, match="no usable snapshot"):
@@ -188,8 +197,9 @@ def test_local_snapshot_start_when_redis_down(trust_file, tmp_path, hashes,
         server.close()
 
 
-def test_redis_stopped_and_restarted_under_running_store(trust_file, tmp_path, hashes,
-                                                         write_revocations, store_factory):
+def test_redis_stopped_and_restarted_under_running_store(
+    trust_file, tmp_path, hashes, write_revocations, store_factory
+):
     revoked = hashes(1000)
     write_revocations(tmp_path / "r.json", revoked)
     with RedisServer(appendonly=True) as server:
@@ -205,7 +215,7 @@ def test_redis_stopped_and_restarted_under_running_store(trust_file, tmp_path, h
         assert wait_until(lambda: not store.status()["ready"], timeout=10)
         reason = store.status()["reason"]
         assert "old" in reason and "cannot reach Redis" in reason
-        server.start()   # AOF: the data survived
+        server.start()  # AOF: the data survived
         assert wait_until(lambda: store.status()["ready"], timeout=15)
         assert store.status()["connected"] is True
         assert store.status()["age_seconds"] < 1.5
@@ -215,8 +225,9 @@ def test_redis_stopped_and_restarted_under_running_store(trust_file, tmp_path, h
         assert wait_until(lambda: store.is_revoked(extra, extra, extra), timeout=5)
 
 
-def test_redis_flushed_under_running_store(redis_server, trust_file, tmp_path, hashes,
-                                           write_revocations, store_factory):
+def test_redis_flushed_under_running_store(
+    redis_server, trust_file, tmp_path, hashes, write_revocations, store_factory
+):
     revoked = hashes(1000)
     write_revocations(tmp_path / "r.json", revoked)
     sync(redis_server, trust_file, tmp_path / "r.json")
@@ -235,13 +246,20 @@ def test_redis_flushed_under_running_store(redis_server, trust_file, tmp_path, h
     fresh = hashes(10)
     write_revocations(tmp_path / "r2.json", fresh)
     refused = sync(redis_server, trust_file, tmp_path / "r2.json", bootstrap=False)
-    assert wait_until(lambda: (store.status()["refused"] or {}).get("version")
-                      == refused.version, timeout=5)
+    assert wait_until(
+        lambda: (store.status()["refused"] or {}).get("version") == refused.version, timeout=5
+    )
     assert "drops revocations" in store.status()["refused"]["reason"]
     assert store.replica.version == old_version
     assert store.is_revoked(revoked[9], revoked[9], revoked[9])
-    sync(redis_server, trust_file, tmp_path / "r2.json", replace=True, bootstrap=False,
-         allow_drop=True)
+    sync(
+        redis_server,
+        trust_file,
+        tmp_path / "r2.json",
+        replace=True,
+        bootstrap=False,
+        allow_drop=True,
+    )
     assert wait_until(lambda: store.status()["counts"]["revoked"] == 10, timeout=5)
     assert store.status()["ready"] and store.status()["refused"] is None
     assert store.is_revoked(fresh[0], fresh[0], fresh[0])
@@ -249,8 +267,9 @@ def test_redis_flushed_under_running_store(redis_server, trust_file, tmp_path, h
     assert store.status()["counts"]["revoked"] == 10
 
 
-def test_many_followers_agree(redis_server, trust_file, tmp_path, hashes, write_revocations,
-                              store_factory):
+def test_many_followers_agree(
+    redis_server, trust_file, tmp_path, hashes, write_revocations, store_factory
+):
     write_revocations(tmp_path / "r.json", hashes(100))
     sync(redis_server, trust_file, tmp_path / "r.json")
     stores = [store_factory(redis_server.url) for _ in range(4)]
@@ -264,8 +283,7 @@ def test_many_followers_agree(redis_server, trust_file, tmp_path, hashes, write_
     assert len({s.replica.version for s in stores}) == 1
 
 
-def test_hot_path_needs_no_network(redis_server, trust_file, tmp_path, hashes,
-                                   write_revocations):
+def test_hot_path_needs_no_network(redis_server, trust_file, tmp_path, hashes, write_revocations):
     revoked = hashes(10)
     write_revocations(tmp_path / "r.json", revoked)
     sync(redis_server, trust_file, tmp_path / "r.json")
@@ -284,10 +302,11 @@ def test_one_million_entries_load(redis_server, trust_file, tmp_path, store_fact
     from verifier.revocations import Revocations
 
     client = redis_server.client()
-    result = sync_state(client, trust=TrustRegistry.from_file(trust_file),
-                        revocations=Revocations(revoked=raw))
+    result = sync_state(
+        client, trust=TrustRegistry.from_file(trust_file), revocations=Revocations(revoked=raw)
+    )
     assert result.revoked == 1_000_000
     store = store_factory(redis_server.url, follow=False)
     assert store.status()["counts"]["revoked"] == 1_000_000
-    probe = raw[16 * 123_456:16 * 123_457]
+    probe = raw[16 * 123_456 : 16 * 123_457]
     assert store.is_revoked(probe, probe, probe)

@@ -22,10 +22,14 @@ def b64(raw: bytes) -> str:
 
 
 def test_parses_all_three_types_and_registry():
-    doc = {"revoked": [{"type": "UCI", "hash": b64(H[0])},
-                       {"type": "COUNTRYCODEUCI", "hash": b64(H[1])},
-                       {"type": "SIGNATURE", "hash": b64(H[2])}],
-           "registry": [b64(H[3])]}
+    doc = {
+        "revoked": [
+            {"type": "UCI", "hash": b64(H[0])},
+            {"type": "COUNTRYCODEUCI", "hash": b64(H[1])},
+            {"type": "SIGNATURE", "hash": b64(H[2])},
+        ],
+        "registry": [b64(H[3])],
+    }
     r = parse_revocations(orjson.dumps(doc))
     assert r.revoked == H[0] + H[1] + H[2]
     assert r.type_counts == {"UCI": 1, "COUNTRYCODEUCI": 1, "SIGNATURE": 1}
@@ -38,31 +42,46 @@ def test_registry_absent_vs_empty():
     assert parse_revocations(b"{}").revoked == b""
 
 
-@pytest.mark.parametrize("doc, message", [
-    (b"[]", "top level must be a JSON object"),
-    (b"{", "invalid JSON"),
-    (b"\xff\xfe", "invalid JSON"),
-    (b'{"revoked": {}}', '"revoked" must be a list'),
-    (b'{"registry": "x"}', '"registry" must be a list'),
-    (b'{"extra": 1}', "unexpected top-level field"),
-    (b'{"revoked": [1]}', r"revoked\[0\]: must be an object"),
-    (b'{"revoked": [{"type": "UCI"}]}', r'revoked\[0\]: missing "hash"'),
-    (b'{"revoked": [{"hash": "AAAAAAAAAAAAAAAAAAAAAA=="}]}', r'revoked\[0\]: missing "type"'),
-    (b'{"revoked": [{"type": "uci", "hash": "AAAAAAAAAAAAAAAAAAAAAA=="}]}',
-     r'revoked\[0\]: "type" must be one of'),
-    (b'{"revoked": [{"type": "UCI", "hash": "AAAAAAAAAAAAAAAAAAAAAA==", "x": 1}]}',
-     r"revoked\[0\]: unexpected field"),
-    (b'{"revoked": [{"type": "UCI", "hash": "AAAAAAAAAAAAAAAAAAAAAAA="}]}',
-     r"revoked\[0\]: hash must be base64 of exactly 16 bytes"),
-    (b'{"revoked": [{"type": "UCI", "hash": "AAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]}',
-     r"revoked\[0\]: hash must be base64 of exactly 16 bytes"),
-    (b'{"revoked": [{"type": "UCI", "hash": "AAAAAAAAAAAAAAAAAAAA*A=="}]}',
-     r"revoked\[0\]: hash is not valid base64"),
-    (b'{"revoked": [{"type": "UCI", "hash": 5}]}', r"revoked\[0\]: hash must be base64"),
-    (b'{"registry": ["AAAAAAAAAAAAAAAAAAAAAA==", "AAAA"]}',
-     r"registry\[1\]: hash must be base64 of exactly 16 bytes"),
-    (b'{"registry": ["AAAAAAAAAAAAAAAAAAAAAA==", null]}', r"registry\[1\]"),
-])
+@pytest.mark.parametrize(
+    "doc, message",
+    [
+        (b"[]", "top level must be a JSON object"),
+        (b"{", "invalid JSON"),
+        (b"\xff\xfe", "invalid JSON"),
+        (b'{"revoked": {}}', '"revoked" must be a list'),
+        (b'{"registry": "x"}', '"registry" must be a list'),
+        (b'{"extra": 1}', "unexpected top-level field"),
+        (b'{"revoked": [1]}', r"revoked\[0\]: must be an object"),
+        (b'{"revoked": [{"type": "UCI"}]}', r'revoked\[0\]: missing "hash"'),
+        (b'{"revoked": [{"hash": "AAAAAAAAAAAAAAAAAAAAAA=="}]}', r'revoked\[0\]: missing "type"'),
+        (
+            b'{"revoked": [{"type": "uci", "hash": "AAAAAAAAAAAAAAAAAAAAAA=="}]}',
+            r'revoked\[0\]: "type" must be one of',
+        ),
+        (
+            b'{"revoked": [{"type": "UCI", "hash": "AAAAAAAAAAAAAAAAAAAAAA==", "x": 1}]}',
+            r"revoked\[0\]: unexpected field",
+        ),
+        (
+            b'{"revoked": [{"type": "UCI", "hash": "AAAAAAAAAAAAAAAAAAAAAAA="}]}',
+            r"revoked\[0\]: hash must be base64 of exactly 16 bytes",
+        ),
+        (
+            b'{"revoked": [{"type": "UCI", "hash": "AAAAAAAAAAAAAAAAAAAAAAAAAAAA"}]}',
+            r"revoked\[0\]: hash must be base64 of exactly 16 bytes",
+        ),
+        (
+            b'{"revoked": [{"type": "UCI", "hash": "AAAAAAAAAAAAAAAAAAAA*A=="}]}',
+            r"revoked\[0\]: hash is not valid base64",
+        ),
+        (b'{"revoked": [{"type": "UCI", "hash": 5}]}', r"revoked\[0\]: hash must be base64"),
+        (
+            b'{"registry": ["AAAAAAAAAAAAAAAAAAAAAA==", "AAAA"]}',
+            r"registry\[1\]: hash must be base64 of exactly 16 bytes",
+        ),
+        (b'{"registry": ["AAAAAAAAAAAAAAAAAAAAAA==", null]}', r"registry\[1\]"),
+    ],
+)
 def test_rejects_malformed_input_naming_the_entry(doc, message):
     with pytest.raises(RevocationFileError, match=message):
         parse_revocations(doc)
@@ -102,7 +121,7 @@ def test_one_million_entries(tmp_path):
     from verifier.revocations import dump_revocations
 
     path = tmp_path / "big.json"
-    path.write_bytes(dump_revocations(raw, raw[:16 * 1000]))
+    path.write_bytes(dump_revocations(raw, raw[: 16 * 1000]))
     r = load_revocations(path)
     assert r.revoked == raw and r.revoked_count == 1_000_000 and r.registry_count == 1000
 
@@ -119,8 +138,9 @@ def _b64(raw: bytes) -> str:
 def test_removed_key_in_json(tmp_path):
     a, b = os.urandom(16), os.urandom(16)
     path = tmp_path / "r.json"
-    path.write_bytes(orjson.dumps({"revoked": [{"type": "UCI", "hash": _b64(a)}],
-                                   "removed": [_b64(b)]}))
+    path.write_bytes(
+        orjson.dumps({"revoked": [{"type": "UCI", "hash": _b64(a)}], "removed": [_b64(b)]})
+    )
     parsed = load_revocations(path)
     assert parsed.revoked == a and parsed.removed == b and parsed.registry is None
     assert parsed.removed_count == 1
@@ -134,7 +154,7 @@ def test_json_lines_streamed_and_gzip(tmp_path, gz):
     reg = [os.urandom(16) for _ in range(5)]
     gone = [os.urandom(16) for _ in range(7)]
     lines = [orjson.dumps({"type": "SIGNATURE", "hash": _b64(h)}) for h in rev]
-    lines += [b"", b"  "]                      # blank lines are skipped
+    lines += [b"", b"  "]  # blank lines are skipped
     lines += [orjson.dumps({"registry": _b64(h)}) for h in reg]
     lines += [orjson.dumps({"removed": _b64(h)}) for h in gone]
     data = b"\n".join(lines) + b"\n"
@@ -155,13 +175,16 @@ def test_gzipped_json_document(tmp_path):
     assert load_revocations(path).revoked == a
 
 
-@pytest.mark.parametrize("line, message", [
-    (b'{"type": "UCI", "hash": "short"}', "line 2"),
-    (b'{"type": "XYZ", "hash": "AAAAAAAAAAAAAAAAAAAAAA=="}', "line 2"),
-    (b'{"registry": 5}', "line 2"),
-    (b"[1, 2]", "line 2"),
-    (b"{" + b" " * 5000 + b"}", "longer than"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        (b'{"type": "UCI", "hash": "short"}', "line 2"),
+        (b'{"type": "XYZ", "hash": "AAAAAAAAAAAAAAAAAAAAAA=="}', "line 2"),
+        (b'{"registry": 5}', "line 2"),
+        (b"[1, 2]", "line 2"),
+        (b"{" + b" " * 5000 + b"}", "longer than"),
+    ],
+)
 def test_json_lines_errors_name_the_line(tmp_path, line, message):
     first = orjson.dumps({"type": "UCI", "hash": _b64(os.urandom(16))})
     path = tmp_path / "bad.jsonl"

@@ -27,12 +27,22 @@ def cli(*args: str) -> int:
     return main(["sync", *args])
 
 
-def test_cli_sync_prints_counts_only(redis_server, trust_file, tmp_path, hashes,
-                                     write_revocations, capsys):
+def test_cli_sync_prints_counts_only(
+    redis_server, trust_file, tmp_path, hashes, write_revocations, capsys
+):
     revoked = hashes(50)
     write_revocations(tmp_path / "r.json", revoked, hashes(4))
-    assert cli("--redis", redis_server.url, "--trust", str(trust_file),
-               "--revocations", str(tmp_path / "r.json")) == 0
+    assert (
+        cli(
+            "--redis",
+            redis_server.url,
+            "--trust",
+            str(trust_file),
+            "--revocations",
+            str(tmp_path / "r.json"),
+        )
+        == 0
+    )
     out = capsys.readouterr().out.strip()
     assert re.match(r"qrverify sync: published version [0-9]+-", out)
     assert "keys 1, revoked 50" in out and "registry 4" in out
@@ -40,23 +50,35 @@ def test_cli_sync_prints_counts_only(redis_server, trust_file, tmp_path, hashes,
     # idempotent: the same input again publishes nothing
     client = redis_server.client()
     version = read_current(client, L)
-    assert cli("--redis", redis_server.url, "--trust", str(trust_file),
-               "--revocations", str(tmp_path / "r.json")) == 0
+    assert (
+        cli(
+            "--redis",
+            redis_server.url,
+            "--trust",
+            str(trust_file),
+            "--revocations",
+            str(tmp_path / "r.json"),
+        )
+        == 0
+    )
     assert "already up to date" in capsys.readouterr().out
     assert read_current(client, L) == version
 
 
-@pytest.mark.parametrize("content", [
-    b'{"revoked": [{"type": "UCI", "hash": "AAAAAAAAAAAAAAAAAAAAAA=="}, {"type": "X"}]}',
-    b"not json",
-    b'{"registry": ["AAAA"]}',
-])
-def test_malformed_revocations_write_nothing(redis_server, trust_file, tmp_path, content,
-                                             capsys):
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"revoked": [{"type": "UCI", "hash": "AAAAAAAAAAAAAAAAAAAAAA=="}, {"type": "X"}]}',
+        b"not json",
+        b'{"registry": ["AAAA"]}',
+    ],
+)
+def test_malformed_revocations_write_nothing(redis_server, trust_file, tmp_path, content, capsys):
     bad = tmp_path / "bad.json"
     bad.write_bytes(content)
-    assert cli("--redis", redis_server.url, "--trust", str(trust_file),
-               "--revocations", str(bad)) == 2
+    assert (
+        cli("--redis", redis_server.url, "--trust", str(trust_file), "--revocations", str(bad)) == 2
+    )
     assert "nothing written" in capsys.readouterr().err
     assert redis_server.client().dbsize() == 0
 
@@ -72,23 +94,27 @@ def test_malformed_trust_writes_nothing(redis_server, tmp_path, capsys):
 def test_usage_errors(redis_server, capsys):
     assert cli("--redis", redis_server.url) == 2
     assert "nothing to sync" in capsys.readouterr().err
-    assert cli("--trust", "x.json") == 2            # --redis is required
+    assert cli("--trust", "x.json") == 2  # --redis is required
 
 
 def test_redis_unreachable_exits_2(trust_file, capsys):
     url = f"redis://:pw123@127.0.0.1:{free_port()}/0"
-    assert cli("--redis", url, "--trust", str(trust_file)) == 2   # one-line Redis error
+    assert cli("--redis", url, "--trust", str(trust_file)) == 2  # one-line Redis error
     err = capsys.readouterr().err
     assert "cannot reach Redis" in err and "pw123" not in err
 
 
-def test_failure_between_chunk_writes_then_rerun(redis_server, trust_file, tmp_path,
-                                                 hashes, write_revocations):
+def test_failure_between_chunk_writes_then_rerun(
+    redis_server, trust_file, tmp_path, hashes, write_revocations
+):
     client = redis_server.client()
     old = hashes(1000)
     write_revocations(tmp_path / "r.json", old)
-    sync_state(client, trust=TrustRegistry.from_file(trust_file),
-               revocations=load_revocations(tmp_path / "r.json"))
+    sync_state(
+        client,
+        trust=TrustRegistry.from_file(trust_file),
+        revocations=load_revocations(tmp_path / "r.json"),
+    )
     before = read_current(client, L)
     store = RedisStore.connect(redis_server.url, poll_interval=0.05)
     try:
@@ -120,28 +146,50 @@ def test_failure_between_chunk_writes_then_rerun(redis_server, trust_file, tmp_p
         store.close()
 
 
-def test_sigkill_mid_sync_then_rerun(redis_server, trust_file, tmp_path, hashes,
-                                     write_revocations):
+def test_sigkill_mid_sync_then_rerun(redis_server, trust_file, tmp_path, hashes, write_revocations):
     client = redis_server.client()
     old = hashes(100)
     write_revocations(tmp_path / "r.json", old)
-    assert cli("--redis", redis_server.url, "--trust", str(trust_file),
-               "--revocations", str(tmp_path / "r.json")) == 0
+    assert (
+        cli(
+            "--redis",
+            redis_server.url,
+            "--trust",
+            str(trust_file),
+            "--revocations",
+            str(tmp_path / "r.json"),
+        )
+        == 0
+    )
     before = read_current(client, L)
     big = tmp_path / "big.json"
     raw = os.urandom(16 * 1_000_000)
     big.write_bytes(dump_revocations(raw))
     # the same interpreter and import path as this test: the installed build under
     # scripts/test (never the source tree, whose fastpath/ has no compiled module)
-    cmd = [sys.executable, "-m", "verifier", "sync", "--redis", redis_server.url,
-           "--revocations", str(big), "--replace", "--no-progress"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    cmd = [
+        sys.executable,
+        "-m",
+        "verifier",
+        "sync",
+        "--redis",
+        redis_server.url,
+        "--revocations",
+        str(big),
+        "--replace",
+        "--no-progress",
+    ]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         # kill it as soon as its first chunk lands (or whenever it is done, if faster)
-        wait_until(lambda: proc.poll() is not None or any(
-            client.pttl(k) > 0 for k in client.scan_iter(match="{qrverify}:blob:*")),
-            timeout=60, interval=0.002)
+        wait_until(
+            lambda: (
+                proc.poll() is not None
+                or any(client.pttl(k) > 0 for k in client.scan_iter(match="{qrverify}:blob:*"))
+            ),
+            timeout=60,
+            interval=0.002,
+        )
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=30)
@@ -161,14 +209,14 @@ def test_sigkill_mid_sync_then_rerun(redis_server, trust_file, tmp_path, hashes,
     assert final.revoked.count == 1_000_000
 
 
-def test_old_versions_are_garbage_collected(redis_server, trust_file, tmp_path, hashes,
-                                            write_revocations):
+def test_old_versions_are_garbage_collected(
+    redis_server, trust_file, tmp_path, hashes, write_revocations
+):
     client = redis_server.client()
     sync_state(client, trust=TrustRegistry.from_file(trust_file), guard=Guard(bootstrap=True))
     for i in range(5):
         write_revocations(tmp_path / f"r{i}.json", hashes(2000))
-        sync_state(client, revocations=load_revocations(tmp_path / f"r{i}.json"),
-                   replace=True)
+        sync_state(client, revocations=load_revocations(tmp_path / f"r{i}.json"), replace=True)
     manifests = list(client.scan_iter(match="{qrverify}:manifest:*"))
     assert len(manifests) == 2
     referenced = set()
@@ -180,37 +228,52 @@ def test_old_versions_are_garbage_collected(redis_server, trust_file, tmp_path, 
     assert client.llen(L.versions) == 2
 
 
-def test_add_mode_union_and_replace(redis_server, trust_file, tmp_path, hashes,
-                                    write_revocations):
+def test_add_mode_union_and_replace(redis_server, trust_file, tmp_path, hashes, write_revocations):
     client = redis_server.client()
     a, b = hashes(40_000), hashes(10)
     write_revocations(tmp_path / "a.json", a, registry=a[:5])
     write_revocations(tmp_path / "b.json", b)
-    sync_state(client, trust=TrustRegistry.from_file(trust_file),
-               revocations=load_revocations(tmp_path / "a.json"))
+    sync_state(
+        client,
+        trust=TrustRegistry.from_file(trust_file),
+        revocations=load_revocations(tmp_path / "a.json"),
+    )
     r = sync_state(client, revocations=load_revocations(tmp_path / "b.json"))
     assert (r.revoked, r.revoked_added, r.registry) == (40_010, 10, 5)
     with pytest.raises(SyncError, match="allow-drop"):
         sync_state(client, revocations=load_revocations(tmp_path / "b.json"), replace=True)
-    r = sync_state(client, revocations=load_revocations(tmp_path / "b.json"), replace=True,
-                   guard=Guard(allow_drop=True))
+    r = sync_state(
+        client,
+        revocations=load_revocations(tmp_path / "b.json"),
+        replace=True,
+        guard=Guard(allow_drop=True),
+    )
     assert (r.revoked, r.revoked_removed, r.registry) == (10, 40_000, None)
     assert read_manifest(client, L, r.version).drop_confirmed is True
 
 
-def test_removals_as_a_list_and_json_lines(redis_server, trust_file, tmp_path, hashes,
-                                           write_revocations, capsys):
+def test_removals_as_a_list_and_json_lines(
+    redis_server, trust_file, tmp_path, hashes, write_revocations, capsys
+):
     import base64
     import gzip
 
     client = redis_server.client()
     keep, drop = hashes(40_000), hashes(3)
     write_revocations(tmp_path / "all.json", [*keep, *drop])
-    assert cli("--redis", redis_server.url, "--trust", str(trust_file),
-               "--revocations", str(tmp_path / "all.json")) == 0
+    assert (
+        cli(
+            "--redis",
+            redis_server.url,
+            "--trust",
+            str(trust_file),
+            "--revocations",
+            str(tmp_path / "all.json"),
+        )
+        == 0
+    )
     # --remove FILE (gzipped JSON Lines): the three leave, nothing else changes
-    lines = b"".join(orjson.dumps({"removed": base64.b64encode(h).decode()}) + b"\n"
-                     for h in drop)
+    lines = b"".join(orjson.dumps({"removed": base64.b64encode(h).decode()}) + b"\n" for h in drop)
     (tmp_path / "gone.jsonl.gz").write_bytes(gzip.compress(lines))
     capsys.readouterr()
     assert cli("--redis", redis_server.url, "--remove", str(tmp_path / "gone.jsonl.gz")) == 0
@@ -225,12 +288,15 @@ def test_removals_as_a_list_and_json_lines(redis_server, trust_file, tmp_path, h
         store.close()
     # a "removed" list and new entries in one JSON Lines file
     new = hashes(2)
-    body = b"".join(orjson.dumps({"type": "UCI", "hash": base64.b64encode(h).decode()})
-                    + b"\n" for h in new)
+    body = b"".join(
+        orjson.dumps({"type": "UCI", "hash": base64.b64encode(h).decode()}) + b"\n" for h in new
+    )
     body += orjson.dumps({"removed": base64.b64encode(keep[0]).decode()}) + b"\n"
     (tmp_path / "today.jsonl").write_bytes(body)
     assert cli("--redis", redis_server.url, "--revocations", str(tmp_path / "today.jsonl")) == 0
     assert "revoked 40001 (+2 -1)" in capsys.readouterr().out
     # --remove with --replace but no new list is a usage error
-    assert cli("--redis", redis_server.url, "--remove", str(tmp_path / "gone.jsonl.gz"),
-               "--replace") == 2
+    assert (
+        cli("--redis", redis_server.url, "--remove", str(tmp_path / "gone.jsonl.gz"), "--replace")
+        == 2
+    )

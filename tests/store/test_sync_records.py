@@ -35,8 +35,18 @@ def first(redis_server, trust_file, tmp_path, write_revocations, capsys):
     """Redis started with trust, an empty revocation list and the test register."""
     write_revocations(tmp_path / "r.json", [])
     records = write_jsonl(tmp_path / "register.jsonl", RECORDS)
-    assert sync(redis_server.url, "--trust", trust_file, "--revocations", tmp_path / "r.json",
-                "--records", records) == 0
+    assert (
+        sync(
+            redis_server.url,
+            "--trust",
+            trust_file,
+            "--revocations",
+            tmp_path / "r.json",
+            "--records",
+            records,
+        )
+        == 0
+    )
     assert "records 7 (" in capsys.readouterr().out
     return records
 
@@ -79,13 +89,14 @@ def test_changed_record_is_seen_by_the_follower(redis_server, first, store, tmp_
     v = Verifier(s)
     assert status(v, link(UNRZ, CK)) is None
     before = s.replica.version
-    change = write_jsonl(tmp_path / "change.jsonl",
-                         [record(status="revoked"), record(id=OTHER, ck="44" * 16)])
+    change = write_jsonl(
+        tmp_path / "change.jsonl", [record(status="revoked"), record(id=OTHER, ck="44" * 16)]
+    )
     assert sync(redis_server.url, "--records", change) == 0
     assert wait_until(lambda: s.replica.version != before, timeout=20)
-    assert status(v, link(UNRZ, CK)) is Reason.REVOKED          # same id: replaced
-    assert status(v, link(OTHER, "44" * 16)) is None             # added
-    assert status(v, link("9160000000000005")) is None           # untouched: kept
+    assert status(v, link(UNRZ, CK)) is Reason.REVOKED  # same id: replaced
+    assert status(v, link(OTHER, "44" * 16)) is None  # added
+    assert status(v, link("9160000000000005")) is None  # untouched: kept
     assert len(s.replica.records) == 8
     # a second change: the builder reuses nothing stale
     before = s.replica.version
@@ -116,19 +127,26 @@ def test_malformed_row_writes_nothing(redis_server, first, tmp_path, capsys, fmt
     keys = sorted(client.keys("*"))
     capsys.readouterr()
     if fmt == "jsonl":
-        bad = write_jsonl(tmp_path / "bad.jsonl", [record(id=OTHER, status="revoked"),
-                                                   record(status="valid"),
-                                                   record(id="9160000000000010", type="x")])
+        bad = write_jsonl(
+            tmp_path / "bad.jsonl",
+            [
+                record(id=OTHER, status="revoked"),
+                record(status="valid"),
+                record(id="9160000000000010", type="x"),
+            ],
+        )
     else:
         bad = tmp_path / "bad.csv"
-        bad.write_text("id,ck,type,status,valid_from,valid_until,name,name_latin,dob,document\n"
-                       f"{OTHER},,test,valid,2021-07-01,2022-07-01,A,A,1980-01-01,45\n"
-                       f"{UNRZ},{CK},vaccination,valid,2021-07-01,nope,A,A,1980-01-01,45\n",
-                       encoding="utf-8")
+        bad.write_text(
+            "id,ck,type,status,valid_from,valid_until,name,name_latin,dob,document\n"
+            f"{OTHER},,test,valid,2021-07-01,2022-07-01,A,A,1980-01-01,45\n"
+            f"{UNRZ},{CK},vaccination,valid,2021-07-01,nope,A,A,1980-01-01,45\n",
+            encoding="utf-8",
+        )
     assert sync(redis_server.url, "--records", bad) == 2
     err = capsys.readouterr().err
     assert "line 3" in err and "nothing written" in err
-    assert UNRZ not in err and "45**" not in err               # no personal data
+    assert UNRZ not in err and "45**" not in err  # no personal data
     assert read_current(client, L) == version
     assert sorted(client.keys("*")) == keys
 
@@ -145,16 +163,18 @@ def test_rerun_is_idempotent(redis_server, first, capsys):
 
 
 def test_records_with_redis_still_refused_for_verify(redis_server, first, capsys):
-    assert main(["verify", "--redis", redis_server.url, "--records", str(first),
-                 link(UNRZ, CK)]) == 2
+    assert (
+        main(["verify", "--redis", redis_server.url, "--records", str(first), link(UNRZ, CK)]) == 2
+    )
     assert "sync --records" in capsys.readouterr().err
 
 
-def test_records_kept_when_only_the_sets_change(redis_server, first, store, tmp_path,
-                                                 hashes, write_revocations):
+def test_records_kept_when_only_the_sets_change(
+    redis_server, first, store, tmp_path, hashes, write_revocations
+):
     s = store(build_in_child=False)
     v = Verifier(s)
-    for _ in range(2):     # the second round takes the records from the mapped snapshot
+    for _ in range(2):  # the second round takes the records from the mapped snapshot
         before = s.replica.version
         write_revocations(tmp_path / "more.json", hashes(3))
         assert sync(redis_server.url, "--revocations", tmp_path / "more.json") == 0
@@ -164,8 +184,7 @@ def test_records_kept_when_only_the_sets_change(redis_server, first, store, tmp_
         assert status(v, link("9160000000000002", "00" * 16)) is Reason.REVOKED
 
 
-def test_killed_records_sync_publishes_nothing_and_rerun_completes(redis_server, first,
-                                                                     tmp_path):
+def test_killed_records_sync_publishes_nothing_and_rerun_completes(redis_server, first, tmp_path):
     from verifier.records import load_table
     from verifier.redis.sync import sync_state
 
@@ -178,7 +197,7 @@ def test_killed_records_sync_publishes_nothing_and_rerun_completes(redis_server,
 
     with pytest.raises(KeyboardInterrupt):
         sync_state(client, records=load_table(change), after_write=crash)
-    assert read_current(client, L) == version       # the blobs wait, unpublished
+    assert read_current(client, L) == version  # the blobs wait, unpublished
     result = sync_state(client, records=load_table(change))
     assert result.changed and result.records == 8
     manifest = read_manifest(client, L, read_current(client, L))

@@ -91,10 +91,12 @@ ALT_ARC_VACCINATION = "1.3.6.1.4.1.0.1847.2021.1.2"
 def _eku_issuer(common_name: str, eku: x509.ObjectIdentifier) -> Issuer:
     """An ES256 issuer whose certificate carries one given extended key usage OID."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "RU"),
-        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-    ])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "RU"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
     start = dt.datetime.fromtimestamp(CERT_START, dt.UTC)
     cert = (
         x509.CertificateBuilder()
@@ -112,8 +114,9 @@ def _eku_issuer(common_name: str, eku: x509.ObjectIdentifier) -> Issuer:
 
 def _alt_arc_issuer() -> Issuer:
     """Vaccination only, with the EKU on the alternative EU arc (1.3.6.1.4.1.0.1847...)."""
-    return _eku_issuer("qrverify vectors alt-arc vaccination issuer",
-                       x509.ObjectIdentifier(ALT_ARC_VACCINATION))
+    return _eku_issuer(
+        "qrverify vectors alt-arc vaccination issuer", x509.ObjectIdentifier(ALT_ARC_VACCINATION)
+    )
 
 
 def _other_eku_issuer() -> Issuer:
@@ -160,16 +163,36 @@ def _spki_b64(issuer: Issuer) -> str:
 
 
 def trust_document(iss: dict[str, Issuer]) -> dict[str, Any]:
-    cert_based = ["es256", "ps256", "eddsa", "de_es256", "test_only", "vaccination_alt_arc",
-                  "other_eku", "short_validity"]
+    cert_based = [
+        "es256",
+        "ps256",
+        "eddsa",
+        "de_es256",
+        "test_only",
+        "vaccination_alt_arc",
+        "other_eku",
+        "short_validity",
+    ]
     keys: list[dict[str, Any]] = [iss[n].trust_entry() for n in cert_based]
     # Two bare keys sharing one kid: a token signed by the SECOND must verify.
     for name in ("collide_a", "collide_b"):
-        keys.append({"public_key": _spki_b64(iss[name]),
-                     "kid": base64.b64encode(COLLIDING_KID).decode("ascii"), "country": "RU"})
-    keys.append({"public_key": _spki_b64(iss["bare_recovery"]),
-                 "kid": base64.b64encode(BARE_KID).decode("ascii"), "country": "RU",
-                 "types": ["recovery"], "not_before": BARE_NB, "not_after": BARE_NA})
+        keys.append(
+            {
+                "public_key": _spki_b64(iss[name]),
+                "kid": base64.b64encode(COLLIDING_KID).decode("ascii"),
+                "country": "RU",
+            }
+        )
+    keys.append(
+        {
+            "public_key": _spki_b64(iss["bare_recovery"]),
+            "kid": base64.b64encode(BARE_KID).decode("ascii"),
+            "country": "RU",
+            "types": ["recovery"],
+            "not_before": BARE_NB,
+            "not_after": BARE_NA,
+        }
+    )
     return {"keys": keys}
 
 
@@ -187,35 +210,66 @@ def names() -> dict[str, str]:
     return {"fn": "Иванов", "fnt": "IVANOV", "gn": "Иван", "gnt": "IVAN"}
 
 
-def vaccination(dt_: int = MIDNIGHT - 30 * DAY, dn: int = 2, sd: int = 2,
-                ci: str | None = None, co: str = "RU") -> dict[str, Any]:
-    entry = {"tg": "840539006", "vp": "J07BX03", "mp": "Sputnik-V",
-             "ma": "Gamaleya-Research-Institute",
-             "dn": dn, "sd": sd, "dt": date(dt_), "co": co,
-             "is": "Ministry of Health of the Russian Federation", "ci": ci or next_ci(co)}
+def vaccination(
+    dt_: int = MIDNIGHT - 30 * DAY, dn: int = 2, sd: int = 2, ci: str | None = None, co: str = "RU"
+) -> dict[str, Any]:
+    entry = {
+        "tg": "840539006",
+        "vp": "J07BX03",
+        "mp": "Sputnik-V",
+        "ma": "Gamaleya-Research-Institute",
+        "dn": dn,
+        "sd": sd,
+        "dt": date(dt_),
+        "co": co,
+        "is": "Ministry of Health of the Russian Federation",
+        "ci": ci or next_ci(co),
+    }
     return {"ver": "1.3.0", "nam": names(), "dob": "1980-01-01", "v": [entry]}
 
 
-def test(sc: int = T - 2 * HOUR, tr: str = "260415000", tt: str = "LP6464-4",
-         ci: str | None = None, sc_text: str | None = None) -> dict[str, Any]:
-    entry = {"tg": "840539006", "tt": tt, "nm": "SARS-CoV-2 RT-PCR",
-             "sc": sc_text or iso(sc), "tr": tr, "tc": "Moscow City Diagnostic Laboratory",
-             "co": "RU", "is": "Ministry of Health of the Russian Federation",
-             "ci": ci or next_ci()}
+def test(
+    sc: int = T - 2 * HOUR,
+    tr: str = "260415000",
+    tt: str = "LP6464-4",
+    ci: str | None = None,
+    sc_text: str | None = None,
+) -> dict[str, Any]:
+    entry = {
+        "tg": "840539006",
+        "tt": tt,
+        "nm": "SARS-CoV-2 RT-PCR",
+        "sc": sc_text or iso(sc),
+        "tr": tr,
+        "tc": "Moscow City Diagnostic Laboratory",
+        "co": "RU",
+        "is": "Ministry of Health of the Russian Federation",
+        "ci": ci or next_ci(),
+    }
     return {"ver": "1.3.0", "nam": names(), "dob": "1980-01-01", "t": [entry]}
 
 
-def recovery(fr: int = MIDNIGHT - 30 * DAY, df: int | None = None, du: int | None = None,
-             ci: str | None = None) -> dict[str, Any]:
-    entry = {"tg": "840539006", "fr": date(fr), "co": "RU",
-             "is": "Ministry of Health of the Russian Federation",
-             "df": date(fr + 11 * DAY if df is None else df),
-             "du": date(fr + 180 * DAY if du is None else du), "ci": ci or next_ci()}
+def recovery(
+    fr: int = MIDNIGHT - 30 * DAY,
+    df: int | None = None,
+    du: int | None = None,
+    ci: str | None = None,
+) -> dict[str, Any]:
+    entry = {
+        "tg": "840539006",
+        "fr": date(fr),
+        "co": "RU",
+        "is": "Ministry of Health of the Russian Federation",
+        "df": date(fr + 11 * DAY if df is None else df),
+        "du": date(fr + 180 * DAY if du is None else du),
+        "ci": ci or next_ci(),
+    }
     return {"ver": "1.3.0", "nam": names(), "dob": "1980-01-01", "r": [entry]}
 
 
-def claims(dcc: Any, *, iat: int | None = IAT, exp: int | None = EXP,
-           iss: str | None = "RU") -> bytes:
+def claims(
+    dcc: Any, *, iat: int | None = IAT, exp: int | None = EXP, iss: str | None = "RU"
+) -> bytes:
     """CBOR of {1: iss, 4: exp, 6: iat, -260: {1: dcc}}; None claims are left out."""
     c: dict[int, Any] = {}
     if iss is not None:
@@ -243,9 +297,17 @@ class Signed:
         return hc1(self.cose)
 
 
-def sign(issuer: Issuer, payload: bytes, *, kid: Any = "issuer", unprot_kid: Any = None,
-         form: str = "tag18", alg: int | None = None, protected: bytes | None = None,
-         unprotected: Any = None) -> Signed:
+def sign(
+    issuer: Issuer,
+    payload: bytes,
+    *,
+    kid: Any = "issuer",
+    unprot_kid: Any = None,
+    form: str = "tag18",
+    alg: int | None = None,
+    protected: bytes | None = None,
+    unprotected: Any = None,
+) -> Signed:
     """Sign `payload`; kid="issuer" puts the issuer's kid in the protected header.
 
     `protected` / `unprotected` override the headers with raw bytes / any CBOR value.
@@ -296,25 +358,43 @@ class Builder:
         self.revoked: list[dict[str, str]] = []
         self.registry: list[str] = []
 
-    def add(self, name: str, token: str, reason: str | None, *, at: int = T,
-            rules: Any = "venue", revocations: bool = False,
-            holder: dict[str, str] | None = None,
-            certificate: dict[str, str] | None = None, field: str | None = None) -> None:
+    def add(
+        self,
+        name: str,
+        token: str,
+        reason: str | None,
+        *,
+        at: int = T,
+        rules: Any = "venue",
+        revocations: bool = False,
+        holder: dict[str, str] | None = None,
+        certificate: dict[str, str] | None = None,
+        field: str | None = None,
+    ) -> None:
         """`field`: for bad_payload, the payload field the decoder names in its detail."""
         if any(v["name"] == name for v in self.vectors):
             raise ValueError(f"duplicate vector name {name}")
-        expect: dict[str, Any] = {"status": "valid" if reason is None else "invalid",
-                                  "reason": reason}
+        expect: dict[str, Any] = {
+            "status": "valid" if reason is None else "invalid",
+            "reason": reason,
+        }
         if field is not None:
             expect["field"] = field
         if holder is not None:
             expect["holder"] = holder
         if certificate is not None:
             expect["certificate"] = certificate
-        self.vectors.append({
-            "name": name, "token": token, "at": iso(at), "rules": rules, "trust": TRUST_FILE,
-            "revocations": REVOCATIONS_FILE if revocations else None, "expect": expect,
-        })
+        self.vectors.append(
+            {
+                "name": name,
+                "token": token,
+                "at": iso(at),
+                "rules": rules,
+                "trust": TRUST_FILE,
+                "revocations": REVOCATIONS_FILE if revocations else None,
+                "expect": expect,
+            }
+        )
 
     def revoke(self, kind: str, digest: bytes) -> None:
         self.revoked.append({"type": kind, "hash": b64(digest)})
@@ -338,23 +418,57 @@ def build(iss: dict[str, Issuer]) -> Builder:  # noqa: PLR0915 - one flat list o
     # ---- every algorithm, every type ------------------------------------------------
     vacc_end = MIDNIGHT - 30 * DAY + 365 * DAY
     for alg, issuer in (("es256", es), ("ps256", ps), ("eddsa", ed)):
-        b.add(f"valid_vaccination_{alg}", tok(vaccination(), issuer), None,
-              holder=HOLDER, certificate=cert("vaccination", vacc_end))
-    b.add("valid_test_pcr", tok(test()), None, holder=HOLDER,
-          certificate=cert("test", T - 2 * HOUR + 72 * HOUR))
+        b.add(
+            f"valid_vaccination_{alg}",
+            tok(vaccination(), issuer),
+            None,
+            holder=HOLDER,
+            certificate=cert("vaccination", vacc_end),
+        )
+    b.add(
+        "valid_test_pcr",
+        tok(test()),
+        None,
+        holder=HOLDER,
+        certificate=cert("test", T - 2 * HOUR + 72 * HOUR),
+    )
     rec_fr = MIDNIGHT - 30 * DAY
-    b.add("valid_recovery", tok(recovery()), None, holder=HOLDER,
-          certificate=cert("recovery", rec_fr + 180 * DAY))
-    b.add("valid_until_capped_by_exp", tok(vaccination(), exp=T + 10 * DAY), None,
-          holder=HOLDER, certificate=cert("vaccination", T + 10 * DAY))
-    b.add("valid_issuer_from_iss_claim", tok(vaccination(co="DE"), iss["de_es256"], iss="DE"),
-          None, holder=HOLDER, certificate=cert("vaccination", vacc_end, "DE"))
-    b.add("valid_issuer_from_co_when_iss_missing", tok(vaccination(co="DE"), iss=None), None,
-          holder=HOLDER, certificate=cert("vaccination", vacc_end, "DE"))
+    b.add(
+        "valid_recovery",
+        tok(recovery()),
+        None,
+        holder=HOLDER,
+        certificate=cert("recovery", rec_fr + 180 * DAY),
+    )
+    b.add(
+        "valid_until_capped_by_exp",
+        tok(vaccination(), exp=T + 10 * DAY),
+        None,
+        holder=HOLDER,
+        certificate=cert("vaccination", T + 10 * DAY),
+    )
+    b.add(
+        "valid_issuer_from_iss_claim",
+        tok(vaccination(co="DE"), iss["de_es256"], iss="DE"),
+        None,
+        holder=HOLDER,
+        certificate=cert("vaccination", vacc_end, "DE"),
+    )
+    b.add(
+        "valid_issuer_from_co_when_iss_missing",
+        tok(vaccination(co="DE"), iss=None),
+        None,
+        holder=HOLDER,
+        certificate=cert("vaccination", vacc_end, "DE"),
+    )
     latin_only = vaccination()
     latin_only["nam"] = {"fnt": "IVANOV", "gnt": "IVAN"}
-    b.add("valid_latin_names_only", tok(latin_only), None,
-          holder={"name": "IVANOV IVAN", "name_latin": "IVANOV<IVAN", "dob": "1980-01-01"})
+    b.add(
+        "valid_latin_names_only",
+        tok(latin_only),
+        None,
+        holder={"name": "IVANOV IVAN", "name_latin": "IVANOV<IVAN", "dob": "1980-01-01"},
+    )
     gnt_only = vaccination()
     gnt_only["nam"] = {"gnt": "IVAN"}
     b.add("valid_only_gnt", tok(gnt_only), None)
@@ -363,8 +477,12 @@ def build(iss: dict[str, Issuer]) -> Builder:  # noqa: PLR0915 - one flat list o
         d["dob"] = dob
         b.add(f"valid_dob_{dob or 'empty'}", tok(d), None)
     d = test(sc_text=iso(T - 2 * HOUR).replace("Z", "+03:00"))
-    b.add("valid_test_sc_with_offset", tok(d), None,
-          certificate=cert("test", T - 5 * HOUR + 72 * HOUR))
+    b.add(
+        "valid_test_sc_with_offset",
+        tok(d),
+        None,
+        certificate=cert("test", T - 5 * HOUR + 72 * HOUR),
+    )
     d = test(sc_text=iso(T - 2 * HOUR).replace("Z", ".123Z"))
     b.add("valid_test_sc_fraction", tok(d), None)
     d = vaccination()
@@ -374,24 +492,34 @@ def build(iss: dict[str, Issuer]) -> Builder:  # noqa: PLR0915 - one flat list o
     b.add("valid_vaccination_booster", tok(d), None)
 
     # ---- alg / key mismatches ------------------------------------------------------
-    b.add("bad_signature_alg_header_mismatch",
-          tok(vaccination(), ps, alg=-7), "bad_signature")
+    b.add("bad_signature_alg_header_mismatch", tok(vaccination(), ps, alg=-7), "bad_signature")
     b.add("bad_signature_unknown_alg", tok(vaccination(), es, alg=-257), "bad_signature")
 
     # ---- kid placement ----------------------------------------------------------------
     b.add("kid_protected_only", tok(vaccination()), None, holder=HOLDER)
-    b.add("kid_unprotected_only", tok(vaccination(), kid=None, unprot_kid=es.kid), None,
-          holder=HOLDER)
+    b.add(
+        "kid_unprotected_only", tok(vaccination(), kid=None, unprot_kid=es.kid), None, holder=HOLDER
+    )
     b.add("kid_both_same", tok(vaccination(), unprot_kid=es.kid), None)
-    b.add("kid_protected_right_unprotected_wrong",
-          tok(vaccination(), unprot_kid=iss["untrusted"].kid), None)
-    b.add("kid_protected_wrong_unprotected_right",
-          tok(vaccination(), kid=iss["untrusted"].kid, unprot_kid=es.kid), "unknown_key")
+    b.add(
+        "kid_protected_right_unprotected_wrong",
+        tok(vaccination(), unprot_kid=iss["untrusted"].kid),
+        None,
+    )
+    b.add(
+        "kid_protected_wrong_unprotected_right",
+        tok(vaccination(), kid=iss["untrusted"].kid, unprot_kid=es.kid),
+        "unknown_key",
+    )
     b.add("kid_missing", tok(vaccination(), kid=None), "unknown_key")
     b.add("kid_empty", tok(vaccination(), kid=b""), "unknown_key")
-    b.add("kid_null_protected", sign(es, claims(vaccination()),
-                                     protected=dumps({1: -7, 4: None}),
-                                     unprotected={4: es.kid}).token, "bad_cose")
+    b.add(
+        "kid_null_protected",
+        sign(
+            es, claims(vaccination()), protected=dumps({1: -7, 4: None}), unprotected={4: es.kid}
+        ).token,
+        "bad_cose",
+    )
     b.add("kid_not_bytes", tok(vaccination(), kid="text-kid"), "bad_cose")
     b.add("kid_too_long", tok(vaccination(), kid=b"k" * 65), "bad_cose")
     b.add("unknown_key_untrusted_issuer", tok(vaccination(), iss["untrusted"]), "unknown_key")
@@ -401,81 +529,164 @@ def build(iss: dict[str, Issuer]) -> Builder:  # noqa: PLR0915 - one flat list o
         b.add(f"cose_form_{form}", tok(vaccination(), form=form), None, holder=HOLDER)
     s = sign(es, claims(vaccination()), form="untagged")
     b.add("cose_wrong_tag_98", hc1(dumps(Tagged(98, RawCBOR(s.cose)))), "bad_cose")
-    b.add("cose_tags_reversed_18_61",
-          hc1(dumps(Tagged(18, Tagged(61, RawCBOR(s.cose))))), "bad_cose")
+    b.add(
+        "cose_tags_reversed_18_61", hc1(dumps(Tagged(18, Tagged(61, RawCBOR(s.cose))))), "bad_cose"
+    )
     b.add("cose_tag18_twice", hc1(dumps(Tagged(18, Tagged(18, RawCBOR(s.cose))))), "bad_cose")
 
     # ---- kid collision ----------------------------------------------------------------
-    b.add("kid_collision_second_key_verifies",
-          tok(vaccination(), iss["collide_b"], kid=COLLIDING_KID), None, holder=HOLDER)
-    b.add("kid_collision_first_key_verifies",
-          tok(vaccination(), iss["collide_a"], kid=COLLIDING_KID), None)
-    b.add("kid_collision_no_key_verifies",
-          tok(vaccination(), iss["collide_c"], kid=COLLIDING_KID), "bad_signature")
+    b.add(
+        "kid_collision_second_key_verifies",
+        tok(vaccination(), iss["collide_b"], kid=COLLIDING_KID),
+        None,
+        holder=HOLDER,
+    )
+    b.add(
+        "kid_collision_first_key_verifies",
+        tok(vaccination(), iss["collide_a"], kid=COLLIDING_KID),
+        None,
+    )
+    b.add(
+        "kid_collision_no_key_verifies",
+        tok(vaccination(), iss["collide_c"], kid=COLLIDING_KID),
+        "bad_signature",
+    )
 
     # ---- bad signature -------------------------------------------------------------------
     payload = claims(vaccination())
     s = sign(es, payload)
-    b.add("bad_signature_flipped_bit",
-          hc1(dumps(Tagged(18, [dumps({1: -7, 4: es.kid}), {}, payload,
-                                bytes([s.signature[0] ^ 1]) + s.signature[1:]]))),
-          "bad_signature")
-    b.add("bad_signature_flipped_payload_bit",
-          hc1(dumps(Tagged(18, [dumps({1: -7, 4: es.kid}), {},
-                                payload[:-3] + bytes([payload[-3] ^ 1]) + payload[-2:],
-                                s.signature]))),
-          "bad_signature")
+    b.add(
+        "bad_signature_flipped_bit",
+        hc1(
+            dumps(
+                Tagged(
+                    18,
+                    [
+                        dumps({1: -7, 4: es.kid}),
+                        {},
+                        payload,
+                        bytes([s.signature[0] ^ 1]) + s.signature[1:],
+                    ],
+                )
+            )
+        ),
+        "bad_signature",
+    )
+    b.add(
+        "bad_signature_flipped_payload_bit",
+        hc1(
+            dumps(
+                Tagged(
+                    18,
+                    [
+                        dumps({1: -7, 4: es.kid}),
+                        {},
+                        payload[:-3] + bytes([payload[-3] ^ 1]) + payload[-2:],
+                        s.signature,
+                    ],
+                )
+            )
+        ),
+        "bad_signature",
+    )
     s = sign(es, payload)
     other = claims(vaccination())
-    b.add("bad_signature_payload_swapped",
-          hc1(dumps(Tagged(18, [dumps({1: -7, 4: es.kid}), {}, other, s.signature]))),
-          "bad_signature")
-    b.add("bad_signature_truncated",
-          hc1(dumps(Tagged(18, [dumps({1: -7, 4: es.kid}), {}, payload, s.signature[:63]]))),
-          "bad_signature")
-    b.add("bad_signature_empty",
-          hc1(dumps(Tagged(18, [dumps({1: -7, 4: es.kid}), {}, payload, b""]))),
-          "bad_signature")
+    b.add(
+        "bad_signature_payload_swapped",
+        hc1(dumps(Tagged(18, [dumps({1: -7, 4: es.kid}), {}, other, s.signature]))),
+        "bad_signature",
+    )
+    b.add(
+        "bad_signature_truncated",
+        hc1(dumps(Tagged(18, [dumps({1: -7, 4: es.kid}), {}, payload, s.signature[:63]]))),
+        "bad_signature",
+    )
+    b.add(
+        "bad_signature_empty",
+        hc1(dumps(Tagged(18, [dumps({1: -7, 4: es.kid}), {}, payload, b""]))),
+        "bad_signature",
+    )
     payload_ps = claims(vaccination())
     sp = sign(ps, payload_ps)
-    b.add("bad_signature_ps256_flipped",
-          hc1(dumps(Tagged(18, [dumps({1: -37, 4: ps.kid}), {}, payload_ps,
-                                sp.signature[:-1] + bytes([sp.signature[-1] ^ 1])]))),
-          "bad_signature")
+    b.add(
+        "bad_signature_ps256_flipped",
+        hc1(
+            dumps(
+                Tagged(
+                    18,
+                    [
+                        dumps({1: -37, 4: ps.kid}),
+                        {},
+                        payload_ps,
+                        sp.signature[:-1] + bytes([sp.signature[-1] ^ 1]),
+                    ],
+                )
+            )
+        ),
+        "bad_signature",
+    )
     payload_ed = claims(vaccination())
     se = sign(ed, payload_ed)
-    b.add("bad_signature_eddsa_flipped",
-          hc1(dumps(Tagged(18, [dumps({1: -8, 4: ed.kid}), {}, payload_ed,
-                                bytes([se.signature[0] ^ 0x80]) + se.signature[1:]]))),
-          "bad_signature")
-    b.add("bad_signature_wrong_key_same_kid", tok(vaccination(), iss["untrusted"], kid=es.kid),
-          "bad_signature")
+    b.add(
+        "bad_signature_eddsa_flipped",
+        hc1(
+            dumps(
+                Tagged(
+                    18,
+                    [
+                        dumps({1: -8, 4: ed.kid}),
+                        {},
+                        payload_ed,
+                        bytes([se.signature[0] ^ 0x80]) + se.signature[1:],
+                    ],
+                )
+            )
+        ),
+        "bad_signature",
+    )
+    b.add(
+        "bad_signature_wrong_key_same_kid",
+        tok(vaccination(), iss["untrusted"], kid=es.kid),
+        "bad_signature",
+    )
     # unprotected kid is not covered by the signature: changing it must not matter,
     # but changing the protected header must.
     s = sign(es, payload)
-    b.add("bad_signature_protected_header_changed",
-          hc1(dumps(Tagged(18, [dumps({4: es.kid, 1: -7}), {}, payload, s.signature]))),
-          "bad_signature")
+    b.add(
+        "bad_signature_protected_header_changed",
+        hc1(dumps(Tagged(18, [dumps({4: es.kid, 1: -7}), {}, payload, s.signature]))),
+        "bad_signature",
+    )
 
     # ---- key usage (EKU) -----------------------------------------------------------------
     to, alt, oth = iss["test_only"], iss["vaccination_alt_arc"], iss["other_eku"]
-    b.add("key_usage_test_only_signs_vaccination", tok(vaccination(), to), "key_usage",
-          holder=HOLDER, certificate={"type": "vaccination", "issuer": "RU"})
+    b.add(
+        "key_usage_test_only_signs_vaccination",
+        tok(vaccination(), to),
+        "key_usage",
+        holder=HOLDER,
+        certificate={"type": "vaccination", "issuer": "RU"},
+    )
     b.add("key_usage_test_only_signs_recovery", tok(recovery(), to), "key_usage")
     b.add("key_usage_test_only_signs_test", tok(test(), to), None, holder=HOLDER)
     b.add("key_usage_alt_arc_vaccination_signs_vaccination", tok(vaccination(), alt), None)
     b.add("key_usage_alt_arc_vaccination_signs_recovery", tok(recovery(), alt), "key_usage")
     b.add("key_usage_alt_arc_vaccination_signs_test", tok(test(), alt), "key_usage")
-    for kind, dcc in (("vaccination", vaccination()), ("test", test()),
-                      ("recovery", recovery())):
+    for kind, dcc in (("vaccination", vaccination()), ("test", test()), ("recovery", recovery())):
         b.add(f"key_usage_no_eku_signs_{kind}", tok(dcc, es), None)
         b.add(f"key_usage_non_eu_eku_signs_{kind}", tok(dcc, oth), None)
     bare = iss["bare_recovery"]
     bare_exp = epoch("2023-01-01T00:00:00Z")
-    b.add("key_usage_bare_key_types_recovery_ok",
-          tok(recovery(), bare, kid=BARE_KID, exp=bare_exp), None)
-    b.add("key_usage_bare_key_types_vaccination",
-          tok(vaccination(), bare, kid=BARE_KID, exp=bare_exp), "key_usage")
+    b.add(
+        "key_usage_bare_key_types_recovery_ok",
+        tok(recovery(), bare, kid=BARE_KID, exp=bare_exp),
+        None,
+    )
+    b.add(
+        "key_usage_bare_key_types_vaccination",
+        tok(vaccination(), bare, kid=BARE_KID, exp=bare_exp),
+        "key_usage",
+    )
 
     # ---- key validity ----------------------------------------------------------------
     sv = iss["short_validity"]
@@ -483,44 +694,91 @@ def build(iss: dict[str, Issuer]) -> Builder:  # noqa: PLR0915 - one flat list o
     at_short = epoch("2021-07-01T00:00:00Z")
     # key_expired: the key is outside its validity AT THE TIME OF VERIFICATION (CONTRACT
     # 1a); iat before notBefore or exp after notAfter alone is fine.
-    b.add("key_validity_iat_before_not_before_valid",
-          tok(vaccination(MIDNIGHT - 200 * DAY), sv, iat=nb - 1, exp=na), None,
-          at=at_short, holder=HOLDER)
+    b.add(
+        "key_validity_iat_before_not_before_valid",
+        tok(vaccination(MIDNIGHT - 200 * DAY), sv, iat=nb - 1, exp=na),
+        None,
+        at=at_short,
+        holder=HOLDER,
+    )
     t_long = tok(vaccination(MIDNIGHT - 200 * DAY), sv, iat=nb, exp=na + 30 * DAY)
-    b.add("key_validity_exp_after_not_after_valid", t_long, None, at=at_short,
-          certificate=cert("vaccination", na))  # valid until the key's end
+    b.add(
+        "key_validity_exp_after_not_after_valid",
+        t_long,
+        None,
+        at=at_short,
+        certificate=cert("vaccination", na),
+    )  # valid until the key's end
     b.add("key_validity_not_after_exactly_valid", t_long, None, at=na)
-    b.add("key_expired_scan_after_not_after", t_long, "key_expired", at=na + 1,
-          holder=HOLDER, certificate=cert("vaccination", na))
-    b.add("key_expired_scan_before_not_before",
-          tok(vaccination(nb - 100 * DAY), sv, iat=nb - 100, exp=na), "key_expired",
-          at=nb - 1, holder=HOLDER)
-    b.add("key_validity_exact_bounds_valid",
-          tok(vaccination(MIDNIGHT - 200 * DAY), sv, iat=nb, exp=na), None, at=at_short)
-    b.add("key_validity_bare_key_exp_after_not_after_valid",
-          tok(recovery(), bare, kid=BARE_KID, exp=epoch(BARE_NA) + 1), None)
-    b.add("key_validity_bare_key_iat_before_not_before_valid",
-          tok(recovery(), bare, kid=BARE_KID, iat=epoch(BARE_NB) - 1, exp=bare_exp), None)
-    b.add("key_expired_bare_key_scan_after_not_after",
-          tok(recovery(MIDNIGHT + 500 * DAY), bare, kid=BARE_KID, iat=epoch(BARE_NA) - DAY,
-              exp=epoch(BARE_NA) + 100 * DAY), "key_expired", at=epoch(BARE_NA) + 1)
+    b.add(
+        "key_expired_scan_after_not_after",
+        t_long,
+        "key_expired",
+        at=na + 1,
+        holder=HOLDER,
+        certificate=cert("vaccination", na),
+    )
+    b.add(
+        "key_expired_scan_before_not_before",
+        tok(vaccination(nb - 100 * DAY), sv, iat=nb - 100, exp=na),
+        "key_expired",
+        at=nb - 1,
+        holder=HOLDER,
+    )
+    b.add(
+        "key_validity_exact_bounds_valid",
+        tok(vaccination(MIDNIGHT - 200 * DAY), sv, iat=nb, exp=na),
+        None,
+        at=at_short,
+    )
+    b.add(
+        "key_validity_bare_key_exp_after_not_after_valid",
+        tok(recovery(), bare, kid=BARE_KID, exp=epoch(BARE_NA) + 1),
+        None,
+    )
+    b.add(
+        "key_validity_bare_key_iat_before_not_before_valid",
+        tok(recovery(), bare, kid=BARE_KID, iat=epoch(BARE_NB) - 1, exp=bare_exp),
+        None,
+    )
+    b.add(
+        "key_expired_bare_key_scan_after_not_after",
+        tok(
+            recovery(MIDNIGHT + 500 * DAY),
+            bare,
+            kid=BARE_KID,
+            iat=epoch(BARE_NA) - DAY,
+            exp=epoch(BARE_NA) + 100 * DAY,
+        ),
+        "key_expired",
+        at=epoch(BARE_NA) + 1,
+    )
 
     # ---- CWT expiry and leeway ------------------------------------------------------------
     exp_at = T + 3600
     d = vaccination()
     t_exp = tok(d, exp=exp_at)
     b.add("token_exp_plus_300s_valid", t_exp, None, at=exp_at + 300)
-    b.add("token_exp_plus_301s_expired", t_exp, "token_expired", at=exp_at + 301,
-          holder=HOLDER, certificate={"type": "vaccination", "issuer": "RU",
-                                      "valid_until": iso(exp_at)})
+    b.add(
+        "token_exp_plus_301s_expired",
+        t_exp,
+        "token_expired",
+        at=exp_at + 301,
+        holder=HOLDER,
+        certificate={"type": "vaccination", "issuer": "RU", "valid_until": iso(exp_at)},
+    )
     b.add("token_exp_exactly_now_valid", t_exp, None, at=exp_at)
     t_iat = tok(vaccination(), iat=T + 300)
     b.add("token_iat_300s_in_future_valid", t_iat, None, at=T)
     t_iat = tok(vaccination(), iat=T + 301)
-    b.add("token_iat_301s_in_future_not_yet_valid", t_iat, "token_not_yet_valid", at=T,
-          holder=HOLDER)
-    b.add("token_expired_long_ago", tok(vaccination(), iat=CERT_START + DAY, exp=T - 30 * DAY),
-          "token_expired")
+    b.add(
+        "token_iat_301s_in_future_not_yet_valid", t_iat, "token_not_yet_valid", at=T, holder=HOLDER
+    )
+    b.add(
+        "token_expired_long_ago",
+        tok(vaccination(), iat=CERT_START + DAY, exp=T - 30 * DAY),
+        "token_expired",
+    )
 
     # ---- revocation ----------------------------------------------------------------------
     ci = next_ci()
@@ -530,21 +788,38 @@ def build(iss: dict[str, Issuer]) -> Builder:  # noqa: PLR0915 - one flat list o
     b.add("revoked_countrycodeuci_iss", tok(vaccination(ci=ci)), "revoked", revocations=True)
     b.revoke("COUNTRYCODEUCI", h16("RU" + ci))
     ci = next_ci("DE")
-    b.add("revoked_countrycodeuci_co_when_iss_missing",
-          tok(vaccination(ci=ci, co="DE"), iss=None), "revoked", revocations=True)
+    b.add(
+        "revoked_countrycodeuci_co_when_iss_missing",
+        tok(vaccination(ci=ci, co="DE"), iss=None),
+        "revoked",
+        revocations=True,
+    )
     b.revoke("COUNTRYCODEUCI", h16("DE" + ci))
     ci = next_ci("DE")
     # iss RU, co DE: issuers disagreed on the COUNTRYCODEUCI input, both are checked
-    b.add("revoked_countrycodeuci_co_when_iss_differs",
-          tok(vaccination(ci=ci, co="DE")), "revoked", revocations=True, holder=HOLDER)
+    b.add(
+        "revoked_countrycodeuci_co_when_iss_differs",
+        tok(vaccination(ci=ci, co="DE")),
+        "revoked",
+        revocations=True,
+        holder=HOLDER,
+    )
     b.revoke("COUNTRYCODEUCI", h16("DE" + ci))
     ci = next_ci("DE")
-    b.add("revoked_countrycodeuci_iss_when_co_differs",
-          tok(vaccination(ci=ci, co="DE")), "revoked", revocations=True)
+    b.add(
+        "revoked_countrycodeuci_iss_when_co_differs",
+        tok(vaccination(ci=ci, co="DE")),
+        "revoked",
+        revocations=True,
+    )
     b.revoke("COUNTRYCODEUCI", h16("RU" + ci))
     ci = next_ci("DE")
-    b.add("not_revoked_countrycodeuci_other_country",
-          tok(vaccination(ci=ci, co="DE")), None, revocations=True)
+    b.add(
+        "not_revoked_countrycodeuci_other_country",
+        tok(vaccination(ci=ci, co="DE")),
+        None,
+        revocations=True,
+    )
     b.revoke("COUNTRYCODEUCI", h16("FR" + ci))
     ci = next_ci()
     b.add("not_revoked_uci_hash_of_other_case", tok(vaccination(ci=ci)), None, revocations=True)
@@ -567,45 +842,79 @@ def build(iss: dict[str, Issuer]) -> Builder:  # noqa: PLR0915 - one flat list o
     b.add("token_expired_before_revoked", revoked_expired, "token_expired", revocations=True)
     b.revoke("UCI", h16(ci))
     ci = next_ci()
-    b.add("revoked_before_rules", tok(vaccination(dt_=MIDNIGHT - 400 * DAY, ci=ci)), "revoked",
-          revocations=True)
+    b.add(
+        "revoked_before_rules",
+        tok(vaccination(dt_=MIDNIGHT - 400 * DAY, ci=ci)),
+        "revoked",
+        revocations=True,
+    )
     b.revoke("UCI", h16(ci))
 
     # ---- registry set ------------------------------------------------------------------
     ci = next_ci()
     b.add("registry_recovery_present", tok(recovery(ci=ci)), None, revocations=True)
     b.register(ci)
-    b.add("registry_recovery_absent", tok(recovery()), "not_in_registry", revocations=True,
-          holder=HOLDER)
+    b.add(
+        "registry_recovery_absent",
+        tok(recovery()),
+        "not_in_registry",
+        revocations=True,
+        holder=HOLDER,
+    )
     b.add("registry_recovery_no_set_loaded", tok(recovery()), None)
     ci = next_ci()
     b.add("registry_test_present", tok(test(ci=ci)), None, revocations=True)
     b.register(ci)
     b.add("registry_test_absent", tok(test()), "not_in_registry", revocations=True)
     b.add("registry_test_no_set_loaded", tok(test()), None)
-    b.add("registry_vaccination_absent_not_required", tok(vaccination()), None,
-          revocations=True)
-    b.add("registry_absent_rules_none_not_required", tok(recovery()), None, revocations=True,
-          rules="none")
-    b.add("registry_absent_before_rules", tok(test(sc=T - 100 * HOUR)), "not_in_registry",
-          revocations=True)
+    b.add("registry_vaccination_absent_not_required", tok(vaccination()), None, revocations=True)
+    b.add(
+        "registry_absent_rules_none_not_required",
+        tok(recovery()),
+        None,
+        revocations=True,
+        rules="none",
+    )
+    b.add(
+        "registry_absent_before_rules",
+        tok(test(sc=T - 100 * HOUR)),
+        "not_in_registry",
+        revocations=True,
+    )
 
     # ---- venue rules: vaccination ---------------------------------------------------------
     dt0 = MIDNIGHT - 100 * DAY
     tv = tok(vaccination(dt0), iat=dt0 - 2 * DAY)
-    b.add("vaccination_365_days_exactly_valid", tv, None, at=dt0 + 365 * DAY,
-          certificate=cert("vaccination", dt0 + 365 * DAY))
-    b.add("vaccination_365_days_plus_1s_expired", tv, "vaccination_expired",
-          at=dt0 + 365 * DAY + 1, holder=HOLDER)
+    b.add(
+        "vaccination_365_days_exactly_valid",
+        tv,
+        None,
+        at=dt0 + 365 * DAY,
+        certificate=cert("vaccination", dt0 + 365 * DAY),
+    )
+    b.add(
+        "vaccination_365_days_plus_1s_expired",
+        tv,
+        "vaccination_expired",
+        at=dt0 + 365 * DAY + 1,
+        holder=HOLDER,
+    )
     b.add("vaccination_366_days_expired", tv, "vaccination_expired", at=dt0 + 366 * DAY)
     b.add("vaccination_day_of_dt_valid", tv, None, at=dt0)
-    b.add("vaccination_1s_before_dt_not_yet_valid", tv, "vaccination_not_yet_valid",
-          at=dt0 - 1)
+    b.add("vaccination_1s_before_dt_not_yet_valid", tv, "vaccination_not_yet_valid", at=dt0 - 1)
     tv_future = tok(vaccination(MIDNIGHT + DAY))
-    b.add("vaccination_day_before_dt_not_yet_valid", tv_future, "vaccination_not_yet_valid",
-          at=MIDNIGHT)
-    b.add("vaccination_incomplete_1_of_2", tok(vaccination(dn=1, sd=2)),
-          "vaccination_incomplete", holder=HOLDER)
+    b.add(
+        "vaccination_day_before_dt_not_yet_valid",
+        tv_future,
+        "vaccination_not_yet_valid",
+        at=MIDNIGHT,
+    )
+    b.add(
+        "vaccination_incomplete_1_of_2",
+        tok(vaccination(dn=1, sd=2)),
+        "vaccination_incomplete",
+        holder=HOLDER,
+    )
     b.add("vaccination_complete_1_of_1", tok(vaccination(dn=1, sd=1)), None)
     # accepted_vaccines (CONTRACT section 3): checked before the course and the dates
     for mp in ("Sputnik-V", "Sputnik-Light", "CoviVac", "EpiVacCorona", "EpiVacCorona-N"):
@@ -615,75 +924,145 @@ def build(iss: dict[str, Issuer]) -> Builder:  # noqa: PLR0915 - one flat list o
     comirnaty = vaccination(dn=1, sd=2)
     comirnaty["v"][0].update(mp="EU/1/20/1528", ma="ORG-100030215")
     t_comirnaty = tok(comirnaty)
-    b.add("vaccine_not_accepted_before_course", t_comirnaty, "vaccine_not_accepted",
-          holder=HOLDER, certificate=cert("vaccination", vacc_end))
+    b.add(
+        "vaccine_not_accepted_before_course",
+        t_comirnaty,
+        "vaccine_not_accepted",
+        holder=HOLDER,
+        certificate=cert("vaccination", vacc_end),
+    )
     b.add("vaccine_not_accepted_rules_none_valid", t_comirnaty, None, rules="none")
-    b.add("vaccine_accepted_by_rules_file", t_comirnaty, None,
-          rules={"accepted_vaccines": ["EU/1/20/1528"], "require_full_course": False})
-    b.add("vaccine_any_by_rules_file_null", t_comirnaty, "vaccination_incomplete",
-          rules={"accepted_vaccines": None})
-    b.add("vaccination_incomplete_rules_none_valid", tok(vaccination(dn=1, sd=2)), None,
-          rules="none")
+    b.add(
+        "vaccine_accepted_by_rules_file",
+        t_comirnaty,
+        None,
+        rules={"accepted_vaccines": ["EU/1/20/1528"], "require_full_course": False},
+    )
+    b.add(
+        "vaccine_any_by_rules_file_null",
+        t_comirnaty,
+        "vaccination_incomplete",
+        rules={"accepted_vaccines": None},
+    )
+    b.add(
+        "vaccination_incomplete_rules_none_valid", tok(vaccination(dn=1, sd=2)), None, rules="none"
+    )
     old = tok(vaccination(MIDNIGHT - 700 * DAY), iat=CERT_START + DAY)
     b.add("vaccination_old_rules_venue_expired", old, "vaccination_expired")
-    b.add("vaccination_old_rules_none_valid", old, None, rules="none",
-          certificate=cert("vaccination", EXP))
+    b.add(
+        "vaccination_old_rules_none_valid",
+        old,
+        None,
+        rules="none",
+        certificate=cert("vaccination", EXP),
+    )
     t270 = tok(vaccination(dt0 - 200 * DAY), iat=CERT_START + DAY)  # 300 days old at T
     b.add("vaccination_300_days_venue_valid", t270, None)
-    b.add("vaccination_300_days_rules_270_expired", t270, "vaccination_expired",
-          rules={"vaccination_days": 270})
-    b.add("vaccination_270_days_exactly_rules_270_valid", t270, None,
-          rules={"vaccination_days": 270}, at=dt0 - 200 * DAY + 270 * DAY)
-    b.add("vaccination_270_days_plus_1s_rules_270_expired", t270, "vaccination_expired",
-          rules={"vaccination_days": 270}, at=dt0 - 200 * DAY + 270 * DAY + 1)
-    b.add("vaccination_incomplete_rules_full_course_off", tok(vaccination(dn=1, sd=2)), None,
-          rules={"require_full_course": False})
+    b.add(
+        "vaccination_300_days_rules_270_expired",
+        t270,
+        "vaccination_expired",
+        rules={"vaccination_days": 270},
+    )
+    b.add(
+        "vaccination_270_days_exactly_rules_270_valid",
+        t270,
+        None,
+        rules={"vaccination_days": 270},
+        at=dt0 - 200 * DAY + 270 * DAY,
+    )
+    b.add(
+        "vaccination_270_days_plus_1s_rules_270_expired",
+        t270,
+        "vaccination_expired",
+        rules={"vaccination_days": 270},
+        at=dt0 - 200 * DAY + 270 * DAY + 1,
+    )
+    b.add(
+        "vaccination_incomplete_rules_full_course_off",
+        tok(vaccination(dn=1, sd=2)),
+        None,
+        rules={"require_full_course": False},
+    )
 
     # ---- venue rules: test -----------------------------------------------------------
     sc = T - 10 * HOUR
     tt = tok(test(sc))
-    b.add("test_72_hours_exactly_valid", tt, None, at=sc + 72 * HOUR,
-          certificate=cert("test", sc + 72 * HOUR))
-    b.add("test_72_hours_plus_1s_expired", tt, "test_expired", at=sc + 72 * HOUR + 1,
-          holder=HOLDER)
+    b.add(
+        "test_72_hours_exactly_valid",
+        tt,
+        None,
+        at=sc + 72 * HOUR,
+        certificate=cert("test", sc + 72 * HOUR),
+    )
+    b.add("test_72_hours_plus_1s_expired", tt, "test_expired", at=sc + 72 * HOUR + 1, holder=HOLDER)
     b.add("test_sc_exactly_now_valid", tt, None, at=sc)
     b.add("test_sc_1s_in_future", tt, "test_in_future", at=sc - 1)
     b.add("test_positive", tok(test(tr="260373001")), "test_positive", holder=HOLDER)
     b.add("test_positive_rules_none_valid", tok(test(tr="260373001")), None, rules="none")
     b.add("test_antigen_not_accepted", tok(test(tt="LP217198-3")), "test_type_not_accepted")
-    b.add("test_antigen_accepted_by_rules_file",
-          tok(test(tt="LP217198-3")), None,
-          rules={"accepted_test_types": ["LP6464-4", "LP217198-3"]})
-    b.add("test_48_hours_rules_file_expired", tok(test(T - 49 * HOUR)), "test_expired",
-          rules={"test_hours": 48})
-    b.add("test_positive_before_type", tok(test(tr="260373001", tt="LP217198-3")),
-          "test_positive")
+    b.add(
+        "test_antigen_accepted_by_rules_file",
+        tok(test(tt="LP217198-3")),
+        None,
+        rules={"accepted_test_types": ["LP6464-4", "LP217198-3"]},
+    )
+    b.add(
+        "test_48_hours_rules_file_expired",
+        tok(test(T - 49 * HOUR)),
+        "test_expired",
+        rules={"test_hours": 48},
+    )
+    b.add("test_positive_before_type", tok(test(tr="260373001", tt="LP217198-3")), "test_positive")
     b.add("test_expired_token_not_expired", tok(test(T - 100 * HOUR)), "test_expired")
 
     # ---- venue rules: recovery -----------------------------------------------------------
     fr = MIDNIGHT - 60 * DAY
     tr_ = tok(recovery(fr, df=fr + 11 * DAY, du=fr + 200 * DAY), iat=fr)
-    b.add("recovery_180_days_exactly_valid", tr_, None, at=fr + 180 * DAY,
-          certificate=cert("recovery", fr + 180 * DAY))
-    b.add("recovery_180_days_plus_1s_expired", tr_, "recovery_expired",
-          at=fr + 180 * DAY + 1, holder=HOLDER)
+    b.add(
+        "recovery_180_days_exactly_valid",
+        tr_,
+        None,
+        at=fr + 180 * DAY,
+        certificate=cert("recovery", fr + 180 * DAY),
+    )
+    b.add(
+        "recovery_180_days_plus_1s_expired",
+        tr_,
+        "recovery_expired",
+        at=fr + 180 * DAY + 1,
+        holder=HOLDER,
+    )
     b.add("recovery_df_exactly_valid", tr_, None, at=fr + 11 * DAY)
-    b.add("recovery_1s_before_df_not_yet_valid", tr_, "recovery_not_yet_valid",
-          at=fr + 11 * DAY - 1)
-    b.add("recovery_day_before_df_not_yet_valid", tr_, "recovery_not_yet_valid",
-          at=fr + 10 * DAY)
+    b.add(
+        "recovery_1s_before_df_not_yet_valid", tr_, "recovery_not_yet_valid", at=fr + 11 * DAY - 1
+    )
+    b.add("recovery_day_before_df_not_yet_valid", tr_, "recovery_not_yet_valid", at=fr + 10 * DAY)
     tr_du = tok(recovery(fr, df=fr + 11 * DAY, du=fr + 100 * DAY), iat=fr)
-    b.add("recovery_last_day_of_du_valid", tr_du, None, at=fr + 100 * DAY + DAY - 1,
-          certificate=cert("recovery", fr + 101 * DAY))
+    b.add(
+        "recovery_last_day_of_du_valid",
+        tr_du,
+        None,
+        at=fr + 100 * DAY + DAY - 1,
+        certificate=cert("recovery", fr + 101 * DAY),
+    )
     b.add("recovery_after_du_expired", tr_du, "recovery_expired", at=fr + 101 * DAY + 1)
     b.add("recovery_day_after_du_expired", tr_du, "recovery_expired", at=fr + 102 * DAY)
     b.add("recovery_old_rules_none_valid", tr_du, None, rules="none", at=fr + 300 * DAY)
-    b.add("recovery_rules_90_days_expired", tr_, "recovery_expired", at=fr + 91 * DAY,
-          rules={"recovery_days": 90})
+    b.add(
+        "recovery_rules_90_days_expired",
+        tr_,
+        "recovery_expired",
+        at=fr + 91 * DAY,
+        rules={"recovery_days": 90},
+    )
 
     # ---- bad payload (schema), signed by a trusted key ---------------------------------
-    def bad(name: str, mutate: Callable[[dict[str, Any]], Any],
-            base: Callable[[], dict[str, Any]] = vaccination) -> None:
+    def bad(
+        name: str,
+        mutate: Callable[[dict[str, Any]], Any],
+        base: Callable[[], dict[str, Any]] = vaccination,
+    ) -> None:
         d = base()
         result = mutate(d)
         b.add(f"bad_payload_{name}", tok(d if result is None else result), "bad_payload")
@@ -747,16 +1126,18 @@ def build(iss: dict[str, Issuer]) -> Builder:  # noqa: PLR0915 - one flat list o
     b.add("leading_space_stripped", " " + good, None)
     b.add("bad_prefix_url", "ftp://example.org/", "bad_prefix")
     # register links (CONTRACT 1b): no records are loaded with the vectors
-    link = ("https://www.gosuslugi.ru/covid-cert/verify/9160000012345678?lang=ru"
-            "&ck=4d3c2b1a00112233445566778899aabb")
+    link = (
+        "https://www.gosuslugi.ru/covid-cert/verify/9160000012345678?lang=ru"
+        "&ck=4d3c2b1a00112233445566778899aabb"
+    )
     b.add("link_foreign_site", "https://example.org/", "bad_link")
-    b.add("link_lookalike_host", link.replace("gosuslugi.ru", "gosuslugi.ru.example.com"),
-          "bad_link")
+    b.add(
+        "link_lookalike_host", link.replace("gosuslugi.ru", "gosuslugi.ru.example.com"), "bad_link"
+    )
     b.add("link_malformed_id", link.replace("12345678?", "1234567?"), "bad_link")
     b.add("link_not_found", link, "not_found")
     b.add("bad_base45_lowercase_char", good[:20] + "a" + good[21:], "bad_base45")
-    b.add("bad_base45_length_mod_3_is_1", good + "0" * ((1 - len(good[4:])) % 3),
-          "bad_base45")
+    b.add("bad_base45_length_mod_3_is_1", good + "0" * ((1 - len(good[4:])) % 3), "bad_base45")
     b.add("bad_base45_triplet_overflow", "HC1:" + ":::", "bad_base45")
     b.add("bad_base45_pair_overflow", "HC1:" + "::", "bad_base45")
     b.add("bad_base45_non_ascii", good[:30] + "Ж" + good[31:], "bad_base45")
@@ -770,11 +1151,13 @@ def build(iss: dict[str, Issuer]) -> Builder:  # noqa: PLR0915 - one flat list o
     b.add("bad_compression_trailing_garbage", hc1_zlib(z + b"\x00garbage"), "bad_compression")
     b.add("bad_compression_not_zlib", hc1_zlib(cose), "bad_compression")
     b.add("bad_compression_empty", "HC1:", "bad_compression")
-    b.add("bad_compression_bad_checksum", hc1_zlib(z[:-1] + bytes([z[-1] ^ 0xFF])),
-          "bad_compression")
+    b.add(
+        "bad_compression_bad_checksum", hc1_zlib(z[:-1] + bytes([z[-1] ^ 0xFF])), "bad_compression"
+    )
     raw = zlib.compressobj(9, zlib.DEFLATED, -15)
-    b.add("bad_compression_raw_deflate", hc1_zlib(raw.compress(cose) + raw.flush()),
-          "bad_compression")
+    b.add(
+        "bad_compression_raw_deflate", hc1_zlib(raw.compress(cose) + raw.flush()), "bad_compression"
+    )
 
     # ---- too large ------------------------------------------------------------------------
     bomb = dumps(Tagged(18, [dumps({1: -7, 4: es.kid}), {}, b"\x00" * 1_000_000, b"x" * 64]))
@@ -798,61 +1181,101 @@ def build(iss: dict[str, Issuer]) -> Builder:  # noqa: PLR0915 - one flat list o
     b.add("bad_cose_not_an_array", hc1(dumps(Tagged(18, {1: prot, 2: p}))), "bad_cose")
     b.add("bad_cose_3_elements", hc1(dumps(Tagged(18, [prot, {}, p]))), "bad_cose")
     b.add("bad_cose_5_elements", hc1(dumps(Tagged(18, [prot, {}, p, sig, b""]))), "bad_cose")
-    b.add("bad_cose_protected_not_bstr",
-          hc1(dumps(Tagged(18, [{1: -7, 4: es.kid}, {}, p, sig]))), "bad_cose")
-    b.add("bad_cose_protected_not_a_map",
-          sign(es, p, protected=dumps([1, -7])).token, "bad_cose")
-    b.add("bad_cose_protected_trailing_bytes",
-          sign(es, p, protected=prot + b"\x00").token, "bad_cose")
-    b.add("bad_cose_unprotected_not_a_map",
-          hc1(dumps(Tagged(18, [prot, [], p, sig]))), "bad_cose")
-    b.add("bad_cose_payload_not_bstr",
-          hc1(dumps(Tagged(18, [prot, {}, "text", sig]))), "bad_cose")
-    b.add("bad_cose_payload_nil_detached",
-          hc1(dumps(Tagged(18, [prot, {}, None, sig]))), "bad_cose")
-    b.add("bad_cose_signature_not_bstr",
-          hc1(dumps(Tagged(18, [prot, {}, p, list(sig[:4])]))), "bad_cose")
-    b.add("bad_cose_duplicate_key_protected",
-          sign(es, p, protected=b"\xa2\x01\x26\x01\x26").token, "bad_cose")
-    b.add("bad_cose_duplicate_key_unprotected_different_values",
-          hc1(dumps(Tagged(18, [prot, RawCBOR(b"\xa2\x04\x41k\x04\x41j"), p, sig]))),
-          "bad_cose")
+    b.add(
+        "bad_cose_protected_not_bstr",
+        hc1(dumps(Tagged(18, [{1: -7, 4: es.kid}, {}, p, sig]))),
+        "bad_cose",
+    )
+    b.add("bad_cose_protected_not_a_map", sign(es, p, protected=dumps([1, -7])).token, "bad_cose")
+    b.add(
+        "bad_cose_protected_trailing_bytes", sign(es, p, protected=prot + b"\x00").token, "bad_cose"
+    )
+    b.add("bad_cose_unprotected_not_a_map", hc1(dumps(Tagged(18, [prot, [], p, sig]))), "bad_cose")
+    b.add("bad_cose_payload_not_bstr", hc1(dumps(Tagged(18, [prot, {}, "text", sig]))), "bad_cose")
+    b.add(
+        "bad_cose_payload_nil_detached", hc1(dumps(Tagged(18, [prot, {}, None, sig]))), "bad_cose"
+    )
+    b.add(
+        "bad_cose_signature_not_bstr",
+        hc1(dumps(Tagged(18, [prot, {}, p, list(sig[:4])]))),
+        "bad_cose",
+    )
+    b.add(
+        "bad_cose_duplicate_key_protected",
+        sign(es, p, protected=b"\xa2\x01\x26\x01\x26").token,
+        "bad_cose",
+    )
+    b.add(
+        "bad_cose_duplicate_key_unprotected_different_values",
+        hc1(dumps(Tagged(18, [prot, RawCBOR(b"\xa2\x04\x41k\x04\x41j"), p, sig]))),
+        "bad_cose",
+    )
     # the same key twice with equal small values (CPython caches such objects)
-    b.add("bad_cose_duplicate_key_unprotected_same_value",
-          hc1(dumps(Tagged(18, [prot, RawCBOR(b"\xa2\x04\x41k\x04\x41k"), p, sig]))),
-          "bad_cose")
-    b.add("bad_cose_indefinite_array",
-          hc1(b"\xd2\x9f" + dumps(prot) + b"\xa0" + dumps(p) + dumps(sig) + b"\xff"),
-          "bad_cose")
-    b.add("bad_cose_indefinite_bstr_payload",
-          hc1(dumps(Tagged(18, [prot, {}, RawCBOR(b"\x5f" + dumps(p) + b"\xff"), sig]))),
-          "bad_cose")
+    b.add(
+        "bad_cose_duplicate_key_unprotected_same_value",
+        hc1(dumps(Tagged(18, [prot, RawCBOR(b"\xa2\x04\x41k\x04\x41k"), p, sig]))),
+        "bad_cose",
+    )
+    b.add(
+        "bad_cose_indefinite_array",
+        hc1(b"\xd2\x9f" + dumps(prot) + b"\xa0" + dumps(p) + dumps(sig) + b"\xff"),
+        "bad_cose",
+    )
+    b.add(
+        "bad_cose_indefinite_bstr_payload",
+        hc1(dumps(Tagged(18, [prot, {}, RawCBOR(b"\x5f" + dumps(p) + b"\xff"), sig]))),
+        "bad_cose",
+    )
     b.add("bad_cose_alg_missing", sign(es, p, protected=dumps({4: es.kid})).token, "bad_cose")
-    b.add("bad_cose_alg_text", sign(es, p, protected=dumps({1: "ES256", 4: es.kid})).token,
-          "bad_cose")
-    b.add("bad_cose_alg_only_unprotected",
-          sign(es, p, protected=dumps({4: es.kid}), unprotected={1: -7}).token, "bad_cose")
-    b.add("bad_cose_huge_bstr_length",
-          hc1(b"\xd2\x84" + b"\x5b\x7f\xff\xff\xff\xff\xff\xff\xff" + b"\x00" * 8), "bad_cose")
-    b.add("bad_cose_huge_array_length", hc1(b"\xd2\x9b\xff\xff\xff\xff\xff\xff\xff\xff"),
-          "bad_cose")
-    b.add("bad_cose_huge_map_length",
-          hc1(dumps(Tagged(18, [prot, RawCBOR(b"\xbb\x00\x00\x00\x01\x00\x00\x00\x00"),
-                                p, sig]))), "bad_cose")
+    b.add(
+        "bad_cose_alg_text", sign(es, p, protected=dumps({1: "ES256", 4: es.kid})).token, "bad_cose"
+    )
+    b.add(
+        "bad_cose_alg_only_unprotected",
+        sign(es, p, protected=dumps({4: es.kid}), unprotected={1: -7}).token,
+        "bad_cose",
+    )
+    b.add(
+        "bad_cose_huge_bstr_length",
+        hc1(b"\xd2\x84" + b"\x5b\x7f\xff\xff\xff\xff\xff\xff\xff" + b"\x00" * 8),
+        "bad_cose",
+    )
+    b.add(
+        "bad_cose_huge_array_length", hc1(b"\xd2\x9b\xff\xff\xff\xff\xff\xff\xff\xff"), "bad_cose"
+    )
+    b.add(
+        "bad_cose_huge_map_length",
+        hc1(dumps(Tagged(18, [prot, RawCBOR(b"\xbb\x00\x00\x00\x01\x00\x00\x00\x00"), p, sig]))),
+        "bad_cose",
+    )
     b.add("bad_cose_truncated_cbor", hc1(sign(es, p).cose[:-10]), "bad_cose")
     b.add("bad_cose_trailing_cbor", hc1(sign(es, p).cose + b"\x00"), "bad_cose")
     b.add("bad_cose_empty", hc1(b""), "bad_cose")
-    b.add("bad_cose_deep_nesting_unprotected",
-          hc1(dumps(Tagged(18, [prot, {5: _nest(40)}, p, sig]))), "bad_cose")
-    b.add("bad_cose_non_utf8_unprotected_text",
-          hc1(dumps(Tagged(18, [prot, RawCBOR(b"\xa1\x05\x62\xc3\x28"), p, sig]))),
-          "bad_cose")
-    b.add("bad_cose_map_key_bytes",
-          hc1(dumps(Tagged(18, [prot, RawCBOR(b"\xa1\x41k\x01"), p, sig]))), "bad_cose")
-    b.add("bad_cose_undefined_simple", hc1(dumps(Tagged(18, [prot, {}, p, RawCBOR(b"\xf7")]))),
-          "bad_cose")
-    b.add("bad_cose_inner_tag", hc1(dumps(Tagged(18, [prot, {5: Tagged(0, "x")}, p, sig]))),
-          "bad_cose")
+    b.add(
+        "bad_cose_deep_nesting_unprotected",
+        hc1(dumps(Tagged(18, [prot, {5: _nest(40)}, p, sig]))),
+        "bad_cose",
+    )
+    b.add(
+        "bad_cose_non_utf8_unprotected_text",
+        hc1(dumps(Tagged(18, [prot, RawCBOR(b"\xa1\x05\x62\xc3\x28"), p, sig]))),
+        "bad_cose",
+    )
+    b.add(
+        "bad_cose_map_key_bytes",
+        hc1(dumps(Tagged(18, [prot, RawCBOR(b"\xa1\x41k\x01"), p, sig]))),
+        "bad_cose",
+    )
+    b.add(
+        "bad_cose_undefined_simple",
+        hc1(dumps(Tagged(18, [prot, {}, p, RawCBOR(b"\xf7")]))),
+        "bad_cose",
+    )
+    b.add(
+        "bad_cose_inner_tag",
+        hc1(dumps(Tagged(18, [prot, {5: Tagged(0, "x")}, p, sig]))),
+        "bad_cose",
+    )
 
     # ---- bad CWT (the signature may be fine: the claims cannot be read) ----------------
     def cwt_bad(name: str, payload: bytes) -> None:
@@ -880,26 +1303,63 @@ def build(iss: dict[str, Issuer]) -> Builder:  # noqa: PLR0915 - one flat list o
     b.add("bad_cwt_nesting_depth_17", tok(deep), "bad_cwt")
     cwt_bad("deep_nesting_1000", RawCBOR(b"\x81" * 1000 + b"\x00").data)
     cwt_bad("duplicate_claim", RawCBOR(b"\xa2\x04" + dumps(EXP) + b"\x04" + dumps(EXP)).data)
-    cwt_bad("duplicate_key_in_dcc",
-            dumps({1: "RU", 4: EXP, 6: IAT,
-                   -260: {1: RawCBOR(b"\xa2" + dumps("dob") + dumps("1980-01-01")
-                                     + dumps("dob") + dumps("1980-01-01"))}}))
-    cwt_bad("duplicate_key_same_small_value",
-            dumps({1: "RU", 4: EXP, 6: IAT,
-                   -260: RawCBOR(b"\xa3\x01" + dumps(dcc) + b"\x02\x00\x02\x00")}))
+    cwt_bad(
+        "duplicate_key_in_dcc",
+        dumps(
+            {
+                1: "RU",
+                4: EXP,
+                6: IAT,
+                -260: {
+                    1: RawCBOR(
+                        b"\xa2"
+                        + dumps("dob")
+                        + dumps("1980-01-01")
+                        + dumps("dob")
+                        + dumps("1980-01-01")
+                    )
+                },
+            }
+        ),
+    )
+    cwt_bad(
+        "duplicate_key_same_small_value",
+        dumps(
+            {1: "RU", 4: EXP, 6: IAT, -260: RawCBOR(b"\xa3\x01" + dumps(dcc) + b"\x02\x00\x02\x00")}
+        ),
+    )
     dup = vaccination()
     entry = dict(dup["v"][0])
     entry.pop("dn")
     body = b"".join(dumps(k) + dumps(v) for k, v in entry.items())
     dup["v"] = [RawCBOR(bytes([0xA0 + len(entry) + 2]) + body + b"\x62dn\x02\x62dn\x02")]
     cwt_bad("duplicate_dn_same_value", claims(dup))
-    cwt_bad("non_utf8_name", dumps({1: "RU", 4: EXP, 6: IAT, -260: {1: {
-        "ver": "1.3.0", "dob": "1980-01-01", "v": dcc["v"],
-        "nam": {"fnt": "IVANOV", "fn": RawCBOR(b"\x64\xd0\x98\xff\xfe")}}}}))
-    cwt_bad("non_utf8_overlong_encoding", dumps({1: "RU", 4: EXP, 6: IAT, -260: {1: {
-        **dcc, "dob": RawCBOR(b"\x62\xc0\xaf")}}}))
-    cwt_bad("lone_surrogate_utf8", dumps({1: "RU", 4: EXP, 6: IAT, -260: {1: {
-        **dcc, "dob": RawCBOR(b"\x63\xed\xa0\x80")}}}))
+    cwt_bad(
+        "non_utf8_name",
+        dumps(
+            {
+                1: "RU",
+                4: EXP,
+                6: IAT,
+                -260: {
+                    1: {
+                        "ver": "1.3.0",
+                        "dob": "1980-01-01",
+                        "v": dcc["v"],
+                        "nam": {"fnt": "IVANOV", "fn": RawCBOR(b"\x64\xd0\x98\xff\xfe")},
+                    }
+                },
+            }
+        ),
+    )
+    cwt_bad(
+        "non_utf8_overlong_encoding",
+        dumps({1: "RU", 4: EXP, 6: IAT, -260: {1: {**dcc, "dob": RawCBOR(b"\x62\xc0\xaf")}}}),
+    )
+    cwt_bad(
+        "lone_surrogate_utf8",
+        dumps({1: "RU", 4: EXP, 6: IAT, -260: {1: {**dcc, "dob": RawCBOR(b"\x63\xed\xa0\x80")}}}),
+    )
     cwt_bad("indefinite_map", b"\xbf\x04" + dumps(EXP) + b"\xff")
     cwt_bad("trailing_bytes", claims(dcc) + b"\x00")
     cwt_bad("huge_text_length", b"\xa1\x01\x7b\x00\x00\x00\x01\x00\x00\x00\x00")
@@ -945,79 +1405,121 @@ def leniency_vectors(b: Builder, iss: dict[str, Issuer], tok: Callable[..., str]
     # ---- exp / iat as CBOR floats (NumericDate allows fractions) ----------------------
     vacc_end = MIDNIGHT - 30 * DAY + 365 * DAY
     until = T + 10 * DAY
-    b.add("valid_exp_iat_double_with_fraction",
-          signed(raw_claims(vaccination(), f64(until + 0.78), f64(IAT + 0.25))), None,
-          holder=HOLDER, certificate=cert("vaccination", until))
+    b.add(
+        "valid_exp_iat_double_with_fraction",
+        signed(raw_claims(vaccination(), f64(until + 0.78), f64(IAT + 0.25))),
+        None,
+        holder=HOLDER,
+        certificate=cert("vaccination", until),
+    )
     exp32 = struct.unpack(">f", struct.pack(">f", float(EXP)))[0]
     iat32 = struct.unpack(">f", struct.pack(">f", float(IAT)))[0]
-    b.add("valid_exp_iat_single_floats",
-          signed(raw_claims(vaccination(), f32(EXP), f32(IAT))), None, holder=HOLDER,
-          certificate=cert("vaccination", min(vacc_end, int(exp32))))
+    b.add(
+        "valid_exp_iat_single_floats",
+        signed(raw_claims(vaccination(), f32(EXP), f32(IAT))),
+        None,
+        holder=HOLDER,
+        certificate=cert("vaccination", min(vacc_end, int(exp32))),
+    )
     if iat32 > T + 300:
         raise RuntimeError("single-float iat landed in the future")
     bare = iss["collide_a"]  # a bare key without validity dates: only the token's times count
-    b.add("token_exp_half_float_decodes_and_expires",
-          sign(bare, raw_claims(vaccination(), f16(65504.0), f16(1.5)), kid=COLLIDING_KID).token,
-          "token_expired", holder=HOLDER, certificate=cert("vaccination", 65504))
+    b.add(
+        "token_exp_half_float_decodes_and_expires",
+        sign(bare, raw_claims(vaccination(), f16(65504.0), f16(1.5)), kid=COLLIDING_KID).token,
+        "token_expired",
+        holder=HOLDER,
+        certificate=cert("vaccination", 65504),
+    )
     exp_at = T + 3600
     t_round = signed(raw_claims(vaccination(), f64(exp_at + 0.5), IAT))
     b.add("token_exp_float_rounded_down_valid_at_leeway_end", t_round, None, at=exp_at + 300)
     b.add("token_exp_float_rounded_down_expired", t_round, "token_expired", at=exp_at + 301)
-    b.add("token_iat_float_rounded_up_not_yet_valid",
-          signed(raw_claims(vaccination(), EXP, f64(T + 300.25))), "token_not_yet_valid")
-    b.add("token_iat_float_whole_valid",
-          signed(raw_claims(vaccination(), EXP, f64(T + 300.0))), None)
+    b.add(
+        "token_iat_float_rounded_up_not_yet_valid",
+        signed(raw_claims(vaccination(), EXP, f64(T + 300.25))),
+        "token_not_yet_valid",
+    )
+    b.add(
+        "token_iat_float_whole_valid", signed(raw_claims(vaccination(), EXP, f64(T + 300.0))), None
+    )
     cwt = "bad_cwt"
     b.add("bad_cwt_exp_float_nan", signed(raw_claims(vaccination(), f64(math.nan), IAT)), cwt)
-    b.add("bad_cwt_exp_half_nan", signed(raw_claims(vaccination(), RawCBOR(b"\xf9\x7e\x00"),
-                                                     IAT)), cwt)
-    b.add("bad_cwt_exp_half_infinity",
-          signed(raw_claims(vaccination(), f16(math.inf), IAT)), cwt)
-    b.add("bad_cwt_iat_single_minus_infinity",
-          signed(raw_claims(vaccination(), EXP, f32(-math.inf))), cwt)
+    b.add(
+        "bad_cwt_exp_half_nan",
+        signed(raw_claims(vaccination(), RawCBOR(b"\xf9\x7e\x00"), IAT)),
+        cwt,
+    )
+    b.add("bad_cwt_exp_half_infinity", signed(raw_claims(vaccination(), f16(math.inf), IAT)), cwt)
+    b.add(
+        "bad_cwt_iat_single_minus_infinity",
+        signed(raw_claims(vaccination(), EXP, f32(-math.inf))),
+        cwt,
+    )
     b.add("bad_cwt_exp_double_1e300", signed(raw_claims(vaccination(), f64(1e300), IAT)), cwt)
-    b.add("bad_cwt_exp_double_year_10000",
-          signed(raw_claims(vaccination(), f64(float(YEAR_10000)), IAT)), cwt)
-    b.add("bad_cwt_iat_float_after_exp_by_rounding",
-          signed(raw_claims(vaccination(), f64(T + DAY + 0.2), f64(T + DAY + 0.1))), cwt)
-    b.add("bad_cwt_exp_float_text", signed(raw_claims(vaccination(), "1621262460.78", IAT)),
-          cwt)
+    b.add(
+        "bad_cwt_exp_double_year_10000",
+        signed(raw_claims(vaccination(), f64(float(YEAR_10000)), IAT)),
+        cwt,
+    )
+    b.add(
+        "bad_cwt_iat_float_after_exp_by_rounding",
+        signed(raw_claims(vaccination(), f64(T + DAY + 0.2), f64(T + DAY + 0.1))),
+        cwt,
+    )
+    b.add("bad_cwt_exp_float_text", signed(raw_claims(vaccination(), "1621262460.78", IAT)), cwt)
 
     # ---- date-times as CBOR tag 0 / tag 1 ------------------------------------------------
     sc = T - 2 * HOUR
-    for name, value in (("tag0_text", Tagged(0, iso(sc))), ("tag1_int", Tagged(1, sc)),
-                        ("tag1_double", Tagged(1, f64(sc + 0.9))),
-                        ("tag1_single", Tagged(1, f32(float(sc))))):
+    for name, value in (
+        ("tag0_text", Tagged(0, iso(sc))),
+        ("tag1_int", Tagged(1, sc)),
+        ("tag1_double", Tagged(1, f64(sc + 0.9))),
+        ("tag1_single", Tagged(1, f32(float(sc)))),
+    ):
         d = test()
         d["t"][0]["sc"] = value
-        sc_val = sc if name != "tag1_single" else int(
-            struct.unpack(">f", struct.pack(">f", float(sc)))[0])
-        b.add(f"valid_test_sc_{name}", tok(d), None, holder=HOLDER,
-              certificate=cert("test", sc_val + 72 * HOUR),
-              at=max(T, sc_val))
-    for name, value in (("tag1_nan", Tagged(1, f64(math.nan))),
-                        ("tag1_infinity", Tagged(1, f16(math.inf))),
-                        ("tag1_year_10000", Tagged(1, YEAR_10000)),
-                        ("tag1_text", Tagged(1, iso(sc))),
-                        ("tag0_integer", Tagged(0, sc)),
-                        ("tag0_date_only", Tagged(0, date(sc))),
-                        ("tag0_no_zone", Tagged(0, iso(sc)[:-1])),
-                        ("tag2_bignum", Tagged(2, b"\x01")),
-                        ("tag1004_date", Tagged(1004, date(sc))),
-                        ("tag_on_tag", Tagged(0, Tagged(0, iso(sc)))),
-                        ("untagged_integer", sc)):
+        sc_val = (
+            sc
+            if name != "tag1_single"
+            else int(struct.unpack(">f", struct.pack(">f", float(sc)))[0])
+        )
+        b.add(
+            f"valid_test_sc_{name}",
+            tok(d),
+            None,
+            holder=HOLDER,
+            certificate=cert("test", sc_val + 72 * HOUR),
+            at=max(T, sc_val),
+        )
+    for name, value in (
+        ("tag1_nan", Tagged(1, f64(math.nan))),
+        ("tag1_infinity", Tagged(1, f16(math.inf))),
+        ("tag1_year_10000", Tagged(1, YEAR_10000)),
+        ("tag1_text", Tagged(1, iso(sc))),
+        ("tag0_integer", Tagged(0, sc)),
+        ("tag0_date_only", Tagged(0, date(sc))),
+        ("tag0_no_zone", Tagged(0, iso(sc)[:-1])),
+        ("tag2_bignum", Tagged(2, b"\x01")),
+        ("tag1004_date", Tagged(1004, date(sc))),
+        ("tag_on_tag", Tagged(0, Tagged(0, iso(sc)))),
+        ("untagged_integer", sc),
+    ):
         d = test()
         d["t"][0]["sc"] = value
         b.add(f"bad_payload_sc_{name}", tok(d), "bad_payload", field="sc")
     # tags on a date field (a date-time where a date is expected: its date part counts)
     d = vaccination()
     d["v"][0]["dt"] = Tagged(0, iso(MIDNIGHT - 30 * DAY + 5 * HOUR))
-    b.add("valid_vaccination_dt_tag0", tok(d), None,
-          certificate=cert("vaccination", vacc_end))
+    b.add("valid_vaccination_dt_tag0", tok(d), None, certificate=cert("vaccination", vacc_end))
     d = vaccination()
     d["v"][0]["dt"] = Tagged(1, MIDNIGHT - 30 * DAY + 5 * HOUR)
-    b.add("valid_vaccination_dt_tag1_utc_date", tok(d), None,
-          certificate=cert("vaccination", vacc_end))
+    b.add(
+        "valid_vaccination_dt_tag1_utc_date",
+        tok(d),
+        None,
+        certificate=cert("vaccination", vacc_end),
+    )
     for field_, value in (("tg", Tagged(0, "840539006")), ("co", Tagged(1, 643))):
         d = vaccination()
         d["v"][0][field_] = value
@@ -1033,26 +1535,41 @@ def leniency_vectors(b: Builder, iss: dict[str, Issuer], tok: Callable[..., str]
     dt0 = MIDNIGHT - 100 * DAY
     d = vaccination(dt0)
     d["v"][0]["dt"] = date(dt0) + "T22:54:00+02:00"
-    b.add("valid_vaccination_dt_datetime_offset", tok(d, iat=dt0 - 2 * DAY), None,
-          certificate=cert("vaccination", dt0 + 365 * DAY))
+    b.add(
+        "valid_vaccination_dt_datetime_offset",
+        tok(d, iat=dt0 - 2 * DAY),
+        None,
+        certificate=cert("vaccination", dt0 + 365 * DAY),
+    )
     d = vaccination(dt0)
     d["v"][0]["dt"] = date(dt0) + "T23:30:00-05:00"  # 04:30Z the next day: the date counts
     tv = tok(d, iat=dt0 - 2 * DAY)
     b.add("vaccination_dt_datetime_date_part_counts_valid", tv, None, at=dt0)
-    b.add("vaccination_dt_datetime_date_part_counts_not_yet_valid", tv,
-          "vaccination_not_yet_valid", at=dt0 - 1)
+    b.add(
+        "vaccination_dt_datetime_date_part_counts_not_yet_valid",
+        tv,
+        "vaccination_not_yet_valid",
+        at=dt0 - 1,
+    )
     fr = MIDNIGHT - 60 * DAY
     d = recovery(fr, df=fr + 11 * DAY, du=fr + 200 * DAY)
     r0 = d["r"][0]
     r0["fr"] += "T10:00:00Z"
     r0["df"] += "T00:00:00.000+08:00"
     r0["du"] += "T23:59:59+08:00"
-    b.add("valid_recovery_dates_with_times", tok(d, iat=fr), None, at=fr + 180 * DAY,
-          certificate=cert("recovery", fr + 180 * DAY))
-    for name, text in (("no_zone", "2021-10-16T00:00:00"),
-                       ("space_separator", "2021-10-16 00:00:00Z"),
-                       ("feb_30_with_time", "2021-02-30T00:00:00Z"),
-                       ("trailing_text", "2021-10-16Tnoon")):
+    b.add(
+        "valid_recovery_dates_with_times",
+        tok(d, iat=fr),
+        None,
+        at=fr + 180 * DAY,
+        certificate=cert("recovery", fr + 180 * DAY),
+    )
+    for name, text in (
+        ("no_zone", "2021-10-16T00:00:00"),
+        ("space_separator", "2021-10-16 00:00:00Z"),
+        ("feb_30_with_time", "2021-02-30T00:00:00Z"),
+        ("trailing_text", "2021-10-16Tnoon"),
+    ):
         d = vaccination()
         d["v"][0]["dt"] = text
         b.add(f"bad_payload_dt_datetime_{name}", tok(d), "bad_payload", field="dt")
@@ -1065,19 +1582,37 @@ def leniency_vectors(b: Builder, iss: dict[str, Issuer], tok: Callable[..., str]
 
     # ---- payload fields the schema does not name --------------------------------------
     d = vaccination()
-    d["meta"] = {"id": "SG-123", "reference": {"type": "NOTARISED", "n": [1, -2, 2.5, None,
-                                                                          True, b"\x00"]},
-                 "issued": Tagged(0, iso(T)), "epoch": Tagged(1, f64(T + 0.5)),
-                 "big": Tagged(2, b"\x01\x00"), "nested": Tagged(55799, {"k": Tagged(32, "x")})}
+    d["meta"] = {
+        "id": "SG-123",
+        "reference": {"type": "NOTARISED", "n": [1, -2, 2.5, None, True, b"\x00"]},
+        "issued": Tagged(0, iso(T)),
+        "epoch": Tagged(1, f64(T + 0.5)),
+        "big": Tagged(2, b"\x01\x00"),
+        "nested": Tagged(55799, {"k": Tagged(32, "x")}),
+    }
     b.add("valid_unknown_meta_object_with_tags", tok(d), None, holder=HOLDER)
     d = vaccination()
     d["nam"]["x-middle"] = "Иванович"
     d["v"][0]["x-lot"] = {"lot": "AB123", "at": Tagged(1, T)}
     b.add("valid_unknown_fields_in_nam_and_entry", tok(d), None, holder=HOLDER)
-    b.add("valid_unknown_claims_and_hcert_keys",
-          signed(dumps({1: "RU", 4: EXP, 6: IAT, 5: IAT, 7: b"cti", 99: Tagged(0, iso(T)),
-                        -260: {1: vaccination(), 2: {"x": Tagged(1, 0)}}})), None,
-          holder=HOLDER)
+    b.add(
+        "valid_unknown_claims_and_hcert_keys",
+        signed(
+            dumps(
+                {
+                    1: "RU",
+                    4: EXP,
+                    6: IAT,
+                    5: IAT,
+                    7: b"cti",
+                    99: Tagged(0, iso(T)),
+                    -260: {1: vaccination(), 2: {"x": Tagged(1, 0)}},
+                }
+            )
+        ),
+        None,
+        holder=HOLDER,
+    )
     d = vaccination()
     d["meta"] = {"a": RawCBOR(b"\xa2\x61k\x01\x61k\x02")}
     b.add("bad_cwt_unknown_field_duplicate_key", tok(d), "bad_cwt")
@@ -1102,12 +1637,18 @@ def hardening_vectors(b: Builder, iss: dict[str, Issuer], tok: Callable[..., str
     cwt = "bad_cwt"
     b.add("bad_cwt_exp_year_10000", signed(raw_claims(vaccination(), YEAR_10000, IAT)), cwt)
     b.add("bad_cwt_iat_year_0", signed(raw_claims(vaccination(), EXP, BEFORE_YEAR_1)), cwt)
-    b.add("bad_cwt_exp_negative_year_0", signed(raw_claims(vaccination(), BEFORE_YEAR_1,
-                                                            BEFORE_YEAR_1)), cwt)
-    b.add("valid_exp_last_second_of_year_9999",
-          sign(iss["collide_a"], raw_claims(vaccination(), LAST_9999, IAT),
-               kid=COLLIDING_KID).token, None, holder=HOLDER,
-          certificate=cert("vaccination", MIDNIGHT - 30 * DAY + 365 * DAY))
+    b.add(
+        "bad_cwt_exp_negative_year_0",
+        signed(raw_claims(vaccination(), BEFORE_YEAR_1, BEFORE_YEAR_1)),
+        cwt,
+    )
+    b.add(
+        "valid_exp_last_second_of_year_9999",
+        sign(iss["collide_a"], raw_claims(vaccination(), LAST_9999, IAT), kid=COLLIDING_KID).token,
+        None,
+        holder=HOLDER,
+        certificate=cert("vaccination", MIDNIGHT - 30 * DAY + 365 * DAY),
+    )
     b.add("bad_cwt_iat_after_exp", signed(raw_claims(vaccination(), T + DAY, T + DAY + 1)), cwt)
     b.add("token_iat_equals_exp_decodes", signed(raw_claims(vaccination(), T, T)), None)
 
@@ -1118,8 +1659,7 @@ def hardening_vectors(b: Builder, iss: dict[str, Issuer], tok: Callable[..., str
         return dumps({1: -7, 4: es.kid, **m})
 
     b.add("valid_crit_alg_kid", signed(p, protected=prot({2: [1, 4]})), None, holder=HOLDER)
-    b.add("bad_cose_crit_unknown_label", signed(p, protected=prot({2: [4, 99], 99: 1})),
-          "bad_cose")
+    b.add("bad_cose_crit_unknown_label", signed(p, protected=prot({2: [4, 99], 99: 1})), "bad_cose")
     b.add("bad_cose_crit_text_label", signed(p, protected=prot({2: ["exp"]})), "bad_cose")
     b.add("bad_cose_crit_empty", signed(p, protected=prot({2: []})), "bad_cose")
     b.add("bad_cose_crit_not_an_array", signed(p, protected=prot({2: 4})), "bad_cose")
@@ -1130,19 +1670,35 @@ def hardening_vectors(b: Builder, iss: dict[str, Issuer], tok: Callable[..., str
     d["nam"]["fn"] = "Иванов\u202eвонавИ"
     d["nam"]["gn"] = "Ив\x00а\nн\u2066\u0085\u200f"
     fffd = "\ufffd"
-    b.add("valid_names_controls_and_bidi_replaced", tok(d), None,
-          holder={"name": f"Иванов{fffd}вонавИ Ив{fffd}а{fffd}н{fffd}{fffd}{fffd}",
-                  "name_latin": "IVANOV<IVAN", "dob": "1980-01-01"})
+    b.add(
+        "valid_names_controls_and_bidi_replaced",
+        tok(d),
+        None,
+        holder={
+            "name": f"Иванов{fffd}вонавИ Ив{fffd}а{fffd}н{fffd}{fffd}{fffd}",
+            "name_latin": "IVANOV<IVAN",
+            "dob": "1980-01-01",
+        },
+    )
     d = vaccination()
     d["nam"] = {"fn": "\u202dIVANOV", "fnt": "IVANOV"}
-    b.add("valid_name_override_at_start_replaced", tok(d), None,
-          holder={"name": f"{fffd}IVANOV", "name_latin": "IVANOV", "dob": "1980-01-01"})
+    b.add(
+        "valid_name_override_at_start_replaced",
+        tok(d),
+        None,
+        holder={"name": f"{fffd}IVANOV", "name_latin": "IVANOV", "dob": "1980-01-01"},
+    )
 
 
 def valueset_vectors(b: Builder, tok: Callable[..., str]) -> None:
     """Coded fields checked against the EU value sets (release 2.12.0, package data)."""
-    for field_, value in (("co", "XY"), ("tg", "840539007"), ("vp", "J07BX99"),
-                          ("mp", "EU/9/99/9999"), ("ma", "ORG-99999999")):
+    for field_, value in (
+        ("co", "XY"),
+        ("tg", "840539007"),
+        ("vp", "J07BX99"),
+        ("mp", "EU/9/99/9999"),
+        ("ma", "ORG-99999999"),
+    ):
         d = vaccination()
         d["v"][0][field_] = value
         b.add(f"bad_payload_unknown_vaccination_{field_}", tok(d), "bad_payload", field=field_)
@@ -1155,12 +1711,18 @@ def valueset_vectors(b: Builder, tok: Callable[..., str]) -> None:
     b.add("bad_payload_unknown_recovery_tg", tok(d), "bad_payload", field="tg")
     d = test(tt="LP217198-3")
     d["t"][0]["ma"] = "9999"
-    b.add("valid_test_device_not_checked_without_device_list", tok(d), None,
-          rules={"accepted_test_types": ["LP6464-4", "LP217198-3"]})
-    for mp, ma in (("EU/1/20/1528", "ORG-100030215"), ("Sputnik-Light",
-                                                        "Gamaleya-Research-Institute"),
-                   ("CoviVac", "Chumakov-Federal-Scientific-Center"),
-                   ("EpiVacCorona", "Vector-Institute")):
+    b.add(
+        "valid_test_device_not_checked_without_device_list",
+        tok(d),
+        None,
+        rules={"accepted_test_types": ["LP6464-4", "LP217198-3"]},
+    )
+    for mp, ma in (
+        ("EU/1/20/1528", "ORG-100030215"),
+        ("Sputnik-Light", "Gamaleya-Research-Institute"),
+        ("CoviVac", "Chumakov-Federal-Scientific-Center"),
+        ("EpiVacCorona", "Vector-Institute"),
+    ):
         d = vaccination()
         d["v"][0].update(mp=mp, ma=ma)
         b.add(f"valueset_known_product_{mp.replace('/', '_')}", tok(d), None, rules="none")
@@ -1221,9 +1783,13 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     ap = argparse.ArgumentParser(description="Generate the qrverify test vectors.")
-    ap.add_argument("--out", type=Path, default=HERE,
-                    help="directory for the JSON files (default: next to this script); "
-                         "issuer keys always live in tests/vectors/keys")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=HERE,
+        help="directory for the JSON files (default: next to this script); "
+        "issuer keys always live in tests/vectors/keys",
+    )
     out: Path = ap.parse_args(argv).out
     out.mkdir(parents=True, exist_ok=True)
     issuers = load_issuers()

@@ -99,8 +99,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_share,
         default=None,
         metavar="SHARE",
-        help="largest share of revoked hashes a sync may remove without --allow-drop "
-        "(default 0.5)",
+        help="largest share of revoked hashes a sync may remove without --allow-drop (default 0.5)",
     )
     parser.add_argument(
         "--progress",

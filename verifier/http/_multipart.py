@@ -104,9 +104,19 @@ class _Form:
 def first_file(body: bytes, content_type: bytes, preferred: str = "image") -> bytes:
     """The data of the form's part named `preferred`, else of its first file part."""
     form = _Form(preferred.encode())
-    callbacks = {name: getattr(form, name) for name in (
-        "on_part_begin", "on_header_field", "on_header_value", "on_header_end",
-        "on_headers_finished", "on_part_data", "on_part_end", "on_end")}
+    callbacks = {
+        name: getattr(form, name)
+        for name in (
+            "on_part_begin",
+            "on_header_field",
+            "on_header_value",
+            "on_header_end",
+            "on_headers_finished",
+            "on_part_data",
+            "on_part_end",
+            "on_end",
+        )
+    }
     parser = MultipartParser(boundary_of(content_type), callbacks)  # type: ignore[arg-type]
     try:
         parser.write(body)

@@ -52,8 +52,15 @@ class GuardedProtocol(HttpToolsProtocol):
     drain_seconds = 5.0
 
     @classmethod
-    def configure(cls, *, max_line: int, max_headers: int, header_timeout: float,
-                  body_timeout: float, drain_seconds: float) -> None:
+    def configure(
+        cls,
+        *,
+        max_line: int,
+        max_headers: int,
+        header_timeout: float,
+        body_timeout: float,
+        drain_seconds: float,
+    ) -> None:
         cls.max_line = max_line
         cls.max_headers = max_headers
         cls.header_timeout = header_timeout
@@ -97,13 +104,16 @@ class GuardedProtocol(HttpToolsProtocol):
             if self._head_bytes == 0 and (self.cycle is None or self.cycle.response_complete):
                 self.transport.close()  # an idle connection: nothing to answer
                 return
-            self._refuse("request_timeout", "request headers not received within "
-                         f"{self.header_timeout:g} seconds")
+            self._refuse(
+                "request_timeout",
+                f"request headers not received within {self.header_timeout:g} seconds",
+            )
             return
         cycle = self.cycle
         if cycle is not None and not cycle.response_started:
-            self._refuse("request_timeout",
-                         f"request body not received within {self.body_timeout:g} seconds")
+            self._refuse(
+                "request_timeout", f"request body not received within {self.body_timeout:g} seconds"
+            )
         else:  # the answer is out; the body (or its drain) is late: stop waiting
             self.transport.close()
 
@@ -116,8 +126,9 @@ class GuardedProtocol(HttpToolsProtocol):
         if cycle is not None and not cycle.response_complete:
             cycle.disconnected = True  # the app's receive() returns http.disconnect
             cycle.message_event.set()
-        if not answering and not (cycle is not None and cycle.response_complete
-                                  and not self._in_head):
+        if not answering and not (
+            cycle is not None and cycle.response_complete and not self._in_head
+        ):
             self.transport.write(raw_error(code, message))
         self.transport.close()
 
@@ -137,8 +148,7 @@ class GuardedProtocol(HttpToolsProtocol):
             if code is None:
                 self.transport.close()
             else:
-                self._refuse(code, None if isinstance(refused, _Refuse)
-                             else "invalid HTTP request")
+                self._refuse(code, None if isinstance(refused, _Refuse) else "invalid HTTP request")
             return
         except httptools.HttpParserError:
             self._refuse("bad_request", "invalid HTTP request")

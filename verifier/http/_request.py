@@ -60,8 +60,12 @@ class ApiError(Exception):
     """A client (or server) error answered as JSON: `code` from ERRORS, a safe `message`
     that never quotes the request, and optional extra headers."""
 
-    def __init__(self, code: str, message: str | None = None,
-                 headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str | None = None,
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
         status, default = ERRORS[code]
         super().__init__(message or default)
         self.code = code
@@ -78,26 +82,41 @@ def raw_error(code: str, message: str | None = None, *, close: bool = True) -> b
     """A complete HTTP/1.1 error answer, for the connection protocol (no app involved)."""
     body = error_body(code, message)
     status = ERRORS[code][0]
-    head = (f"HTTP/1.1 {status} {_PHRASES.get(status, 'Error')}\r\n"
-            f"content-type: application/json\r\ncontent-length: {len(body)}\r\n"
-            + ("connection: close\r\n" if close else "") + "\r\n")
+    head = (
+        f"HTTP/1.1 {status} {_PHRASES.get(status, 'Error')}\r\n"
+        f"content-type: application/json\r\ncontent-length: {len(body)}\r\n"
+        + ("connection: close\r\n" if close else "")
+        + "\r\n"
+    )
     return head.encode("ascii") + body
 
 
-_PHRASES = {400: "Bad Request", 408: "Request Timeout", 414: "URI Too Long",
-            431: "Request Header Fields Too Large", 413: "Content Too Large",
-            503: "Service Unavailable"}
+_PHRASES = {
+    400: "Bad Request",
+    408: "Request Timeout",
+    414: "URI Too Long",
+    431: "Request Header Fields Too Large",
+    413: "Content Too Large",
+    503: "Service Unavailable",
+}
 
 
-async def send_json(send: Send, status: int, body: bytes,
-                    headers: list[tuple[bytes, bytes]]) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [*headers, JSON_TYPE, (b"content-length", b"%d" % len(body))]})
+async def send_json(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, JSON_TYPE, (b"content-length", b"%d" % len(body))],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
-async def send_error(send: Send, state: dict[str, Any], exc: ApiError,
-                     headers: list[tuple[bytes, bytes]]) -> None:
+async def send_error(
+    send: Send, state: dict[str, Any], exc: ApiError, headers: list[tuple[bytes, bytes]]
+) -> None:
     """The one error answer of the plain-ASGI paths (the Starlette routes use the same body)."""
     state["error"] = exc.code
     await send_json(send, exc.status, error_body(exc.code, exc.message), [*headers, *exc.headers])
@@ -106,11 +125,17 @@ async def send_error(send: Send, state: dict[str, Any], exc: ApiError,
 class Head:
     """What the routes need from the request headers, read in one pass (`scan`)."""
 
-    __slots__ = ("media", "content_type", "api_key", "language", "length", "request_id",
-                 "origin")
+    __slots__ = ("media", "content_type", "api_key", "language", "length", "request_id", "origin")
 
-    def __init__(self, content_type: bytes, api_key: bytes | None, language: bytes | None,
-                 length: bytes | None, request_id: bytes | None, origin: bytes | None) -> None:
+    def __init__(
+        self,
+        content_type: bytes,
+        api_key: bytes | None,
+        language: bytes | None,
+        length: bytes | None,
+        request_id: bytes | None,
+        origin: bytes | None,
+    ) -> None:
         self.content_type = content_type  # the raw header (multipart needs its boundary)
         # lower-case media type without parameters
         self.media = content_type.split(b";", 1)[0].strip().lower() if content_type else b""
@@ -121,8 +146,16 @@ class Head:
         self.origin = origin
 
 
-_WANTED = frozenset({b"content-type", b"x-api-key", b"accept-language", b"content-length",
-                     b"x-request-id", b"origin"})
+_WANTED = frozenset(
+    {
+        b"content-type",
+        b"x-api-key",
+        b"accept-language",
+        b"content-length",
+        b"x-request-id",
+        b"origin",
+    }
+)
 
 
 def scan(headers: list[tuple[bytes, bytes]]) -> Head:
@@ -133,8 +166,14 @@ def scan(headers: list[tuple[bytes, bytes]]) -> Head:
     if not found:
         return Head(b"", None, None, None, None, None)
     get = found.get
-    return Head(get(b"content-type", b""), get(b"x-api-key"), get(b"accept-language"),
-                get(b"content-length"), get(b"x-request-id"), get(b"origin"))
+    return Head(
+        get(b"content-type", b""),
+        get(b"x-api-key"),
+        get(b"accept-language"),
+        get(b"content-length"),
+        get(b"x-request-id"),
+        get(b"origin"),
+    )
 
 
 def authorize(api_keys: Any, head: Head) -> str | None:
@@ -143,8 +182,7 @@ def authorize(api_keys: Any, head: Head) -> str | None:
         return None
     name: str | None = api_keys.lookup(head.api_key)
     if name is None:
-        raise ApiError("unauthorized",
-                       headers=[(b"www-authenticate", API_KEY_CHALLENGE.encode())])
+        raise ApiError("unauthorized", headers=[(b"www-authenticate", API_KEY_CHALLENGE.encode())])
     return name
 
 
@@ -186,8 +224,9 @@ async def read_body(receive: Receive, head: Head, limit: int, timeout: float) ->
                 if not message.get("more_body", False):
                     break
     except TimeoutError:
-        raise ApiError("request_timeout",
-                       f"request body not received within {timeout:g} seconds") from None
+        raise ApiError(
+            "request_timeout", f"request body not received within {timeout:g} seconds"
+        ) from None
     return b"".join(chunks)
 
 
@@ -223,8 +262,10 @@ def token_of(head: Head, body: bytes) -> str:
             return body.decode("utf-8")
         except UnicodeDecodeError:
             raise ApiError("bad_encoding") from None
-    raise ApiError("unsupported_media_type",
-                   'send application/json {"token": ...} or the bare token as text/plain')
+    raise ApiError(
+        "unsupported_media_type",
+        'send application/json {"token": ...} or the bare token as text/plain',
+    )
 
 
 def tokens_of(head: Head, body: bytes, max_batch: int) -> list[str]:
@@ -258,8 +299,7 @@ def reason_code(reason: Any) -> str | None:
     return str(getattr(reason, "value", reason))
 
 
-def record(ctx: Any, scope: Scope, state: dict[str, Any], verdict: Any,
-           client: str | None) -> None:
+def record(ctx: Any, scope: Scope, state: dict[str, Any], verdict: Any, client: str | None) -> None:
     """Verdict bookkeeping: the metrics and the access-log fields of one verdict, then the
     app's verdict hooks (`Context.verdict_hooks`)."""
     status, reason = verdict.status, reason_code(verdict.reason)

@@ -84,8 +84,14 @@ class Limits:
     image_concurrency: int = 2
 
     def __post_init__(self) -> None:
-        for name in ("max_body", "max_batch_body", "max_batch", "max_image_bytes",
-                     "max_image_pixels", "image_concurrency"):
+        for name in (
+            "max_body",
+            "max_batch_body",
+            "max_batch",
+            "max_image_bytes",
+            "max_image_pixels",
+            "image_concurrency",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, not {value!r}")
@@ -111,8 +117,7 @@ class Context:
     # admit(scope, client, token) may raise ApiError before a token is verified;
     # verdict(scope, client, reason_code) sees every verdict.
     admit_hooks: list[Callable[[Any, str | None, str], None]] = field(default_factory=list)
-    verdict_hooks: list[Callable[[Any, str | None, str | None], None]] = field(
-        default_factory=list)
+    verdict_hooks: list[Callable[[Any, str | None, str | None], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.verify = self.verifier.verify
@@ -183,7 +188,8 @@ async def verify_one(request: Request) -> Response:
     """Verify one token (the fast path in `Observe` answers this route the same way)."""
     ctx, head, state = _parts(request)
     return _verdict_response(
-        await verify_single(ctx, request.scope, request.receive, head, state), head)
+        await verify_single(ctx, request.scope, request.receive, head, state), head
+    )
 
 
 @_answers_errors
@@ -191,8 +197,9 @@ async def verify_batch(request: Request) -> Response:
     ctx, head, state = _parts(request)
     client = _request.authorize(ctx.api_keys, head)
     limits = ctx.limits
-    body = await _request.read_body(request.receive, head, limits.max_batch_body,
-                                    limits.body_timeout)
+    body = await _request.read_body(
+        request.receive, head, limits.max_batch_body, limits.body_timeout
+    )
     tokens = _request.tokens_of(head, body, limits.max_batch)
     del body
     if ctx.admit_hooks:
@@ -215,8 +222,11 @@ async def verify_batch(request: Request) -> Response:
         state["client"] = client
     state["tokens"] = len(verdicts)
     state["valid"] = valid
-    payload = b'{"results":[' + b",".join(
-        [_request.verdict_json(v, head.language) for v in verdicts]) + b"]}"
+    payload = (
+        b'{"results":['
+        + b",".join([_request.verdict_json(v, head.language) for v in verdicts])
+        + b"]}"
+    )
     return _verdict_response(payload, head)
 
 
@@ -233,8 +243,10 @@ def image_bytes(head: Head, body: bytes) -> bytes:
     elif head.media in _IMAGE_TYPES:
         data = body
     else:
-        raise ApiError("unsupported_media_type",
-                       "send a PNG or JPEG image (image/png, image/jpeg or a form upload)")
+        raise ApiError(
+            "unsupported_media_type",
+            "send a PNG or JPEG image (image/png, image/jpeg or a form upload)",
+        )
     if not data:
         raise ApiError("empty_body", "empty image")
     if images.sniff(data) is None:
@@ -250,8 +262,9 @@ async def verify_image(request: Request) -> Response:
     ctx, head, state = _parts(request)
     client = _request.authorize(ctx.api_keys, head)
     limits = ctx.limits
-    body = await _request.read_body(request.receive, head, limits.max_image_bytes,
-                                    limits.body_timeout)
+    body = await _request.read_body(
+        request.receive, head, limits.max_image_bytes, limits.body_timeout
+    )
     data = image_bytes(head, body)
     del body
     if not ctx.image_slots:
@@ -259,7 +272,8 @@ async def verify_image(request: Request) -> Response:
     try:
         text = await anyio.to_thread.run_sync(
             lambda: images.decode_qr(data, max_pixels=limits.max_image_pixels),
-            limiter=ctx.image_slots[0])
+            limiter=ctx.image_slots[0],
+        )
     except images.ImageTooLarge as exc:
         ctx.metrics.count_image("too_large")
         raise ApiError("image_too_large", str(exc)) from None
@@ -296,8 +310,9 @@ async def readyz(request: Request) -> Response:
         status = ctx.store_status()
     except Exception:  # noqa: BLE001 - a broken store is "not ready", not a 500
         app_log.warning("store status failed", exc_info=True)
-        return json_response(503, orjson.dumps(
-            {"ready": False, "reason": "store status unavailable"}), NO_STORE)
+        return json_response(
+            503, orjson.dumps({"ready": False, "reason": "store status unavailable"}), NO_STORE
+        )
     counts = status.get("counts") or {}
     ready = bool(status.get("ready"))
     reason = status.get("reason")
@@ -306,10 +321,14 @@ async def readyz(request: Request) -> Response:
     if not ready and not reason:
         reason = "store not ready"
     body: dict[str, Any] = {
-        "ready": ready, "reason": None if ready else reason,
-        "age_seconds": status.get("age_seconds"), "counts": counts,
-        "source": status.get("source"), "version": _store_version(status),
-        "worker": os.getpid()}
+        "ready": ready,
+        "reason": None if ready else reason,
+        "age_seconds": status.get("age_seconds"),
+        "counts": counts,
+        "source": status.get("source"),
+        "version": _store_version(status),
+        "worker": os.getpid(),
+    }
     workers = ctx.metrics.workers(status)
     if workers is not None:
         body["workers"] = workers
@@ -322,14 +341,17 @@ async def metrics_endpoint(request: Request) -> Response:
         status: dict[str, Any] | None = ctx.store_status()
     except Exception:  # noqa: BLE001
         status = None
-    return Response(ctx.metrics.render(status), media_type=METRICS_CONTENT_TYPE,
-                    headers=NO_STORE)
+    return Response(ctx.metrics.render(status), media_type=METRICS_CONTENT_TYPE, headers=NO_STORE)
 
 
 def api_document(ctx: Context) -> dict[str, Any]:
     """The OpenAPI document of this app (its routes, limits, version, key policy)."""
-    return openapi.document([(path, method) for path, _, method in ROUTES], ctx.limits,
-                            ctx.version, ctx.api_keys is not None)
+    return openapi.document(
+        [(path, method) for path, _, method in ROUTES],
+        ctx.limits,
+        ctx.version,
+        ctx.api_keys is not None,
+    )
 
 
 async def openapi_json(request: Request) -> Response:
@@ -341,8 +363,9 @@ async def docs_page(request: Request) -> Response:
     ctx: Context = request.app.state.ctx
     headers = dict(PAGE_HEADERS)
     headers["cache-control"] = "no-cache"
-    return Response(openapi.docs_html(api_document(ctx)), media_type="text/html; charset=utf-8",
-                    headers=headers)
+    return Response(
+        openapi.docs_html(api_document(ctx)), media_type="text/html; charset=utf-8", headers=headers
+    )
 
 
 async def page(request: Request) -> Response:
@@ -421,10 +444,15 @@ def create_app(
     """
     sink = LoggingAccessSink() if access_log == "logging" else access_log
     origins = tuple(cors_origins)
-    ctx = Context(verifier=verifier, limits=limits or Limits(),
-                  metrics=metrics if metrics is not None else Metrics(),
-                  api_keys=api_keys, cors=Cors(origins) if origins else None,
-                  static=_load_static(static_dir), link_limiter=link_limiter)
+    ctx = Context(
+        verifier=verifier,
+        limits=limits or Limits(),
+        metrics=metrics if metrics is not None else Metrics(),
+        api_keys=api_keys,
+        cors=Cors(origins) if origins else None,
+        static=_load_static(static_dir),
+        link_limiter=link_limiter,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -447,8 +475,9 @@ def create_app(
         ctx.metrics.status_fn = ctx.store_status
     routes = [Route(path, endpoint, methods=[method]) for path, endpoint, method in ROUTES]
     ctx.verify_route = routes[0]
-    app = Service(routes=routes, exception_handlers={HTTPException: _http_exception},
-                  lifespan=lifespan)
+    app = Service(
+        routes=routes, exception_handlers={HTTPException: _http_exception}, lifespan=lifespan
+    )
     app.outer = lambda inner: Observe(inner, ctx=ctx, sink=sink, fast_path=fast_path)
     app.state.ctx = ctx
     app.state.metrics = ctx.metrics

@@ -93,8 +93,9 @@ class ApiKeys:
             with open(path, "rb") as fh:
                 data = fh.read(MAX_FILE_BYTES + 1)
         except OSError as exc:
-            raise ApiKeyFileError(f"cannot read API-key file {os.fspath(path)!r}: "
-                                  f"{exc.strerror or exc}") from None
+            raise ApiKeyFileError(
+                f"cannot read API-key file {os.fspath(path)!r}: {exc.strerror or exc}"
+            ) from None
         try:
             return cls.from_json(data)
         except ApiKeyFileError as exc:
@@ -104,8 +105,11 @@ class ApiKeys:
         """The name of the key `presented`, or None when it is not a valid key."""
         if presented is None:
             return None
-        raw = presented.encode("utf-8", "surrogateescape") if isinstance(presented, str) \
+        raw = (
+            presented.encode("utf-8", "surrogateescape")
+            if isinstance(presented, str)
             else presented
+        )
         if not raw or len(raw) > MAX_SECRET_CHARS * 4:
             return None
         digest = hashlib.sha256(raw).digest()
@@ -135,17 +139,18 @@ def _parse_entry(i: int, item: Any) -> tuple[str, bytes]:
         raise ApiKeyFileError(f"{where}: \"name\" must be 1-64 letters, digits, '.', '_' or '-'")
     has_key, has_hash = "key" in item, "sha256" in item
     if has_key == has_hash:
-        raise ApiKeyFileError(f"{where} ({name}): give exactly one of \"key\" or \"sha256\"")
+        raise ApiKeyFileError(f'{where} ({name}): give exactly one of "key" or "sha256"')
     if has_key:
         secret = item["key"]
         if not isinstance(secret, str) or not (MIN_SECRET_CHARS <= len(secret) <= MAX_SECRET_CHARS):
             raise ApiKeyFileError(
-                f"{where} ({name}): \"key\" must be a string of {MIN_SECRET_CHARS}-"
-                f"{MAX_SECRET_CHARS} characters")
+                f'{where} ({name}): "key" must be a string of {MIN_SECRET_CHARS}-'
+                f"{MAX_SECRET_CHARS} characters"
+            )
         if secret != secret.strip() or not secret.isprintable():
-            raise ApiKeyFileError(f"{where} ({name}): \"key\" has spaces or control characters")
+            raise ApiKeyFileError(f'{where} ({name}): "key" has spaces or control characters')
         return name, hashlib.sha256(secret.encode("utf-8")).digest()
     hexdigest = item["sha256"]
     if not isinstance(hexdigest, str) or not _HEX64_RE.fullmatch(hexdigest):
-        raise ApiKeyFileError(f"{where} ({name}): \"sha256\" must be 64 hex digits")
+        raise ApiKeyFileError(f'{where} ({name}): "sha256" must be 64 hex digits')
     return name, bytes.fromhex(hexdigest)

@@ -35,7 +35,7 @@ class ImageTooLarge(ImageError):
 
 
 def sniff(data: bytes) -> str | None:
-    """"PNG", "JPEG" or None, from the magic bytes."""
+    """ "PNG", "JPEG" or None, from the magic bytes."""
     if data.startswith(PNG_MAGIC):
         return "PNG"
     if data.startswith(JPEG_MAGIC):
@@ -98,7 +98,8 @@ def decode_qr(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> str | Non
         raise ImageError(f"the {kind} image could not be decoded") from exc
     try:
         barcodes = zxingcpp.read_barcodes(
-            gray, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode))
+            gray, formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+        )
     except Exception as exc:  # noqa: BLE001 - the barcode reader refusing the picture
         raise ImageError("the image could not be searched for a QR code") from exc
     texts = [b.text for b in barcodes if b.valid and b.text]

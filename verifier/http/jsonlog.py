@@ -99,8 +99,10 @@ class LoggingAccessSink:
 
 
 _ACCESS_HEAD = ('","level":"info","logger":"' + ACCESS_LOGGER + '","msg":"request"').encode()
-_DROP_HEAD = ('","level":"warning","logger":"' + APP_LOGGER + '","msg":"access log writer fell '
-              'behind: lines dropped"').encode()
+_DROP_HEAD = (
+    '","level":"warning","logger":"' + APP_LOGGER + '","msg":"access log writer fell '
+    'behind: lines dropped"'
+).encode()
 
 
 class AccessLog:
@@ -117,8 +119,9 @@ class AccessLog:
     CPython); formatting and writing are serialised by a lock so lines keep their order.
     """
 
-    def __init__(self, stream: Any, *, interval: float = 0.05, max_lines: int = 512,
-                 cap: int = 200_000) -> None:
+    def __init__(
+        self, stream: Any, *, interval: float = 0.05, max_lines: int = 512, cap: int = 200_000
+    ) -> None:
         self.stream = stream
         self.interval = interval
         self.max_lines = max_lines
@@ -150,8 +153,7 @@ class AccessLog:
         if self._closed:
             self.flush()
             return
-        self._thread = threading.Thread(target=self._run, name="qrverify-access-log",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="qrverify-access-log", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:

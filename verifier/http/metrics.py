@@ -17,8 +17,21 @@ from typing import Any
 from verifier import __version__
 
 DEFAULT_BUCKETS: tuple[float, ...] = (
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-    2.5, 5.0,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
 )
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -45,8 +58,9 @@ def _labels(names: tuple[str, ...], values: tuple[Any, ...]) -> str:
 class Metrics:
     """Counters and a latency histogram; `render()` adds the store gauges at scrape time."""
 
-    def __init__(self, buckets: tuple[float, ...] = DEFAULT_BUCKETS,
-                 version: str = __version__) -> None:
+    def __init__(
+        self, buckets: tuple[float, ...] = DEFAULT_BUCKETS, version: str = __version__
+    ) -> None:
         self.version = version
         self.buckets = tuple(sorted(buckets))
         self.requests: dict[tuple[str, str, int], int] = {}
@@ -156,20 +170,29 @@ class Metrics:
             out.append(f"{name}_sum{{{base}}} {_fmt(total._hist_sum[route])}")
             out.append(f"{name}_count{{{base}}} {cumulative}")
 
-        family("qrverify_verdicts_total", "counter",
-               "Verdicts by status and reason code (reason=\"none\" when valid).")
+        family(
+            "qrverify_verdicts_total",
+            "counter",
+            'Verdicts by status and reason code (reason="none" when valid).',
+        )
         for (vstatus, reason), n in sorted(total.verdicts.items()):
             lbl = _labels(("status", "reason"), (vstatus, reason))
             out.append(f"qrverify_verdicts_total{{{lbl}}} {n}")
 
-        family("qrverify_client_verdicts_total", "counter",
-               "Verdicts by API-key name (the key file's name, never the secret) and status.")
+        family(
+            "qrverify_client_verdicts_total",
+            "counter",
+            "Verdicts by API-key name (the key file's name, never the secret) and status.",
+        )
         for (client, cstatus), n in sorted(total.client_verdicts.items()):
             lbl = _labels(("client", "status"), (client, cstatus))
             out.append(f"qrverify_client_verdicts_total{{{lbl}}} {n}")
 
-        family("qrverify_image_decodes_total", "counter",
-               "Uploaded images by outcome (qr_found, no_qr, bad_image, too_large).")
+        family(
+            "qrverify_image_decodes_total",
+            "counter",
+            "Uploaded images by outcome (qr_found, no_qr, bad_image, too_large).",
+        )
         for outcome, n in sorted(total.images.items()):
             out.append(f'qrverify_image_decodes_total{{outcome="{_escape(outcome)}"}} {n}')
 
@@ -177,17 +200,26 @@ class Metrics:
             _render_store(out, family, store_status)
         workers = self.workers(store_status)
         if workers is None and store_status is not None:
-            workers = [{"worker": os.getpid(), "version": store_status.get("version"),
-                        "source": store_status.get("source")}]
+            workers = [
+                {
+                    "worker": os.getpid(),
+                    "version": store_status.get("version"),
+                    "source": store_status.get("source"),
+                }
+            ]
         if workers:
             family("qrverify_workers", "gauge", "Worker processes of this server.")
             out.append(f"qrverify_workers {len(workers)}")
-            family("qrverify_worker_snapshot_info", "gauge",
-                   "The store snapshot version each worker serves (always 1).")
+            family(
+                "qrverify_worker_snapshot_info",
+                "gauge",
+                "The store snapshot version each worker serves (always 1).",
+            )
             for w in workers:
-                lbl = _labels(("worker", "version", "source"),
-                              (w.get("worker"), w.get("version") or "none",
-                               w.get("source") or "unknown"))
+                lbl = _labels(
+                    ("worker", "version", "source"),
+                    (w.get("worker"), w.get("version") or "none", w.get("source") or "unknown"),
+                )
                 out.append(f"qrverify_worker_snapshot_info{{{lbl}}} 1")
         out.append("")
         return "\n".join(out).encode("utf-8")
@@ -203,14 +235,20 @@ def _render_store(out: list[str], family: Any, status: Mapping[str, Any]) -> Non
         out.append(f'qrverify_store_age_seconds{{source="{source}"}} {_fmt(float(age))}')
     counts = status.get("counts")
     if isinstance(counts, Mapping):
-        family("qrverify_store_entries", "gauge",
-               "Entries in the replica: issuer keys, revoked hashes, registry hashes.")
+        family(
+            "qrverify_store_entries",
+            "gauge",
+            "Entries in the replica: issuer keys, revoked hashes, registry hashes.",
+        )
         for kind in ("keys", "revoked", "registry"):
             value = counts.get(kind)
             if isinstance(value, int) and not isinstance(value, bool):
                 out.append(f'qrverify_store_entries{{source="{source}",set="{kind}"}} {value}')
         skipped = counts.get("skipped_keys")
         if isinstance(skipped, int) and not isinstance(skipped, bool):
-            family("qrverify_trust_skipped_keys", "gauge",
-                   "Unusable trust-file entries skipped at load (see the startup warnings).")
+            family(
+                "qrverify_trust_skipped_keys",
+                "gauge",
+                "Unusable trust-file entries skipped at load (see the startup warnings).",
+            )
             out.append(f'qrverify_trust_skipped_keys{{source="{source}"}} {skipped}')

@@ -52,15 +52,19 @@ class Cors:
         return self.any or origin in self.origins
 
     def headers(self, origin: bytes) -> list[tuple[bytes, bytes]]:
-        return [(b"access-control-allow-origin", b"*" if self.any else origin),
-                (b"vary", b"origin"),
-                (b"access-control-expose-headers", self.EXPOSE_HEADERS)]
+        return [
+            (b"access-control-allow-origin", b"*" if self.any else origin),
+            (b"vary", b"origin"),
+            (b"access-control-expose-headers", self.EXPOSE_HEADERS),
+        ]
 
     def preflight(self, origin: bytes) -> list[tuple[bytes, bytes]]:
-        return [*self.headers(origin),
-                (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
-                (b"access-control-allow-headers", self.ALLOW_HEADERS),
-                (b"access-control-max-age", b"600")]
+        return [
+            *self.headers(origin),
+            (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
+            (b"access-control-allow-headers", self.ALLOW_HEADERS),
+            (b"access-control-max-age", b"600"),
+        ]
 
 
 class Observe:
@@ -100,6 +104,7 @@ class Observe:
                 scope["route"] = ctx.verify_route
                 status = await _verify_fast(ctx, scope, receive, send, head, state, extra)
             else:
+
                 async def send_with_headers(message: Message) -> None:
                     nonlocal status
                     if message["type"] == "http.response.start":
@@ -109,8 +114,11 @@ class Observe:
 
                 await self.app(scope, receive, send_with_headers)
         except Exception:  # noqa: BLE001 - the last line of defence: never leak, never die
-            app_log.error("unhandled exception", exc_info=True,
-                          extra={"fields": {"route": _route_label(scope)}})
+            app_log.error(
+                "unhandled exception",
+                exc_info=True,
+                extra={"fields": {"route": _route_label(scope)}},
+            )
             if status == 0:
                 await _request.send_error(send, state, ApiError("internal_error"), extra)
             status = 500
@@ -122,16 +130,25 @@ class Observe:
         method = scope["method"]
         self.ctx.metrics.observe_request(route, method, status, duration)
         if self.sink is not None:
-            fields: dict[str, Any] = {"method": method if len(method) <= 16 else "OTHER",
-                                      "route": route, "status": status,
-                                      "duration_ms": int(duration * 1e6) / 1000}
+            fields: dict[str, Any] = {
+                "method": method if len(method) <= 16 else "OTHER",
+                "route": route,
+                "status": status,
+                "duration_ms": int(duration * 1e6) / 1000,
+            }
             fields.update(state)
             self.sink.write(fields)
 
 
-async def _verify_fast(ctx: Any, scope: Scope, receive: Receive, send: Send,
-                       head: _request.Head, state: dict[str, Any],
-                       extra: list[tuple[bytes, bytes]]) -> int:
+async def _verify_fast(
+    ctx: Any,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    head: _request.Head,
+    state: dict[str, Any],
+    extra: list[tuple[bytes, bytes]],
+) -> int:
     """POST /v1/verify in plain ASGI, through the same `_request` steps as the route."""
     try:
         body = await verify_single(ctx, scope, receive, head, state)
@@ -145,8 +162,9 @@ async def _verify_fast(ctx: Any, scope: Scope, receive: Receive, send: Send,
     return 200
 
 
-async def verify_single(ctx: Any, scope: Scope, receive: Receive, head: _request.Head,
-                        state: dict[str, Any]) -> bytes:
+async def verify_single(
+    ctx: Any, scope: Scope, receive: Receive, head: _request.Head, state: dict[str, Any]
+) -> bytes:
     """The verdict JSON of one /v1/verify request (ApiError for a bad request)."""
     client = _request.authorize(ctx.api_keys, head)
     limits = ctx.limits

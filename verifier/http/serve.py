@@ -41,23 +41,39 @@ def build_app(cfg: ServeConfig, verifier: Any | None = None) -> Any:
     if verifier is None:
         verifier = build_verifier(cfg)
     try:
-        limits = Limits(max_body=cfg.max_body, max_batch_body=cfg.max_batch_body,
-                        max_batch=cfg.max_batch, max_image_bytes=cfg.max_image_bytes,
-                        max_image_pixels=cfg.max_image_pixels, body_timeout=cfg.body_timeout)
+        limits = Limits(
+            max_body=cfg.max_body,
+            max_batch_body=cfg.max_batch_body,
+            max_batch=cfg.max_batch,
+            max_image_bytes=cfg.max_image_bytes,
+            max_image_pixels=cfg.max_image_pixels,
+            body_timeout=cfg.body_timeout,
+        )
         GuardedProtocol.configure(
-            max_line=cfg.max_request_line, max_headers=cfg.max_header_bytes,
-            header_timeout=cfg.header_timeout, body_timeout=cfg.body_timeout,
-            drain_seconds=min(5.0, cfg.graceful_timeout / 2))
+            max_line=cfg.max_request_line,
+            max_headers=cfg.max_header_bytes,
+            header_timeout=cfg.header_timeout,
+            body_timeout=cfg.body_timeout,
+            drain_seconds=min(5.0, cfg.graceful_timeout / 2),
+        )
         shared = os.environ.get(DIR_ENV)
         metrics = SharedMetrics(shared) if shared else None
         limiter = None
         if cfg.not_found_limit > 0:
             from verifier.link_limits import NotFoundLimiter
 
-            limiter = NotFoundLimiter(per_minute=cfg.not_found_limit,
-                                      burst=max(1, int(cfg.not_found_limit)))
-        return create_app(verifier, limits, api_keys=api_keys, access_log=_access_sink(cfg),
-                          cors_origins=cfg.cors_origins, metrics=metrics, link_limiter=limiter)
+            limiter = NotFoundLimiter(
+                per_minute=cfg.not_found_limit, burst=max(1, int(cfg.not_found_limit))
+            )
+        return create_app(
+            verifier,
+            limits,
+            api_keys=api_keys,
+            access_log=_access_sink(cfg),
+            cors_origins=cfg.cors_origins,
+            metrics=metrics,
+            link_limiter=limiter,
+        )
     except ValueError as exc:
         verifier.close()
         raise CommandError(str(exc)) from None

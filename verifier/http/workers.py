@@ -43,8 +43,9 @@ def _alive(pid: int) -> bool:
 class SharedMetrics(Metrics):
     """`Metrics` that publish to, and sum over, one directory per server."""
 
-    def __init__(self, directory: str | os.PathLike[str], *, interval: float = INTERVAL,
-                 **kw: Any) -> None:
+    def __init__(
+        self, directory: str | os.PathLike[str], *, interval: float = INTERVAL, **kw: Any
+    ) -> None:
         super().__init__(**kw)
         self.directory = Path(directory)
         self.interval = interval
@@ -59,12 +60,22 @@ class SharedMetrics(Metrics):
         if self.status_fn is not None:
             with contextlib.suppress(Exception):
                 status = self.status_fn()
-        return {"worker": self.pid, "version": status.get("version"),
-                "source": status.get("source"), "ready": bool(status.get("ready"))}
+        return {
+            "worker": self.pid,
+            "version": status.get("version"),
+            "source": status.get("source"),
+            "ready": bool(status.get("ready")),
+        }
 
     def publish(self) -> None:
-        data = orjson.dumps({"pid": self.pid, "time": time.time(),
-                             "worker": self._worker_status(), "counters": self.state()})
+        data = orjson.dumps(
+            {
+                "pid": self.pid,
+                "time": time.time(),
+                "worker": self._worker_status(),
+                "counters": self.state(),
+            }
+        )
         path = self.directory / f"{self.pid}.json"
         tmp = self.directory / f".{self.pid}.tmp"
         try:
@@ -122,12 +133,21 @@ class SharedMetrics(Metrics):
     def workers(self, store_status: Mapping[str, Any] | None) -> list[dict[str, Any]]:
         mine = self._worker_status()
         if store_status is not None:
-            mine.update(version=store_status.get("version"), source=store_status.get("source"),
-                        ready=bool(store_status.get("ready")))
+            mine.update(
+                version=store_status.get("version"),
+                source=store_status.get("source"),
+                ready=bool(store_status.get("ready")),
+            )
         out = [mine]
         for other in self._others():
             worker = other.get("worker")
             if isinstance(worker, dict) and _alive(int(other["pid"])):
-                out.append({"worker": int(other["pid"]), "version": worker.get("version"),
-                            "source": worker.get("source"), "ready": bool(worker.get("ready"))})
+                out.append(
+                    {
+                        "worker": int(other["pid"]),
+                        "version": worker.get("version"),
+                        "source": worker.get("source"),
+                        "ready": bool(worker.get("ready")),
+                    }
+                )
         return sorted(out, key=lambda w: int(w["worker"]))

@@ -49,11 +49,18 @@ def build(url: str, namespace: str, version: str, path: str) -> None:
             registry = HashSet(fetch_set(client, layout, manifest.registry))
             if len(registry) != manifest.registry.count:
                 raise StoreDataError("a set's chunks hold duplicate hashes")
-        write_snapshot(path, version=manifest.version, seq=manifest.seq,
-                       trust_json=trust_json, trust_id=manifest.trust_blob,
-                       revoked=revoked, registry=registry,
-                       records=None if manifest.records is None else fetch_records(
-                           client, layout, manifest.records))
+        write_snapshot(
+            path,
+            version=manifest.version,
+            seq=manifest.seq,
+            trust_json=trust_json,
+            trust_id=manifest.trust_blob,
+            revoked=revoked,
+            registry=registry,
+            records=None
+            if manifest.records is None
+            else fetch_records(client, layout, manifest.records),
+        )
     finally:
         client.close()
 
@@ -66,8 +73,9 @@ def main() -> int:
 
     try:
         job = json.loads(sys.stdin.read(65536))
-        url, namespace, version, path = (str(job[k]) for k in
-                                         ("url", "namespace", "version", "path"))
+        url, namespace, version, path = (
+            str(job[k]) for k in ("url", "namespace", "version", "path")
+        )
     except (ValueError, KeyError, TypeError):
         print("snapshot build: bad job description", file=sys.stderr)
         return EXIT_DATA

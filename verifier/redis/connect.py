@@ -67,8 +67,14 @@ Category = Literal["network", "auth", "server", "configuration"]
 # What a follower should treat as "Redis is away for now" (retry with backoff): redis-py's
 # network errors plus the cluster states that a failover or a reshard passes through.
 NETWORK_ERRORS: tuple[type[BaseException], ...] = (
-    rex.ConnectionError, rex.TimeoutError, OSError, rex.ClusterDownError,
-    rex.TryAgainError, rex.SlotNotCoveredError, rex.MaxConnectionsError)
+    rex.ConnectionError,
+    rex.TimeoutError,
+    OSError,
+    rex.ClusterDownError,
+    rex.TryAgainError,
+    rex.SlotNotCoveredError,
+    rex.MaxConnectionsError,
+)
 
 _SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel")
 _OWN_OPTIONS = ("cluster", "sentinel_password", "sentinel_username")
@@ -109,7 +115,7 @@ def describe(exc: BaseException, where: str | None = None) -> str:
 
 def _one_line(text: str) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= _MAX_LINE else text[:_MAX_LINE - 3] + "..."
+    return text if len(text) <= _MAX_LINE else text[: _MAX_LINE - 3] + "..."
 
 
 def _message(exc: BaseException) -> str:
@@ -120,22 +126,33 @@ def _message(exc: BaseException) -> str:
 def _classify(exc: BaseException) -> tuple[Category, str]:
     msg = _message(exc)
     upper = msg.upper()
-    if isinstance(exc, (rex.AuthenticationError, rex.AuthorizationError,
-                        rex.AuthenticationWrongNumberOfArgsError, rex.NoPermissionError)) \
-            or upper.startswith(("NOAUTH", "WRONGPASS", "NOPERM", "INVALID USERNAME")):
+    if isinstance(
+        exc,
+        (
+            rex.AuthenticationError,
+            rex.AuthorizationError,
+            rex.AuthenticationWrongNumberOfArgsError,
+            rex.NoPermissionError,
+        ),
+    ) or upper.startswith(("NOAUTH", "WRONGPASS", "NOPERM", "INVALID USERNAME")):
         return "auth", f"Redis refused the credentials or permissions: {msg}"
     if isinstance(exc, rex.MovedError | rex.AskError):
         # A cluster client follows these, except inside a transaction while the slot is
         # being resharded; a plain client (?cluster=0) at a cluster node always sees them.
         return "server", (
             "another Redis Cluster node serves the qrverify slot (a reshard in progress: "
-            f"retry; or ?cluster=0 given for a cluster node): {msg}")
+            f"retry; or ?cluster=0 given for a cluster node): {msg}"
+        )
     if isinstance(exc, rex.ReadOnlyError) or upper.startswith("READONLY"):
-        return "configuration", ("the server is a read-only replica; point the writer at "
-                                 "the primary, or use a redis+sentinel:// URL")
+        return "configuration", (
+            "the server is a read-only replica; point the writer at "
+            "the primary, or use a redis+sentinel:// URL"
+        )
     if "SELECT IS NOT ALLOWED IN CLUSTER MODE" in upper or (
-            isinstance(exc, rex.RedisClusterException) and "db" in msg.lower()
-            and "cluster mode" in msg.lower()):
+        isinstance(exc, rex.RedisClusterException)
+        and "db" in msg.lower()
+        and "cluster mode" in msg.lower()
+    ):
         return "configuration", "a Redis Cluster has only database 0: drop /N from the URL"
     if "CLUSTER SUPPORT DISABLED" in upper or "CLUSTER MODE IS NOT ENABLED" in upper:
         return "configuration", "?cluster=1 given but the server is not a Redis Cluster node"
@@ -172,8 +189,8 @@ class Target:
     """A parsed Redis URL."""
 
     kind: Literal["single", "cluster", "auto", "sentinel"]
-    safe: str                                  # the URL without secrets, for messages
-    url: str = ""                              # redis-py URL (single / cluster / auto)
+    safe: str  # the URL without secrets, for messages
+    url: str = ""  # redis-py URL (single / cluster / auto)
     db: int = 0
     sentinels: tuple[tuple[str, int], ...] = ()
     service: str = ""
@@ -194,8 +211,7 @@ def redact_url(url: str) -> str:
     query = parts.query
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        query = urlencode([(k, "***" if k in _SECRET_OPTIONS else v) for k, v in pairs],
-                          safe="*")
+        query = urlencode([(k, "***" if k in _SECRET_OPTIONS else v) for k, v in pairs], safe="*")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
@@ -236,8 +252,7 @@ def parse_url(url: str) -> Target:
         _ = parts.port
     except ValueError:
         raise _fail(safe, "the port is not a number") from None
-    plain = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest),
-                        parts.fragment))
+    plain = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest), parts.fragment))
     if scheme == "unix":
         if cluster == "1":
             raise _fail(safe, "a Redis Cluster is reached over TCP, not a unix socket")
@@ -245,8 +260,9 @@ def parse_url(url: str) -> Target:
     else:
         kind = {"1": "cluster", "0": "single"}.get(cluster, "auto")  # type: ignore[assignment]
     if kind == "cluster" and db != 0:
-        raise RedisFailure("configuration", f"{safe}: a Redis Cluster has only database 0: "
-                                            "drop /N from the URL")
+        raise RedisFailure(
+            "configuration", f"{safe}: a Redis Cluster has only database 0: drop /N from the URL"
+        )
     return Target(kind, safe, url=plain, db=db)
 
 
@@ -262,8 +278,9 @@ def _db_of(path: str, query: list[tuple[str, str]], safe: str) -> int:
     return int(text)
 
 
-def _parse_sentinel(parts: Any, scheme: str, safe: str, own: dict[str, str],
-                    rest: list[tuple[str, str]]) -> Target:
+def _parse_sentinel(
+    parts: Any, scheme: str, safe: str, own: dict[str, str], rest: list[tuple[str, str]]
+) -> Target:
     netloc: str = parts.netloc
     userinfo, _, hosts = netloc.rpartition("@")
     sentinels: list[tuple[str, int]] = []
@@ -297,21 +314,28 @@ def _parse_sentinel(parts: Any, scheme: str, safe: str, own: dict[str, str],
     for key, value in rest:
         if key == "db":
             continue
-        if key not in ("ssl_cert_reqs", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile",
-                       "ssl_check_hostname"):
+        if key not in (
+            "ssl_cert_reqs",
+            "ssl_ca_certs",
+            "ssl_certfile",
+            "ssl_keyfile",
+            "ssl_check_hostname",
+        ):
             raise _fail(safe, f"unknown option {key}= for a Sentinel URL")
         options.append((key, value))
     if scheme.startswith("rediss"):
         options.append(("ssl", "1"))
-    return Target("sentinel", safe, db=db, sentinels=tuple(sentinels), service=service,
-                  options=tuple(options))
+    return Target(
+        "sentinel", safe, db=db, sentinels=tuple(sentinels), service=service, options=tuple(options)
+    )
 
 
 # ---- clients -----------------------------------------------------------------------------
 
 
-def connect(url: str, *, role: Role = "reader", connect_timeout: float = 2.0,
-            timeout: float = 10.0) -> redis.Redis:
+def connect(
+    url: str, *, role: Role = "reader", connect_timeout: float = 2.0, timeout: float = 10.0
+) -> redis.Redis:
     """A redis-py client for `url` (see the module docstring); no I/O happens here.
 
     The result is a `redis.Redis`, a `RedisCluster` or a client that picks one of the two
@@ -321,8 +345,7 @@ def connect(url: str, *, role: Role = "reader", connect_timeout: float = 2.0,
     if role not in ("reader", "writer"):
         raise ValueError("role must be 'reader' or 'writer'")
     target = parse_url(url)
-    common: dict[str, Any] = {"socket_connect_timeout": connect_timeout,
-                              "socket_timeout": timeout}
+    common: dict[str, Any] = {"socket_connect_timeout": connect_timeout, "socket_timeout": timeout}
     if target.kind == "sentinel":
         return _sentinel_client(target, role, common)
     if target.kind == "single":
@@ -338,8 +361,11 @@ def connect(url: str, *, role: Role = "reader", connect_timeout: float = 2.0,
             probe.close()
         if isinstance(info, dict) and int(info.get("cluster_enabled", 0) or 0) == 1:
             if target.db != 0:
-                raise RedisFailure("configuration", f"{target.safe} is a Redis Cluster node, "
-                                   "and a cluster has only database 0: drop /N from the URL")
+                raise RedisFailure(
+                    "configuration",
+                    f"{target.safe} is a Redis Cluster node, "
+                    "and a cluster has only database 0: drop /N from the URL",
+                )
             return _cluster(target, role, common)
         return _single(target, common)
 
@@ -387,7 +413,8 @@ def _sentinel_client(target: Target, role: Role, common: dict[str, Any]) -> redi
         if key in kwargs:
             kwargs[key] = str(kwargs[key]).lower() in ("1", "true", "yes")
     sentinel = Sentinel(  # type: ignore[no-untyped-call]
-        list(target.sentinels), sentinel_kwargs=sentinel_kwargs, **kwargs)
+        list(target.sentinels), sentinel_kwargs=sentinel_kwargs, **kwargs
+    )
     if role == "writer":
         client = sentinel.master_for(target.service)  # type: ignore[no-untyped-call]
     else:
@@ -437,7 +464,7 @@ class _Deferred:
                     self._client = self._factory()
                 except (rex.RedisError, OSError) as exc:
                     if RedisFailure.from_exception(exc).category in ("network", "auth"):
-                        raise   # callers retry or report these as they are
+                        raise  # callers retry or report these as they are
                     raise RedisFailure.from_exception(exc, self._target.safe) from None
                 except RedisFailure as exc:
                     if exc.category == "network":
@@ -494,12 +521,15 @@ class Acks:
     def summary(self) -> str:
         if self.required == 0 and self.connected == 0:
             return "no replicas connected"
-        return (f"{self.acknowledged} of {self.required} replica(s) acknowledged"
-                f" ({self.connected} connected)")
+        return (
+            f"{self.acknowledged} of {self.required} replica(s) acknowledged"
+            f" ({self.connected} connected)"
+        )
 
 
-def wait_for_replicas(client: Any, count: int | None, timeout: float, *,
-                      namespace: str = "qrverify", marker: str = "") -> Acks:
+def wait_for_replicas(
+    client: Any, count: int | None, timeout: float, *, namespace: str = "qrverify", marker: str = ""
+) -> Acks:
     """Wait until `count` replicas (None: all replicas connected to the primary now) have
     everything this process wrote, at most `timeout` seconds.
 
@@ -520,7 +550,8 @@ def wait_for_replicas(client: Any, count: int | None, timeout: float, *,
     pipe = node_client.pipeline(transaction=False)
     pipe.set(key, marker or "1", px=60_000)
     pipe.execute_command(  # type: ignore[no-untyped-call]
-        "WAIT", required, max(1, int(timeout * 1000)))
+        "WAIT", required, max(1, int(timeout * 1000))
+    )
     _, acknowledged = pipe.execute()
     return Acks(int(acknowledged), required, connected)
 
@@ -530,7 +561,6 @@ def _primary_for(client: Any, key: str) -> redis.Redis:
     if isinstance(real, RedisCluster):
         node = real.get_node_from_key(key, replica=False)  # type: ignore[no-untyped-call]
         if not isinstance(node, ClusterNode):
-            raise RedisFailure("server", "the Redis Cluster names no owner for the qrverify "
-                                         "slot")
+            raise RedisFailure("server", "the Redis Cluster names no owner for the qrverify slot")
         return real.get_redis_connection(node)
     return cast(redis.Redis, real)

@@ -60,7 +60,7 @@ __all__ = [
 
 HASH_SIZE = 16
 CHUNK_ENTRIES = 65536  # 1 MiB of packed hashes
-RECORDS_PIECE = CHUNK_ENTRIES * HASH_SIZE   # records blobs: 1 MiB each
+RECORDS_PIECE = CHUNK_ENTRIES * HASH_SIZE  # records blobs: 1 MiB each
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 MAX_TRUST_BYTES = 16 * 1024 * 1024
 MAX_DELTA_CHAIN = 32
@@ -112,8 +112,7 @@ class SetInfo:
     chunks: tuple[tuple[int, str, int], ...]  # (bucket, blob id, entries), in key order
 
     def to_obj(self) -> dict[str, Any]:
-        return {"bits": self.bits, "count": self.count,
-                "chunks": [list(c) for c in self.chunks]}
+        return {"bits": self.bits, "count": self.count, "chunks": [list(c) for c in self.chunks]}
 
     @classmethod
     def from_obj(cls, obj: object, what: str) -> SetInfo:
@@ -128,10 +127,16 @@ class SetInfo:
         total = 0
         last_bucket = -1
         for item in chunks:
-            if (not isinstance(item, list) or len(item) != 3 or type(item[0]) is not int
-                    or type(item[1]) is not str or type(item[2]) is not int
-                    or not _ID.fullmatch(item[1]) or not 0 < item[2] <= CHUNK_ENTRIES
-                    or not last_bucket <= item[0] < (1 << bits)):
+            if (
+                not isinstance(item, list)
+                or len(item) != 3
+                or type(item[0]) is not int
+                or type(item[1]) is not str
+                or type(item[2]) is not int
+                or not _ID.fullmatch(item[1])
+                or not 0 < item[2] <= CHUNK_ENTRIES
+                or not last_bucket <= item[0] < (1 << bits)
+            ):
                 raise StoreDataError(f"manifest: {what}.chunks has an invalid entry")
             last_bucket = item[0]
             total += item[2]
@@ -151,7 +156,7 @@ class RecordsInfo:
     bytes, in order."""
 
     count: int
-    pieces: tuple[tuple[str, int], ...]   # (blob id, bytes)
+    pieces: tuple[tuple[str, int], ...]  # (blob id, bytes)
 
     def to_obj(self) -> dict[str, Any]:
         return {"count": self.count, "pieces": [list(p) for p in self.pieces]}
@@ -165,9 +170,14 @@ class RecordsInfo:
             raise StoreDataError("manifest: records.count/pieces invalid")
         out: list[tuple[str, int]] = []
         for item in pieces:
-            if (not isinstance(item, list) or len(item) != 2 or type(item[0]) is not str
-                    or not _ID.fullmatch(item[0]) or type(item[1]) is not int
-                    or not 0 < item[1] <= RECORDS_PIECE):
+            if (
+                not isinstance(item, list)
+                or len(item) != 2
+                or type(item[0]) is not str
+                or not _ID.fullmatch(item[0])
+                or type(item[1]) is not int
+                or not 0 < item[1] <= RECORDS_PIECE
+            ):
                 raise StoreDataError("manifest: records.pieces has an invalid entry")
             out.append((item[0], item[1]))
         return cls(count, tuple(out))
@@ -186,12 +196,15 @@ class Manifest:
     trust_keys: int
     revoked: SetInfo
     registry: SetInfo | None
-    drop_confirmed: bool = False    # `sync --allow-drop`: verifiers accept a large drop
-    records: RecordsInfo | None = None   # register records (CONTRACT section 4), if any
+    drop_confirmed: bool = False  # `sync --allow-drop`: verifiers accept a large drop
+    records: RecordsInfo | None = None  # register records (CONTRACT section 4), if any
 
     def to_json(self) -> bytes:
         obj: dict[str, Any] = {
-            "format": 1, "version": self.version, "seq": self.seq, "base": self.base,
+            "format": 1,
+            "version": self.version,
+            "seq": self.seq,
+            "base": self.base,
             "created": self.created,
             "trust": {"blob": self.trust_blob, "keys": self.trust_keys},
             "revoked": self.revoked.to_obj(),
@@ -213,24 +226,42 @@ class Manifest:
             raise StoreDataError("manifest is not valid JSON") from None
         if not isinstance(obj, dict) or obj.get("format") != 1:
             raise StoreDataError("manifest: unknown format")
-        vid, seq, base, created = obj.get("version"), obj.get("seq"), obj.get("base"), \
-            obj.get("created")
+        vid, seq, base, created = (
+            obj.get("version"),
+            obj.get("seq"),
+            obj.get("base"),
+            obj.get("created"),
+        )
         trust = obj.get("trust")
-        if (type(vid) is not str or not _VID.fullmatch(vid) or type(seq) is not int
-                or (base is not None and type(base) is not str)
-                or type(created) not in (int, float) or not isinstance(trust, dict)
-                or type(trust.get("blob")) is not str or not _ID.fullmatch(trust["blob"])
-                or type(trust.get("keys")) is not int):
+        if (
+            type(vid) is not str
+            or not _VID.fullmatch(vid)
+            or type(seq) is not int
+            or (base is not None and type(base) is not str)
+            or type(created) not in (int, float)
+            or not isinstance(trust, dict)
+            or type(trust.get("blob")) is not str
+            or not _ID.fullmatch(trust["blob"])
+            or type(trust.get("keys")) is not int
+        ):
             raise StoreDataError("manifest: invalid header fields")
         registry = obj.get("registry")
         drop = obj.get("drop_confirmed", False)
         if type(drop) is not bool:
             raise StoreDataError("manifest: drop_confirmed invalid")
         records = obj.get("records")
-        return cls(vid, seq, base, float(created or 0), trust["blob"], trust["keys"],
-                   SetInfo.from_obj(obj.get("revoked"), "revoked"),
-                   None if registry is None else SetInfo.from_obj(registry, "registry"),
-                   drop, None if records is None else RecordsInfo.from_obj(records))
+        return cls(
+            vid,
+            seq,
+            base,
+            float(created or 0),
+            trust["blob"],
+            trust["keys"],
+            SetInfo.from_obj(obj.get("revoked"), "revoked"),
+            None if registry is None else SetInfo.from_obj(registry, "registry"),
+            drop,
+            None if records is None else RecordsInfo.from_obj(records),
+        )
 
     def blob_ids(self) -> list[str]:
         ids = [self.trust_blob] + self.revoked.blob_ids()
@@ -274,8 +305,9 @@ def read_manifest(client: redis.Redis, layout: Layout, vid: str) -> Manifest:
     return manifest
 
 
-def fetch_blobs(client: redis.Redis, layout: Layout, ids: Sequence[str],
-                sizes: Sequence[int] | None = None) -> list[bytes]:
+def fetch_blobs(
+    client: redis.Redis, layout: Layout, ids: Sequence[str], sizes: Sequence[int] | None = None
+) -> list[bytes]:
     """The blobs, in order, checked against their content address (and entry counts)."""
     out: list[bytes] = []
     batch: list[str] = []
@@ -348,8 +380,9 @@ def packed_field(value: object, what: str) -> bytes:
     return value
 
 
-def read_delta_chain(client: redis.Redis, layout: Layout, start: str,
-                     target: str) -> list[dict[bytes, bytes]] | None:
+def read_delta_chain(
+    client: redis.Redis, layout: Layout, start: str, target: str
+) -> list[dict[bytes, bytes]] | None:
     """Deltas leading from version `start` to `target`, oldest first, or None if the
     chain is broken (expired, too long, or started elsewhere)."""
     chain: list[dict[bytes, bytes]] = []
@@ -365,5 +398,3 @@ def read_delta_chain(client: redis.Redis, layout: Layout, start: str,
         vid = delta[b"base"].decode("ascii", "replace")
     chain.reverse()
     return chain
-
-

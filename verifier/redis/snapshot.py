@@ -69,9 +69,18 @@ def _records_bytes(records: Any) -> bytes | None:
     return bytes(records.to_bytes())
 
 
-def write_snapshot(path: str | os.PathLike[str], *, version: str, seq: int, trust_json: bytes,
-                   trust_id: str, revoked: HashSet, registry: HashSet | None,
-                   records: Any = None, created: float | None = None) -> int:
+def write_snapshot(
+    path: str | os.PathLike[str],
+    *,
+    version: str,
+    seq: int,
+    trust_json: bytes,
+    trust_id: str,
+    revoked: HashSet,
+    registry: HashSet | None,
+    records: Any = None,
+    created: float | None = None,
+) -> int:
     """Write a snapshot atomically; returns its size in bytes."""
     target = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(target))
@@ -88,30 +97,50 @@ def write_snapshot(path: str | os.PathLike[str], *, version: str, seq: int, trus
                 fh.seek(pos)
                 crc = _CrcWriter(fh)
                 write(crc)
-                sections[name] = {"offset": pos, "length": crc.length, "crc": crc.crc,
-                                  **(extra or {})}
+                sections[name] = {
+                    "offset": pos,
+                    "length": crc.length,
+                    "crc": crc.crc,
+                    **(extra or {}),
+                }
                 pos = _align(pos + crc.length)
 
             def table_extra(s: HashSet) -> dict[str, Any]:
                 info = s.table_info()
-                return {"cap": info["cap"], "count": info["count"],
-                        "has_zero": info["has_zero"], "seed": info["seed"].hex()}
+                return {
+                    "cap": info["cap"],
+                    "count": info["count"],
+                    "has_zero": info["has_zero"],
+                    "seed": info["seed"].hex(),
+                }
 
             section("trust", lambda w: w.write(trust_json))
             section("revoked", revoked.write_table, table_extra(revoked))
             if registry is not None:
                 section("registry", registry.write_table, table_extra(registry))
             if records_data is not None:
-                section("records", lambda w: w.write(records_data),
-                        {"count": len(records) if records is not None and not isinstance(
-                            records, (bytes, bytearray, memoryview)) else None})
+                section(
+                    "records",
+                    lambda w: w.write(records_data),
+                    {
+                        "count": len(records)
+                        if records is not None
+                        and not isinstance(records, (bytes, bytearray, memoryview))
+                        else None
+                    },
+                )
             fh.truncate(pos)
-            header = orjson.dumps({
-                "format": 2, "version": version, "seq": seq,
-                "created": time.time() if created is None else created,
-                "trust_id": trust_id, "byteorder": sys.byteorder,
-                "sections": sections,
-            })
+            header = orjson.dumps(
+                {
+                    "format": 2,
+                    "version": version,
+                    "seq": seq,
+                    "created": time.time() if created is None else created,
+                    "trust_id": trust_id,
+                    "byteorder": sys.byteorder,
+                    "sections": sections,
+                }
+            )
             if len(header) > HEADER_ROOM:
                 raise ValueError("snapshot header too large")
             fh.seek(0)
@@ -142,7 +171,7 @@ class Snapshot:
 
     replica: Replica
     created: float
-    file_id: tuple[int, int]     # (st_dev, st_ino): a new file means a new version
+    file_id: tuple[int, int]  # (st_dev, st_ino): a new file means a new version
     size: int
     trust_json: bytes
 
@@ -153,9 +182,15 @@ def _int(value: object, what: str, low: int = 0) -> int:
     return value
 
 
-def _section(sections: dict[str, Any], name: str, size: int, view: memoryview,
-             *, optional: bool = False,
-             verify: bool = True) -> tuple[memoryview, dict[str, Any]] | None:
+def _section(
+    sections: dict[str, Any],
+    name: str,
+    size: int,
+    view: memoryview,
+    *,
+    optional: bool = False,
+    verify: bool = True,
+) -> tuple[memoryview, dict[str, Any]] | None:
     entry = sections.get(name)
     if entry is None:
         if optional:
@@ -168,7 +203,7 @@ def _section(sections: dict[str, Any], name: str, size: int, view: memoryview,
     crc = _int(entry.get("crc"), f"{name}.crc")
     if offset % ALIGN or offset + length > size:
         raise StoreDataError(f"snapshot {name} section lies outside the file")
-    part = view[offset:offset + length]
+    part = view[offset : offset + length]
     if verify and zlib.crc32(part) != crc:
         raise StoreDataError(f"snapshot {name} section checksum mismatch")
     return part, entry
@@ -177,9 +212,13 @@ def _section(sections: dict[str, Any], name: str, size: int, view: memoryview,
 def _table(part: memoryview, entry: dict[str, Any], name: str) -> HashSet:
     try:
         seed = bytes.fromhex(entry["seed"])
-        return table_view(part, _int(entry.get("cap"), f"{name}.cap", 1),
-                          _int(entry.get("count"), f"{name}.count"),
-                          bool(entry.get("has_zero")), seed)
+        return table_view(
+            part,
+            _int(entry.get("cap"), f"{name}.cap", 1),
+            _int(entry.get("count"), f"{name}.count"),
+            bool(entry.get("has_zero")),
+            seed,
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise StoreDataError(f"snapshot {name} table unusable: {exc}") from None
 
@@ -188,16 +227,22 @@ def _records(part: memoryview) -> Any:
     try:
         from fastpath._records import RecordTable  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
-        raise StoreDataError("snapshot holds register records but this build cannot "
-                             "read them") from None
+        raise StoreDataError(
+            "snapshot holds register records but this build cannot read them"
+        ) from None
     try:
         return RecordTable(part)
     except ValueError as exc:
         raise StoreDataError(f"snapshot records section unusable: {exc}") from None
 
 
-def map_snapshot(path: str | os.PathLike[str], *, trust_cache: dict[str, Any] | None = None,
-                 trust_override: Any = None, verify: bool = True) -> Snapshot:
+def map_snapshot(
+    path: str | os.PathLike[str],
+    *,
+    trust_cache: dict[str, Any] | None = None,
+    trust_override: Any = None,
+    verify: bool = True,
+) -> Snapshot:
     """Map a snapshot read-only and build its replica over the mapping (no copy of the
     tables). Every table's shape and count, and (with `verify`) every section's CRC-32,
     are checked first: StoreDataError if the file is not a complete, intact snapshot of
@@ -212,13 +257,13 @@ def map_snapshot(path: str | os.PathLike[str], *, trust_cache: dict[str, Any] | 
             raise StoreDataError("not a qrverify snapshot file (too short)")
         mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
     view = memoryview(mm)
-    if bytes(view[:len(MAGIC)]) != MAGIC:
+    if bytes(view[: len(MAGIC)]) != MAGIC:
         raise StoreDataError("not a qrverify snapshot file (format 2)")
-    hlen = int.from_bytes(view[len(MAGIC):len(MAGIC) + 4], "big")
+    hlen = int.from_bytes(view[len(MAGIC) : len(MAGIC) + 4], "big")
     if hlen > HEADER_ROOM:
         raise StoreDataError("snapshot header too large")
     try:
-        header = orjson.loads(bytes(view[len(MAGIC) + 4:len(MAGIC) + 4 + hlen]))
+        header = orjson.loads(bytes(view[len(MAGIC) + 4 : len(MAGIC) + 4 + hlen]))
     except orjson.JSONDecodeError:
         raise StoreDataError("snapshot header is corrupt") from None
     if not isinstance(header, dict) or header.get("format") != 2:
@@ -229,8 +274,12 @@ def map_snapshot(path: str | os.PathLike[str], *, trust_cache: dict[str, Any] | 
     seq = _int(header.get("seq"), "seq")
     created = header.get("created")
     sections = header.get("sections")
-    if (type(version) is not str or type(trust_id) is not str
-            or not isinstance(created, (int, float)) or not isinstance(sections, dict)):
+    if (
+        type(version) is not str
+        or type(trust_id) is not str
+        or not isinstance(created, (int, float))
+        or not isinstance(sections, dict)
+    ):
         raise StoreDataError("snapshot header fields invalid")
     size = st.st_size
     trust_part, _ = _section(sections, "trust", size, view)  # type: ignore[misc]
@@ -238,8 +287,13 @@ def map_snapshot(path: str | os.PathLike[str], *, trust_cache: dict[str, Any] | 
     if len(trust_part) > MAX_TRUST_BYTES:
         raise StoreDataError("snapshot trust section too large")
     trust_json = bytes(trust_part)
-    rev_part, rev_entry = _section(sections, "revoked", size, view,  # type: ignore[misc]
-                                   verify=verify)
+    rev_part, rev_entry = _section(
+        sections,
+        "revoked",
+        size,
+        view,  # type: ignore[misc]
+        verify=verify,
+    )
     revoked = _table(rev_part, rev_entry, "revoked")
     reg = _section(sections, "registry", size, view, optional=True, verify=verify)
     registry = None if reg is None else _table(reg[0], reg[1], "registry")
@@ -254,6 +308,7 @@ def map_snapshot(path: str | os.PathLike[str], *, trust_cache: dict[str, Any] | 
         if trust_cache is not None:
             trust_cache.clear()
             trust_cache[trust_id] = trust
-    replica = Replica(trust, revoked, registry, version=version, trust_id=trust_id,
-                      seq=seq, records=records)
+    replica = Replica(
+        trust, revoked, registry, version=version, trust_id=trust_id, seq=seq, records=records
+    )
     return Snapshot(replica, float(created), (st.st_dev, st.st_ino), size, trust_json)

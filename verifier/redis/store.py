@@ -83,12 +83,15 @@ def default_snapshot_path(url: str, namespace: str = "qrverify") -> str:
     """The machine's snapshot file for this Redis and namespace: in $QRVERIFY_SNAPSHOT_DIR,
     else in a directory private to this user under the temporary directory."""
     base = os.environ.get("QRVERIFY_SNAPSHOT_DIR") or os.path.join(
-        tempfile.gettempdir(), f"qrverify-{os.getuid()}")
+        tempfile.gettempdir(), f"qrverify-{os.getuid()}"
+    )
     os.makedirs(base, mode=0o700, exist_ok=True)
     st = os.stat(base)
     if st.st_uid != os.getuid() or st.st_mode & 0o077:
-        raise StoreUnavailable(f"snapshot directory {base} must belong to this user with "
-                               "mode 0700 (set QRVERIFY_SNAPSHOT_DIR or --snapshot)")
+        raise StoreUnavailable(
+            f"snapshot directory {base} must belong to this user with "
+            "mode 0700 (set QRVERIFY_SNAPSHOT_DIR or --snapshot)"
+        )
     name = hashlib.sha256(f"{redact_url(url)}\n{namespace}".encode()).hexdigest()[:16]
     return os.path.join(base, f"{namespace}-{name}.snap")
 
@@ -100,8 +103,17 @@ class _Refused(Exception):
 class RedisStore(ReplicaStore):
     """A Store over the machine's mapped snapshot. Create with `RedisStore.connect(...)`."""
 
-    def __init__(self, url: str, layout: Layout, path: str, *, trust_override: Any,
-                 max_age: float, poll_interval: float, max_drop: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        layout: Layout,
+        path: str,
+        *,
+        trust_override: Any,
+        max_age: float,
+        poll_interval: float,
+        max_drop: float,
+    ) -> None:
         self._url_raw = url
         self._url = redact_url(url)
         self._layout = layout
@@ -110,47 +122,66 @@ class RedisStore(ReplicaStore):
         self._max_age = float(max_age)
         self._poll = float(poll_interval)
         self._max_drop = float(max_drop)
-        self._build_in_child = True       # full loads in a child process (build.py)
+        self._build_in_child = True  # full loads in a child process (build.py)
         self._client: Any = None
         self._lock_fd: int | None = None
         self._snap: Snapshot | None = None
         self._trust_cache: dict[str, Any] = {}
-        self._records_src: tuple[str, Any] | None = None   # (version, records pieces) built
-        self._confirmed_wall = 0.0        # builder: last time Redis' current was checked
+        self._records_src: tuple[str, Any] | None = None  # (version, records pieces) built
+        self._confirmed_wall = 0.0  # builder: last time Redis' current was checked
         self._touched = 0.0
         self._connected = False
-        self._soft_problem: str | None = None   # Redis unreachable: ready until max_age
-        self._hard_problem: str | None = None   # Redis has no / unusable data
+        self._soft_problem: str | None = None  # Redis unreachable: ready until max_age
+        self._hard_problem: str | None = None  # Redis has no / unusable data
         self._refused: dict[str, Any] | None = None
         self._data_errors = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()     # serialises refresh() and the follower
-        self.updates = 0                  # versions mapped since start
-        self.full_loads = 0               # new versions this process built by a full reload
+        self._lock = threading.Lock()  # serialises refresh() and the follower
+        self.updates = 0  # versions mapped since start
+        self.full_loads = 0  # new versions this process built by a full reload
 
     # -- construction ---------------------------------------------------------------------
 
     @classmethod
-    def connect(cls, url: str, *, trust_override: Any = None,
-                snapshot_path: str | os.PathLike[str] | None = None, max_age: float = 60.0,
-                follow: bool = True, namespace: str = "qrverify",
-                poll_interval: float = 0.25, max_drop: float = DEFAULT_MAX_DROP,
-                start_timeout: float = 30.0, build_in_child: bool = True) -> RedisStore:
+    def connect(
+        cls,
+        url: str,
+        *,
+        trust_override: Any = None,
+        snapshot_path: str | os.PathLike[str] | None = None,
+        max_age: float = 60.0,
+        follow: bool = True,
+        namespace: str = "qrverify",
+        poll_interval: float = 0.25,
+        max_drop: float = DEFAULT_MAX_DROP,
+        start_timeout: float = 30.0,
+        build_in_child: bool = True,
+    ) -> RedisStore:
         """Map the machine's snapshot, bringing it up to date first when this process
         becomes the builder, and start following. StoreUnavailable with a clear message
         when there is neither a usable Redis nor a usable snapshot."""
         layout = Layout(namespace)
         try:
-            parse_url(url)                     # a configuration error fails at once
+            parse_url(url)  # a configuration error fails at once
         except RedisFailure as exc:
             raise StoreUnavailable(str(exc)) from None
-        path = os.fspath(snapshot_path) if snapshot_path is not None else \
-            default_snapshot_path(url, namespace)
+        path = (
+            os.fspath(snapshot_path)
+            if snapshot_path is not None
+            else default_snapshot_path(url, namespace)
+        )
         if not 0.0 <= max_drop <= 1.0:
             raise ValueError("max_drop: a share between 0 and 1")
-        store = cls(url, layout, path, trust_override=trust_override, max_age=max_age,
-                    poll_interval=poll_interval, max_drop=max_drop)
+        store = cls(
+            url,
+            layout,
+            path,
+            trust_override=trust_override,
+            max_age=max_age,
+            poll_interval=poll_interval,
+            max_drop=max_drop,
+        )
         store._build_in_child = build_in_child
         try:
             store._start(start_timeout)
@@ -164,7 +195,7 @@ class RedisStore(ReplicaStore):
     def _start(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            self._watch()                          # map whatever the machine has
+            self._watch()  # map whatever the machine has
             if self._take_lock():
                 problem = self._first_build()
                 if self._snap is not None:
@@ -177,7 +208,8 @@ class RedisStore(ReplicaStore):
                 return
             if time.monotonic() >= deadline:
                 raise StoreUnavailable(
-                    f"no snapshot at {self._path} yet and another process is building it")
+                    f"no snapshot at {self._path} yet and another process is building it"
+                )
             time.sleep(min(self._poll, 0.2))
 
     def _first_build(self) -> str | None:
@@ -196,7 +228,7 @@ class RedisStore(ReplicaStore):
                     raise StoreUnavailable(str(exc)) from None
                 self._soft_problem = str(exc)
                 return self._soft_problem
-            except redis.RedisError as exc:        # auth, cluster, server
+            except redis.RedisError as exc:  # auth, cluster, server
                 self._soft_problem = describe(exc, self._url)
                 return self._soft_problem
             except StoreDataError as exc:
@@ -208,8 +240,9 @@ class RedisStore(ReplicaStore):
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="qrverify-redis-follower",
-                                            daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, name="qrverify-redis-follower", daemon=True
+            )
             self._thread.start()
 
     # -- Store interface --------------------------------------------------------------------
@@ -291,8 +324,7 @@ class RedisStore(ReplicaStore):
         self._snap = snap
         if old is None or old.replica.version != snap.replica.version:
             self.updates += 1
-            log.info("store: serving version %s (seq %d)", snap.replica.version,
-                     snap.replica.seq)
+            log.info("store: serving version %s (seq %d)", snap.replica.version, snap.replica.seq)
 
     def _watch(self) -> bool:
         """Map the machine's snapshot file if it is not the one mapped. True if changed."""
@@ -305,9 +337,12 @@ class RedisStore(ReplicaStore):
             return False
         try:
             # checksums on the first file this process maps; shapes and counts always
-            snap = map_snapshot(self._path, trust_cache=self._trust_cache,
-                                trust_override=self._trust_override,
-                                verify=current is None)
+            snap = map_snapshot(
+                self._path,
+                trust_cache=self._trust_cache,
+                trust_override=self._trust_override,
+                verify=current is None,
+            )
         except (OSError, StoreDataError) as exc:
             log.warning("cannot map the snapshot %s: %s", self._path, exc)
             return False
@@ -315,8 +350,13 @@ class RedisStore(ReplicaStore):
             # The builder checked the drop against the manifest (which may confirm it);
             # a reader checks what the file itself shows.
             try:
-                self._guard(snap.replica.seq, len(snap.replica.trust),
-                            len(snap.replica.revoked), True, current.replica)
+                self._guard(
+                    snap.replica.seq,
+                    len(snap.replica.trust),
+                    len(snap.replica.revoked),
+                    True,
+                    current.replica,
+                )
             except _Refused as exc:
                 self._refuse(snap.replica.version, str(exc))
                 return False
@@ -325,25 +365,34 @@ class RedisStore(ReplicaStore):
 
     # -- the guard -----------------------------------------------------------------------------
 
-    def _guard(self, seq: int, keys: int, revoked: int, drop_confirmed: bool,
-               current: Replica | None) -> None:
+    def _guard(
+        self, seq: int, keys: int, revoked: int, drop_confirmed: bool, current: Replica | None
+    ) -> None:
         if keys == 0 and self._trust_override is None:
             raise _Refused("it has no issuer keys")
         if current is None:
             return
         if seq < current.seq:
-            raise _Refused(f"its sequence number {seq} is lower than {current.seq} of the "
-                           "version in service (a failover lost a sync?)")
+            raise _Refused(
+                f"its sequence number {seq} is lower than {current.seq} of the "
+                "version in service (a failover lost a sync?)"
+            )
         floor = len(current.revoked) * (1.0 - self._max_drop)
         if revoked < floor and not drop_confirmed:
-            raise _Refused(f"it drops revocations from {len(current.revoked)} to {revoked} "
-                           f"(more than {self._max_drop:.0%}; `sync --allow-drop` confirms "
-                           "a deliberate drop)")
+            raise _Refused(
+                f"it drops revocations from {len(current.revoked)} to {revoked} "
+                f"(more than {self._max_drop:.0%}; `sync --allow-drop` confirms "
+                "a deliberate drop)"
+            )
 
     def _refuse(self, version: str, why: str) -> None:
         if self._refused is None or self._refused.get("version") != version:
-            log.warning("store: refusing version %s: %s; keeping version %s", version, why,
-                        self._snap.replica.version if self._snap else "(none)")
+            log.warning(
+                "store: refusing version %s: %s; keeping version %s",
+                version,
+                why,
+                self._snap.replica.version if self._snap else "(none)",
+            )
         self._refused = {"version": version, "reason": why}
 
     # -- the builder -------------------------------------------------------------------------
@@ -363,7 +412,7 @@ class RedisStore(ReplicaStore):
     def _release_lock(self) -> None:
         fd, self._lock_fd = self._lock_fd, None
         if fd is not None:
-            os.close(fd)            # closing the descriptor releases the flock
+            os.close(fd)  # closing the descriptor releases the flock
 
     def _client_or_connect(self) -> Any:
         if self._client is None:
@@ -400,8 +449,12 @@ class RedisStore(ReplicaStore):
         if vid is None:
             self._hard_problem = (
                 "Redis holds no qrverify data (flushed, or restarted without persistence); "
-                + (f"keeping version {current.version} until `qrverify sync` writes a new one"
-                   if current is not None else "run `qrverify sync --bootstrap` first"))
+                + (
+                    f"keeping version {current.version} until `qrverify sync` writes a new one"
+                    if current is not None
+                    else "run `qrverify sync --bootstrap` first"
+                )
+            )
             self._confirmed_wall = self._confirmed_wall or 0.0
             return
         if current is not None and vid == current.version:
@@ -409,12 +462,17 @@ class RedisStore(ReplicaStore):
             self._confirm()
             return
         if self._refused is not None and self._refused.get("version") == vid:
-            self._confirm()         # still the refused version: keep the last good one
+            self._confirm()  # still the refused version: keep the last good one
             return
         manifest = read_manifest(client, self._layout, vid)
         try:
-            self._guard(manifest.seq, manifest.trust_keys, manifest.revoked.count,
-                        manifest.drop_confirmed, current)
+            self._guard(
+                manifest.seq,
+                manifest.trust_keys,
+                manifest.revoked.count,
+                manifest.drop_confirmed,
+                current,
+            )
         except _Refused as exc:
             self._refuse(vid, str(exc))
             self._confirm()
@@ -432,7 +490,7 @@ class RedisStore(ReplicaStore):
             trust_json = snap.trust_json
         else:
             trust_json = fetch_blobs(client, self._layout, [manifest.trust_blob])[0]
-            parse_trust(trust_json)              # refuse unusable keys before writing
+            parse_trust(trust_json)  # refuse unusable keys before writing
         sets = None
         if current is not None:
             chain = read_delta_chain(client, self._layout, current.version, manifest.version)
@@ -445,19 +503,39 @@ class RedisStore(ReplicaStore):
                 self._build_full_in_child(manifest)
                 log.info("store: wrote snapshot of version %s (full load)", manifest.version)
                 return
-            revoked = _full_set(client, self._layout, manifest.revoked.count,
-                                fetch_set(client, self._layout, manifest.revoked))
-            registry = None if manifest.registry is None else _full_set(
-                client, self._layout, manifest.registry.count,
-                fetch_set(client, self._layout, manifest.registry))
+            revoked = _full_set(
+                client,
+                self._layout,
+                manifest.revoked.count,
+                fetch_set(client, self._layout, manifest.revoked),
+            )
+            registry = (
+                None
+                if manifest.registry is None
+                else _full_set(
+                    client,
+                    self._layout,
+                    manifest.registry.count,
+                    fetch_set(client, self._layout, manifest.registry),
+                )
+            )
         else:
             revoked, registry = sets
         records = self._records_for(client, manifest, current)
-        write_snapshot(self._path, version=manifest.version, seq=manifest.seq,
-                       trust_json=trust_json, trust_id=manifest.trust_blob, revoked=revoked,
-                       registry=registry, records=records)
-        self._records_src = (manifest.version,
-                             None if manifest.records is None else manifest.records.pieces)
+        write_snapshot(
+            self._path,
+            version=manifest.version,
+            seq=manifest.seq,
+            trust_json=trust_json,
+            trust_id=manifest.trust_blob,
+            revoked=revoked,
+            registry=registry,
+            records=records,
+        )
+        self._records_src = (
+            manifest.version,
+            None if manifest.records is None else manifest.records.pieces,
+        )
         log.info("store: wrote snapshot of version %s", manifest.version)
 
     def _records_for(self, client: Any, manifest: Manifest, current: Replica | None) -> Any:
@@ -466,8 +544,13 @@ class RedisStore(ReplicaStore):
         if manifest.records is None:
             return None
         src = self._records_src
-        if (current is not None and current.records is not None and src is not None
-                and src[0] == current.version and src[1] == manifest.records.pieces):
+        if (
+            current is not None
+            and current.records is not None
+            and src is not None
+            and src[0] == current.version
+            and src[1] == manifest.records.pieces
+        ):
             return current.records
         return fetch_records(client, self._layout, manifest.records)
 
@@ -476,12 +559,22 @@ class RedisStore(ReplicaStore):
         serving while the chunks are parsed and the tables built."""
         from verifier.redis.build import EXIT_DATA, EXIT_OK
 
-        job = json.dumps({"url": self._url_raw, "namespace": self._layout.namespace,
-                          "version": manifest.version, "path": self._path}).encode()
+        job = json.dumps(
+            {
+                "url": self._url_raw,
+                "namespace": self._layout.namespace,
+                "version": manifest.version,
+                "path": self._path,
+            }
+        ).encode()
         # -P: the child does not put the working directory first on sys.path
-        proc = subprocess.run([sys.executable, "-P", "-m", "verifier.redis.build"],  # noqa: S603
-                              input=job, capture_output=True, timeout=BUILD_TIMEOUT,
-                              check=False)
+        proc = subprocess.run(
+            [sys.executable, "-P", "-m", "verifier.redis.build"],  # noqa: S603
+            input=job,
+            capture_output=True,
+            timeout=BUILD_TIMEOUT,
+            check=False,
+        )
         if proc.returncode == EXIT_OK:
             return
         lines = proc.stderr.decode("utf-8", "replace").strip().splitlines()
@@ -503,7 +596,7 @@ class RedisStore(ReplicaStore):
                     if pubsub is None:
                         pubsub = client.pubsub(ignore_subscribe_messages=True)
                         pubsub.subscribe(self._layout.channel)
-                    pubsub.get_message(timeout=self._poll)   # a change, or the poll interval
+                    pubsub.get_message(timeout=self._poll)  # a change, or the poll interval
                     while pubsub.get_message(timeout=0) is not None:
                         pass
                     with self._lock:
@@ -517,8 +610,7 @@ class RedisStore(ReplicaStore):
                     wait = 0.0
             except NETWORK_ERRORS as exc:
                 if self._connected:
-                    log.warning("lost Redis: %s; serving the snapshot",
-                                describe(exc, self._url))
+                    log.warning("lost Redis: %s; serving the snapshot", describe(exc, self._url))
                 self._connected = False
                 self._soft_problem = describe(exc, self._url)
                 pubsub = _drop(pubsub)
@@ -527,8 +619,9 @@ class RedisStore(ReplicaStore):
             except StoreDataError as exc:
                 self._data_errors += 1
                 if self._data_errors >= 2:
-                    self._hard_problem = (f"Redis data unusable, keeping version "
-                                          f"{self._replica.version}: {exc}")
+                    self._hard_problem = (
+                        f"Redis data unusable, keeping version {self._replica.version}: {exc}"
+                    )
                     log.warning("%s", self._hard_problem)
                 wait = 0.05 if self._data_errors < 2 else 1.0
             except (redis.RedisError, RedisFailure) as exc:  # auth, configuration, cluster
@@ -570,8 +663,9 @@ def _full_set(client: Any, layout: Layout, count: int, data: bytes) -> HashSet:
     return result
 
 
-def _apply_chain(current: Replica, manifest: Manifest,
-                 chain: Iterable[dict[bytes, bytes]]) -> tuple[HashSet, HashSet | None] | None:
+def _apply_chain(
+    current: Replica, manifest: Manifest, chain: Iterable[dict[bytes, bytes]]
+) -> tuple[HashSet, HashSet | None] | None:
     """Writable copies of the mapped sets with the delta chain applied, or None when the
     chain does not fit (then the caller loads in full)."""
     if (manifest.registry is None) != (current.registry is None):
@@ -581,8 +675,9 @@ def _apply_chain(current: Replica, manifest: Manifest,
     expect_rev = len(current.revoked)
     expect_reg = 0 if current.registry is None else len(current.registry)
     for delta in chain:
-        ra, rd, ga, gd = (packed_field(delta.get(f.encode(), b""), f)
-                          for f in ("ra", "rd", "ga", "gd"))
+        ra, rd, ga, gd = (
+            packed_field(delta.get(f.encode(), b""), f) for f in ("ra", "rd", "ga", "gd")
+        )
         if current.registry is None and (ga or gd):
             return None
         ops_rev.append((ra, rd))
@@ -590,7 +685,8 @@ def _apply_chain(current: Replica, manifest: Manifest,
         expect_rev += (len(ra) - len(rd)) // HASH_SIZE
         expect_reg += (len(ga) - len(gd)) // HASH_SIZE
     if expect_rev != manifest.revoked.count or (
-            manifest.registry is not None and expect_reg != manifest.registry.count):
+        manifest.registry is not None and expect_reg != manifest.registry.count
+    ):
         return None
     revoked = current.revoked.copy()
     registry = None if current.registry is None else current.registry.copy()
@@ -601,7 +697,9 @@ def _apply_chain(current: Replica, manifest: Manifest,
             ops.append((registry, ga, gd))
     apply_changes(ops)
     if len(revoked) != manifest.revoked.count or (
-            registry is not None and manifest.registry is not None
-            and len(registry) != manifest.registry.count):
+        registry is not None
+        and manifest.registry is not None
+        and len(registry) != manifest.registry.count
+    ):
         raise StoreDataError("the delta chain does not add up to the manifest's counts")
     return revoked, registry

@@ -59,11 +59,11 @@ from verifier.redis.format import (
 )
 
 HASH_SIZE = 16
-TARGET_BUCKET = 32768          # aim for ~512 KiB chunks
-MIN_BUCKET = 4096              # re-bucket when the average falls below this
-PENDING_TTL_MS = 3600 * 1000   # unpublished blobs of a killed run expire after an hour
-DELTA_TTL_S = 24 * 3600        # followers more than a day behind reload in full
-DELTA_MAX_ENTRIES = 262144     # larger changes: followers reload in full
+TARGET_BUCKET = 32768  # aim for ~512 KiB chunks
+MIN_BUCKET = 4096  # re-bucket when the average falls below this
+PENDING_TTL_MS = 3600 * 1000  # unpublished blobs of a killed run expire after an hour
+DELTA_TTL_S = 24 * 3600  # followers more than a day behind reload in full
+DELTA_MAX_ENTRIES = 262144  # larger changes: followers reload in full
 KEEP_VERSIONS = 2
 WRITE_BATCH_BYTES = 8 * 1024 * 1024
 PROGRESS_MIN_ENTRIES = 100_000
@@ -119,15 +119,15 @@ def bucket_ranges(data: bytes, bits: int) -> list[tuple[int, int, int]]:
     out: list[tuple[int, int, int]] = []
     start = 0
     while start < n:
-        bucket = int.from_bytes(data[start * HASH_SIZE:start * HASH_SIZE + 8], "big") >> shift
+        bucket = int.from_bytes(data[start * HASH_SIZE : start * HASH_SIZE + 8], "big") >> shift
         if bucket + 1 >= (1 << bits):
             end = n
         else:
             bound = ((bucket + 1) << shift).to_bytes(8, "big") + bytes(8)
             lo, hi = start + 1, n
-            while lo < hi:   # first entry >= bound
+            while lo < hi:  # first entry >= bound
                 mid = (lo + hi) // 2
-                if data[mid * HASH_SIZE:(mid + 1) * HASH_SIZE] < bound:
+                if data[mid * HASH_SIZE : (mid + 1) * HASH_SIZE] < bound:
                     lo = mid + 1
                 else:
                     hi = mid
@@ -139,14 +139,14 @@ def bucket_ranges(data: bytes, bits: int) -> list[tuple[int, int, int]]:
 
 def _pieces(data: bytes) -> list[bytes]:
     step = CHUNK_ENTRIES * HASH_SIZE
-    return [data[i:i + step] for i in range(0, len(data), step)]
+    return [data[i : i + step] for i in range(0, len(data), step)]
 
 
 @dataclass
 class SetPlan:
-    info: SetInfo | None                       # None: no such set (registry absent)
+    info: SetInfo | None  # None: no such set (registry absent)
     blobs: dict[str, bytes] = field(default_factory=dict)
-    added: bytes | None = b""                  # None: delta unknown or too large
+    added: bytes | None = b""  # None: delta unknown or too large
     removed: bytes | None = b""
     changed: bool = False
 
@@ -157,8 +157,7 @@ class SetPlan:
         return (len(self.added) + len(self.removed)) // HASH_SIZE
 
 
-def _chunks_of(bucket: int, content: bytes, blobs: dict[str, bytes]
-               ) -> list[tuple[int, str, int]]:
+def _chunks_of(bucket: int, content: bytes, blobs: dict[str, bytes]) -> list[tuple[int, str, int]]:
     out = []
     for piece in _pieces(content):
         bid = blob_id(piece)
@@ -167,19 +166,26 @@ def _chunks_of(bucket: int, content: bytes, blobs: dict[str, bytes]
     return out
 
 
-def _full_plan(content: bytes, bits: int, added: bytes | None, removed: bytes | None
-               ) -> SetPlan:
+def _full_plan(content: bytes, bits: int, added: bytes | None, removed: bytes | None) -> SetPlan:
     blobs: dict[str, bytes] = {}
     chunks: list[tuple[int, str, int]] = []
     for bucket, start, end in bucket_ranges(content, bits):
-        chunks += _chunks_of(bucket, content[start * HASH_SIZE:end * HASH_SIZE], blobs)
+        chunks += _chunks_of(bucket, content[start * HASH_SIZE : end * HASH_SIZE], blobs)
     info = SetInfo(bits, len(content) // HASH_SIZE, tuple(chunks))
     return SetPlan(info, blobs, added, removed, True)
 
 
-def plan_set(client: redis.Redis, layout: Layout, old: SetInfo | None,
-             data: bytes | None, *, replace: bool, absent_removes: bool = False,
-             default_empty: bool = False, removed: bytes | None = None) -> SetPlan:
+def plan_set(
+    client: redis.Redis,
+    layout: Layout,
+    old: SetInfo | None,
+    data: bytes | None,
+    *,
+    replace: bool,
+    absent_removes: bool = False,
+    default_empty: bool = False,
+    removed: bytes | None = None,
+) -> SetPlan:
     """How one set changes: `data` (packed, any order, duplicates allowed) is added to
     `old`, or replaces it, and then the hashes of `removed` are taken out. With data and
     removed None the set is kept as it is (an absent `old` stays absent, or becomes empty
@@ -191,7 +197,7 @@ def plan_set(client: redis.Redis, layout: Layout, old: SetInfo | None,
             return SetPlan(SetInfo(0, 0, ()))
         return SetPlan(old)
     incoming = HashSet(data or b"")
-    content = incoming.to_packed()             # sorted, unique
+    content = incoming.to_packed()  # sorted, unique
     gone = HashSet(removed).to_packed() if removed else b""
     if gone:
         content = difference_sorted(content, gone)
@@ -221,14 +227,15 @@ def plan_set(client: redis.Redis, layout: Layout, old: SetInfo | None,
     removed_parts: list[bytes] = []
     for bucket in buckets:
         start, end = ranges.get(bucket, (0, 0))
-        part = content[start * HASH_SIZE:end * HASH_SIZE]
+        part = content[start * HASH_SIZE : end * HASH_SIZE]
         gstart, gend = gone_ranges.get(bucket, (0, 0))
-        gone_part = gone[gstart * HASH_SIZE:gend * HASH_SIZE]
+        gone_part = gone[gstart * HASH_SIZE : gend * HASH_SIZE]
         old_chunks = by_bucket.get(bucket, [])
         if replace and [blob_id(p) for p in _pieces(part)] == [c[1] for c in old_chunks]:
             continue
-        old_part = b"".join(fetch_blobs(client, layout, [c[1] for c in old_chunks],
-                                        [c[2] for c in old_chunks]))
+        old_part = b"".join(
+            fetch_blobs(client, layout, [c[1] for c in old_chunks], [c[2] for c in old_chunks])
+        )
         # Sorted merges within the bucket.
         new_part = part if replace else union_sorted(old_part, part)
         if gone_part:
@@ -269,8 +276,9 @@ def merge_trust(old_json: bytes | None, new: Any, replace: bool) -> bytes:
     return bytes(TrustRegistry.from_dict({"keys": entries}).to_json())
 
 
-def plan_records(client: redis.Redis, layout: Layout, old: RecordsInfo | None,
-                 new: Any, *, replace: bool) -> tuple[RecordsInfo | None, dict[str, bytes]]:
+def plan_records(
+    client: redis.Redis, layout: Layout, old: RecordsInfo | None, new: Any, *, replace: bool
+) -> tuple[RecordsInfo | None, dict[str, bytes]]:
     """The records of the next version and their pieces: `new` (a RecordTable, or None to
     keep `old`) replaces `old` with --replace, else is merged into it (a record of `new`
     replaces the one with the same id)."""
@@ -290,7 +298,7 @@ def plan_records(client: redis.Redis, layout: Layout, old: RecordsInfo | None,
     blobs: dict[str, bytes] = {}
     pieces: list[tuple[str, int]] = []
     for start in range(0, len(data), RECORDS_PIECE):
-        piece = data[start:start + RECORDS_PIECE]
+        piece = data[start : start + RECORDS_PIECE]
         bid = blob_id(piece)
         blobs[bid] = piece
         pieces.append((bid, len(piece)))
@@ -319,14 +327,22 @@ class SyncResult:
         def delta(a: int | None, r: int | None) -> str:
             return "" if a is None or r is None else f" (+{a} -{r})"
 
-        head = (f"published version {self.version}" if self.changed
-                else f"already up to date at version {self.version}")
-        reg = "none" if self.registry is None else \
-            f"{self.registry}{delta(self.registry_added, self.registry_removed)}"
-        return (f"qrverify sync: {head}: keys {self.keys}, revoked {self.revoked}"
-                f"{delta(self.revoked_added, self.revoked_removed)}, registry {reg}"
-                f"{'' if self.records is None else f', records {self.records}'}"
-                f" ({self.seconds:.2f} s)")
+        head = (
+            f"published version {self.version}"
+            if self.changed
+            else f"already up to date at version {self.version}"
+        )
+        reg = (
+            "none"
+            if self.registry is None
+            else f"{self.registry}{delta(self.registry_added, self.registry_removed)}"
+        )
+        return (
+            f"qrverify sync: {head}: keys {self.keys}, revoked {self.revoked}"
+            f"{delta(self.revoked_added, self.revoked_removed)}, registry {reg}"
+            f"{'' if self.records is None else f', records {self.records}'}"
+            f" ({self.seconds:.2f} s)"
+        )
 
 
 Hook = Callable[[int], None]
@@ -342,10 +358,19 @@ class Guard:
     max_drop: float = DEFAULT_MAX_DROP
 
 
-def sync_state(client: redis.Redis, *, trust: Any = None, revocations: Any = None,
-               replace: bool = False, namespace: str = "qrverify", progress: bool = False,
-               after_write: Hook | None = None, attempts: int = 3,
-               guard: Guard | None = None, records: Any = None) -> SyncResult:
+def sync_state(
+    client: redis.Redis,
+    *,
+    trust: Any = None,
+    revocations: Any = None,
+    replace: bool = False,
+    namespace: str = "qrverify",
+    progress: bool = False,
+    after_write: Hook | None = None,
+    attempts: int = 3,
+    guard: Guard | None = None,
+    records: Any = None,
+) -> SyncResult:
     """Write the new state and publish it (see the module docstring). `trust` is a
     TrustRegistry or None, `revocations` a verifier.revocations.Revocations or None.
     `records` is a fastpath._records.RecordTable (already parsed: a malformed file never
@@ -358,8 +383,18 @@ def sync_state(client: redis.Redis, *, trust: Any = None, revocations: Any = Non
     guard = guard or Guard()
     for attempt in range(attempts):
         try:
-            result = _sync_once(client, layout, flip, trust, revocations, replace, progress,
-                                after_write, guard, records)
+            result = _sync_once(
+                client,
+                layout,
+                flip,
+                trust,
+                revocations,
+                replace,
+                progress,
+                after_write,
+                guard,
+                records,
+            )
         except SyncConflict:
             if attempt + 1 == attempts:
                 raise
@@ -369,9 +404,18 @@ def sync_state(client: redis.Redis, *, trust: Any = None, revocations: Any = Non
     raise SyncError("unreachable")  # pragma: no cover
 
 
-def _sync_once(client: redis.Redis, layout: Layout, flip: Any, trust: Any,
-               revocations: Any, replace: bool, progress: bool,
-               after_write: Hook | None, guard: Guard, records: Any = None) -> SyncResult:
+def _sync_once(
+    client: redis.Redis,
+    layout: Layout,
+    flip: Any,
+    trust: Any,
+    revocations: Any,
+    replace: bool,
+    progress: bool,
+    after_write: Hook | None,
+    guard: Guard,
+    records: Any = None,
+) -> SyncResult:
     base_vid = read_current(client, layout)
     base: Manifest | None = None
     if base_vid is None and not guard.bootstrap and (trust is None or revocations is None):
@@ -379,14 +423,14 @@ def _sync_once(client: redis.Redis, layout: Layout, flip: Any, trust: Any,
             "Redis holds no qrverify data (new, flushed, or restarted without persistence): "
             "its first version needs both --trust and a complete --revocations list, "
             "else verifiers would take a partial state as the truth; give --bootstrap to "
-            "start from these files anyway")
+            "start from these files anyway"
+        )
     if base_vid is not None:
         try:
             base = read_manifest(client, layout, base_vid)
         except StoreDataError as exc:
             if not replace:
-                raise SyncError(f"{exc}; rerun with --replace to write a complete state"
-                                ) from None
+                raise SyncError(f"{exc}; rerun with --replace to write a complete state") from None
     old_trust_json = None
     if base is not None:
         old_trust_json = fetch_blobs(client, layout, [base.trust_blob])[0]
@@ -396,16 +440,31 @@ def _sync_once(client: redis.Redis, layout: Layout, flip: Any, trust: Any,
 
     trust_keys = len(TrustRegistry.from_json(trust_json))
     if trust_keys == 0:
-        raise SyncError("the new version would hold no issuer keys (verifiers refuse it); "
-                        "give --trust FILE with at least one usable key")
+        raise SyncError(
+            "the new version would hold no issuer keys (verifiers refuse it); "
+            "give --trust FILE with at least one usable key"
+        )
 
     rev_data = None if revocations is None else revocations.revoked
     reg_data = None if revocations is None else revocations.registry
     rev_gone = None if revocations is None else revocations.removed
-    rev = plan_set(client, layout, base.revoked if base else None, rev_data, replace=replace,
-                   default_empty=True, removed=rev_gone)
-    reg = plan_set(client, layout, base.registry if base else None, reg_data, replace=replace,
-                   absent_removes=replace and revocations is not None and reg_data is None)
+    rev = plan_set(
+        client,
+        layout,
+        base.revoked if base else None,
+        rev_data,
+        replace=replace,
+        default_empty=True,
+        removed=rev_gone,
+    )
+    reg = plan_set(
+        client,
+        layout,
+        base.registry if base else None,
+        reg_data,
+        replace=replace,
+        absent_removes=replace and revocations is not None and reg_data is None,
+    )
     rev_info = rev.info
     if rev_info is None:  # the revoked set always exists
         raise SyncError("internal error: no revoked set planned")
@@ -413,9 +472,14 @@ def _sync_once(client: redis.Redis, layout: Layout, flip: Any, trust: Any,
     # drop against what they hold) see the operator's confirmation.
     old_records = base.records if base is not None else None
     rec_info, rec_blobs = plan_records(client, layout, old_records, records, replace=replace)
-    changed = (base is None or base.trust_blob != trust_id or rev.changed or reg.changed
-               or rec_info != old_records
-               or (guard.allow_drop and not base.drop_confirmed))
+    changed = (
+        base is None
+        or base.trust_blob != trust_id
+        or rev.changed
+        or reg.changed
+        or rec_info != old_records
+        or (guard.allow_drop and not base.drop_confirmed)
+    )
     if not changed and base is not None:
         return _result(base, False, rev, reg)
     dropped = base is not None and rev_info.count < base.revoked.count * (1.0 - guard.max_drop)
@@ -423,32 +487,50 @@ def _sync_once(client: redis.Redis, layout: Layout, flip: Any, trust: Any,
         raise SyncError(
             f"the revoked set would shrink from {base.revoked.count if base else 0} to "
             f"{rev_info.count} (more than {guard.max_drop:.0%}); verifiers refuse such a "
-            "version unless the drop is confirmed with --allow-drop")
+            "version unless the drop is confirmed with --allow-drop"
+        )
 
     seq = max((base.seq + 1) if base is not None else 1, int(time.time() * 1000))
     vid = f"{seq}-{secrets.token_hex(8)}"
-    manifest = Manifest(vid, seq, base_vid, time.time(), trust_id, trust_keys,
-                        rev_info, reg.info, drop_confirmed=guard.allow_drop, records=rec_info)
+    manifest = Manifest(
+        vid,
+        seq,
+        base_vid,
+        time.time(),
+        trust_id,
+        trust_keys,
+        rev_info,
+        reg.info,
+        drop_confirmed=guard.allow_drop,
+        records=rec_info,
+    )
     blobs: dict[str, bytes] = {trust_id: trust_json}
     blobs.update(rev.blobs)
     blobs.update(reg.blobs)
     blobs.update(rec_blobs)
     written = _write_blobs(client, layout, blobs, progress, after_write)
     client.set(layout.manifest(vid), manifest.to_json(), px=PENDING_TTL_MS)
-    _write_delta(client, layout, vid, base_vid, rev, reg,
-                 same_registry=(base is not None and (base.registry is None) == (reg.info is None)))
+    _write_delta(
+        client,
+        layout,
+        vid,
+        base_vid,
+        rev,
+        reg,
+        same_registry=(base is not None and (base.registry is None) == (reg.info is None)),
+    )
     keys = [layout.current, layout.versions, layout.manifest(vid)]
     keys += [layout.blob(b) for b in dict.fromkeys(manifest.blob_ids())]
     for _ in range(3):
-        status, detail = (_text(x) for x in flip(keys=keys, args=[base_vid or "", vid,
-                                                                 layout.channel]))
+        status, detail = (
+            _text(x) for x in flip(keys=keys, args=[base_vid or "", vid, layout.channel])
+        )
         if status == "ok":
             break
         if status == "conflict":
-            raise SyncConflict(f"another sync published version {detail or '(none)'} "
-                               "meanwhile")
+            raise SyncConflict(f"another sync published version {detail or '(none)'} meanwhile")
         missing = detail.rsplit(":", 1)[-1]
-        if missing in blobs:      # garbage-collected by a concurrent sync: write it again
+        if missing in blobs:  # garbage-collected by a concurrent sync: write it again
             client.set(layout.blob(missing), blobs[missing], px=PENDING_TTL_MS)
             continue
         raise SyncError(f"Redis lost data this version needs ({detail}); rerun the sync")
@@ -469,29 +551,46 @@ def _result(manifest: Manifest, changed: bool, rev: SetPlan, reg: SetPlan) -> Sy
         return None if value is None else len(value) // HASH_SIZE
 
     return SyncResult(
-        version=manifest.version, changed=changed, keys=manifest.trust_keys,
+        version=manifest.version,
+        changed=changed,
+        keys=manifest.trust_keys,
         revoked=manifest.revoked.count,
         registry=None if manifest.registry is None else manifest.registry.count,
-        revoked_added=n(rev.added), revoked_removed=n(rev.removed),
-        registry_added=n(reg.added), registry_removed=n(reg.removed),
-        records=None if manifest.records is None else manifest.records.count)
+        revoked_added=n(rev.added),
+        revoked_removed=n(rev.removed),
+        registry_added=n(reg.added),
+        registry_removed=n(reg.removed),
+        records=None if manifest.records is None else manifest.records.count,
+    )
 
 
-def _write_blobs(client: redis.Redis, layout: Layout, blobs: dict[str, bytes],
-                 progress: bool, after_write: Hook | None) -> int:
+def _write_blobs(
+    client: redis.Redis,
+    layout: Layout,
+    blobs: dict[str, bytes],
+    progress: bool,
+    after_write: Hook | None,
+) -> int:
     ids = list(blobs)
     exists: list[int] = []
     pipe = client.pipeline(transaction=False)
     for start in range(0, len(ids), 1000):
-        for bid in ids[start:start + 1000]:
+        for bid in ids[start : start + 1000]:
             pipe.exists(layout.blob(bid))
         exists += pipe.execute()
     todo = [bid for bid, there in zip(ids, exists, strict=True) if not there]
     total = sum(len(blobs[b]) for b in todo)
     from tqdm import tqdm
 
-    bar = tqdm(total=total, unit="B", unit_scale=True, desc="sync", file=sys.stderr,
-               disable=not progress, leave=False)
+    bar = tqdm(
+        total=total,
+        unit="B",
+        unit_scale=True,
+        desc="sync",
+        file=sys.stderr,
+        disable=not progress,
+        leave=False,
+    )
     written = 0
     try:
         batch_bytes = 0
@@ -515,15 +614,28 @@ def _write_blobs(client: redis.Redis, layout: Layout, blobs: dict[str, bytes],
     return written
 
 
-def _write_delta(client: redis.Redis, layout: Layout, vid: str, base_vid: str | None,
-                 rev: SetPlan, reg: SetPlan, *, same_registry: bool) -> None:
+def _write_delta(
+    client: redis.Redis,
+    layout: Layout,
+    vid: str,
+    base_vid: str | None,
+    rev: SetPlan,
+    reg: SetPlan,
+    *,
+    same_registry: bool,
+) -> None:
     if base_vid is None or not same_registry:
         return
     sizes = [rev.delta_size, reg.delta_size]
     if any(s is None for s in sizes) or sum(s or 0 for s in sizes) > DELTA_MAX_ENTRIES:
         return
-    fields: dict[Any, Any] = {"base": base_vid, "ra": rev.added or b"", "rd": rev.removed or b"",
-              "ga": reg.added or b"", "gd": reg.removed or b""}
+    fields: dict[Any, Any] = {
+        "base": base_vid,
+        "ra": rev.added or b"",
+        "rd": rev.removed or b"",
+        "ga": reg.added or b"",
+        "gd": reg.removed or b"",
+    }
     pipe = client.pipeline(transaction=True)
     pipe.delete(layout.delta(vid))
     pipe.hset(layout.delta(vid), mapping=fields)
@@ -546,13 +658,10 @@ def _collect_garbage(client: redis.Redis, layout: Layout, newest: str) -> None:
             continue
     for vid in drop:
         try:
-            dead = [b for b in read_manifest(client, layout, vid).blob_ids()
-                    if b not in retained]
+            dead = [b for b in read_manifest(client, layout, vid).blob_ids() if b not in retained]
         except StoreDataError:
             dead = []
         for start in range(0, len(dead), 1000):
-            client.unlink(*[layout.blob(b) for b in dead[start:start + 1000]])
+            client.unlink(*[layout.blob(b) for b in dead[start : start + 1000]])
         client.unlink(layout.manifest(vid))
         client.lrem(layout.versions, 0, vid)
-
-
