@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from socket_support import read_response
 
 from verifier.http import _multipart, _request, images
 
@@ -27,30 +28,6 @@ LIMITS = [
     "--body-timeout",
     "1",
 ]
-
-
-def _reply(s: socket.socket) -> bytes:
-    """One response (Content-Length framed), or what arrived before the peer closed."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = s.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    length = int(
-        next(
-            line.split(b":", 1)[1]
-            for line in head.split(b"\r\n")[1:]
-            if line.lower().startswith(b"content-length:")
-        )
-    )
-    while len(rest) < length:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        rest += chunk
-    return head + b"\r\n\r\n" + rest
 
 
 def _error(reply: bytes) -> tuple[int, str]:
@@ -76,7 +53,7 @@ def _send_until_refused(server: Any, parts: list[bytes]) -> bytes:
                 s.sendall(part)
         except (BrokenPipeError, ConnectionResetError):
             pass  # refused mid-way: the answer is already in our receive buffer
-        return _reply(s)
+        return read_response(s)
 
 
 def test_long_request_line_is_414(server: Any) -> None:
@@ -111,7 +88,7 @@ def test_headers_within_the_caps_are_served(server: Any) -> None:
 def test_slow_headers_are_408(server: Any) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
         s.sendall(b"POST /v1/verify HTTP/1.1\r\nHost: x\r\n")  # and never the end of the head
-        assert _error(_reply(s)) == (408, "request_timeout")
+        assert _error(read_response(s)) == (408, "request_timeout")
 
 
 def test_idle_connection_is_closed(server: Any) -> None:
@@ -126,7 +103,7 @@ def test_body_that_never_arrives_is_408(server: Any, route: str) -> None:
             b"POST " + route.encode() + b" HTTP/1.1\r\nHost: x\r\n"
             b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
         )
-        assert _error(_reply(s)) == (408, "request_timeout")
+        assert _error(read_response(s)) == (408, "request_timeout")
     _healthy(server)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from socket_support import read_response
 
 from keys.qr import png_bytes
 
@@ -187,7 +188,7 @@ def test_slow_and_broken_clients(serve: Any, demo: Any, tokens: Any) -> None:
             b"POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             b'Content-Length: 500\r\n\r\n{"token": "HC1:'
         )
-        reply = _read_response(s)
+        reply = read_response(s)
     assert reply.startswith(b"HTTP/1.1 408"), reply
     assert b"not received within" in reply
     # binary junk instead of HTTP: the connection is dropped or answered 400, never a crash
@@ -225,7 +226,7 @@ def test_sigterm_waits_for_request_in_flight(serve: Any, demo: Any, tokens: Any)
         server.proc.send_signal(signal.SIGTERM)
         time.sleep(0.3)
         s.sendall(body[10:])
-        reply = _read_response(s)
+        reply = read_response(s)
     assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
     assert b'"status":"valid"' in reply
     assert server.proc.wait(30) == 0
@@ -235,27 +236,3 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _read_response(s: socket.socket) -> bytes:
-    """One HTTP/1.1 response with a Content-Length body, read to its end."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = s.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    length = int(
-        next(
-            line.split(b":", 1)[1]
-            for line in head.split(b"\r\n")[1:]
-            if line.lower().startswith(b"content-length:")
-        )
-    )
-    while len(rest) < length:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        rest += chunk
-    return head + b"\r\n\r\n" + rest

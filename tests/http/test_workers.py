@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from socket_support import read_response
 
 from verifier.http.metrics import Metrics
 from verifier.http.workers import SharedMetrics
@@ -80,29 +81,6 @@ def _request(body: bytes) -> bytes:
     )
 
 
-def _read(s: socket.socket) -> bytes:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = s.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    length = int(
-        next(
-            line.split(b":", 1)[1]
-            for line in head.split(b"\r\n")[1:]
-            if line.lower().startswith(b"content-length:")
-        )
-    )
-    while len(rest) < length:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        rest += chunk
-    return head + b"\r\n\r\n" + rest
-
-
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_sigterm_drains_keep_alive_connections(
     serve: Any, demo: Any, tokens: Any, workers: str
@@ -113,7 +91,7 @@ def test_sigterm_drains_keep_alive_connections(
     body = json.dumps({"token": tokens.valid}).encode()
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
         s.sendall(_request(body))
-        first = _read(s)
+        first = read_response(s)
         assert first.startswith(b"HTTP/1.1 200") and b"connection: close" not in first.lower()
         server.proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 30
@@ -123,7 +101,7 @@ def test_sigterm_drains_keep_alive_connections(
         # the idle keep-alive connection was not cut: its next request is answered, and
         # the answer says the connection closes
         s.sendall(_request(body))
-        second = _read(s)
+        second = read_response(s)
         assert second.startswith(b"HTTP/1.1 200"), second[:300]
         assert b"connection: close" in second.lower()
         assert b'"status":"valid"' in second
