@@ -26,6 +26,7 @@ cdef extern from "ossl.h":
     int QRV_EC_MAX_TABLES
     int qrv_ec_state
     int qrv_ec_tables
+    int qrv_ec_max_tables
     int qrv_key_init(qrv_key* k, const unsigned char* spki, long n, int kind, int fast)
     void qrv_key_free(qrv_key* k)
     int qrv_key_ec_state(const qrv_key* k)
@@ -59,6 +60,15 @@ def ec_available():
 def ec_tables():
     """How many ES256 keys hold a precomputed table now (at most EC_MAX_TABLES)."""
     return qrv_ec_tables
+
+
+def set_ec_max_tables(int limit):
+    """Cap the number of ES256 keys holding a table (about 150 KB each); returns the
+    previous cap. Keys beyond it verify through EVP. Tables already built stay."""
+    global qrv_ec_max_tables
+    previous = qrv_ec_max_tables
+    qrv_ec_max_tables = max(0, limit)
+    return previous
 
 
 def supported(int alg):

@@ -17,7 +17,8 @@
  * The deprecated EC_GROUP / EC_POINT / BN entry points are looked up with dlsym on the
  * handle ossl.h opened; if any is missing, qrv_ec_state stays -1 and ES256 keys use the
  * EVP path. Tables are built lazily on a key's first verification, for at most
- * QRV_EC_MAX_TABLES keys at once (later keys use the EVP path). Scratch values are shared:
+ * qrv_ec_max_tables keys at once (QRV_EC_MAX_TABLES unless set; later keys use the EVP
+ * path until a table is freed). Scratch values are shared:
  * callers hold the GIL (as for the keys' EVP contexts).
  *
  * Included by ossl.h after qrv_ossl is declared.
@@ -67,6 +68,7 @@ typedef struct qrv_ec_api {
 static qrv_ec_api qrv_ec;
 static int qrv_ec_state = -1; /* 1 usable */
 static int qrv_ec_tables = 0; /* keys holding a table now */
+static int qrv_ec_max_tables = QRV_EC_MAX_TABLES; /* settable (tests, operators) */
 
 /* Shared state, made once at load: the standard group, a BN_CTX, scratch values. */
 enum { QB_N, QB_P, QB_R, QB_E, QB_W, QB_U1, QB_U2, QB_T, QB_X, QB_Z, QB_RN, QB_COUNT };
@@ -97,6 +99,10 @@ static void qrv_u256_store(unsigned char *be, const uint64_t v[4]) {
 }
 
 static int qrv_u256_is_zero(const uint64_t a[4]) { return (a[0] | a[1] | a[2] | a[3]) == 0; }
+
+static int qrv_u256_is_one(const uint64_t a[4]) {
+    return a[0] == 1 && (a[1] | a[2] | a[3]) == 0;
+}
 
 /* -1, 0, 1 as a <, ==, > b */
 static int qrv_u256_cmp(const uint64_t a[4], const uint64_t b[4]) {
@@ -135,60 +141,79 @@ static uint64_t qrv_u256_add(uint64_t a[4], const uint64_t b[4]) {
     return carry;
 }
 
-/* a >>= 1 with `top` shifted in as bit 255 */
-static void qrv_u256_shr1(uint64_t a[4], uint64_t top) {
-    a[0] = (a[0] >> 1) | (a[1] << 63);
-    a[1] = (a[1] >> 1) | (a[2] << 63);
-    a[2] = (a[2] >> 1) | (a[3] << 63);
-    a[3] = (a[3] >> 1) | (top << 63);
-}
-
-/* x = x / 2 mod m (m odd, x < m) */
-static void qrv_u256_half_mod(uint64_t x[4], const uint64_t m[4]) {
-    uint64_t carry = 0;
-    if (x[0] & 1) carry = qrv_u256_add(x, m);
-    qrv_u256_shr1(x, carry);
-}
-
 /* x = x - y mod m (x, y < m) */
 static void qrv_u256_sub_mod(uint64_t x[4], const uint64_t y[4], const uint64_t m[4]) {
     if (qrv_u256_sub(x, y)) qrv_u256_add(x, m);
 }
 
-static int qrv_u256_is_one(const uint64_t a[4]) {
-    return a[0] == 1 && (a[1] | a[2] | a[3]) == 0;
+/* -m^-1 mod 2^64 for odd m (Newton's iteration doubles the correct bits each step). */
+static uint64_t qrv_neg_inv64(uint64_t m0) {
+    uint64_t y = m0; /* correct to 3 bits for odd m0 */
+    int i;
+    for (i = 0; i < 5; i++) y *= 2 - m0 * y;
+    return (uint64_t)0 - y;
 }
 
-/* out = a^-1 mod m for an odd prime m and 0 < a < m (binary extended Euclid; variable
- * time, public inputs only). 1 ok, 0 when a has no inverse or the bound is exceeded. */
+/* x = x / 2^k mod m for 1 <= k <= 63, m odd, x < m; minv = -m^-1 mod 2^64. Adds the
+ * multiple t*m (t < 2^k) that clears x's low k bits, then shifts. */
+static void qrv_u256_div2k_mod(uint64_t x[4], int k, const uint64_t m[4], uint64_t minv) {
+    typedef unsigned __int128 u128;
+    uint64_t t = (x[0] * minv) & ((((uint64_t)1) << k) - 1);
+    uint64_t w[5];
+    u128 acc = 0;
+    int i;
+    for (i = 0; i < 4; i++) {
+        acc += (u128)t * m[i] + x[i];
+        w[i] = (uint64_t)acc;
+        acc >>= 64;
+    }
+    w[4] = (uint64_t)acc;
+    for (i = 0; i < 4; i++) x[i] = (w[i] >> k) | (w[i + 1] << (64 - k));
+    /* w / 2^k < (m + m*2^k) / 2^k < 2m: 257 bits at most (bit 256 is w[4] >> k), so one
+     * subtraction of m reduces it (mod 2^256, since the result is below m) */
+    if ((w[4] >> k) != 0 || qrv_u256_cmp(x, m) >= 0) qrv_u256_sub(x, m);
+}
+
+/* Shift u right past its trailing zero bits and divide x by the same power of 2 mod m. */
+static void qrv_u256_strip(uint64_t u[4], uint64_t x[4], const uint64_t m[4], uint64_t minv) {
+    while ((u[0] & 1) == 0) {
+        int k = u[0] == 0 ? 63 : __builtin_ctzll(u[0]);
+        if (k > 63) k = 63;
+        u[0] = (u[0] >> k) | (u[1] << (64 - k));
+        u[1] = (u[1] >> k) | (u[2] << (64 - k));
+        u[2] = (u[2] >> k) | (u[3] << (64 - k));
+        u[3] >>= k;
+        qrv_u256_div2k_mod(x, k, m, minv);
+    }
+}
+
+/* out = a^-1 mod m for an odd m and 0 < a < m with gcd(a, m) = 1 (binary extended Euclid
+ * with multi-bit shifts; variable time, public inputs only). 1 ok, 0 no inverse. */
 static int qrv_u256_inv_mod(uint64_t out[4], const uint64_t a[4], const uint64_t m[4]) {
     uint64_t u[4], v[4], x1[4] = {1, 0, 0, 0}, x2[4] = {0, 0, 0, 0};
-    int steps = 0;
-    if (qrv_u256_is_zero(a) || qrv_u256_cmp(a, m) >= 0) return 0;
+    uint64_t minv = qrv_neg_inv64(m[0]);
+    int steps = 0, c;
+    if ((m[0] & 1) == 0 || qrv_u256_is_zero(a) || qrv_u256_cmp(a, m) >= 0) return 0;
     memcpy(u, a, sizeof(u));
     memcpy(v, m, sizeof(v));
-    /* invariants: x1*a == u, x2*a == v (mod m); u, v > 0 */
-    while (!qrv_u256_is_one(u) && !qrv_u256_is_one(v)) {
-        if (++steps > 2048) return 0;
-        while ((u[0] & 1) == 0) {
-            qrv_u256_shr1(u, 0);
-            qrv_u256_half_mod(x1, m);
-        }
-        while ((v[0] & 1) == 0) {
-            qrv_u256_shr1(v, 0);
-            qrv_u256_half_mod(x2, m);
-        }
-        if (qrv_u256_is_one(u) || qrv_u256_is_one(v)) break;
-        if (qrv_u256_cmp(u, v) >= 0) {
+    /* invariants: x1*a == u, x2*a == v (mod m); u, v odd after stripping */
+    qrv_u256_strip(u, x1, m, minv);
+    for (;;) {
+        if (++steps > 1024) return 0;
+        c = qrv_u256_cmp(u, v);
+        if (c == 0) break;
+        if (c > 0) {
             qrv_u256_sub(u, v);
             qrv_u256_sub_mod(x1, x2, m);
+            qrv_u256_strip(u, x1, m, minv);
         } else {
             qrv_u256_sub(v, u);
             qrv_u256_sub_mod(x2, x1, m);
+            qrv_u256_strip(v, x2, m, minv);
         }
-        if (qrv_u256_is_zero(u) || qrv_u256_is_zero(v)) return 0; /* gcd != 1 */
     }
-    memcpy(out, qrv_u256_is_one(u) ? x1 : x2, sizeof(x1));
+    if (!qrv_u256_is_one(u)) return 0; /* u == v == gcd(a, m) */
+    memcpy(out, x1, sizeof(x1));
     return 1;
 }
 
@@ -293,7 +318,7 @@ static void qrv_ec_key_free(qrv_ec_key *e) {
 static int qrv_ec_key_build(qrv_ec_key *e) {
     void *q = NULL, *gq = NULL;
     if (e->state != 0) return e->state > 0;
-    if (qrv_ec_tables >= QRV_EC_MAX_TABLES) return 0;
+    if (qrv_ec_tables >= qrv_ec_max_tables) return 0;
     e->state = -1;
     q = qrv_ec.EC_POINT_new(qrv_ec_g);
     gq = qrv_ec.EC_GROUP_dup(qrv_ec_g);
