@@ -58,12 +58,18 @@ class Three:
         self.ref = IssuerKey(self.pub, b"k")
 
     def verify(self, sig: bytes, data: bytes) -> tuple[bool, bool, bool]:
-        return (self.fast.verify(-7, sig, data), self.evp.verify(-7, sig, data), self.ref.verify(-7, sig, data))
+        return (
+            self.fast.verify(-7, sig, data),
+            self.evp.verify(-7, sig, data),
+            self.ref.verify(-7, sig, data),
+        )
 
     def verify_digest(self, digest: bytes, sig: bytes) -> tuple[bool, bool, bool]:
         r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
         try:
-            self.pub.verify(encode_dss_signature(r, s), digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+            self.pub.verify(
+                encode_dss_signature(r, s), digest, ec.ECDSA(Prehashed(hashes.SHA256()))
+            )
             ref = True
         except InvalidSignature:
             ref = False
@@ -118,7 +124,11 @@ def test_the_self_test_covers_the_table_path() -> None:
     assert sum(1 for c in es if c[4]) == 2  # the signature and its high-S twin
     assert len(es) >= 18  # six bad forms, the other key, five edges each for r and s
     assert len({c[1] for c in es}) == 2  # the vector's key and the other key
-    edges = {(int.from_bytes(c[2][:32], "big"), int.from_bytes(c[2][32:], "big")) for c in es if len(c[2]) == 64}
+    edges = {
+        (int.from_bytes(c[2][:32], "big"), int.from_bytes(c[2][32:], "big"))
+        for c in es
+        if len(c[2]) == 64
+    }
     assert {r for r, _ in edges} >= {0, P256_N, P256_N + 1, P256_N - 1, TOP}
     assert {s for _, s in edges} >= {0, P256_N, P256_N + 1, P256_N - 1, TOP}
     digests = _ossl._digest_cases()
@@ -128,7 +138,11 @@ def test_the_self_test_covers_the_table_path() -> None:
 
 
 @SETTINGS
-@given(d=scalars, data=st.binary(max_size=300), flips=st.lists(st.integers(0, 511), min_size=1, max_size=3))
+@given(
+    d=scalars,
+    data=st.binary(max_size=300),
+    flips=st.lists(st.integers(0, 511), min_size=1, max_size=3),
+)
 def test_valid_and_flipped_signatures_agree(d: int, data: bytes, flips: list[int]) -> None:
     key = ec.derive_private_key(d, ec.SECP256R1())
     three = Three(key)
@@ -152,11 +166,20 @@ def test_signature_under_another_key_fails_everywhere(d: int, other: int, data: 
     if d == other:
         return
     sig = _sign(ec.derive_private_key(other, ec.SECP256R1()), data)
-    assert Three(ec.derive_private_key(d, ec.SECP256R1())).verify(sig, data) == (False, False, False)
+    assert Three(ec.derive_private_key(d, ec.SECP256R1())).verify(sig, data) == (
+        False,
+        False,
+        False,
+    )
 
 
 @SETTINGS
-@given(d=scalars, data=st.binary(max_size=100), edge=st.sampled_from(EDGES), which=st.sampled_from("rs"))
+@given(
+    d=scalars,
+    data=st.binary(max_size=100),
+    edge=st.sampled_from(EDGES),
+    which=st.sampled_from("rs"),
+)
 def test_r_and_s_edge_values_fail_everywhere(d: int, data: bytes, edge: int, which: str) -> None:
     key = ec.derive_private_key(d, ec.SECP256R1())
     sig = _sign(key, data)
