@@ -528,7 +528,7 @@ cdef class Engine:
         name = (fn + " " + gn) if fn and gn else (fn or gn or "")
         latin = (fnt + "<" + gnt) if fnt and gnt else (fnt or gnt or "")
         p.holder = (name or latin.replace("<", " "), latin, d.dob)
-        p.certificate = (d.cert_type, d.iss if d.iss else d.co,
+        p.certificate = (d.cert_type, d.issuer_display,
                          format_iso_utc(_clamp_time(until)))
         p.cost = (ENTRY_OVERHEAD + p.holder[0].__sizeof__() + latin.__sizeof__()
                   + p.certificate[1].__sizeof__())
