@@ -139,12 +139,18 @@ class Replica:
         return None if registry is None else uci in registry
 
     def counts(self) -> dict[str, int]:
-        return {
+        out = {
             "keys": len(self.trust),
             "revoked": len(self.revoked),
             "registry": 0 if self.registry is None else len(self.registry),
             "skipped_keys": len(self.trust.skipped),  # unusable trust entries left out
         }
+        # present only when loaded (/readyz shows them): register records, DRL hashes
+        if self.records is not None:
+            out["records"] = len(self.records)
+        if self.drl is not None:
+            out["drl"] = sum(len(entry[2]) for entry in self.drl.values())
+        return out
 
 
 class ReplicaStore:

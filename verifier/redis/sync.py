@@ -280,20 +280,32 @@ def merge_trust(old_json: bytes | None, new: Any, replace: bool) -> bytes:
 
 
 def plan_records(
-    client: redis.Redis, layout: Layout, old: RecordsInfo | None, new: Any, *, replace: bool
+    client: redis.Redis,
+    layout: Layout,
+    old: RecordsInfo | None,
+    new: Any,
+    *,
+    replace: bool,
+    removed: bytes | None = None,
 ) -> tuple[RecordsInfo | None, dict[str, bytes]]:
     """The records of the next version and their pieces: `new` (a RecordTable, or None to
     keep `old`) replaces `old` with --replace, else is merged into it (a record of `new`
-    replaces the one with the same id)."""
-    if new is None:
+    replaces the one with the same id); then the records whose table keys `removed`
+    (packed 16-byte keys, verifier.records.load_removals) lists are taken out (an id
+    Redis does not hold is ignored)."""
+    if new is None and (not removed or old is None):
         return old, {}
     from fastpath._records import RecordTable
 
-    merged = new.records()
-    if old is not None and not replace and old.count:
+    gone = HashSet(removed) if removed else None
+    merged: Any = iter(()) if new is None else new.records()
+    if old is not None and (new is None or not replace) and old.count:
         current = fetch_records(client, layout, old)
-        kept = (r for r in current.records() if not new.count_present(r[0]))
-        merged = RecordTable.from_records(itertools.chain(kept, merged)).records()
+        kept = (r for r in current.records() if new is None or not new.count_present(r[0]))
+        merged = itertools.chain(kept, merged)
+    if gone is not None:
+        merged = (r for r in merged if r[0] not in gone)
+    merged = RecordTable.from_records(merged).records()
     # Rebuilt from table order (the index order), so the same records give the same
     # bytes whatever order the file had: a rerun publishes nothing.
     table = RecordTable.from_records(merged)
@@ -417,6 +429,7 @@ def sync_state(
     records: Any = None,
     drl: Any = None,
     valuesets: bytes | None = None,
+    records_removed: bytes | None = None,
 ) -> SyncResult:
     """Write the new state and publish it (see the module docstring). `trust` is a
     TrustRegistry or None, `revocations` a verifier.revocations.Revocations or None.
@@ -424,6 +437,7 @@ def sync_state(
     gets here) or None to keep the records Redis holds. `drl` is
     verifier.revocations.parse_drl's result or None (see plan_drl); `valuesets` the
     canonical value sets (verifier.valuesets.codes_json) or None to keep Redis' own.
+    `records_removed`: packed table keys of register records to remove (plan_records).
     `after_write(n)` is called after each batch of blobs (tests use it to crash a run).
     SyncError (nothing published) when the guard refuses."""
     layout = Layout(namespace)
@@ -445,6 +459,7 @@ def sync_state(
                 records,
                 drl,
                 valuesets,
+                records_removed,
             )
         except SyncConflict:
             if attempt + 1 == attempts:
@@ -468,6 +483,7 @@ def _sync_once(
     records: Any = None,
     drl: Any = None,
     valuesets: bytes | None = None,
+    records_removed: bytes | None = None,
 ) -> SyncResult:
     base_vid = read_current(client, layout)
     base: Manifest | None = None
@@ -524,7 +540,9 @@ def _sync_once(
     # --allow-drop republishes an unchanged state so that verifiers which refused it (a
     # drop against what they hold) see the operator's confirmation.
     old_records = base.records if base is not None else None
-    rec_info, rec_blobs = plan_records(client, layout, old_records, records, replace=replace)
+    rec_info, rec_blobs = plan_records(
+        client, layout, old_records, records, replace=replace, removed=records_removed
+    )
     old_drl = base.drl if base is not None else None
     drl_info, drl_blobs = plan_drl(old_drl, drl, replace=replace)
     old_vs = base.valuesets if base is not None else None
