@@ -12,7 +12,8 @@
  *     accept iff X.x / Z^2 == r or r + n (mod p)    (that is, affine x mod n == r)
  *
  * Everything here handles public data only, so variable-time code is fine (the inverse
- * mod n is a plain binary extended Euclid). Any libcrypto failure is "not valid".
+ * mod n is a variable-time safegcd, checked by s*w == 1). Any libcrypto failure is "not
+ * valid".
  *
  * The deprecated EC_GROUP / EC_POINT / BN entry points are looked up with dlsym on the
  * handle ossl.h opened; if any is missing, qrv_ec_state stays -1 and ES256 keys use the
@@ -100,9 +101,6 @@ static void qrv_u256_store(unsigned char *be, const uint64_t v[4]) {
 
 static int qrv_u256_is_zero(const uint64_t a[4]) { return (a[0] | a[1] | a[2] | a[3]) == 0; }
 
-static int qrv_u256_is_one(const uint64_t a[4]) {
-    return a[0] == 1 && (a[1] | a[2] | a[3]) == 0;
-}
 
 /* -1, 0, 1 as a <, ==, > b */
 static int qrv_u256_cmp(const uint64_t a[4], const uint64_t b[4]) {
@@ -141,79 +139,185 @@ static uint64_t qrv_u256_add(uint64_t a[4], const uint64_t b[4]) {
     return carry;
 }
 
-/* x = x - y mod m (x, y < m) */
-static void qrv_u256_sub_mod(uint64_t x[4], const uint64_t y[4], const uint64_t m[4]) {
-    if (qrv_u256_sub(x, y)) qrv_u256_add(x, m);
+/* The inverse mod n: Bernstein-Yang "safegcd" divsteps, in batches of 62 on the low bits
+ * with the 2x2 transition matrix then applied to the full values (5 limbs of 62 bits,
+ * the top one signed), variable time (public inputs only). */
+#define QRV_M62 ((uint64_t)0x3FFFFFFFFFFFFFFFULL)
+typedef struct { int64_t u, v, q, r; } qrv_trans;
+
+static void qrv_to62(int64_t out[5], const uint64_t a[4]) {
+    out[0] = (int64_t)(a[0] & QRV_M62);
+    out[1] = (int64_t)(((a[0] >> 62) | (a[1] << 2)) & QRV_M62);
+    out[2] = (int64_t)(((a[1] >> 60) | (a[2] << 4)) & QRV_M62);
+    out[3] = (int64_t)(((a[2] >> 58) | (a[3] << 6)) & QRV_M62);
+    out[4] = (int64_t)(a[3] >> 56);
 }
 
-/* -m^-1 mod 2^64 for odd m (Newton's iteration doubles the correct bits each step). */
-static uint64_t qrv_neg_inv64(uint64_t m0) {
-    uint64_t y = m0; /* correct to 3 bits for odd m0 */
+/* a in [0, 2^256) given as 62-bit limbs (limbs 0..3 in [0, 2^62), limb 4 in [0, 2^8)) */
+static void qrv_from62(uint64_t out[4], const int64_t a[5]) {
+    uint64_t l0 = (uint64_t)a[0], l1 = (uint64_t)a[1], l2 = (uint64_t)a[2], l3 = (uint64_t)a[3],
+             l4 = (uint64_t)a[4];
+    out[0] = l0 | (l1 << 62);
+    out[1] = (l1 >> 2) | (l2 << 60);
+    out[2] = (l2 >> 4) | (l3 << 58);
+    out[3] = (l3 >> 6) | (l4 << 56);
+}
+
+/* 62 divsteps on the low bits of f and g; returns the new delta. On return
+ * 2^62 * (f', g') = [[u, v], [q, r]] * (f, g). */
+static int64_t qrv_divsteps62(int64_t delta, uint64_t f, uint64_t g, qrv_trans *t) {
+    int64_t u = 1, v = 0, q = 0, r = 1, tu, tv;
+    int i = 0, z;
+    uint64_t tf;
+    while (i < 62) {
+        if ((g & 1) == 0) {
+            /* skip all trailing zeros at once (but not past step 62) */
+            z = __builtin_ctzll(g | ((uint64_t)1 << (62 - i)));
+            g >>= z;
+            u <<= z;
+            v <<= z;
+            delta += z;
+            i += z;
+            continue;
+        }
+        if (delta > 0) {
+            delta = 1 - delta;
+            tf = f;
+            f = g;
+            g = (g - tf) >> 1;
+            tu = u;
+            tv = v;
+            u = 2 * q;
+            v = 2 * r;
+            q = q - tu;
+            r = r - tv;
+        } else {
+            delta = 1 + delta;
+            g = (g + f) >> 1;
+            q = q + u;
+            r = r + v;
+            u = 2 * u;
+            v = 2 * v;
+        }
+        i++;
+    }
+    t->u = u;
+    t->v = v;
+    t->q = q;
+    t->r = r;
+    return delta;
+}
+
+/* (f, g) = T * (f, g) / 2^62, exactly */
+static void qrv_update_fg(int64_t f[5], int64_t g[5], const qrv_trans *t) {
+    typedef __int128 i128;
+    i128 cf = (i128)t->u * f[0] + (i128)t->v * g[0];
+    i128 cg = (i128)t->q * f[0] + (i128)t->r * g[0];
     int i;
-    for (i = 0; i < 5; i++) y *= 2 - m0 * y;
-    return (uint64_t)0 - y;
+    cf >>= 62;
+    cg >>= 62;
+    for (i = 1; i < 5; i++) {
+        cf += (i128)t->u * f[i] + (i128)t->v * g[i];
+        cg += (i128)t->q * f[i] + (i128)t->r * g[i];
+        f[i - 1] = (int64_t)((uint64_t)cf & QRV_M62);
+        g[i - 1] = (int64_t)((uint64_t)cg & QRV_M62);
+        cf >>= 62;
+        cg >>= 62;
+    }
+    f[4] = (int64_t)cf;
+    g[4] = (int64_t)cg;
 }
 
-/* x = x / 2^k mod m for 1 <= k <= 63, m odd, x < m; minv = -m^-1 mod 2^64. Adds the
- * multiple t*m (t < 2^k) that clears x's low k bits, then shifts. */
-static void qrv_u256_div2k_mod(uint64_t x[4], int k, const uint64_t m[4], uint64_t minv) {
-    typedef unsigned __int128 u128;
-    uint64_t t = (x[0] * minv) & ((((uint64_t)1) << k) - 1);
-    uint64_t w[5];
-    u128 acc = 0;
+/* (d, e) = T * (d, e) / 2^62 mod m, keeping d, e in (-2m, m); minv = m^-1 mod 2^62 */
+static void qrv_update_de(int64_t d[5], int64_t e[5], const qrv_trans *t, const int64_t m[5],
+                          uint64_t minv) {
+    typedef __int128 i128;
+    int64_t sd = d[4] >> 63, se = e[4] >> 63;
+    int64_t md = (t->u & sd) + (t->v & se);
+    int64_t me = (t->q & sd) + (t->r & se);
+    i128 cd = (i128)t->u * d[0] + (i128)t->v * e[0];
+    i128 ce = (i128)t->q * d[0] + (i128)t->r * e[0];
+    int i;
+    md -= (int64_t)((minv * (uint64_t)cd + (uint64_t)md) & QRV_M62);
+    me -= (int64_t)((minv * (uint64_t)ce + (uint64_t)me) & QRV_M62);
+    cd += (i128)m[0] * md;
+    ce += (i128)m[0] * me;
+    cd >>= 62;
+    ce >>= 62;
+    for (i = 1; i < 5; i++) {
+        cd += (i128)t->u * d[i] + (i128)t->v * e[i] + (i128)m[i] * md;
+        ce += (i128)t->q * d[i] + (i128)t->r * e[i] + (i128)m[i] * me;
+        d[i - 1] = (int64_t)((uint64_t)cd & QRV_M62);
+        e[i - 1] = (int64_t)((uint64_t)ce & QRV_M62);
+        cd >>= 62;
+        ce >>= 62;
+    }
+    d[4] = (int64_t)cd;
+    e[4] = (int64_t)ce;
+}
+
+/* x = sa*a + sb*b (sa, sb in {-1, 0, 1}), limbs 0..3 in [0, 2^62), limb 4 signed */
+static void qrv_lin62(int64_t x[5], const int64_t a[5], int64_t sa, const int64_t b[5],
+                      int64_t sb) {
+    typedef __int128 i128;
+    i128 c = 0;
     int i;
     for (i = 0; i < 4; i++) {
-        acc += (u128)t * m[i] + x[i];
-        w[i] = (uint64_t)acc;
-        acc >>= 64;
+        c += (i128)sa * a[i] + (i128)sb * b[i];
+        x[i] = (int64_t)((uint64_t)c & QRV_M62);
+        c >>= 62;
     }
-    w[4] = (uint64_t)acc;
-    for (i = 0; i < 4; i++) x[i] = (w[i] >> k) | (w[i + 1] << (64 - k));
-    /* w / 2^k < (m + m*2^k) / 2^k < 2m: 257 bits at most (bit 256 is w[4] >> k), so one
-     * subtraction of m reduces it (mod 2^256, since the result is below m) */
-    if ((w[4] >> k) != 0 || qrv_u256_cmp(x, m) >= 0) qrv_u256_sub(x, m);
+    c += (i128)sa * a[4] + (i128)sb * b[4];
+    x[4] = (int64_t)c;
 }
 
-/* Shift u right past its trailing zero bits and divide x by the same power of 2 mod m. */
-static void qrv_u256_strip(uint64_t u[4], uint64_t x[4], const uint64_t m[4], uint64_t minv) {
-    while ((u[0] & 1) == 0) {
-        int k = u[0] == 0 ? 63 : __builtin_ctzll(u[0]);
-        if (k > 63) k = 63;
-        u[0] = (u[0] >> k) | (u[1] << (64 - k));
-        u[1] = (u[1] >> k) | (u[2] << (64 - k));
-        u[2] = (u[2] >> k) | (u[3] << (64 - k));
-        u[3] >>= k;
-        qrv_u256_div2k_mod(x, k, m, minv);
-    }
-}
+static int qrv_is_zero62(const int64_t a[5]) { return (a[0] | a[1] | a[2] | a[3] | a[4]) == 0; }
 
-/* out = a^-1 mod m for an odd m and 0 < a < m with gcd(a, m) = 1 (binary extended Euclid
- * with multi-bit shifts; variable time, public inputs only). 1 ok, 0 no inverse. */
+/* out = a^-1 mod m for an odd m and 0 < a < m (variable time, public inputs only).
+ * 1 ok, 0 when a has no inverse. */
 static int qrv_u256_inv_mod(uint64_t out[4], const uint64_t a[4], const uint64_t m[4]) {
-    uint64_t u[4], v[4], x1[4] = {1, 0, 0, 0}, x2[4] = {0, 0, 0, 0};
-    uint64_t minv = qrv_neg_inv64(m[0]);
-    int steps = 0, c;
+    int64_t f[5], g[5], d[5] = {0, 0, 0, 0, 0}, e[5] = {1, 0, 0, 0, 0}, m62[5], x[5];
+    int64_t delta = 1;
+    uint64_t minv, y;
+    qrv_trans t;
+    int batch, i, neg;
+    uint64_t res[4];
     if ((m[0] & 1) == 0 || qrv_u256_is_zero(a) || qrv_u256_cmp(a, m) >= 0) return 0;
-    memcpy(u, a, sizeof(u));
-    memcpy(v, m, sizeof(v));
-    /* invariants: x1*a == u, x2*a == v (mod m); u, v odd after stripping */
-    qrv_u256_strip(u, x1, m, minv);
-    for (;;) {
-        if (++steps > 1024) return 0;
-        c = qrv_u256_cmp(u, v);
-        if (c == 0) break;
-        if (c > 0) {
-            qrv_u256_sub(u, v);
-            qrv_u256_sub_mod(x1, x2, m);
-            qrv_u256_strip(u, x1, m, minv);
-        } else {
-            qrv_u256_sub(v, u);
-            qrv_u256_sub_mod(x2, x1, m);
-            qrv_u256_strip(v, x2, m, minv);
-        }
+    y = m[0];
+    for (i = 0; i < 5; i++) y *= 2 - m[0] * y;
+    minv = y & QRV_M62;
+    qrv_to62(m62, m);
+    qrv_to62(f, m);
+    qrv_to62(g, a);
+    /* invariants: d*a == f, e*a == g (mod m); 741 divsteps suffice for 256 bits */
+    for (batch = 0; batch < 12 && !qrv_is_zero62(g); batch++) {
+        delta = qrv_divsteps62(delta, (uint64_t)f[0], (uint64_t)g[0], &t);
+        qrv_update_de(d, e, &t, m62, minv);
+        qrv_update_fg(f, g, &t);
     }
-    if (!qrv_u256_is_one(u)) return 0; /* u == v == gcd(a, m) */
-    memcpy(out, x1, sizeof(x1));
+    if (!qrv_is_zero62(g)) return 0;
+    /* f = +-gcd(a, m): must be +-1 */
+    neg = f[4] < 0;
+    if (neg) {
+        if (!(f[0] == (int64_t)QRV_M62 && f[1] == (int64_t)QRV_M62 && f[2] == (int64_t)QRV_M62 &&
+              f[3] == (int64_t)QRV_M62 && f[4] == -1))
+            return 0; /* f != -1 */
+    } else if (!(f[0] == 1 && (f[1] | f[2] | f[3] | f[4]) == 0)) {
+        return 0;
+    }
+    /* x = (neg ? -d : d) is in (-2m, 2m): add m while negative, subtract while >= m */
+    qrv_lin62(x, d, neg ? -1 : 1, m62, 0);
+    for (i = 0; i < 3 && x[4] < 0; i++) qrv_lin62(x, x, 1, m62, 1);
+    for (i = 0; i < 3; i++) {
+        int64_t y[5];
+        qrv_lin62(y, x, 1, m62, -1);
+        if (y[4] < 0) break;
+        memcpy(x, y, sizeof(y));
+    }
+    if (x[4] < 0 || x[4] >= 256) return 0;
+    qrv_from62(res, x);
+    while (qrv_u256_cmp(res, m) >= 0) qrv_u256_sub(res, m);
+    memcpy(out, res, sizeof(res));
     return 1;
 }
 
