@@ -24,7 +24,7 @@ the head timer of a new connection is the exception: an idle connection is close
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -43,6 +43,52 @@ class _Refuse(Exception):
     def __init__(self, code: str | None) -> None:
         super().__init__(code)
         self.code = code
+
+
+class _HeadWithBody:
+    """The transport as a request's answer sees it: the answer's first write (uvicorn writes
+    the status line and headers, then the body, separately) is held and sent with the next
+    one, so an answer is one system call and one TCP segment instead of two. Bytes keep
+    their order; a held write goes out with the next write, on close, or at the end of the
+    current event-loop step, whichever comes first (a streamed answer's head is not held
+    back by a slow body)."""
+
+    __slots__ = ("transport", "loop", "held", "hold_next")
+
+    def __init__(self, transport: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self.transport = transport
+        self.loop = loop
+        self.held: bytes | None = None
+        self.hold_next = False
+
+    def write(self, data: bytes) -> None:
+        held = self.held
+        if held is not None:
+            self.held = None
+            self.transport.write(held + data)
+        elif self.hold_next:
+            self.hold_next = False
+            self.held = data
+            self.loop.call_soon(self.flush)
+        else:
+            self.transport.write(data)
+
+    def flush(self) -> None:
+        held = self.held
+        if held is not None:
+            self.held = None
+            if not self.transport.is_closing():
+                self.transport.write(held)
+
+    def is_closing(self) -> bool:
+        return bool(self.transport.is_closing())
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
 
 
 class GuardedProtocol(HttpToolsProtocol):
@@ -78,6 +124,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self._closing_soon = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer_kind = ""
+        self._out = _HeadWithBody(transport, self.loop)
         self._arm("head")
 
     # -- timers ---------------------------------------------------------------------
@@ -201,9 +248,14 @@ class GuardedProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         if self._timer is not None:
             self._disarm()
+        before = self.cycle
         super().on_headers_complete()
-        if self._closing_soon and self.cycle is not None:
-            self.cycle.keep_alive = False
+        cycle = self.cycle
+        if cycle is not None and cycle is not before:
+            cycle.transport = cast(asyncio.Transport, self._out)  # head and body in one write
+            self._out.hold_next = True
+            if self._closing_soon:
+                cycle.keep_alive = False
 
     def on_body(self, body: bytes) -> None:
         cycle = self.cycle

@@ -1,6 +1,7 @@
 """`GuardedProtocol` arms its timers only while a head or a body is incomplete after a read:
 a request that arrives whole costs no timer; a partial one is still bounded (the 408s
-themselves are tested through a real socket in test_hardening.py)."""
+themselves are tested through a real socket in test_hardening.py). An answer's head and
+body go out in one write, but a head is never held back past the current loop step."""
 
 from __future__ import annotations
 
@@ -108,3 +109,63 @@ def test_partial_head_and_partial_body_arm_their_timers() -> None:
         ("head", 3),
         b"HTTP/1.1 200 OK",
     ]
+
+
+def _writes(app: Any, requests: list[bytes], steps: int = 5) -> list[bytes]:
+    async def main() -> list[bytes]:
+        loop = asyncio.get_running_loop()
+        config = Config(app, lifespan="off", proxy_headers=False)
+        config.load()
+        proto = GuardedProtocol(config=config, server_state=ServerState(), app_state={}, _loop=loop)
+        transport = _Transport()
+        proto.connection_made(transport)  # type: ignore[arg-type]
+        for data in requests:
+            proto.data_received(data)
+            for _ in range(steps):
+                await asyncio.sleep(0)
+        proto.connection_lost(None)
+        return transport.out
+
+    return asyncio.run(main())
+
+
+def test_an_answer_is_one_write() -> None:
+    out = _writes(_app, [HEAD + b"{}", HEAD + b"{}", HEAD + b"{}"])
+    assert len(out) == 3
+    for data in out:
+        assert data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(b"\r\n\r\n{}")
+
+
+def test_a_streamed_head_is_not_held_back() -> None:
+    seen: list[int] = []
+
+    async def streaming(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"4")]}
+        )
+        await asyncio.sleep(0)  # the body comes later, in another loop step
+        await asyncio.sleep(0)
+        seen.append(len(transport_writes))
+        await send({"type": "http.response.body", "body": b"ab", "more_body": True})
+        await send({"type": "http.response.body", "body": b"cd"})
+
+    transport_writes: list[bytes] = []
+
+    async def main() -> list[bytes]:
+        loop = asyncio.get_running_loop()
+        config = Config(streaming, lifespan="off", proxy_headers=False)
+        config.load()
+        proto = GuardedProtocol(config=config, server_state=ServerState(), app_state={}, _loop=loop)
+        transport = _Transport()
+        transport.out = transport_writes
+        proto.connection_made(transport)  # type: ignore[arg-type]
+        proto.data_received(HEAD + b"{}")
+        for _ in range(10):
+            await asyncio.sleep(0)
+        proto.connection_lost(None)
+        return transport.out
+
+    out = asyncio.run(main())
+    assert seen == [1]  # the head was out before the body was sent
+    assert out[0].startswith(b"HTTP/1.1 200 OK\r\n") and out[1:] == [b"ab", b"cd"]
