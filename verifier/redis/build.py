@@ -32,6 +32,7 @@ def build(url: str, namespace: str, version: str, path: str) -> None:
         fetch_set,
         parse_trust,
         read_manifest,
+        snapshot_extras,
     )
     from verifier.redis.snapshot import write_snapshot
 
@@ -60,6 +61,7 @@ def build(url: str, namespace: str, version: str, path: str) -> None:
             records=None
             if manifest.records is None
             else fetch_records(client, layout, manifest.records),
+            **snapshot_extras(client, layout, manifest),
         )
     finally:
         client.close()

@@ -8,6 +8,8 @@ machine maps read-only (docs/redis.md, "One snapshot per machine").
                  revoked  the revoked HashSet's slot table (fastpath._hashset.write_table)
                  registry the registry HashSet's table (absent when no registry is loaded)
                  records  the register records (fastpath._records.RecordTable.to_bytes())
+                 drl      the EU revocation list per kid (verifier.redis.format, optional)
+                 valuesets the EU value sets' canonical JSON (optional)
 
 Each section carries its length and CRC-32 in the header, each table its shape and the
 round keys it was built with (`table_view` needs them). Tables are in the machine's byte
@@ -32,7 +34,13 @@ from typing import Any
 import orjson
 
 from fastpath._hashset import HashSet, table_view
-from verifier.redis.format import StoreDataError, parse_trust
+from verifier.redis.format import (
+    StoreDataError,
+    parse_trust,
+    read_drl_section,
+    valuesets_of,
+    write_drl_section,
+)
 from verifier.store import Replica
 
 __all__ = ["MAGIC", "Snapshot", "map_snapshot", "write_snapshot"]
@@ -80,6 +88,8 @@ def write_snapshot(
     registry: HashSet | None,
     records: Any = None,
     created: float | None = None,
+    drl: tuple[str, Any] | None = None,
+    valuesets: tuple[str, bytes] | None = None,
 ) -> int:
     """Write a snapshot atomically; returns its size in bytes."""
     target = os.fspath(path)
@@ -129,6 +139,10 @@ def write_snapshot(
                         else None
                     },
                 )
+            if drl is not None:
+                section("drl", lambda w: write_drl_section(w, drl[1]), {"id": drl[0]})
+            if valuesets is not None:
+                section("valuesets", lambda w: w.write(valuesets[1]), {"id": valuesets[0]})
             fh.truncate(pos)
             header = orjson.dumps(
                 {
@@ -236,6 +250,15 @@ def _records(part: memoryview) -> Any:
         raise StoreDataError(f"snapshot records section unusable: {exc}") from None
 
 
+def _valuesets(part: memoryview, entry: dict[str, Any]) -> Any:
+    """The ValueSets of a "valuesets" section: the process's object for that content id
+    when it has one (no rebuild per version), else built and checked."""
+    bid = entry.get("id")
+    if type(bid) is not str:
+        raise StoreDataError("snapshot header: valuesets.id invalid")
+    return valuesets_of(bid, bytes(part))[1]
+
+
 def map_snapshot(
     path: str | os.PathLike[str],
     *,
@@ -299,6 +322,11 @@ def map_snapshot(
     registry = None if reg is None else _table(reg[0], reg[1], "registry")
     rec = _section(sections, "records", size, view, optional=True, verify=verify)
     records = None if rec is None else _records(rec[0])
+    drl_part = _section(sections, "drl", size, view, optional=True, verify=verify)
+    drl = None if drl_part is None else read_drl_section(drl_part[0])
+    drl_id = "" if drl_part is None else str(drl_part[1].get("id", ""))
+    vs_part = _section(sections, "valuesets", size, view, optional=True)
+    valuesets = None if vs_part is None else _valuesets(vs_part[0], vs_part[1])
     if trust_override is not None:
         trust = trust_override
     elif trust_cache is not None and trust_id in trust_cache:
@@ -309,6 +337,15 @@ def map_snapshot(
             trust_cache.clear()
             trust_cache[trust_id] = trust
     replica = Replica(
-        trust, revoked, registry, version=version, trust_id=trust_id, seq=seq, records=records
+        trust,
+        revoked,
+        registry,
+        version=version,
+        trust_id=trust_id,
+        seq=seq,
+        records=records,
+        drl=drl,
+        drl_id=drl_id,
+        valuesets=valuesets,
     )
     return Snapshot(replica, float(created), (st.st_dev, st.st_ino), size, trust_json)

@@ -60,6 +60,7 @@ from verifier.redis.format import (
     read_delta_chain,
     read_manifest,
     redact_url,
+    snapshot_extras,
 )
 from verifier.redis.snapshot import Snapshot, map_snapshot, write_snapshot
 from verifier.store import Replica, ReplicaStore, StoreUnavailable
@@ -531,6 +532,7 @@ class RedisStore(ReplicaStore):
             revoked=revoked,
             registry=registry,
             records=records,
+            **snapshot_extras(client, self._layout, manifest, current),
         )
         self._records_src = (
             manifest.version,
