@@ -10,12 +10,13 @@ list of each kid it names (with --replace: the whole list); `--valuesets DIR` (t
 directory format of `verify --valuesets`) replaces the EU value sets verifiers following
 Redis check codes against. Both are read and checked in full before anything is written.
 
-`--records` (register records, JSON Lines or CSV, CONTRACT section 4) is read in full before
-anything is written: a malformed row exits 2 naming its line. Without --replace its records
-are added to those Redis holds (a record with the same id replaces the old one); with
---replace Redis holds exactly the file's records. `--records-remove FILE` (JSON Lines
-`{"id": ...}` or CSV with an `id` column) takes those ids out of the register (after
---records; an id Redis does not hold is ignored).
+`--records` (register records, JSON Lines or CSV, CONTRACT section 4) is validated in full
+and spooled to temporary files before anything is written (verifier/redis/recspool.py:
+bounded memory, whatever the file's size): a malformed row exits 2 naming its line.
+Without --replace its records are added to those Redis holds (a record with the same id
+replaces the old one); with --replace Redis holds exactly the file's records.
+`--records-remove FILE` (JSON Lines `{"id": ...}` or CSV with an `id` column) takes those
+ids out of the register (after --records; an id Redis does not hold is ignored).
 
 How it stays safe is described in verifier/redis/sync.py. After the flip it waits (WAIT) for
 `--wait-replicas` replicas (default all connected ones) at most `--wait-timeout` seconds
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from verifier.commands._common import (
     DEFAULT_NAMESPACE,
@@ -193,6 +195,14 @@ def run(args: argparse.Namespace) -> int:
     from verifier.redis.spool import spool_revocations
     from verifier.redis.sync import DEFAULT_MAX_DROP, PROGRESS_MIN_ENTRIES, Guard, sync_state
 
+    records: Any = None
+    records_removed: Any = None
+
+    def close_spools() -> None:
+        for spool in (records, records_removed):
+            if spool is not None:
+                spool.close()  # the temporary files
+
     try:
         trust = (
             load_trust(trust_path, strict=values.get("strict", False), prog=PROG)
@@ -205,16 +215,15 @@ def run(args: argparse.Namespace) -> int:
             if revocations_path or args.remove
             else None
         )
-        records = None
+        # validated in full and spooled to temporary files (verifier/redis/recspool.py)
         if args.records:
-            from verifier.records import load_table
+            from verifier.redis.recspool import spool_records
 
-            records = load_table(args.records)
-        records_removed = None
+            records = spool_records(args.records)
         if args.records_remove:
-            from verifier.records import load_removals
+            from verifier.redis.recspool import spool_removals
 
-            records_removed = load_removals(args.records_remove)
+            records_removed = spool_removals(args.records_remove)
         drl = None
         if args.drl:
             from verifier.revocations import load_drl
@@ -227,6 +236,7 @@ def run(args: argparse.Namespace) -> int:
             valuesets = codes_json(read_codes(args.valuesets))
             from_codes_json(valuesets, f"value-set directory {args.valuesets}")  # as verifiers will
     except (QrverifyError, ValueError) as exc:
+        close_spools()
         return fail(PROG, f"{exc}; nothing written")
     safe = redact_url(redis_url)
     try:
@@ -234,10 +244,11 @@ def run(args: argparse.Namespace) -> int:
             redis_url, role="writer", connect_timeout=5.0, timeout=60.0 + args.wait_timeout
         )
     except RedisFailure as exc:
+        close_spools()
         return fail(PROG, str(exc))
     entries = (
         0 if revocations is None else revocations.revoked_count + (revocations.registry_count or 0)
-    )
+    ) + (0 if records is None else records.count)
     progress = (
         args.progress
         if args.progress is not None
@@ -276,6 +287,7 @@ def run(args: argparse.Namespace) -> int:
         client.close()
         if revocations is not None:
             revocations.close()  # the spool's temporary files
+        close_spools()
     print(f"{result.summary()}; {acks.summary()}")
     if not acks.ok:
         return fail(

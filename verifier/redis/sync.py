@@ -26,6 +26,8 @@ Memory: the input is spooled to temporary files (verifier/redis/spool.py) and ea
 planned and written one bucket at a time (plan_set_stream), so a sync needs about a
 partition of its input (1/256) and a few buckets, whatever the input's size. plan_set is
 the same computation all in memory, kept as the reference the tests compare against.
+Register records likewise: spooled by verifier/redis/recspool.py and built one partition
+at a time (plan_records_stream); plan_records is their in-memory reference.
 
 Sequence numbers: each version's is max(previous + 1, the current time in milliseconds),
 so a store rebuilt after a data loss still numbers its versions above what verifiers
@@ -321,6 +323,11 @@ class BlobWriter:
         if self._bytes >= WRITE_BATCH_BYTES:
             self.flush()
 
+    def put_now(self, bid: str, data: bytes) -> None:
+        """put, then write what is batched (1 MiB record pieces: nothing accumulates)."""
+        self.put(bid, data)
+        self.flush()
+
     def flush(self) -> None:
         if not self._batch:
             return
@@ -564,7 +571,8 @@ def plan_records(
     replace: bool,
     removed: bytes | None = None,
 ) -> tuple[RecordsInfo | None, dict[str, bytes]]:
-    """The records of the next version and their pieces: `new` (a RecordTable, or None to
+    """The in-memory reference of recspool.plan_records_stream (which sync uses): the
+    records of the next version and their pieces: `new` (a RecordTable, or None to
     keep `old`) replaces `old` with --replace, else is merged into it (a record of `new`
     replaces the one with the same id); then the records whose table keys `removed`
     (packed 16-byte keys, verifier.records.load_removals) lists are taken out (an id
@@ -705,18 +713,65 @@ def sync_state(
     records: Any = None,
     drl: Any = None,
     valuesets: bytes | None = None,
-    records_removed: bytes | None = None,
+    records_removed: Any = None,
 ) -> SyncResult:
     """Write the new state and publish it (see the module docstring). `trust` is a
     TrustRegistry or None, `revocations` a verifier.revocations.Revocations (packed bytes)
     or a verifier.redis.spool.SpooledRevocations (bounded memory), or None.
-    `records` is a fastpath._records.RecordTable (already parsed: a malformed file never
-    gets here) or None to keep the records Redis holds. `drl` is
+    `records` is a verifier.redis.recspool.RecordSpool (spool_records: validated, bounded
+    memory) or a fastpath._records.RecordTable (already parsed: a malformed file never
+    gets here), or None to keep the records Redis holds. `drl` is
     verifier.revocations.parse_drl's result or None (see plan_drl); `valuesets` the
     canonical value sets (verifier.valuesets.codes_json) or None to keep Redis' own.
-    `records_removed`: packed table keys of register records to remove (plan_records).
+    `records_removed`: the table keys of register records to remove, spooled
+    (recspool.spool_removals) or packed bytes (verifier.records.load_removals).
     `after_write(n)` is called after each batch of blobs (tests use it to crash a run).
     SyncError (nothing published) when the guard refuses."""
+    from verifier.redis.recspool import RecordSpool, spool_keys, spool_table
+
+    own: list[RecordSpool] = []  # spools made here from in-memory input, closed here
+    if records is not None and not isinstance(records, RecordSpool):
+        records = spool_table(records)
+        own.append(records)
+    if records_removed is not None and not isinstance(records_removed, RecordSpool):
+        records_removed = spool_keys(records_removed)
+        own.append(records_removed)
+    try:
+        return _sync_attempts(
+            client,
+            trust,
+            revocations,
+            replace,
+            namespace,
+            progress,
+            after_write,
+            attempts,
+            guard,
+            records,
+            drl,
+            valuesets,
+            records_removed,
+        )
+    finally:
+        for spool in own:
+            spool.close()
+
+
+def _sync_attempts(
+    client: redis.Redis,
+    trust: Any,
+    revocations: Any,
+    replace: bool,
+    namespace: str,
+    progress: bool,
+    after_write: Hook | None,
+    attempts: int,
+    guard: Guard | None,
+    records: Any,
+    drl: Any,
+    valuesets: bytes | None,
+    records_removed: Any,
+) -> SyncResult:
     layout = Layout(namespace)
     flip = client.register_script(_FLIP)
     started = time.perf_counter()
@@ -760,7 +815,7 @@ def _sync_once(
     records: Any = None,
     drl: Any = None,
     valuesets: bytes | None = None,
-    records_removed: bytes | None = None,
+    records_removed: Any = None,
 ) -> SyncResult:
     base_vid = read_current(client, layout)
     base: Manifest | None = None
@@ -858,7 +913,7 @@ def _plan_and_publish(
     records: Any,
     drl: Any,
     valuesets: bytes | None,
-    records_removed: bytes | None,
+    records_removed: Any,
     rev_data: Any,
     reg_data: Any,
     rev_gone: Any,
@@ -889,8 +944,16 @@ def _plan_and_publish(
     # --allow-drop republishes an unchanged state so that verifiers which refused it (a
     # drop against what they hold) see the operator's confirmation.
     old_records = base.records if base is not None else None
-    rec_info, rec_blobs = plan_records(
-        client, layout, old_records, records, replace=replace, removed=records_removed
+    from verifier.redis.recspool import plan_records_stream
+
+    rec_info = plan_records_stream(
+        client,
+        layout,
+        old_records,
+        records,
+        replace=replace,
+        removed=records_removed,
+        put=writer.put_now,
     )
     old_drl = base.drl if base is not None else None
     drl_info, drl_blobs = plan_drl(old_drl, drl, replace=replace)
@@ -933,7 +996,6 @@ def _plan_and_publish(
         valuesets=vs_info,
     )
     blobs: dict[str, bytes] = {trust_id: trust_json}  # the small ones, kept for a rewrite
-    blobs.update(rec_blobs)
     blobs.update(drl_blobs)
     blobs.update(vs_blobs)
     for bid, data in blobs.items():
