@@ -8,6 +8,7 @@ machine maps read-only (docs/redis.md, "One snapshot per machine").
                  revoked  the revoked HashSet's slot table (fastpath._hashset.write_table)
                  registry the registry HashSet's table (absent when no registry is loaded)
                  records  the register records (fastpath._records.RecordTable.to_bytes())
+                 pieces   JSON: the Redis pieces ([blob id, bytes]) the records came from
 
 Each section carries its length and CRC-32 in the header, each table its shape and the
 round keys it was built with (`table_view` needs them). Tables are in the machine's byte
@@ -35,7 +36,7 @@ from fastpath._hashset import HashSet, table_view
 from verifier.redis.format import StoreDataError, parse_trust
 from verifier.store import Replica
 
-__all__ = ["MAGIC", "Snapshot", "map_snapshot", "write_snapshot"]
+__all__ = ["MAGIC", "Snapshot", "map_snapshot", "read_header", "write_snapshot"]
 
 MAGIC = b"QRVSNAP2"
 ALIGN = 4096
@@ -47,26 +48,40 @@ def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
+SYNC_EVERY = 32 << 20  # written bytes between two fdatasync calls
+
+
 class _CrcWriter:
-    """A file wrapper that keeps the CRC-32 and length of what goes through it."""
+    """A file wrapper that keeps the CRC-32 and length of what goes through it, and
+    flushes to disk every SYNC_EVERY bytes: the file goes to the disk in steps while it
+    is written, not in one burst of hundreds of MB at the final fsync (which stalled
+    every process of a small virtual machine for tens of ms)."""
 
     def __init__(self, fh: Any) -> None:
         self.fh = fh
         self.crc = 0
         self.length = 0
+        self.unsynced = 0
 
     def write(self, data: bytes) -> int:
         self.crc = zlib.crc32(data, self.crc)
         self.length += len(data)
-        return int(self.fh.write(data))
+        written = int(self.fh.write(data))
+        self.unsynced += written
+        if self.unsynced >= SYNC_EVERY:
+            self.unsynced = 0
+            self.fh.flush()
+            os.fdatasync(self.fh.fileno())
+        return written
 
 
-def _records_bytes(records: Any) -> bytes | None:
+def _records_bytes(records: Any) -> memoryview | None:
+    """The bytes of a RecordTable or of a buffer holding one (not copied)."""
     if records is None:
         return None
     if isinstance(records, (bytes, bytearray, memoryview)):
-        return bytes(records)
-    return bytes(records.to_bytes())
+        return memoryview(records)
+    return memoryview(records.to_bytes())
 
 
 def write_snapshot(
@@ -79,9 +94,13 @@ def write_snapshot(
     revoked: HashSet,
     registry: HashSet | None,
     records: Any = None,
+    records_pieces: list[list[Any]] | None = None,
+    records_count: int | None = None,
     created: float | None = None,
 ) -> int:
-    """Write a snapshot atomically; returns its size in bytes."""
+    """Write a snapshot atomically; returns its size in bytes. `records_pieces` (the
+    manifest's [blob id, bytes] list the records were assembled from) is kept in a
+    `pieces` section, so the next build can copy unchanged pieces from this file."""
     target = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(target))
     tmp = f"{target}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
@@ -123,24 +142,27 @@ def write_snapshot(
                     "records",
                     lambda w: w.write(records_data),
                     {
-                        "count": len(records)
-                        if records is not None
-                        and not isinstance(records, (bytes, bytearray, memoryview))
+                        "count": records_count
+                        if records_count is not None
                         else None
+                        if isinstance(records, (bytes, bytearray, memoryview))
+                        else len(records)
                     },
                 )
+            if records_pieces is not None and records_data is not None:
+                pieces = orjson.dumps(records_pieces)
+                section("pieces", lambda w: w.write(pieces))
             fh.truncate(pos)
-            header = orjson.dumps(
-                {
-                    "format": 2,
-                    "version": version,
-                    "seq": seq,
-                    "created": time.time() if created is None else created,
-                    "trust_id": trust_id,
-                    "byteorder": sys.byteorder,
-                    "sections": sections,
-                }
-            )
+            head: dict[str, Any] = {
+                "format": 2,
+                "version": version,
+                "seq": seq,
+                "created": time.time() if created is None else created,
+                "trust_id": trust_id,
+                "byteorder": sys.byteorder,
+                "sections": sections,
+            }
+            header = orjson.dumps(head)
             if len(header) > HEADER_ROOM:
                 raise ValueError("snapshot header too large")
             fh.seek(0)
@@ -165,6 +187,25 @@ def write_snapshot(
     return pos
 
 
+def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The header of a snapshot file (version, seq, sections with offsets and lengths),
+    read without mapping it; StoreDataError if it is not a snapshot file."""
+    with open(path, "rb") as fh:
+        head = fh.read(ALIGN)
+    if len(head) < len(MAGIC) + 4 or head[: len(MAGIC)] != MAGIC:
+        raise StoreDataError("not a qrverify snapshot file (format 2)")
+    hlen = int.from_bytes(head[len(MAGIC) : len(MAGIC) + 4], "big")
+    if hlen > HEADER_ROOM:
+        raise StoreDataError("snapshot header too large")
+    try:
+        header = orjson.loads(head[len(MAGIC) + 4 : len(MAGIC) + 4 + hlen])
+    except orjson.JSONDecodeError:
+        raise StoreDataError("snapshot header is corrupt") from None
+    if not isinstance(header, dict):
+        raise StoreDataError("snapshot header: unknown format")
+    return header
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """A mapped snapshot: the replica built over the mapping, and where it came from."""
@@ -174,6 +215,8 @@ class Snapshot:
     file_id: tuple[int, int]  # (st_dev, st_ino): a new file means a new version
     size: int
     trust_json: bytes
+    records_view: memoryview | None = None  # the records section (a slice of the mapping)
+    records_pieces: tuple[tuple[str, int], ...] | None = None  # what they were built from
 
 
 def _int(value: object, what: str, low: int = 0) -> int:
@@ -209,7 +252,7 @@ def _section(
     return part, entry
 
 
-def _table(part: memoryview, entry: dict[str, Any], name: str) -> HashSet:
+def _table(part: memoryview, entry: dict[str, Any], name: str, counts: bool) -> HashSet:
     try:
         seed = bytes.fromhex(entry["seed"])
         return table_view(
@@ -218,9 +261,33 @@ def _table(part: memoryview, entry: dict[str, Any], name: str) -> HashSet:
             _int(entry.get("count"), f"{name}.count"),
             bool(entry.get("has_zero")),
             seed,
+            counts,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise StoreDataError(f"snapshot {name} table unusable: {exc}") from None
+
+
+def _pieces(part: memoryview) -> tuple[tuple[str, int], ...] | None:
+    """The records' piece list, or None if it is unusable (the next build then fetches
+    every piece)."""
+    try:
+        data = orjson.loads(bytes(part))
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, list):
+        return None
+    out: list[tuple[str, int]] = []
+    for item in data:
+        if (
+            not isinstance(item, list)
+            or len(item) != 2
+            or type(item[0]) is not str
+            or type(item[1]) is not int
+            or item[1] < 0
+        ):
+            return None
+        out.append((item[0], item[1]))
+    return tuple(out)
 
 
 def _records(part: memoryview) -> Any:
@@ -242,6 +309,7 @@ def map_snapshot(
     trust_cache: dict[str, Any] | None = None,
     trust_override: Any = None,
     verify: bool = True,
+    check_counts: bool | None = None,
 ) -> Snapshot:
     """Map a snapshot read-only and build its replica over the mapping (no copy of the
     tables). Every table's shape and count, and (with `verify`) every section's CRC-32,
@@ -250,7 +318,11 @@ def map_snapshot(
 
     A process verifies the checksums of the first file it maps (a file left by a crash
     may be torn); a file that replaces it while it runs was written, fsynced and renamed
-    by the machine's builder, so the checks of shape and count suffice there."""
+    by the machine's builder, so the checks of shape suffice there. `check_counts`
+    (default: `verify`) counts every table's entries, reading it whole; without it the
+    tables' pages are only touched once each (faulted in here, with the GIL released,
+    not by the first lookups), a few ms for 10 M hashes instead of ~50-100."""
+    counts = verify if check_counts is None else check_counts
     with open(path, "rb") as fh:
         st = os.fstat(fh.fileno())
         if st.st_size < ALIGN:
@@ -294,11 +366,15 @@ def map_snapshot(
         view,  # type: ignore[misc]
         verify=verify,
     )
-    revoked = _table(rev_part, rev_entry, "revoked")
+    revoked = _table(rev_part, rev_entry, "revoked", counts)
     reg = _section(sections, "registry", size, view, optional=True, verify=verify)
-    registry = None if reg is None else _table(reg[0], reg[1], "registry")
+    registry = None if reg is None else _table(reg[0], reg[1], "registry", counts)
     rec = _section(sections, "records", size, view, optional=True, verify=verify)
     records = None if rec is None else _records(rec[0])
+    pieces = None
+    if rec is not None:
+        got = _section(sections, "pieces", size, view, optional=True, verify=True)
+        pieces = None if got is None else _pieces(got[0])
     if trust_override is not None:
         trust = trust_override
     elif trust_cache is not None and trust_id in trust_cache:
@@ -311,4 +387,12 @@ def map_snapshot(
     replica = Replica(
         trust, revoked, registry, version=version, trust_id=trust_id, seq=seq, records=records
     )
-    return Snapshot(replica, float(created), (st.st_dev, st.st_ino), size, trust_json)
+    return Snapshot(
+        replica,
+        float(created),
+        (st.st_dev, st.st_ino),
+        size,
+        trust_json,
+        None if rec is None else rec[0],
+        pieces,
+    )
