@@ -46,6 +46,7 @@ def main() -> None:
             format=f"%(created).3f {os.getpid()} %(name)s %(message)s",
             stream=sys.stderr,
         )
+        logging.getLogger("qrverify.store").setLevel(logging.DEBUG)
     import keys.registry  # noqa: F401 - imported before the memory baseline
     from verifier.redis.store import RedisStore
 

@@ -365,7 +365,7 @@ class RedisStore(ReplicaStore):
                 return False
         t1 = time.perf_counter()
         self._install(snap)
-        log.info("store: mapped in %.3f s, swapped in %.3f s", t1 - t0, time.perf_counter() - t1)
+        log.debug("store: mapped in %.3f s, swapped in %.3f s", t1 - t0, time.perf_counter() - t1)
         return True
 
     def _release_retired(self) -> None:
@@ -494,9 +494,7 @@ class RedisStore(ReplicaStore):
             self._refuse(vid, str(exc))
             self._confirm()
             return
-        t0 = time.perf_counter()
         self._build(manifest, current)
-        log.info("store: built version %s in %.3f s", vid, time.perf_counter() - t0)
         self._refused = None
         self._watch()
         self._confirm()
@@ -506,6 +504,7 @@ class RedisStore(ReplicaStore):
         (verifier/redis/build.py, low priority) unless the store was made with
         `build_in_child=False`."""
         base = self._snap if current is not None else None
+        started = time.perf_counter()
         if self._build_in_child:
             if self._builder is None:
                 self._builder = BuildProcess(self._url_raw, self._layout.namespace, self._path)
@@ -519,8 +518,9 @@ class RedisStore(ReplicaStore):
         if full and current is not None:
             self.full_loads += 1
         log.info(
-            "store: wrote snapshot of version %s%s",
+            "store: wrote snapshot of version %s in %.2f s%s",
             manifest.version,
+            time.perf_counter() - started,
             " (full load)" if full else "",
         )
 
