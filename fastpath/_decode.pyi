@@ -81,6 +81,10 @@ class Decoded:
     sig_hash: bytes | None
     @property
     def country(self) -> str | None: ...
+    @property
+    def issuer_display(self) -> str | None:
+        """iss (else co) as a verdict shows it: display-spoofing characters replaced by
+        U+FFFD, at most 80 characters."""
 
 def decode(
     token: str | bytes | bytearray | memoryview,

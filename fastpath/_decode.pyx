@@ -37,6 +37,7 @@ cdef enum:
     DEF_MAX_INFLATED = 16384    # real DCCs inflate to well under 2 KiB
     MAX_DEPTH = 16              # CBOR nesting (the DCC needs 5)
     MAX_STR = 80                # EU DCC schema maxLength for names, issuer, ci, ...
+    ISSUER_DISPLAY_MAX = 80     # certificate.issuer shown from the free-text iss claim
 
 cdef enum:
     E_PREFIX = 1
@@ -101,6 +102,19 @@ cdef class Decoded:
     def country(self):
         """The issuing country for revocation hashes and display: iss, else co."""
         return self.iss if self.iss else self.co
+
+    @property
+    def issuer_display(self):
+        """The issuer as a verdict shows it: iss (else co) with the characters that could
+        spoof a display replaced by U+FFFD, cut to ISSUER_DISPLAY_MAX characters (iss is
+        free text: some issuers put a ministry's name there)."""
+        cdef str text = self.iss if self.iss else self.co
+        if text is None:
+            return None
+        text = _display_name(text)
+        if len(text) > ISSUER_DISPLAY_MAX:
+            text = text[:ISSUER_DISPLAY_MAX - 1] + u"\u2026"
+        return text
 
 
 # ---------------------------------------------------------------------------

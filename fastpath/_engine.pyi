@@ -48,10 +48,13 @@ class Engine:
         link_origins: Iterable[str] = (),
         valuesets: ValueSets | None = None,
         native: bool = False,
+        fixed_valuesets: bool = True,
     ) -> None:
         """`link_origins`: extra register-link origins; `native`: verify signatures through
         libcrypto (fastpath._ossl) where a key allows; `valuesets`: the EU value sets coded
-        fields are checked against (None: not checked)."""
+        fields are checked against (None: not checked); `fixed_valuesets` False: a
+        snapshot that carries value sets (`snap.valuesets`, from Redis) is checked against
+        those instead."""
     @property
     def valuesets(self) -> ValueSets | None:
         """The EU value sets coded fields are checked against (None: not checked)."""

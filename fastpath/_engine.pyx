@@ -228,6 +228,7 @@ cdef class _Proof:
     checks need. Immutable once built."""
 
     cdef object trust
+    cdef object vs                 # the ValueSets its codes were checked against
     cdef Py_ssize_t cost           # bytes charged to the cache for this entry
     cdef int failure               # R_KEY_USAGE, or -1
     cdef tuple holder
@@ -309,6 +310,8 @@ cdef class Engine:
     cdef LinkChecker _links          # register links (fastpath._links)
     cdef readonly ValueSets valuesets  # the EU value sets codes are checked against
     cdef tuple _drl_of               # (snapshot, its `drl` or None): read once per snapshot
+    cdef tuple _vs_of                # (snapshot, the value sets for it): read once per snapshot
+    cdef bint _vs_fixed              # the configured value sets win over a snapshot's
     # rules
     cdef bint technical_only, full_course
     cdef int64_t vaccination_secs, recovery_secs, test_secs
@@ -322,7 +325,7 @@ cdef class Engine:
 
     def __init__(self, store, rules, *, int leeway, Py_ssize_t cache_size,
                  Py_ssize_t cache_bytes=32 * 1024 * 1024, link_origins=(),
-                 ValueSets valuesets=None, bint native=False):
+                 ValueSets valuesets=None, bint native=False, bint fixed_valuesets=True):
         _bind_api()
         if not hasattr(store, "replica"):
             raise TypeError("the store must expose a `replica` snapshot")
@@ -332,6 +335,8 @@ cdef class Engine:
         self._store = store
         self.valuesets = valuesets  # None: coded fields are not checked
         self._drl_of = (None, None)
+        self._vs_of = (None, valuesets)
+        self._vs_fixed = fixed_valuesets
         self.cache = OrderedDict()
         self.cache_size = cache_size
         self.cache_bytes = cache_bytes
@@ -382,7 +387,7 @@ cdef class Engine:
     cdef object _verify(self, object token, int64_t now):
         cdef int kind = K_OTHER, code = -1
         cdef object text = _clean(token, &kind)
-        cdef object snap, trust
+        cdef object snap, trust, vs
         cdef PyObject* hit = NULL
         cdef _Proof proof
         cdef object detail
@@ -392,9 +397,10 @@ cdef class Engine:
         if kind == K_LINK:
             return self._link(text, snap, now)
         trust = snap.trust
+        vs = self._valuesets_for(snap)
         if self.cache_size and kind == K_HC1:
             hit = PyDict_GetItem(self.cache, text)
-        if hit != NULL and (<_Proof>hit).trust is trust:
+        if hit != NULL and (<_Proof>hit).trust is trust and (<_Proof>hit).vs is vs:
             proof = <_Proof>hit
             self.hits += 1
             try:
@@ -403,7 +409,7 @@ cdef class Engine:
                 pass
             return self._judge(proof, snap, now)
         self.misses += 1
-        proof = self._prove(text, trust, &code)
+        proof = self._prove(text, trust, <ValueSets>vs, &code)
         if proof is None:
             detail = self._detail
             self._detail = None
@@ -434,14 +440,31 @@ cdef class Engine:
             self.cache_used -= (<_Proof>old).cost
         return 0
 
-    cdef _Proof _prove(self, object text, object trust, int* code):
+    cdef object _valuesets_for(self, object snap):
+        """The value sets a scan of `snap` checks codes against: the snapshot's own (a Redis
+        version that carries them) unless the verifier was given fixed ones."""
+        cdef tuple seen = self._vs_of
+        cdef object vs
+        if self._vs_fixed:
+            return self.valuesets
+        if seen[0] is snap:
+            return seen[1]
+        vs = getattr(snap, "valuesets", None)
+        if vs is None:
+            vs = self.valuesets
+        else:
+            vs = <ValueSets?>vs
+        self._vs_of = (snap, vs)  # one tuple: atomic for other threads
+        return vs
+
+    cdef _Proof _prove(self, object text, object trust, ValueSets vs, int* code):
         """Decode and verify; None (with code[0] set) unless the signature held."""
         cdef Decoded d
         cdef object key, verified = None
         cdef str country = None
         cdef bint any_candidate = False
         try:
-            d = decode_token_vs(text, MAX_INFLATED, self.valuesets)
+            d = decode_token_vs(text, MAX_INFLATED, vs)
         except DecodeError as exc:
             code[0] = _CODE_OF.get(exc.reason, R_BAD_COSE)
             self._detail = exc.detail
@@ -475,15 +498,16 @@ cdef class Engine:
             code[0] = R_BAD_PAYLOAD
             self._detail = d.payload_detail
             return None
-        return self._proof(d, verified, trust)
+        return self._proof(d, verified, trust, vs)
 
-    cdef _Proof _proof(self, Decoded d, object key, object trust):
+    cdef _Proof _proof(self, Decoded d, object key, object trust, object vs):
         """Everything about a verified token that does not depend on the clock."""
         cdef _Proof p = _Proof.__new__(_Proof)
         cdef str fn = d.fn, gn = d.gn, fnt = d.fnt, gnt = d.gnt, name, latin
         cdef object types = key.types, nb = key.not_before, na = key.not_after
         cdef int64_t until
         p.trust = trust
+        p.vs = vs
         p.failure = R_KEY_USAGE if types is not None and d.cert_type not in types else -1
         p.exp = d.exp
         p.iat = d.iat
@@ -504,7 +528,7 @@ cdef class Engine:
         name = (fn + " " + gn) if fn and gn else (fn or gn or "")
         latin = (fnt + "<" + gnt) if fnt and gnt else (fnt or gnt or "")
         p.holder = (name or latin.replace("<", " "), latin, d.dob)
-        p.certificate = (d.cert_type, d.iss if d.iss else d.co,
+        p.certificate = (d.cert_type, d.issuer_display,
                          format_iso_utc(_clamp_time(until)))
         p.cost = (ENTRY_OVERHEAD + p.holder[0].__sizeof__() + latin.__sizeof__()
                   + p.certificate[1].__sizeof__())

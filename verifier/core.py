@@ -121,6 +121,8 @@ class Verifier(Engine):
                 link_origins=tuple(link_origins),
                 valuesets=vs,
                 native=self.signatures == "libcrypto",
+                # given value sets win; else a Redis version's own (snap.valuesets) apply
+                fixed_valuesets=valuesets is not None,
             )
         except ValueError as exc:  # a malformed --link-origin
             raise ConfigError(str(exc)) from None

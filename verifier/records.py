@@ -12,8 +12,13 @@ name, name_latin, dob, document), times in epoch seconds. A date alone means tha
 day in Moscow time (UTC+3): valid_from at 00:00:00+03:00, valid_until at 23:59:59+03:00.
 A malformed row raises RecordsFileError naming the file and the line, never the row's
 content (it is personal data). `load_table` reads a whole file into a RecordTable or
-raises: nothing is half-loaded. Memory: the table under construction (about 90 bytes a
-record) plus one line.
+raises: nothing is half-loaded (a duplicate id names the line of its second record).
+Memory: the table under construction (about 90 bytes a record) plus one line.
+
+Removals (`sync --records-remove FILE`, as the contract names no removal row): the same
+two formats and detection rules, one `{"id": ...}` per line (other contract fields may be
+present and are ignored) or a CSV with an `id` column; `load_removals` returns the ids'
+packed 16-byte table keys (16 bytes a line of memory).
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ __all__ = [
     "FIELDS",
     "RecordsFileError",
     "iter_records",
+    "iter_removals",
+    "load_removals",
     "load_table",
     "normalise",
     "parse_time",
@@ -193,7 +200,9 @@ def _jsonl(lines: Lines, where: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
         yield number, obj
 
 
-def _csv(lines: Lines, where: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
+def _csv(
+    lines: Lines, where: str, required: tuple[str, ...] = REQUIRED
+) -> Iterator[tuple[int, Mapping[str, Any]]]:
     def text_lines() -> Iterator[str]:
         for number, line in lines:
             try:
@@ -209,7 +218,7 @@ def _csv(lines: Lines, where: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
     except csv.Error:
         raise RecordsFileError(f"{where} line 1: malformed CSV header") from None
     names = [h.strip() for h in header]
-    missing = [f for f in REQUIRED if f not in names]
+    missing = [f for f in required if f not in names]
     if missing:
         raise RecordsFileError(f"{where} line 1: CSV header lacks column(s): {', '.join(missing)}")
     if len(set(names)) != len(names):
@@ -231,11 +240,12 @@ def _csv(lines: Lines, where: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
         yield reader.line_num, dict(zip(names, row, strict=True))
 
 
-def iter_records(
-    source: str | os.PathLike[str] | IO[bytes], *, fmt: str | None = None
-) -> Iterator[tuple[Any, ...]]:
-    """Normalised records of a JSON Lines or CSV file (a path or a binary stream),
-    streamed. Raises RecordsFileError naming the line of the first bad record."""
+def _rows(
+    source: str | os.PathLike[str] | IO[bytes],
+    fmt: str | None,
+    required: tuple[str, ...] = REQUIRED,
+) -> Iterator[tuple[int, Mapping[str, Any], str]]:
+    """(line number, row as a mapping, file name) of a JSON Lines or CSV source."""
     if isinstance(source, (str, os.PathLike)):
         where = os.fspath(source)
         try:
@@ -258,19 +268,88 @@ def iter_records(
         if kind not in ("jsonl", "csv"):
             raise RecordsFileError(f"unknown records format {kind!r} (jsonl or csv)")
         chained = itertools.chain(head, lines)
-        rows = _jsonl(chained, where) if kind == "jsonl" else _csv(chained, where)
+        rows = _jsonl(chained, where) if kind == "jsonl" else _csv(chained, where, required)
         count = 0
         for number, obj in rows:
             count += 1
             if count > MAX_RECORDS:
                 raise RecordsFileError(f"{where} line {number}: more than {MAX_RECORDS} records")
-            try:
-                yield normalise(obj)
-            except ValueError as exc:
-                raise RecordsFileError(f"{where} line {number}: {exc}") from None
+            yield number, obj, where
     finally:
         if fh is not source:
             fh.close()
+
+
+def _numbered(
+    source: str | os.PathLike[str] | IO[bytes], fmt: str | None
+) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    for number, obj, where in _rows(source, fmt):
+        try:
+            yield number, normalise(obj)
+        except ValueError as exc:
+            raise RecordsFileError(f"{where} line {number}: {exc}") from None
+
+
+def iter_records(
+    source: str | os.PathLike[str] | IO[bytes], *, fmt: str | None = None
+) -> Iterator[tuple[Any, ...]]:
+    """Normalised records of a JSON Lines or CSV file (a path or a binary stream),
+    streamed. Raises RecordsFileError naming the line of the first bad record."""
+    for _, rec in _numbered(source, fmt):
+        yield rec
+
+
+def _duplicate_line(source: str | os.PathLike[str] | IO[bytes], fmt: str | None) -> str | None:
+    """`<file> line N` of the first record whose id an earlier record has (a second pass,
+    only after the table found a duplicate), or None when the source cannot be re-read."""
+    from fastpath._hashset import HashSet
+
+    if not isinstance(source, (str, os.PathLike)):
+        try:
+            source.seek(0)
+        except (AttributeError, OSError, ValueError):
+            return None
+    seen = HashSet()
+    where = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "<records>"
+    for number, obj, name in _rows(source, fmt):
+        where = name
+        key = record_key(str(obj["id"]).lower())
+        if not seen.add(key):
+            return f"{where} line {number}"
+    return None
+
+
+def _removal_key(obj: Mapping[str, Any]) -> bytes:
+    unknown = sorted(str(k)[:40] for k in obj if k not in FIELDS)
+    if unknown:
+        raise ValueError(f"unexpected field(s) {', '.join(unknown)}")
+    ident = obj.get("id")
+    if not isinstance(ident, str):
+        raise ValueError("id must be a string" if "id" in obj else "missing field(s): id")
+    try:
+        return bytes(record_key(ident.lower()))
+    except ValueError:
+        raise ValueError("id is not a 16-digit unrz or a UUID") from None
+
+
+def iter_removals(
+    source: str | os.PathLike[str] | IO[bytes], *, fmt: str | None = None
+) -> Iterator[tuple[int, bytes]]:
+    """(line number, 16-byte table key) of each id of a removal file (JSON Lines
+    `{"id": ...}` or CSV with an `id` column); RecordsFileError names the bad line."""
+    for number, obj, where in _rows(source, fmt, ("id",)):
+        try:
+            yield number, _removal_key(obj)
+        except ValueError as exc:
+            raise RecordsFileError(f"{where} line {number}: {exc}") from None
+
+
+def load_removals(source: str | os.PathLike[str] | IO[bytes], *, fmt: str | None = None) -> bytes:
+    """The packed table keys of a removal file's ids (all or nothing)."""
+    out = bytearray()
+    for _, key in iter_removals(source, fmt=fmt):
+        out += key
+    return bytes(out)
 
 
 def load_table(
@@ -291,4 +370,12 @@ def load_table(
     except RecordsFileError:
         raise
     except ValueError as exc:
+        if "same id" in str(exc) and (
+            isinstance(source, (str, os.PathLike)) or hasattr(source, "read")
+        ):
+            line = _duplicate_line(source, fmt)  # type: ignore[arg-type]
+            if line is not None:
+                raise RecordsFileError(
+                    f"{line}: a record with this id is already in the file (ids must be unique)"
+                ) from None
         raise RecordsFileError(f"{where}: {exc}") from None

@@ -292,11 +292,45 @@ def parse_revocation_lines(
     )
 
 
+class _Prefixed:
+    """A binary stream that first returns `head` (bytes already read to tell the form
+    apart), then the rest of `stream`: so a pipe (`/dev/stdin`, `<(...)`), which cannot
+    seek back, reads like a file."""
+
+    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
+        self._head = head
+        self._stream = stream
+
+    def read(self, size: int = -1) -> bytes:
+        head, self._head = self._head, b""
+        if size is None or size < 0:
+            return head + self._stream.read()
+        if len(head) >= size:
+            self._head = head[size:]
+            return head[:size]
+        return head + self._stream.read(size - len(head))
+
+    def readline(self, size: int = -1) -> bytes:
+        if not self._head:
+            return self._stream.readline(size)
+        limit = size if size is not None and size >= 0 else None
+        cut = self._head.find(b"\n")
+        end = len(self._head) if cut < 0 else cut + 1
+        if limit is not None:
+            end = min(end, limit)
+        line, self._head = self._head[:end], self._head[end:]
+        if self._head or line.endswith(b"\n") or (limit is not None and len(line) >= limit):
+            return line
+        # the head ended inside this line: the rest comes from the stream
+        return line + self._stream.readline(-1 if limit is None else limit - len(line))
+
+
 def load_revocations(
     path: str | os.PathLike[str], progress: Callable[[int], None] | None = None
 ) -> Revocations:
     """Read and parse a revocation file: JSON (at most MAX_FILE_BYTES) or JSON Lines (any
-    size, streamed), either of them optionally gzipped."""
+    size, streamed), either of them optionally gzipped. The file may be a pipe
+    (`/dev/stdin`): it is read once, front to back."""
     name = os.fspath(path)
     try:
         raw = open(path, "rb")  # noqa: SIM115 - closed in finally
@@ -308,13 +342,21 @@ def load_revocations(
     except OSError as exc:
         raise RevocationFileError(f"cannot read revocations file {name}: {exc.strerror}") from None
     try:
-        gzipped = raw.read(2) == GZIP_MAGIC
-        raw.seek(0)
-        stream = cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw)
         try:
+            magic = raw.read(2)
+        except OSError as exc:
+            raise RevocationFileError(
+                f"cannot read revocations file {name}: {exc.strerror}"
+            ) from None
+        gzipped = magic == GZIP_MAGIC
+        source = cast(IO[bytes], _Prefixed(magic, raw))
+        stream = cast(IO[bytes], gzip.GzipFile(fileobj=source, mode="rb") if gzipped else source)
+        try:
+            seen: list[bytes] = []
             first = b""
             for _ in range(1000):  # the first non-blank line decides the form
                 line = stream.readline(MAX_LINE_BYTES + 1)
+                seen.append(line)
                 first = line.strip()
                 if first or not line:
                     break
@@ -322,18 +364,16 @@ def load_revocations(
                 is_lines = _line_kind(orjson.loads(first)) is not None
             except orjson.JSONDecodeError:
                 is_lines = False
-            stream.seek(0)
+            again = cast(IO[bytes], _Prefixed(b"".join(seen), stream))
             if is_lines:
-                return parse_revocation_lines(stream, progress)
-            if not gzipped:
-                data = read_capped(path, MAX_FILE_BYTES, "revocations file", RevocationFileError)
-            else:
-                data = stream.read(MAX_FILE_BYTES + 1)
-                if len(data) > MAX_FILE_BYTES:
-                    raise RevocationFileError(
-                        f"revocations file {name} is larger than {MAX_FILE_BYTES} bytes "
-                        "uncompressed (use JSON Lines for larger inputs)"
-                    )
+                return parse_revocation_lines(again, progress)
+            data = again.read(MAX_FILE_BYTES + 1)
+            if len(data) > MAX_FILE_BYTES:
+                raise RevocationFileError(
+                    f"revocations file {name} is larger than {MAX_FILE_BYTES} bytes"
+                    + (" uncompressed" if gzipped else "")
+                    + " (use JSON Lines for larger inputs)"
+                )
             return parse_revocations(data)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise RevocationFileError(f"revocations file: cannot read it: {exc}") from None

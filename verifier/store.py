@@ -82,13 +82,29 @@ class Replica:
     records (or None). The engine reads `store.replica` once per scan and takes all of a
     scan's checks from that one object.
 
+    `drl` is the kid-scoped EU revocation list (verifier.revocations.parse_drl's shape)
+    or None (`drl_id` names its content, so a follower can reuse it); `valuesets` the EU
+    value sets a Redis version carries (a fastpath ValueSets the engine checks codes
+    against instead of its own), or None.
+
     `version` names the upstream state it mirrors ("files" for the embedded store, the
     Redis version id otherwise), `seq` its sequence number (0 for files); `trust_id`
     identifies the trust content so a follower can keep the same TrustRegistry object
     while the keys do not change.
     """
 
-    __slots__ = ("trust", "revoked", "registry", "records", "version", "seq", "trust_id")
+    __slots__ = (
+        "trust",
+        "revoked",
+        "registry",
+        "records",
+        "version",
+        "seq",
+        "trust_id",
+        "drl",
+        "drl_id",
+        "valuesets",
+    )
 
     def __init__(
         self,
@@ -100,8 +116,14 @@ class Replica:
         records: RecordTable | None = None,
         *,
         seq: int = 0,
+        drl: dict[bytes, tuple[int, int, HashSet]] | None = None,
+        drl_id: str = "",
+        valuesets: Any = None,
     ) -> None:
         self.trust = trust
+        self.drl = drl
+        self.drl_id = drl_id
+        self.valuesets = valuesets
         self.revoked = revoked
         self.registry = registry
         self.records = records
@@ -117,12 +139,18 @@ class Replica:
         return None if registry is None else uci in registry
 
     def counts(self) -> dict[str, int]:
-        return {
+        out = {
             "keys": len(self.trust),
             "revoked": len(self.revoked),
             "registry": 0 if self.registry is None else len(self.registry),
             "skipped_keys": len(self.trust.skipped),  # unusable trust entries left out
         }
+        # present only when loaded (/readyz shows them): register records, DRL hashes
+        if self.records is not None:
+            out["records"] = len(self.records)
+        if self.drl is not None:
+            out["drl"] = sum(len(entry[2]) for entry in self.drl.values())
+        return out
 
 
 class ReplicaStore:

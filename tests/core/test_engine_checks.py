@@ -102,6 +102,21 @@ def test_iss_picks_among_colliding_kids() -> None:
     assert v.verify(token(iss="DE"), at=AT).reason is Reason.BAD_SIGNATURE
 
 
+@pytest.mark.parametrize(
+    ("iss", "shown"),
+    [
+        ("Ministry of Health", "Ministry of Health"),
+        ("RU\u202eEVIL\x07", "RU\ufffdEVIL\ufffd"),  # bidi override and a control character
+        ("M" * 200, "M" * 79 + "\u2026"),  # a free-text iss is cut for display
+    ],
+)
+def test_issuer_is_shown_safely(iss: str, shown: str) -> None:
+    v = verifier_for([key_of(ES, country=None)])
+    verdict = v.verify(token(iss=iss), at=AT)
+    assert verdict.valid
+    assert verdict.certificate is not None and verdict.certificate["issuer"] == shown
+
+
 # -- out-of-range times never raise ----------------------------------------------------------
 
 

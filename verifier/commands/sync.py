@@ -1,13 +1,21 @@
 """`qrverify sync`: bring Redis to the state of the trust, revocation and records files.
 
     qrverify sync --redis URL [--trust FILE] [--revocations FILE] [--records FILE] [--replace]
+                  [--drl FILE] [--valuesets DIR] [--records-remove FILE]
                   [--namespace NAME] [--remove FILE] [--bootstrap] [--allow-drop]
                   [--max-drop SHARE]
+
+`--drl` (the EU revocation list, kid-scoped: verifier.revocations.parse_drl) replaces the
+list of each kid it names (with --replace: the whole list); `--valuesets DIR` (the
+directory format of `verify --valuesets`) replaces the EU value sets verifiers following
+Redis check codes against. Both are read and checked in full before anything is written.
 
 `--records` (register records, JSON Lines or CSV, CONTRACT section 4) is read in full before
 anything is written: a malformed row exits 2 naming its line. Without --replace its records
 are added to those Redis holds (a record with the same id replaces the old one); with
---replace Redis holds exactly the file's records.
+--replace Redis holds exactly the file's records. `--records-remove FILE` (JSON Lines
+`{"id": ...}` or CSV with an `id` column) takes those ids out of the register (after
+--records; an id Redis does not hold is ignored).
 
 How it stays safe is described in verifier/redis/sync.py. After the flip it waits (WAIT) for
 `--wait-replicas` replicas (default all connected ones) at most `--wait-timeout` seconds
@@ -78,6 +86,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="register records, JSON Lines or CSV: added to (with --replace: replace) "
         "the records in Redis",
+    )
+    parser.add_argument(
+        "--records-remove",
+        metavar="FILE",
+        help='register record ids to remove: JSON Lines {"id": ...} or CSV with an id column',
+    )
+    parser.add_argument(
+        "--drl",
+        metavar="FILE",
+        help='EU revocation list (DRL) JSON {"drl": [{"kid", "hashType", "expires", '
+        '"entries"}, ...]}: each kid given replaces that kid\'s list (with --replace: the '
+        "whole list)",
+    )
+    parser.add_argument(
+        "--valuesets",
+        metavar="DIR",
+        help="EU value sets (a directory of value-set JSON files, as for verify "
+        "--valuesets): replace those verifiers following Redis check codes against",
     )
     parser.add_argument(
         "--remove",
@@ -153,14 +179,24 @@ def run(args: argparse.Namespace) -> int:
     namespace: str = values.get("namespace", DEFAULT_NAMESPACE)
     if not redis_url:
         return fail(PROG, "--redis URL is required (or QRVERIFY_REDIS_URL)")
-    if not trust_path and not revocations_path and not args.remove and not args.records:
+    if (
+        not trust_path
+        and not revocations_path
+        and not args.remove
+        and not args.records
+        and not args.records_remove
+        and not args.drl
+        and not args.valuesets
+    ):
         return fail(
             PROG,
-            "nothing to sync: give --trust FILE, --revocations FILE, --records FILE "
-            "and/or --remove FILE",
+            "nothing to sync: give --trust FILE, --revocations FILE, --records FILE, "
+            "--records-remove FILE, --drl FILE, --valuesets DIR and/or --remove FILE",
         )
     if args.remove and args.replace and not revocations_path:
         return fail(PROG, "--remove with --replace needs --revocations FILE (the new list)")
+    if args.records_remove and args.replace and not args.records:
+        return fail(PROG, "--records-remove with --replace needs --records FILE (the new register)")
 
     import redis
 
@@ -188,6 +224,22 @@ def run(args: argparse.Namespace) -> int:
             from verifier.records import load_table
 
             records = load_table(args.records)
+        records_removed = None
+        if args.records_remove:
+            from verifier.records import load_removals
+
+            records_removed = load_removals(args.records_remove)
+        drl = None
+        if args.drl:
+            from verifier.revocations import load_drl
+
+            drl = load_drl(args.drl)
+        valuesets = None
+        if args.valuesets:
+            from verifier.valuesets import codes_json, from_codes_json, read_codes
+
+            valuesets = codes_json(read_codes(args.valuesets))
+            from_codes_json(valuesets, f"value-set directory {args.valuesets}")  # as verifiers will
     except (QrverifyError, ValueError) as exc:
         return fail(PROG, f"{exc}; nothing written")
     safe = redact_url(redis_url)
@@ -214,6 +266,9 @@ def run(args: argparse.Namespace) -> int:
             namespace=namespace,
             progress=progress,
             records=records,
+            drl=drl,
+            valuesets=valuesets,
+            records_removed=records_removed,
             guard=Guard(
                 bootstrap=args.bootstrap,
                 allow_drop=args.allow_drop,

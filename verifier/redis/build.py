@@ -71,7 +71,13 @@ def build_version(client: Any, layout: Any, path: str, version: str, base: Any =
     follow the delta chain from it when Redis still has one, else they are loaded in
     full. Returns True for a full load. StoreDataError for unusable data, redis errors
     for Redis problems."""
-    from verifier.redis.format import fetch_blobs, parse_trust, read_delta_chain, read_manifest
+    from verifier.redis.format import (
+        fetch_blobs,
+        parse_trust,
+        read_delta_chain,
+        read_manifest,
+        snapshot_extras,
+    )
     from verifier.redis.snapshot import write_snapshot
 
     manifest = read_manifest(client, layout, version)
@@ -110,6 +116,7 @@ def build_version(client: Any, layout: Any, path: str, version: str, base: Any =
         records=records,
         records_pieces=pieces,
         records_count=None if manifest.records is None else manifest.records.count,
+        **snapshot_extras(client, layout, manifest, current),
     )
     return full
 

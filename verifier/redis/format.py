@@ -10,6 +10,7 @@ and one Lua script can touch them all):
                             a chunk of sorted packed 16-byte hashes (<= 1 MiB), the
                             trust-file JSON, or a piece (<= 1 MiB) of the register
                             records' RecordTable bytes (manifest "records", optional)
+                            or the value sets' canonical JSON (manifest "valuesets")
     {ns}:delta:<vid>        hash {base, ra, rd, ga, gd}: packed hashes added / removed
                             (revoked, registry) from version `base`; expires after a day
     {ns}:versions           list of published versions (for garbage collection)
@@ -19,6 +20,11 @@ A set is split by the top `bits` bits of its hashes into buckets, each stored as
 more sorted chunks, so a sync that changes a few hashes rewrites a few chunks. Readers
 load a version by concatenating its chunks.
 
+The EU revocation list (DRL, manifest "drl") is kept per kid: its declared hash types, its
+expiry and its sorted hashes as chunks like a set's. A manifest that carries a DRL or value
+sets says "format": 2, so a verifier that does not know them refuses the version instead of
+ignoring them (fail closed); one without them stays "format": 1.
+
 Everything read from Redis is checked (content addresses, counts, shapes); data this
 package cannot use raises `StoreDataError` (not `redis.DataError`, which is a protocol
 error of the client).
@@ -26,9 +32,11 @@ error of the client).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +49,10 @@ from verifier.redis.connect import NETWORK_ERRORS, redact_url
 __all__ = [
     "CHUNK_ENTRIES",
     "HASH_SIZE",
+    "DrlInfo",
+    "DrlKid",
+    "DrlTable",
+    "ValueSetsInfo",
     "NETWORK_ERRORS",
     "Layout",
     "Manifest",
@@ -49,13 +61,19 @@ __all__ = [
     "StoreDataError",
     "blob_id",
     "fetch_blobs",
+    "fetch_drl",
     "fetch_records",
     "fetch_set",
+    "fetch_valuesets",
     "parse_trust",
+    "read_drl_section",
+    "valuesets_of",
+    "write_drl_section",
     "read_current",
     "read_delta_chain",
     "read_manifest",
     "redact_url",
+    "snapshot_extras",
 ]
 
 HASH_SIZE = 16
@@ -65,6 +83,9 @@ MAX_MANIFEST_BYTES = 64 * 1024 * 1024
 MAX_TRUST_BYTES = 16 * 1024 * 1024
 MAX_DELTA_CHAIN = 32
 FETCH_BATCH_BYTES = 32 * 1024 * 1024
+MAX_DRL_KIDS = 100_000
+MAX_DRL_EXPIRES = 253402300799  # 9999-12-31T23:59:59Z
+MAX_VALUESETS_BYTES = 64 * 1024 * 1024
 _ID = re.compile(r"[0-9a-f]{32}")
 _VID = re.compile(r"[0-9]{1,18}-[0-9a-f]{8,32}")
 
@@ -187,6 +208,128 @@ class RecordsInfo:
 
 
 @dataclass(frozen=True)
+class DrlKid:
+    """One kid of the EU revocation list: its declared hash types (bits of
+    verifier.revocations.DRL_TYPE_BITS), expiry (epoch seconds) and hashes (sorted,
+    unique) as chunks (blob id, entries) of at most CHUNK_ENTRIES."""
+
+    kid: bytes
+    mask: int
+    expires: int
+    count: int
+    chunks: tuple[tuple[str, int], ...]
+
+    def to_obj(self) -> list[Any]:
+        return [
+            base64.b64encode(self.kid).decode("ascii"),
+            self.mask,
+            self.expires,
+            self.count,
+            [list(c) for c in self.chunks],
+        ]
+
+    @classmethod
+    def from_obj(cls, item: object) -> DrlKid:
+        bad = StoreDataError("manifest: drl.kids has an invalid entry")
+        if not isinstance(item, list) or len(item) != 5:
+            raise bad
+        kid_text, mask, expires, count, chunks = item
+        try:
+            kid = (
+                binascii.a2b_base64(kid_text, strict_mode=True)
+                if type(kid_text) is str and len(kid_text) <= 100
+                else b""
+            )
+        except (binascii.Error, ValueError):
+            kid = b""
+        if (
+            not 0 < len(kid) <= 64
+            or type(mask) is not int
+            or not 0 < mask <= 7
+            or type(expires) is not int
+            or not 0 <= expires <= MAX_DRL_EXPIRES
+            or type(count) is not int
+            or not isinstance(chunks, list)
+        ):
+            raise bad
+        out: list[tuple[str, int]] = []
+        total = 0
+        for chunk in chunks:
+            if (
+                not isinstance(chunk, list)
+                or len(chunk) != 2
+                or type(chunk[0]) is not str
+                or not _ID.fullmatch(chunk[0])
+                or type(chunk[1]) is not int
+                or not 0 < chunk[1] <= CHUNK_ENTRIES
+            ):
+                raise bad
+            total += chunk[1]
+            out.append((chunk[0], chunk[1]))
+        if total != count:
+            raise StoreDataError("manifest: a drl kid's count does not match its chunks")
+        return cls(kid, mask, expires, count, tuple(out))
+
+
+@dataclass(frozen=True)
+class DrlInfo:
+    """The EU revocation list of a version: one DrlKid per kid, ordered by kid."""
+
+    count: int
+    kids: tuple[DrlKid, ...]
+
+    def to_obj(self) -> dict[str, Any]:
+        return {"count": self.count, "kids": [k.to_obj() for k in self.kids]}
+
+    @classmethod
+    def from_obj(cls, obj: object) -> DrlInfo:
+        if not isinstance(obj, dict):
+            raise StoreDataError("manifest: drl must be an object")
+        count, kids = obj.get("count"), obj.get("kids")
+        if type(count) is not int or count < 0 or not isinstance(kids, list):
+            raise StoreDataError("manifest: drl.count/kids invalid")
+        if len(kids) > MAX_DRL_KIDS:
+            raise StoreDataError("manifest: drl has too many kids")
+        out = tuple(DrlKid.from_obj(k) for k in kids)
+        if any(a.kid >= b.kid for a, b in zip(out, out[1:], strict=False)):
+            raise StoreDataError("manifest: drl kids are not in order")
+        if sum(k.count for k in out) != count:
+            raise StoreDataError("manifest: drl.count does not match its kids")
+        return cls(count, out)
+
+    @property
+    def ident(self) -> str:
+        """A content address of the whole list (same entries, same id)."""
+        return blob_id(orjson.dumps(self.to_obj()))
+
+    def blob_ids(self) -> list[str]:
+        return [c[0] for k in self.kids for c in k.chunks]
+
+
+@dataclass(frozen=True)
+class ValueSetsInfo:
+    """The EU value sets of a version: one blob, verifier.valuesets.codes_json."""
+
+    blob: str
+    size: int
+
+    def to_obj(self) -> dict[str, Any]:
+        return {"blob": self.blob, "bytes": self.size}
+
+    @classmethod
+    def from_obj(cls, obj: object) -> ValueSetsInfo:
+        if (
+            not isinstance(obj, dict)
+            or type(obj.get("blob")) is not str
+            or not _ID.fullmatch(obj["blob"])
+            or type(obj.get("bytes")) is not int
+            or not 0 < obj["bytes"] <= MAX_VALUESETS_BYTES
+        ):
+            raise StoreDataError("manifest: valuesets invalid")
+        return cls(obj["blob"], obj["bytes"])
+
+
+@dataclass(frozen=True)
 class Manifest:
     version: str
     seq: int
@@ -198,10 +341,12 @@ class Manifest:
     registry: SetInfo | None
     drop_confirmed: bool = False  # `sync --allow-drop`: verifiers accept a large drop
     records: RecordsInfo | None = None  # register records (CONTRACT section 4), if any
+    drl: DrlInfo | None = None  # the EU revocation list (kid-scoped), if any
+    valuesets: ValueSetsInfo | None = None  # EU value sets replacing the packaged ones
 
     def to_json(self) -> bytes:
         obj: dict[str, Any] = {
-            "format": 1,
+            "format": 2 if self.drl is not None or self.valuesets is not None else 1,
             "version": self.version,
             "seq": self.seq,
             "base": self.base,
@@ -214,6 +359,10 @@ class Manifest:
             obj["drop_confirmed"] = True
         if self.records is not None:
             obj["records"] = self.records.to_obj()
+        if self.drl is not None:
+            obj["drl"] = self.drl.to_obj()
+        if self.valuesets is not None:
+            obj["valuesets"] = self.valuesets.to_obj()
         return orjson.dumps(obj)
 
     @classmethod
@@ -224,7 +373,7 @@ class Manifest:
             obj = orjson.loads(data)
         except orjson.JSONDecodeError:
             raise StoreDataError("manifest is not valid JSON") from None
-        if not isinstance(obj, dict) or obj.get("format") != 1:
+        if not isinstance(obj, dict) or obj.get("format") not in (1, 2):
             raise StoreDataError("manifest: unknown format")
         vid, seq, base, created = (
             obj.get("version"),
@@ -250,6 +399,9 @@ class Manifest:
         if type(drop) is not bool:
             raise StoreDataError("manifest: drop_confirmed invalid")
         records = obj.get("records")
+        drl, valuesets = obj.get("drl"), obj.get("valuesets")
+        if obj["format"] == 1 and (drl is not None or valuesets is not None):
+            raise StoreDataError("manifest: format 1 cannot carry a DRL or value sets")
         return cls(
             vid,
             seq,
@@ -261,6 +413,8 @@ class Manifest:
             None if registry is None else SetInfo.from_obj(registry, "registry"),
             drop,
             None if records is None else RecordsInfo.from_obj(records),
+            None if drl is None else DrlInfo.from_obj(drl),
+            None if valuesets is None else ValueSetsInfo.from_obj(valuesets),
         )
 
     def blob_ids(self) -> list[str]:
@@ -269,6 +423,10 @@ class Manifest:
             ids += self.registry.blob_ids()
         if self.records is not None:
             ids += self.records.blob_ids()
+        if self.drl is not None:
+            ids += self.drl.blob_ids()
+        if self.valuesets is not None:
+            ids.append(self.valuesets.blob)
         return ids
 
 
@@ -360,6 +518,175 @@ def fetch_records(client: redis.Redis, layout: Layout, info: RecordsInfo) -> Any
     if len(table) != info.count:
         raise StoreDataError("register records: count does not match the manifest")
     return table
+
+
+#: kid -> (type mask, expiry epoch, fastpath HashSet): what the engine reads as `snap.drl`
+DrlTable = dict[bytes, tuple[int, int, Any]]
+
+
+def fetch_drl(client: redis.Redis, layout: Layout, info: DrlInfo) -> DrlTable:
+    """The DRL of a version as HashSets per kid, checked against the manifest."""
+    from fastpath._hashset import HashSet
+
+    out: DrlTable = {}
+    for kid in info.kids:
+        blobs = fetch_blobs(client, layout, [c[0] for c in kid.chunks], [c[1] for c in kid.chunks])
+        hashes = HashSet(b"".join(blobs))
+        if len(hashes) != kid.count:
+            raise StoreDataError("a drl kid's chunks hold duplicate hashes")
+        out[kid.kid] = (kid.mask, kid.expires, hashes)
+    return out
+
+
+_VALUESETS_CACHE: dict[str, tuple[bytes, Any]] = {}
+
+
+def valuesets_of(bid: str, data: bytes | None = None) -> tuple[bytes, Any]:
+    """(canonical JSON, fastpath ValueSets) of value-set blob `bid`: from this process's
+    cache (so every snapshot with the same value sets shares one object, and the engine's
+    re-scan cache stays valid), else built from `data` (StoreDataError if unusable, or
+    KeyError when `data` is None and it is not cached)."""
+    hit = _VALUESETS_CACHE.get(bid)
+    if hit is not None:
+        return hit
+    if data is None:
+        raise KeyError(bid)
+    from verifier.valuesets import ValueSetError, from_codes_json
+
+    if blob_id(data) != bid:
+        raise StoreDataError("value sets do not match their content address")
+    try:
+        built = (bytes(data), from_codes_json(bytes(data), f"value sets {bid[:12]} from Redis"))
+    except ValueSetError as exc:
+        raise StoreDataError(str(exc)) from None
+    while len(_VALUESETS_CACHE) >= 2:
+        _VALUESETS_CACHE.pop(next(iter(_VALUESETS_CACHE)))
+    _VALUESETS_CACHE[bid] = built
+    return built
+
+
+def fetch_valuesets(client: redis.Redis, layout: Layout, info: ValueSetsInfo) -> tuple[str, bytes]:
+    """(blob id, canonical JSON) of a version's value sets, checked (cached per process)."""
+    try:
+        return info.blob, valuesets_of(info.blob)[0]
+    except KeyError:
+        pass
+    data = fetch_blobs(client, layout, [info.blob])[0]
+    if len(data) != info.size:
+        raise StoreDataError("the value sets' size does not match the manifest")
+    return info.blob, valuesets_of(info.blob, data)[0]
+
+
+def snapshot_extras(
+    client: redis.Redis, layout: Layout, manifest: Manifest, current: Any = None
+) -> dict[str, Any]:
+    """write_snapshot's `drl` and `valuesets` arguments for `manifest`, each (content
+    id, data) or None: the DRL tables of `current` (a Replica) when its list is the same
+    one (`drl_id`), else fetched; the value sets from this process's cache or fetched."""
+    drl: tuple[str, DrlTable] | None = None
+    if manifest.drl is not None:
+        ident = manifest.drl.ident
+        old = getattr(current, "drl", None)
+        if old is not None and getattr(current, "drl_id", None) == ident:
+            drl = (ident, old)
+        else:
+            drl = (ident, fetch_drl(client, layout, manifest.drl))
+    valuesets = (
+        None if manifest.valuesets is None else fetch_valuesets(client, layout, manifest.valuesets)
+    )
+    return {"drl": drl, "valuesets": valuesets}
+
+
+# ---- the snapshot file's drl section ----------------------------------------------------------
+
+_DRL_MAGIC = b"QRVDRL01"
+_DRL_ALIGN = 64
+
+
+def _pad(n: int) -> int:
+    return (n + _DRL_ALIGN - 1) // _DRL_ALIGN * _DRL_ALIGN
+
+
+def write_drl_section(out: Any, drl: Mapping[bytes, tuple[int, int, Any]]) -> None:
+    """The snapshot file's "drl" section: magic, index length (8 bytes big-endian), the
+    index JSON [[kid b64, mask, expires, offset, bytes, cap, count, has_zero, seed hex]],
+    then each kid's HashSet slot table (write_table) at a 64-byte aligned offset from
+    the section's start, so read_drl_section maps them without a copy."""
+    kids = sorted(drl)
+    infos = [drl[k][2].table_info() for k in kids]
+    sizes = [int(drl[k][2].nbytes) for k in kids]
+    room = _pad(len(_DRL_MAGIC) + 8 + 256 * (len(kids) + 1))
+    while True:  # the tables start after a room for the index; grow it if too small
+        index: list[list[Any]] = []
+        pos = room
+        for kid, info, size in zip(kids, infos, sizes, strict=True):
+            mask, expires, _ = drl[kid]
+            index.append(
+                [
+                    base64.b64encode(kid).decode("ascii"),
+                    mask,
+                    expires,
+                    pos,
+                    size,
+                    info["cap"],
+                    info["count"],
+                    bool(info["has_zero"]),
+                    info["seed"].hex(),
+                ]
+            )
+            pos = _pad(pos + size)
+        head = orjson.dumps(index)
+        if len(_DRL_MAGIC) + 8 + len(head) <= room:
+            break
+        room = _pad(len(_DRL_MAGIC) + 8 + len(head) + 64 * (len(kids) + 1))
+    out.write(_DRL_MAGIC + len(head).to_bytes(8, "big") + head)
+    written = len(_DRL_MAGIC) + 8 + len(head)
+    for kid, entry in zip(kids, index, strict=True):
+        if entry[3] > written:
+            out.write(bytes(entry[3] - written))
+            written = entry[3]
+        drl[kid][2].write_table(out)
+        written += entry[4]
+
+
+def read_drl_section(part: memoryview) -> DrlTable:
+    """The DrlTable over a mapped "drl" section (read-only views, no copy)."""
+    from fastpath._hashset import table_view
+
+    bad = "snapshot drl section unusable"
+    if len(part) < len(_DRL_MAGIC) + 8 or bytes(part[: len(_DRL_MAGIC)]) != _DRL_MAGIC:
+        raise StoreDataError(bad)
+    hlen = int.from_bytes(part[len(_DRL_MAGIC) : len(_DRL_MAGIC) + 8], "big")
+    start = len(_DRL_MAGIC) + 8
+    if hlen > len(part) - start:
+        raise StoreDataError(bad)
+    try:
+        index = orjson.loads(bytes(part[start : start + hlen]))
+    except orjson.JSONDecodeError:
+        raise StoreDataError(bad) from None
+    if not isinstance(index, list) or len(index) > MAX_DRL_KIDS:
+        raise StoreDataError(bad)
+    out: DrlTable = {}
+    for entry in index:
+        try:
+            kid_text, mask, expires, offset, size, cap, count, has_zero, seed = entry
+            kid = binascii.a2b_base64(kid_text, strict_mode=True)
+            if (
+                not all(type(v) is int for v in (mask, expires, offset, size, cap, count))
+                or not 0 < mask <= 7
+                or not 0 <= expires <= MAX_DRL_EXPIRES
+                or offset < start + hlen
+                or offset + size > len(part)
+                or not 0 < len(kid) <= 64
+            ):
+                raise ValueError("index entry out of range")
+            table = table_view(
+                part[offset : offset + size], cap, count, bool(has_zero), bytes.fromhex(seed)
+            )
+        except (TypeError, ValueError, binascii.Error) as exc:
+            raise StoreDataError(f"{bad}: {exc}") from None
+        out[kid] = (mask, expires, table)
+    return out
 
 
 def parse_trust(data: bytes) -> Any:

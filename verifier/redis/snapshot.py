@@ -9,6 +9,8 @@ machine maps read-only (docs/redis.md, "One snapshot per machine").
                  registry the registry HashSet's table (absent when no registry is loaded)
                  records  the register records (fastpath._records.RecordTable.to_bytes())
                  pieces   JSON: the Redis pieces ([blob id, bytes]) the records came from
+                 drl      the EU revocation list per kid (verifier.redis.format, optional)
+                 valuesets the EU value sets' canonical JSON (optional)
 
 Each section carries its length and CRC-32 in the header, each table its shape and the
 round keys it was built with (`table_view` needs them). Tables are in the machine's byte
@@ -33,7 +35,13 @@ from typing import Any
 import orjson
 
 from fastpath._hashset import HashSet, table_view
-from verifier.redis.format import StoreDataError, parse_trust
+from verifier.redis.format import (
+    StoreDataError,
+    parse_trust,
+    read_drl_section,
+    valuesets_of,
+    write_drl_section,
+)
 from verifier.store import Replica
 
 __all__ = ["MAGIC", "Snapshot", "map_snapshot", "read_header", "write_snapshot"]
@@ -97,6 +105,8 @@ def write_snapshot(
     records_pieces: list[list[Any]] | None = None,
     records_count: int | None = None,
     created: float | None = None,
+    drl: tuple[str, Any] | None = None,
+    valuesets: tuple[str, bytes] | None = None,
 ) -> int:
     """Write a snapshot atomically; returns its size in bytes. `records_pieces` (the
     manifest's [blob id, bytes] list the records were assembled from) is kept in a
@@ -152,6 +162,10 @@ def write_snapshot(
             if records_pieces is not None and records_data is not None:
                 pieces = orjson.dumps(records_pieces)
                 section("pieces", lambda w: w.write(pieces))
+            if drl is not None:
+                section("drl", lambda w: write_drl_section(w, drl[1]), {"id": drl[0]})
+            if valuesets is not None:
+                section("valuesets", lambda w: w.write(valuesets[1]), {"id": valuesets[0]})
             fh.truncate(pos)
             head: dict[str, Any] = {
                 "format": 2,
@@ -303,6 +317,15 @@ def _records(part: memoryview) -> Any:
         raise StoreDataError(f"snapshot records section unusable: {exc}") from None
 
 
+def _valuesets(part: memoryview, entry: dict[str, Any]) -> Any:
+    """The ValueSets of a "valuesets" section: the process's object for that content id
+    when it has one (no rebuild per version), else built and checked."""
+    bid = entry.get("id")
+    if type(bid) is not str:
+        raise StoreDataError("snapshot header: valuesets.id invalid")
+    return valuesets_of(bid, bytes(part))[1]
+
+
 def map_snapshot(
     path: str | os.PathLike[str],
     *,
@@ -375,6 +398,11 @@ def map_snapshot(
     if rec is not None:
         got = _section(sections, "pieces", size, view, optional=True, verify=True)
         pieces = None if got is None else _pieces(got[0])
+    drl_part = _section(sections, "drl", size, view, optional=True, verify=verify)
+    drl = None if drl_part is None else read_drl_section(drl_part[0])
+    drl_id = "" if drl_part is None else str(drl_part[1].get("id", ""))
+    vs_part = _section(sections, "valuesets", size, view, optional=True)
+    valuesets = None if vs_part is None else _valuesets(vs_part[0], vs_part[1])
     if trust_override is not None:
         trust = trust_override
     elif trust_cache is not None and trust_id in trust_cache:
@@ -385,7 +413,16 @@ def map_snapshot(
             trust_cache.clear()
             trust_cache[trust_id] = trust
     replica = Replica(
-        trust, revoked, registry, version=version, trust_id=trust_id, seq=seq, records=records
+        trust,
+        revoked,
+        registry,
+        version=version,
+        trust_id=trust_id,
+        seq=seq,
+        records=records,
+        drl=drl,
+        drl_id=drl_id,
+        valuesets=valuesets,
     )
     return Snapshot(
         replica,

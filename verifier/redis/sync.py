@@ -45,11 +45,14 @@ from verifier.errors import QrverifyError
 from verifier.redis.format import (
     CHUNK_ENTRIES,
     RECORDS_PIECE,
+    DrlInfo,
+    DrlKid,
     Layout,
     Manifest,
     RecordsInfo,
     SetInfo,
     StoreDataError,
+    ValueSetsInfo,
     blob_id,
     fetch_blobs,
     fetch_records,
@@ -277,20 +280,32 @@ def merge_trust(old_json: bytes | None, new: Any, replace: bool) -> bytes:
 
 
 def plan_records(
-    client: redis.Redis, layout: Layout, old: RecordsInfo | None, new: Any, *, replace: bool
+    client: redis.Redis,
+    layout: Layout,
+    old: RecordsInfo | None,
+    new: Any,
+    *,
+    replace: bool,
+    removed: bytes | None = None,
 ) -> tuple[RecordsInfo | None, dict[str, bytes]]:
     """The records of the next version and their pieces: `new` (a RecordTable, or None to
     keep `old`) replaces `old` with --replace, else is merged into it (a record of `new`
-    replaces the one with the same id)."""
-    if new is None:
+    replaces the one with the same id); then the records whose table keys `removed`
+    (packed 16-byte keys, verifier.records.load_removals) lists are taken out (an id
+    Redis does not hold is ignored)."""
+    if new is None and (not removed or old is None):
         return old, {}
     from fastpath._records import RecordTable
 
-    merged = new.records()
-    if old is not None and not replace and old.count:
+    gone = HashSet(removed) if removed else None
+    merged: Any = iter(()) if new is None else new.records()
+    if old is not None and (new is None or not replace) and old.count:
         current = fetch_records(client, layout, old)
-        kept = (r for r in current.records() if not new.count_present(r[0]))
-        merged = RecordTable.from_records(itertools.chain(kept, merged)).records()
+        kept = (r for r in current.records() if new is None or not new.count_present(r[0]))
+        merged = itertools.chain(kept, merged)
+    if gone is not None:
+        merged = (r for r in merged if r[0] not in gone)
+    merged = RecordTable.from_records(merged).records()
     # Rebuilt from table order (the index order), so the same records give the same
     # bytes whatever order the file had: a rerun publishes nothing.
     table = RecordTable.from_records(merged)
@@ -303,6 +318,43 @@ def plan_records(
         blobs[bid] = piece
         pieces.append((bid, len(piece)))
     return RecordsInfo(len(table), tuple(pieces)), blobs
+
+
+def plan_drl(
+    old: DrlInfo | None, new: Any, *, replace: bool
+) -> tuple[DrlInfo | None, dict[str, bytes]]:
+    """The EU revocation list of the next version and its new chunks. `new` is
+    verifier.revocations.parse_drl's result (kid -> (mask, expires, HashSet)) or None to
+    keep `old`. Each kid of `new` replaces that kid's entry (the DRL lists a kid's
+    batches in full); kids not in `new` are kept, or dropped with `replace`. Chunks are
+    content-addressed sorted hashes, so an unchanged kid writes nothing."""
+    if new is None:
+        return old, {}
+    kids: dict[bytes, DrlKid] = {}
+    if old is not None and not replace:
+        kids = {k.kid: k for k in old.kids}
+    blobs: dict[str, bytes] = {}
+    for kid, (mask, expires, hashes) in new.items():
+        packed = hashes.to_packed()  # sorted, unique
+        chunks: list[tuple[str, int]] = []
+        for piece in _pieces(packed):
+            bid = blob_id(piece)
+            blobs[bid] = piece
+            chunks.append((bid, len(piece) // HASH_SIZE))
+        kids[kid] = DrlKid(kid, mask, expires, len(packed) // HASH_SIZE, tuple(chunks))
+    ordered = tuple(kids[k] for k in sorted(kids))
+    return DrlInfo(sum(k.count for k in ordered), ordered), blobs
+
+
+def plan_valuesets(
+    old: ValueSetsInfo | None, new: bytes | None
+) -> tuple[ValueSetsInfo | None, dict[str, bytes]]:
+    """The value sets of the next version: `new` (verifier.valuesets.codes_json bytes)
+    replaces them as a whole; None keeps `old`."""
+    if new is None:
+        return old, {}
+    bid = blob_id(new)
+    return ValueSetsInfo(bid, len(new)), {bid: new}
 
 
 # ---- writing -----------------------------------------------------------------------------
@@ -320,6 +372,9 @@ class SyncResult:
     registry_added: int | None = 0
     registry_removed: int | None = 0
     records: int | None = None
+    drl: int | None = None  # DRL hashes (all kids), None when Redis holds no DRL
+    drl_kids: int = 0
+    valuesets: str | None = None  # content id of the value sets, None: the packaged ones
     blobs_written: int = 0
     seconds: float = 0.0
 
@@ -341,6 +396,8 @@ class SyncResult:
             f"qrverify sync: {head}: keys {self.keys}, revoked {self.revoked}"
             f"{delta(self.revoked_added, self.revoked_removed)}, registry {reg}"
             f"{'' if self.records is None else f', records {self.records}'}"
+            f"{'' if self.drl is None else f', drl {self.drl} ({self.drl_kids} kids)'}"
+            f"{'' if self.valuesets is None else f', value sets {self.valuesets[:12]}'}"
             f" ({self.seconds:.2f} s)"
         )
 
@@ -370,11 +427,17 @@ def sync_state(
     attempts: int = 3,
     guard: Guard | None = None,
     records: Any = None,
+    drl: Any = None,
+    valuesets: bytes | None = None,
+    records_removed: bytes | None = None,
 ) -> SyncResult:
     """Write the new state and publish it (see the module docstring). `trust` is a
     TrustRegistry or None, `revocations` a verifier.revocations.Revocations or None.
     `records` is a fastpath._records.RecordTable (already parsed: a malformed file never
-    gets here) or None to keep the records Redis holds.
+    gets here) or None to keep the records Redis holds. `drl` is
+    verifier.revocations.parse_drl's result or None (see plan_drl); `valuesets` the
+    canonical value sets (verifier.valuesets.codes_json) or None to keep Redis' own.
+    `records_removed`: packed table keys of register records to remove (plan_records).
     `after_write(n)` is called after each batch of blobs (tests use it to crash a run).
     SyncError (nothing published) when the guard refuses."""
     layout = Layout(namespace)
@@ -394,6 +457,9 @@ def sync_state(
                 after_write,
                 guard,
                 records,
+                drl,
+                valuesets,
+                records_removed,
             )
         except SyncConflict:
             if attempt + 1 == attempts:
@@ -415,6 +481,9 @@ def _sync_once(
     after_write: Hook | None,
     guard: Guard,
     records: Any = None,
+    drl: Any = None,
+    valuesets: bytes | None = None,
+    records_removed: bytes | None = None,
 ) -> SyncResult:
     base_vid = read_current(client, layout)
     base: Manifest | None = None
@@ -471,13 +540,21 @@ def _sync_once(
     # --allow-drop republishes an unchanged state so that verifiers which refused it (a
     # drop against what they hold) see the operator's confirmation.
     old_records = base.records if base is not None else None
-    rec_info, rec_blobs = plan_records(client, layout, old_records, records, replace=replace)
+    rec_info, rec_blobs = plan_records(
+        client, layout, old_records, records, replace=replace, removed=records_removed
+    )
+    old_drl = base.drl if base is not None else None
+    drl_info, drl_blobs = plan_drl(old_drl, drl, replace=replace)
+    old_vs = base.valuesets if base is not None else None
+    vs_info, vs_blobs = plan_valuesets(old_vs, valuesets)
     changed = (
         base is None
         or base.trust_blob != trust_id
         or rev.changed
         or reg.changed
         or rec_info != old_records
+        or drl_info != old_drl
+        or vs_info != old_vs
         or (guard.allow_drop and not base.drop_confirmed)
     )
     if not changed and base is not None:
@@ -503,11 +580,15 @@ def _sync_once(
         reg.info,
         drop_confirmed=guard.allow_drop,
         records=rec_info,
+        drl=drl_info,
+        valuesets=vs_info,
     )
     blobs: dict[str, bytes] = {trust_id: trust_json}
     blobs.update(rev.blobs)
     blobs.update(reg.blobs)
     blobs.update(rec_blobs)
+    blobs.update(drl_blobs)
+    blobs.update(vs_blobs)
     written = _write_blobs(client, layout, blobs, progress, after_write)
     client.set(layout.manifest(vid), manifest.to_json(), px=PENDING_TTL_MS)
     _write_delta(
@@ -561,6 +642,9 @@ def _result(manifest: Manifest, changed: bool, rev: SetPlan, reg: SetPlan) -> Sy
         registry_added=n(reg.added),
         registry_removed=n(reg.removed),
         records=None if manifest.records is None else manifest.records.count,
+        drl=None if manifest.drl is None else manifest.drl.count,
+        drl_kids=0 if manifest.drl is None else len(manifest.drl.kids),
+        valuesets=None if manifest.valuesets is None else manifest.valuesets.blob,
     )
 
 

@@ -88,7 +88,7 @@ const TEXT = {
 // Every reason code in plain words for the door staff: [English, Russian].
 const REASONS = {
   bad_prefix: ["This is not a health certificate QR code.",
-    "Это не QR-код сертификата."],
+    "Это не QR-код COVID-сертификата."],
   bad_base45: ["The QR code is damaged or was not read completely.",
     "QR-код повреждён или считан не полностью."],
   bad_compression: ["The QR code content is damaged.",
@@ -107,8 +107,8 @@ const REASONS = {
     "Подпись недействительна: сертификат может быть подделан или изменён."],
   key_usage: ["The issuer is not allowed to sign this type of certificate.",
     "Издателю не разрешено подписывать сертификаты этого типа."],
-  key_expired: ["The certificate was signed outside the issuer key's validity.",
-    "Сертификат подписан вне срока действия ключа издателя."],
+  key_expired: ["The issuer's signing key is not valid at the time of the check.",
+    "Ключ подписи издателя недействителен на момент проверки."],
   token_expired: ["The certificate has expired.",
     "Срок действия сертификата истёк."],
   token_not_yet_valid: ["The certificate is not valid yet.",
@@ -134,7 +134,7 @@ const REASONS = {
   recovery_expired: ["The recovery certificate is no longer valid for entry.",
     "Сертификат о перенесённом заболевании больше не даёт права входа."],
   test_positive: ["The test result is not negative.",
-    "Результат теста не отрицательный."],
+    "Результат теста не является отрицательным."],
   test_type_not_accepted: ["This type of test is not accepted: a PCR test is required.",
     "Этот тип теста не принимается: нужен ПЦР-тест."],
   test_expired: ["The test is too old: it is valid for 72 hours.",
