@@ -2,7 +2,8 @@
 RedisStore (one process of the machine becomes the builder) and answers one command per
 stdin line with one JSON line on stdout:
 
-    status                 store.status() plus this process' private memory growth
+    status                 store.status() plus this process' private memory growth and
+                           the builder child's private memory (if this is the builder)
     wait HEX               returns once the hash is revoked here ({"seen": wall time})
     quiet SECONDS          requests for SECONDS: latency percentiles
     reload VERSION         requests until 0.5 s after the served version is not VERSION
@@ -30,11 +31,15 @@ import time
 from typing import Any
 
 
-def anon() -> int:
-    with open("/proc/self/smaps_rollup") as fh:
-        for line in fh:
-            if line.startswith("Anonymous:"):
-                return int(line.split()[1]) * 1024
+def anon(pid: int | str = "self") -> int:
+    """Private (anonymous) memory of a process, bytes."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Anonymous:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return 0
 
 
@@ -157,6 +162,8 @@ def main() -> None:
         elif cmd == "status":
             out = {k: v for k, v in store.status().items() if k != "refused"}
             out["anon"] = anon() - base
+            child = store.builder_pid
+            out["child_anon"] = None if child is None else anon(child)
         else:
             out = {"error": cmd}
         print(json.dumps(out), flush=True)

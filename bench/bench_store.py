@@ -114,6 +114,11 @@ def delay_row(what: str, delays: list[float]) -> str:
     )
 
 
+def child_row(status: list[dict[str, Any]]) -> str:
+    sizes = [w["child_anon"] for w in status if w.get("child_anon") is not None]
+    return f"{sizes[0] / 2**20:.0f} MiB private (idle)" if sizes else "not running"
+
+
 def bench_hashset(n: int, p: int, raw: bytes) -> None:
     start = time.perf_counter()
     hs = HashSet(raw)
@@ -248,12 +253,14 @@ def main() -> None:
                 f"{max(s['start_s'] for s in starts):.2f} s (slowest)"
             )
         size = os.path.getsize(snap)
-        anon = [w["anon"] for w in ask_all(workers, "status")]
+        status = ask_all(workers, "status")
+        anon = [w["anon"] for w in status]
         machine = size + sum(max(0, a) for a in anon)
         print(
             f"memory per machine: snapshot file {size / n:.1f} bytes/hash (shared) + "
             f"private growth {', '.join(f'{a / 2**20:.0f}' for a in anon)} MiB per worker "
-            f"= {machine / n:.1f} bytes/hash for {len(workers)} workers"
+            f"= {machine / n:.1f} bytes/hash for {len(workers)} workers; "
+            f"+ the builder's child process: {child_row(status)}"
         )
 
         delays = []
@@ -296,10 +303,12 @@ def main() -> None:
             if args.trace:
                 stalls = ", ".join(f"+{t - synced_wall:.2f}s {ms}ms" for t, ms in r["stalls"])
                 print(f"    worst stalls (from sync end): {stalls or 'none'}")
-        anon = [w["anon"] for w in ask_all(workers, "status")]
+        status = ask_all(workers, "status")
+        anon = [w["anon"] for w in status]
         print(
             f"private memory after the reload: "
-            f"{', '.join(f'{a / 2**20:.0f}' for a in anon)} MiB per worker"
+            f"{', '.join(f'{a / 2**20:.0f}' for a in anon)} MiB per worker, "
+            f"builder's child {child_row(status)}"
         )
         if args.records > 0:
             bench_records(client, workers, snap, args.records, args.record_changes)

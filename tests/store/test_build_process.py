@@ -127,3 +127,48 @@ def test_builder_child_runs_at_low_priority_and_is_replaced_when_it_dies(
     finally:
         store.close()
     assert store.builder_pid is None
+
+
+def test_records_live_in_their_own_file_kept_while_they_do_not_change(
+    redis_server, trust_file, tmp_path
+):
+    client = redis_server.client()
+    layout = Layout("qrverify")
+    sync_state(
+        client,
+        trust=TrustRegistry.from_file(trust_file),
+        revocations=Revocations(revoked=os.urandom(16 * 10)),
+        records=RecordTable.from_records(_record(i) for i in range(3000)),
+        guard=Guard(bootstrap=True),
+    )
+    path = str(tmp_path / "m.snap")
+    build_version(client, layout, path, read_current(client, layout), None)
+    first = map_snapshot(path)
+    ref = first.records_ref
+    assert ref is not None and ref["count"] == 3000
+    rec_path = tmp_path / ref["file"]
+    inode = rec_path.stat().st_ino
+    # the snapshot file itself does not hold the records
+    assert os.path.getsize(path) < rec_path.stat().st_size
+
+    key = os.urandom(16)
+    sync_state(client, revocations=Revocations(revoked=key))
+    build_version(client, layout, path, read_current(client, layout), first)
+    second = map_snapshot(path)
+    assert second.replica.is_revoked(key, key, key)
+    assert second.records_ref == ref and rec_path.stat().st_ino == inode  # not rewritten
+    assert len(second.replica.records) == 3000
+
+    sync_state(client, records=RecordTable.from_records([_record(5, revoked=True)]))
+    held: list[int] = []
+    build_version(client, layout, path, read_current(client, layout), second, held)
+    third = map_snapshot(path)
+    assert third.records_ref is not None and third.records_ref["file"] != ref["file"]
+    assert not rec_path.exists() and len(held) == 1  # the old one deleted, held open here
+    assert third.replica.records.get(f"{BASE_ID + 15}")["status"] == "revoked"
+    # a process still mapping the old records keeps reading them
+    assert second.replica.records.get(f"{BASE_ID + 15}")["status"] == "valid"
+    for fd in held:
+        os.close(fd)
+    leftovers = [p.name for p in tmp_path.iterdir() if ".rec-" in p.name]
+    assert leftovers == [third.records_ref["file"]]

@@ -65,12 +65,21 @@ def lower_priority() -> None:
         pass
 
 
-def build_version(client: Any, layout: Any, path: str, version: str, base: Any = None) -> bool:
-    """Write the snapshot file of `version` to `path` (atomically). `base` is the mapped
+def build_version(
+    client: Any,
+    layout: Any,
+    path: str,
+    version: str,
+    base: Any = None,
+    retired: list[int] | None = None,
+) -> bool:
+    """Write the snapshot file of `version` to `path` (atomically), its register records
+    to a records file beside it (unless the base's is the same). `base` is the mapped
     snapshot (verifier.redis.snapshot.Snapshot) of an earlier version or None; the sets
     follow the delta chain from it when Redis still has one, else they are loaded in
-    full. Returns True for a full load. StoreDataError for unusable data, redis errors
-    for Redis problems."""
+    full. Records files no longer named are deleted (descriptors of them go to `retired`
+    if given, else are closed). Returns True for a full load. StoreDataError for
+    unusable data, redis errors for Redis problems."""
     from verifier.redis.format import (
         fetch_blobs,
         parse_trust,
@@ -78,7 +87,12 @@ def build_version(client: Any, layout: Any, path: str, version: str, base: Any =
         read_manifest,
         snapshot_extras,
     )
-    from verifier.redis.snapshot import write_snapshot
+    from verifier.redis.snapshot import (
+        records_file_name,
+        remove_records_files,
+        write_records_file,
+        write_snapshot,
+    )
 
     manifest = read_manifest(client, layout, version)
     current = None if base is None else base.replica
@@ -100,11 +114,18 @@ def build_version(client: Any, layout: Any, path: str, version: str, base: Any =
         )
     else:
         revoked, registry = sets
-    records = None
+    ref = None
     pieces = None
     if manifest.records is not None:
         pieces = [list(p) for p in manifest.records.pieces]
-        records = _records(client, layout, manifest.records, base)
+        name = records_file_name(path, manifest.records.pieces)
+        old_ref = None if base is None else base.records_ref
+        if old_ref is not None and old_ref.get("file") == name:
+            ref = old_ref  # the same records: the file stays, nothing is written for them
+        else:
+            data = _records(client, layout, manifest.records, base)
+            ref = write_records_file(path, manifest.records.pieces, data, manifest.records.count)
+            del data
     write_snapshot(
         path,
         version=manifest.version,
@@ -113,11 +134,18 @@ def build_version(client: Any, layout: Any, path: str, version: str, base: Any =
         trust_id=manifest.trust_blob,
         revoked=revoked,
         registry=registry,
-        records=records,
+        records_ref=ref,
         records_pieces=pieces,
-        records_count=None if manifest.records is None else manifest.records.count,
         **snapshot_extras(client, layout, manifest, current),
     )
+    # records files no version in service names any more (a worker still mapping one
+    # keeps it until it moves); `retired` gets their descriptors to close later
+    held = remove_records_files(path, {ref["file"]} if ref is not None else set())
+    if retired is None:
+        for fd in held:
+            os.close(fd)
+    else:
+        retired.extend(held)
     return full
 
 
@@ -355,7 +383,12 @@ class _Child:
             old = -1
         try:
             base = self._base(job.get("base"))
-            full = build_version(self.client, self.layout, self.path, str(job["version"]), base)
+            held: list[int] = []
+            full = build_version(
+                self.client, self.layout, self.path, str(job["version"]), base, held
+            )
+            now = time.monotonic()
+            self.retired.extend((now, fd) for fd in held)
         except StoreDataError as exc:
             return {"ok": False, "kind": "data", "error": str(exc)[:500]}
         except (redis.RedisError, RedisFailure, OSError) as exc:

@@ -23,6 +23,7 @@ its last mapping goes), so a scan that read `store.replica` once sees one versio
 
 from __future__ import annotations
 
+import hashlib
 import mmap
 import os
 import secrets
@@ -71,7 +72,7 @@ class _CrcWriter:
         self.length = 0
         self.unsynced = 0
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | memoryview) -> int:
         self.crc = zlib.crc32(data, self.crc)
         self.length += len(data)
         written = int(self.fh.write(data))
@@ -104,13 +105,16 @@ def write_snapshot(
     records: Any = None,
     records_pieces: list[list[Any]] | None = None,
     records_count: int | None = None,
+    records_ref: dict[str, Any] | None = None,
     created: float | None = None,
     drl: tuple[str, Any] | None = None,
     valuesets: tuple[str, bytes] | None = None,
 ) -> int:
-    """Write a snapshot atomically; returns its size in bytes. `records_pieces` (the
+    """Write a snapshot atomically; returns its size in bytes. The register records are
+    either `records` (a RecordTable or its bytes: a section of this file) or `records_ref`
+    (a records file beside it, from `write_records_file`). `records_pieces` (the
     manifest's [blob id, bytes] list the records were assembled from) is kept in a
-    `pieces` section, so the next build can copy unchanged pieces from this file."""
+    `pieces` section, so the next build can copy unchanged pieces."""
     target = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(target))
     tmp = f"{target}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
@@ -159,7 +163,9 @@ def write_snapshot(
                         else len(records)
                     },
                 )
-            if records_pieces is not None and records_data is not None:
+            if records_ref is not None:
+                sections["records"] = dict(records_ref)
+            if records_pieces is not None and (records_data is not None or records_ref):
                 pieces = orjson.dumps(records_pieces)
                 section("pieces", lambda w: w.write(pieces))
             if drl is not None:
@@ -231,6 +237,7 @@ class Snapshot:
     trust_json: bytes
     records_view: memoryview | None = None  # the records section (a slice of the mapping)
     records_pieces: tuple[tuple[str, int], ...] | None = None  # what they were built from
+    records_ref: dict[str, Any] | None = None  # the records file, when not a section
 
 
 def _int(value: object, what: str, low: int = 0) -> int:
@@ -279,6 +286,100 @@ def _table(part: memoryview, entry: dict[str, Any], name: str, counts: bool) -> 
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise StoreDataError(f"snapshot {name} table unusable: {exc}") from None
+
+
+RECORDS_SUFFIX = ".rec-"
+
+
+def records_file_name(snapshot_path: str, pieces: Any) -> str:
+    """The records file of a snapshot for a records version (content-addressed by the
+    manifest's piece list): `<snapshot file name>.rec-<32 hex>`, in the same directory."""
+    digest = hashlib.sha256(orjson.dumps([list(p) for p in pieces])).hexdigest()[:32]
+    return os.path.basename(snapshot_path) + RECORDS_SUFFIX + digest
+
+
+def write_records_file(snapshot_path: str, pieces: Any, data: Any, count: int) -> dict[str, Any]:
+    """Write the register records `data` (a RecordTable's bytes) to their own file beside
+    the snapshot, atomically (temporary file, fsync, rename), unless that file is there
+    already; returns the reference write_snapshot's `records_ref` takes. A version that
+    keeps its records then rewrites only the small snapshot file."""
+    directory = os.path.dirname(os.path.abspath(snapshot_path))
+    name = records_file_name(snapshot_path, pieces)
+    target = os.path.join(directory, name)
+    tmp = f"{target}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        with open(tmp, "wb") as fh:
+            crc = _CrcWriter(fh)
+            view = memoryview(data)
+            for start in range(0, len(view), 8 << 20):
+                crc.write(view[start : start + (8 << 20)])
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return {"file": name, "length": crc.length, "crc": crc.crc, "count": count}
+
+
+def remove_records_files(snapshot_path: str, keep: set[str]) -> list[int]:
+    """Delete the records files of this snapshot not named in `keep`; returns read-only
+    descriptors of the deleted files (the caller closes them later, so that it, not a
+    worker, is the last to let go of their pages)."""
+    directory = os.path.dirname(os.path.abspath(snapshot_path))
+    prefix = os.path.basename(snapshot_path) + RECORDS_SUFFIX
+    held: list[int] = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return held
+    for name in names:
+        if not name.startswith(prefix) or name in keep or ".tmp-" in name:
+            continue
+        full = os.path.join(directory, name)
+        try:
+            held.append(os.open(full, os.O_RDONLY))
+            os.unlink(full)
+        except OSError:
+            pass
+    return held
+
+
+def _records_file(
+    directory: str, entry: dict[str, Any], verify: bool, cache: dict[str, Any] | None
+) -> tuple[memoryview, dict[str, Any]]:
+    """The mapped records file a snapshot references (checked like a section)."""
+    name = entry.get("file")
+    if (
+        type(name) is not str
+        or RECORDS_SUFFIX not in name
+        or "/" in name
+        or name.startswith(".")
+        or len(name) > 255
+    ):
+        raise StoreDataError("snapshot header: records file name invalid")
+    length = _int(entry.get("length"), "records.length")
+    crc = _int(entry.get("crc"), "records.crc")
+    key = f"{name}:{length}:{crc}"
+    if cache is not None and key in cache:
+        return cache[key], entry
+    try:
+        with open(os.path.join(directory, name), "rb") as fh:
+            if os.fstat(fh.fileno()).st_size < max(length, 1):
+                raise StoreDataError("snapshot records file is too short")
+            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    except OSError as exc:
+        raise StoreDataError(f"snapshot records file unusable: {exc.strerror}") from None
+    part = memoryview(mm)[:length]
+    if verify and zlib.crc32(part) != crc:
+        raise StoreDataError("snapshot records file checksum mismatch")
+    if cache is not None:
+        cache.clear()
+        cache[key] = part
+    return part, entry
 
 
 def _pieces(part: memoryview) -> tuple[tuple[str, int], ...] | None:
@@ -333,11 +434,14 @@ def map_snapshot(
     trust_override: Any = None,
     verify: bool = True,
     check_counts: bool | None = None,
+    records_cache: dict[str, Any] | None = None,
 ) -> Snapshot:
     """Map a snapshot read-only and build its replica over the mapping (no copy of the
     tables). Every table's shape and count, and (with `verify`) every section's CRC-32,
     are checked first: StoreDataError if the file is not a complete, intact snapshot of
-    this machine. `trust_cache` maps trust ids to TrustRegistry objects already built.
+    this machine. `trust_cache` maps trust ids to TrustRegistry objects already built;
+    `records_cache` keeps the mapping of the records file the last snapshot referenced
+    (a version that keeps its records maps nothing new for them).
 
     A process verifies the checksums of the first file it maps (a file left by a crash
     may be torn); a file that replaces it while it runs was written, fsynced and renamed
@@ -392,7 +496,13 @@ def map_snapshot(
     revoked = _table(rev_part, rev_entry, "revoked", counts)
     reg = _section(sections, "registry", size, view, optional=True, verify=verify)
     registry = None if reg is None else _table(reg[0], reg[1], "registry", counts)
-    rec = _section(sections, "records", size, view, optional=True, verify=verify)
+    rec_entry = sections.get("records")
+    if isinstance(rec_entry, dict) and "file" in rec_entry:
+        rec: tuple[memoryview, dict[str, Any]] | None = _records_file(
+            os.path.dirname(os.path.abspath(path)), rec_entry, verify, records_cache
+        )
+    else:
+        rec = _section(sections, "records", size, view, optional=True, verify=verify)
     records = None if rec is None else _records(rec[0])
     pieces = None
     if rec is not None:
@@ -432,4 +542,5 @@ def map_snapshot(
         trust_json,
         None if rec is None else rec[0],
         pieces,
+        dict(rec[1]) if rec is not None and "file" in rec[1] else None,
     )

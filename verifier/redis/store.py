@@ -119,7 +119,7 @@ class RedisStore(ReplicaStore):
         self._snap: Snapshot | None = None
         self._retired: list[tuple[float, Snapshot]] = []  # (when replaced, snapshot)
         self._trust_cache: dict[str, Any] = {}
-        self._records_src: tuple[str, Any] | None = None  # (version, records pieces) built
+        self._records_cache: dict[str, Any] = {}  # the records file mapped
         self._confirmed_wall = 0.0  # builder: last time Redis' current was checked
         self._touched = 0.0
         self._connected = False
@@ -343,6 +343,7 @@ class RedisStore(ReplicaStore):
             snap = map_snapshot(
                 self._path,
                 trust_cache=self._trust_cache,
+                records_cache=self._records_cache,
                 trust_override=self._trust_override,
                 verify=current is None,
             )
