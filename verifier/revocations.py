@@ -32,6 +32,7 @@ import binascii
 import gzip
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any, cast
 
@@ -239,9 +240,30 @@ def parse_revocation_lines(
 ) -> Revocations:
     """Parse JSON Lines from a binary stream (see the module docstring); memory is the
     packed result. `progress(n)` is called every 100,000 entries."""
+    revoked, registry, removed = bytearray(), bytearray(), bytearray()
+    counts, seen_registry, seen_removed = _parse_lines_into(
+        stream, revoked, registry, removed, progress
+    )
+    return Revocations(
+        revoked=bytes(revoked),
+        type_counts=counts,
+        registry=bytes(registry) if seen_registry else None,
+        removed=bytes(removed) if seen_removed else None,
+    )
+
+
+def _parse_lines_into(
+    stream: IO[bytes],
+    revoked: Any,
+    registry: Any,
+    removed: Any,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[dict[str, int], bool, bool]:
+    """The JSON Lines parser proper: each 16-byte hash is appended (`+=`) to the sink of
+    its list (a bytearray, or a verifier.redis.spool.Spool for bounded memory). Returns
+    the counts per type and whether registry / removed lines were seen."""
     a2b = binascii.a2b_base64
     counts = dict.fromkeys(REVOCATION_TYPES, 0)
-    revoked, registry, removed = bytearray(), bytearray(), bytearray()
     seen_registry = seen_removed = False
     n = 0
     for number, line in _lines(stream):
@@ -284,12 +306,7 @@ def parse_revocation_lines(
             raise RevocationFileError(f"revocations file: more than {MAX_STREAM_ENTRIES} entries")
         if progress is not None and n % 100_000 == 0:
             progress(n)
-    return Revocations(
-        revoked=bytes(revoked),
-        type_counts=counts,
-        registry=bytes(registry) if seen_registry else None,
-        removed=bytes(removed) if seen_removed else None,
-    )
+    return counts, seen_registry, seen_removed
 
 
 class _Prefixed:
@@ -312,6 +329,8 @@ class _Prefixed:
 
     def readline(self, size: int = -1) -> bytes:
         if not self._head:
+            # the head is spent: from now on the stream's own method, without this frame
+            self.readline = self._stream.readline  # type: ignore[method-assign,assignment]
             return self._stream.readline(size)
         limit = size if size is not None and size >= 0 else None
         cut = self._head.find(b"\n")
@@ -325,12 +344,10 @@ class _Prefixed:
         return line + self._stream.readline(-1 if limit is None else limit - len(line))
 
 
-def load_revocations(
-    path: str | os.PathLike[str], progress: Callable[[int], None] | None = None
-) -> Revocations:
-    """Read and parse a revocation file: JSON (at most MAX_FILE_BYTES) or JSON Lines (any
-    size, streamed), either of them optionally gzipped. The file may be a pipe
-    (`/dev/stdin`): it is read once, front to back."""
+@contextmanager
+def _open_input(path: str | os.PathLike[str]) -> Iterator[tuple[bool, IO[bytes]]]:
+    """(is JSON Lines, binary stream positioned at the start) of a revocations file,
+    gunzipped when it is gzipped; the file may be a pipe (read once, front to back)."""
     name = os.fspath(path)
     try:
         raw = open(path, "rb")  # noqa: SIM115 - closed in finally
@@ -364,21 +381,55 @@ def load_revocations(
                 is_lines = _line_kind(orjson.loads(first)) is not None
             except orjson.JSONDecodeError:
                 is_lines = False
-            again = cast(IO[bytes], _Prefixed(b"".join(seen), stream))
-            if is_lines:
-                return parse_revocation_lines(again, progress)
-            data = again.read(MAX_FILE_BYTES + 1)
-            if len(data) > MAX_FILE_BYTES:
-                raise RevocationFileError(
-                    f"revocations file {name} is larger than {MAX_FILE_BYTES} bytes"
-                    + (" uncompressed" if gzipped else "")
-                    + " (use JSON Lines for larger inputs)"
-                )
-            return parse_revocations(data)
+            yield is_lines, cast(IO[bytes], _Prefixed(b"".join(seen), stream))
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise RevocationFileError(f"revocations file: cannot read it: {exc}") from None
     finally:
         raw.close()
+
+
+def _read_json_form(stream: IO[bytes], name: str) -> Revocations:
+    data = stream.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise RevocationFileError(
+            f"revocations file {name} is larger than {MAX_FILE_BYTES} bytes"
+            " (uncompressed; use JSON Lines for larger inputs)"
+        )
+    return parse_revocations(data)
+
+
+def load_revocations(
+    path: str | os.PathLike[str], progress: Callable[[int], None] | None = None
+) -> Revocations:
+    """Read and parse a revocation file: JSON (at most MAX_FILE_BYTES) or JSON Lines (any
+    size, streamed), either of them optionally gzipped. The file may be a pipe
+    (`/dev/stdin`): it is read once, front to back."""
+    with _open_input(path) as (is_lines, stream):
+        if is_lines:
+            return parse_revocation_lines(stream, progress)
+        return _read_json_form(stream, os.fspath(path))
+
+
+def load_revocations_into(
+    path: str | os.PathLike[str],
+    revoked: Any,
+    registry: Any,
+    removed: Any,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[dict[str, int], bool, bool]:
+    """load_revocations into sinks (verifier.redis.spool.Spool: `+=` one hash,
+    `add_packed` many): JSON Lines stream straight into them, so memory does not grow
+    with the file. Returns (counts per type, registry seen, removed seen)."""
+    with _open_input(path) as (is_lines, stream):
+        if is_lines:
+            return _parse_lines_into(stream, revoked, registry, removed, progress)
+        parsed = _read_json_form(stream, os.fspath(path))
+    revoked.add_packed(parsed.revoked)
+    if parsed.registry is not None:
+        registry.add_packed(parsed.registry)
+    if parsed.removed is not None:
+        removed.add_packed(parsed.removed)
+    return parsed.type_counts, parsed.registry is not None, parsed.removed is not None
 
 
 def dump_revocations(

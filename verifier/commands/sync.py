@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from verifier.commands._common import (
     DEFAULT_NAMESPACE,
@@ -56,22 +55,6 @@ def _share(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError("a share between 0 and 1")
     return value
-
-
-def _with_removals(revocations: Any, extra: Any) -> Any:
-    """`revocations` plus every hash of the --remove file (its revoked and removed
-    entries) as removals."""
-    from verifier.revocations import Revocations
-
-    gone = extra.revoked + (extra.removed or b"")
-    if revocations is None:
-        return Revocations(removed=gone)
-    return Revocations(
-        revoked=revocations.revoked,
-        type_counts=revocations.type_counts,
-        registry=revocations.registry,
-        removed=(revocations.removed or b"") + gone,
-    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -207,8 +190,8 @@ def run(args: argparse.Namespace) -> int:
         redact_url,
         wait_for_replicas,
     )
+    from verifier.redis.spool import spool_revocations
     from verifier.redis.sync import DEFAULT_MAX_DROP, PROGRESS_MIN_ENTRIES, Guard, sync_state
-    from verifier.revocations import load_revocations
 
     try:
         trust = (
@@ -216,9 +199,12 @@ def run(args: argparse.Namespace) -> int:
             if trust_path
             else None
         )
-        revocations = load_revocations(revocations_path) if revocations_path else None
-        if args.remove:
-            revocations = _with_removals(revocations, load_revocations(args.remove))
+        # spooled to temporary files: memory does not grow with the input's size
+        revocations = (
+            spool_revocations(revocations_path, remove=args.remove)
+            if revocations_path or args.remove
+            else None
+        )
         records = None
         if args.records:
             from verifier.records import load_table
@@ -288,6 +274,8 @@ def run(args: argparse.Namespace) -> int:
         return fail(PROG, str(exc), EXIT_RUNTIME)
     finally:
         client.close()
+        if revocations is not None:
+            revocations.close()  # the spool's temporary files
     print(f"{result.summary()}; {acks.summary()}")
     if not acks.ok:
         return fail(

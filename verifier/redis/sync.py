@@ -22,6 +22,11 @@ How it stays safe (layout in verifier/redis/format.py and docs/redis.md):
    leftovers expire, and a rerun writes what is missing and flips. Killed after: done.
 4. Old versions (all but the newest two) and the chunks only they used are deleted.
 
+Memory: the input is spooled to temporary files (verifier/redis/spool.py) and each set is
+planned and written one bucket at a time (plan_set_stream), so a sync needs about a
+partition of its input (1/256) and a few buckets, whatever the input's size. plan_set is
+the same computation all in memory, kept as the reference the tests compare against.
+
 Sequence numbers: each version's is max(previous + 1, the current time in milliseconds),
 so a store rebuilt after a data loss still numbers its versions above what verifiers
 hold (they refuse a lower one).
@@ -68,7 +73,7 @@ PENDING_TTL_MS = 3600 * 1000  # unpublished blobs of a killed run expire after a
 DELTA_TTL_S = 24 * 3600  # followers more than a day behind reload in full
 DELTA_MAX_ENTRIES = 262144  # larger changes: followers reload in full
 KEEP_VERSIONS = 2
-WRITE_BATCH_BYTES = 8 * 1024 * 1024
+WRITE_BATCH_BYTES = 2 * 1024 * 1024
 PROGRESS_MIN_ENTRIES = 100_000
 DEFAULT_MAX_DROP = 0.5
 
@@ -152,6 +157,18 @@ class SetPlan:
     added: bytes | None = b""  # None: delta unknown or too large
     removed: bytes | None = b""
     changed: bool = False
+    n_added: int | None = None  # counts kept when the bytes were not (over the delta cap)
+    n_removed: int | None = None
+
+    def counts(self) -> tuple[int | None, int | None]:
+        """(hashes added, removed), or None where unknown (a set written in full)."""
+        a = self.n_added
+        r = self.n_removed
+        if a is None and self.added is not None:
+            a = len(self.added) // HASH_SIZE
+        if r is None and self.removed is not None:
+            r = len(self.removed) // HASH_SIZE
+        return a, r
 
     @property
     def delta_size(self) -> int | None:
@@ -258,6 +275,265 @@ def plan_set(
     added_all, removed_all = b"".join(added_parts), b"".join(removed_parts)
     info = SetInfo(bits, sum(c[2] for c in chunks), chunks)
     return SetPlan(info, blobs, added_all, removed_all, bool(added_all or removed_all))
+
+
+# ---- planning in bounded memory -------------------------------------------------------------
+
+
+class BlobWriter:
+    """Writes blobs as the planner produces them, in pipelined batches of about
+    WRITE_BATCH_BYTES, each with the pending expiry (only the flip makes them permanent),
+    skipping blobs Redis already holds. `after_write(n)` after each batch that wrote
+    something (tests crash a run there); a progress bar of bytes when asked."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        layout: Layout,
+        *,
+        progress: bool = False,
+        after_write: Hook | None = None,
+    ) -> None:
+        from tqdm import tqdm
+
+        self._client = client
+        self._layout = layout
+        self._after = after_write
+        self._batch: list[tuple[str, bytes]] = []
+        self._bytes = 0
+        self._seen: set[str] = set()
+        self.written = 0
+        self._bar = tqdm(
+            unit="B",
+            unit_scale=True,
+            desc="sync",
+            file=sys.stderr,
+            disable=not progress,
+            leave=False,
+        )
+
+    def put(self, bid: str, data: bytes) -> None:
+        if bid in self._seen:
+            return
+        self._seen.add(bid)
+        self._batch.append((bid, data))
+        self._bytes += len(data)
+        if self._bytes >= WRITE_BATCH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._batch:
+            return
+        pipe = self._client.pipeline(transaction=False)
+        for bid, _ in self._batch:
+            pipe.exists(self._layout.blob(bid))
+        there = pipe.execute()
+        n = 0
+        for (bid, data), exists in zip(self._batch, there, strict=True):
+            if not exists:
+                pipe.set(self._layout.blob(bid), data, px=PENDING_TTL_MS)
+                n += 1
+        if n:
+            pipe.execute()
+        self.written += n
+        self._bar.update(self._bytes)
+        self._batch.clear()
+        self._bytes = 0
+        if n and self._after is not None:
+            self._after(self.written)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+class _OldSet:
+    """A published set read one of its buckets at a time (the last one cached)."""
+
+    def __init__(self, client: redis.Redis, layout: Layout, info: SetInfo) -> None:
+        self.bits = info.bits
+        self._client = client
+        self._layout = layout
+        self._by_bucket: dict[int, list[tuple[int, str, int]]] = {}
+        for chunk in info.chunks:
+            self._by_bucket.setdefault(chunk[0], []).append(chunk)
+        self._cached: tuple[int, bytes] = (-1, b"")
+
+    def load(self, unit: int) -> bytes:
+        if self._cached[0] != unit:
+            chunks = self._by_bucket.get(unit, [])
+            data = b"".join(
+                fetch_blobs(
+                    self._client, self._layout, [c[1] for c in chunks], [c[2] for c in chunks]
+                )
+            )
+            self._cached = (unit, data)
+        return self._cached[1]
+
+
+def _first_index(data: bytes, bound: int) -> int:
+    """Index of the first packed entry whose top 64 bits are >= bound."""
+    key = bound.to_bytes(8, "big") + bytes(8) if bound < (1 << 64) else None
+    n = len(data) // HASH_SIZE
+    if key is None:
+        return n
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if data[mid * HASH_SIZE : (mid + 1) * HASH_SIZE] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _take(src: Any, lo: int, hi: int) -> bytes:
+    """The entries of `src` (units of `src.bits` top bits, `src.load(unit)` sorted) whose
+    top 64 bits lie in [lo, hi)."""
+    shift = 64 - src.bits
+    first, last = lo >> shift, (hi - 1) >> shift
+    out: list[bytes] = []
+    for unit in range(first, last + 1):
+        content = src.load(unit)
+        if not content:
+            continue
+        ulo, uhi = unit << shift, (unit + 1) << shift
+        if lo <= ulo and uhi <= hi:
+            out.append(content)
+        else:
+            start = _first_index(content, max(lo, ulo))
+            end = _first_index(content, min(hi, uhi))
+            out.append(content[start * HASH_SIZE : end * HASH_SIZE])
+    return b"".join(out)
+
+
+def plan_set_stream(
+    client: redis.Redis,
+    layout: Layout,
+    old: SetInfo | None,
+    data: Any,
+    *,
+    replace: bool,
+    writer: BlobWriter,
+    absent_removes: bool = False,
+    default_empty: bool = False,
+    removed: Any = None,
+) -> SetPlan:
+    """plan_set's result, in bounded memory: `data` and `removed` are spools
+    (verifier.redis.spool, or packed bytes) read one partition at a time, the old set one
+    bucket at a time, and the new chunks go to `writer` as they are made. Memory: about
+    one partition of the input (1/256) plus one bucket, and the delta up to
+    DELTA_MAX_ENTRIES (beyond, only its counts are kept and followers reload in full)."""
+    from verifier.redis.spool import NPART, SortedParts, as_spool
+
+    data_spool, gone_spool = as_spool(data), as_spool(removed)
+    if data_spool is None and (gone_spool is None or not gone_spool.count):
+        if absent_removes:
+            return SetPlan(None, added=None, removed=None, changed=old is not None)
+        if old is None and default_empty:
+            return SetPlan(SetInfo(0, 0, ()))
+        return SetPlan(old)
+    parts = SortedParts(data_spool, gone_spool)
+    gone = SortedParts(gone_spool) if gone_spool is not None and gone_spool.count else None
+    try:
+        count = parts.count
+        if old is None:
+            bits = choose_bits(count, None)
+        else:
+            bits = choose_bits(count if replace else old.count + count, old.bits)
+        same = old is not None and bits == old.bits
+        shift = 64 - bits
+        # the buckets to look at: those the input or the removals touch, and, when the old
+        # set is rewritten (replace, new bucketing), every bucket it has
+        buckets: set[int] = set()
+        for source in (parts, gone):
+            if source is None:
+                continue
+            for unit in range(NPART):
+                content = source.load(unit)
+                if bits <= 8:
+                    if content:
+                        buckets.add(unit >> (8 - bits))
+                else:
+                    buckets.update(b for b, _, _ in bucket_ranges(content, bits))
+        by_bucket: dict[int, list[tuple[int, str, int]]] = {}
+        old_src: _OldSet | None = None
+        if old is not None:
+            for chunk in old.chunks:
+                by_bucket.setdefault(chunk[0], []).append(chunk)
+            if not same:
+                old_src = _OldSet(client, layout, old)
+                old_shift = 64 - old.bits
+                for b in by_bucket:  # an old bucket's range in the new bucketing
+                    lo, hi = b << old_shift, (b + 1) << old_shift
+                    buckets.update(range(lo >> shift, ((hi - 1) >> shift) + 1))
+                by_bucket = {}
+            elif replace:
+                buckets.update(by_bucket)
+        track = old is not None
+        added: list[bytes] | None = [] if track else None
+        dropped: list[bytes] | None = [] if track else None
+        n_add = n_rem = 0
+        for bucket in sorted(buckets):
+            lo, hi = bucket << shift, (bucket + 1) << shift
+            part = _take(parts, lo, hi)
+            gone_part = _take(gone, lo, hi) if gone is not None else b""
+            old_chunks = by_bucket.get(bucket, []) if same else []
+            if (
+                same
+                and replace
+                and [blob_id(p) for p in _pieces(part)] == [c[1] for c in old_chunks]
+            ):
+                continue
+            if old is None:
+                old_part = b""
+            elif same:
+                old_part = b"".join(
+                    fetch_blobs(
+                        client, layout, [c[1] for c in old_chunks], [c[2] for c in old_chunks]
+                    )
+                )
+            else:
+                old_part = _take(old_src, lo, hi)
+            new_part = part if replace or old is None else union_sorted(old_part, part)
+            if gone_part:
+                new_part = difference_sorted(new_part, gone_part)
+            if track:
+                add = difference_sorted(new_part, old_part)
+                rem = difference_sorted(old_part, new_part)
+                if same and not add and not rem:
+                    continue
+                n_add += len(add) // HASH_SIZE
+                n_rem += len(rem) // HASH_SIZE
+                if added is not None and dropped is not None:
+                    added.append(add)
+                    dropped.append(rem)
+                    if n_add + n_rem > DELTA_MAX_ENTRIES:
+                        added = dropped = None  # too large for a delta: counts only
+            new_chunks: list[tuple[int, str, int]] = []
+            for piece in _pieces(new_part):
+                bid = blob_id(piece)
+                writer.put(bid, piece)
+                new_chunks.append((bucket, bid, len(piece) // HASH_SIZE))
+            if new_chunks:
+                by_bucket[bucket] = new_chunks
+            else:
+                by_bucket.pop(bucket, None)
+        chunks = tuple(c for b in sorted(by_bucket) for c in by_bucket[b])
+        info = SetInfo(bits, sum(c[2] for c in chunks), chunks)
+        if not track:
+            return SetPlan(info, added=None, removed=None, changed=True)
+        return SetPlan(
+            info,
+            added=None if added is None else b"".join(added),
+            removed=None if dropped is None else b"".join(dropped),
+            changed=bool(n_add or n_rem),
+            n_added=n_add,
+            n_removed=n_rem,
+        )
+    finally:
+        parts.close()
+        if gone is not None:
+            gone.close()
 
 
 def merge_trust(old_json: bytes | None, new: Any, replace: bool) -> bytes:
@@ -432,7 +708,8 @@ def sync_state(
     records_removed: bytes | None = None,
 ) -> SyncResult:
     """Write the new state and publish it (see the module docstring). `trust` is a
-    TrustRegistry or None, `revocations` a verifier.revocations.Revocations or None.
+    TrustRegistry or None, `revocations` a verifier.revocations.Revocations (packed bytes)
+    or a verifier.redis.spool.SpooledRevocations (bounded memory), or None.
     `records` is a fastpath._records.RecordTable (already parsed: a malformed file never
     gets here) or None to keep the records Redis holds. `drl` is
     verifier.revocations.parse_drl's result or None (see plan_drl); `valuesets` the
@@ -517,22 +794,94 @@ def _sync_once(
     rev_data = None if revocations is None else revocations.revoked
     reg_data = None if revocations is None else revocations.registry
     rev_gone = None if revocations is None else revocations.removed
-    rev = plan_set(
+    if replace and base is not None and rev_data is not None:
+        _check_drop_early(base, rev_data, rev_gone, guard)
+    writer = BlobWriter(client, layout, progress=progress, after_write=after_write)
+    try:
+        return _plan_and_publish(
+            client,
+            layout,
+            flip,
+            writer,
+            base,
+            base_vid,
+            trust_json,
+            trust_id,
+            trust_keys,
+            replace,
+            guard,
+            records,
+            drl,
+            valuesets,
+            records_removed,
+            rev_data,
+            reg_data,
+            rev_gone,
+            revocations is not None,
+        )
+    finally:
+        writer.close()
+
+
+def _check_drop_early(base: Manifest, data: Any, gone: Any, guard: Guard) -> None:
+    """With --replace the new revoked count is the input's distinct hashes: a drop the
+    guard refuses is found before anything is written."""
+    if guard.allow_drop:
+        return
+    from verifier.redis.spool import SortedParts, as_spool
+
+    parts = SortedParts(as_spool(data), as_spool(gone))
+    try:
+        count = parts.count
+    finally:
+        parts.close()
+    if count < base.revoked.count * (1.0 - guard.max_drop):
+        raise SyncError(
+            f"the revoked set would shrink from {base.revoked.count} to {count} (more than "
+            f"{guard.max_drop:.0%}); verifiers refuse such a version unless the drop is "
+            "confirmed with --allow-drop"
+        )
+
+
+def _plan_and_publish(
+    client: redis.Redis,
+    layout: Layout,
+    flip: Any,
+    writer: BlobWriter,
+    base: Manifest | None,
+    base_vid: str | None,
+    trust_json: bytes,
+    trust_id: str,
+    trust_keys: int,
+    replace: bool,
+    guard: Guard,
+    records: Any,
+    drl: Any,
+    valuesets: bytes | None,
+    records_removed: bytes | None,
+    rev_data: Any,
+    reg_data: Any,
+    rev_gone: Any,
+    have_revocations: bool,
+) -> SyncResult:
+    rev = plan_set_stream(
         client,
         layout,
         base.revoked if base else None,
         rev_data,
         replace=replace,
+        writer=writer,
         default_empty=True,
         removed=rev_gone,
     )
-    reg = plan_set(
+    reg = plan_set_stream(
         client,
         layout,
         base.registry if base else None,
         reg_data,
         replace=replace,
-        absent_removes=replace and revocations is not None and reg_data is None,
+        writer=writer,
+        absent_removes=replace and have_revocations and reg_data is None,
     )
     rev_info = rev.info
     if rev_info is None:  # the revoked set always exists
@@ -583,13 +932,14 @@ def _sync_once(
         drl=drl_info,
         valuesets=vs_info,
     )
-    blobs: dict[str, bytes] = {trust_id: trust_json}
-    blobs.update(rev.blobs)
-    blobs.update(reg.blobs)
+    blobs: dict[str, bytes] = {trust_id: trust_json}  # the small ones, kept for a rewrite
     blobs.update(rec_blobs)
     blobs.update(drl_blobs)
     blobs.update(vs_blobs)
-    written = _write_blobs(client, layout, blobs, progress, after_write)
+    for bid, data in blobs.items():
+        writer.put(bid, data)
+    writer.flush()
+    written = writer.written
     client.set(layout.manifest(vid), manifest.to_json(), px=PENDING_TTL_MS)
     _write_delta(
         client,
@@ -628,8 +978,8 @@ def _text(value: Any) -> str:
 
 
 def _result(manifest: Manifest, changed: bool, rev: SetPlan, reg: SetPlan) -> SyncResult:
-    def n(value: bytes | None) -> int | None:
-        return None if value is None else len(value) // HASH_SIZE
+    rev_added, rev_removed = rev.counts()
+    reg_added, reg_removed = reg.counts()
 
     return SyncResult(
         version=manifest.version,
@@ -637,65 +987,15 @@ def _result(manifest: Manifest, changed: bool, rev: SetPlan, reg: SetPlan) -> Sy
         keys=manifest.trust_keys,
         revoked=manifest.revoked.count,
         registry=None if manifest.registry is None else manifest.registry.count,
-        revoked_added=n(rev.added),
-        revoked_removed=n(rev.removed),
-        registry_added=n(reg.added),
-        registry_removed=n(reg.removed),
+        revoked_added=rev_added,
+        revoked_removed=rev_removed,
+        registry_added=reg_added,
+        registry_removed=reg_removed,
         records=None if manifest.records is None else manifest.records.count,
         drl=None if manifest.drl is None else manifest.drl.count,
         drl_kids=0 if manifest.drl is None else len(manifest.drl.kids),
         valuesets=None if manifest.valuesets is None else manifest.valuesets.blob,
     )
-
-
-def _write_blobs(
-    client: redis.Redis,
-    layout: Layout,
-    blobs: dict[str, bytes],
-    progress: bool,
-    after_write: Hook | None,
-) -> int:
-    ids = list(blobs)
-    exists: list[int] = []
-    pipe = client.pipeline(transaction=False)
-    for start in range(0, len(ids), 1000):
-        for bid in ids[start : start + 1000]:
-            pipe.exists(layout.blob(bid))
-        exists += pipe.execute()
-    todo = [bid for bid, there in zip(ids, exists, strict=True) if not there]
-    total = sum(len(blobs[b]) for b in todo)
-    from tqdm import tqdm
-
-    bar = tqdm(
-        total=total,
-        unit="B",
-        unit_scale=True,
-        desc="sync",
-        file=sys.stderr,
-        disable=not progress,
-        leave=False,
-    )
-    written = 0
-    try:
-        batch_bytes = 0
-        for bid in todo:
-            pipe.set(layout.blob(bid), blobs[bid], px=PENDING_TTL_MS)
-            batch_bytes += len(blobs[bid])
-            written += 1
-            if batch_bytes >= WRITE_BATCH_BYTES:
-                pipe.execute()
-                bar.update(batch_bytes)
-                batch_bytes = 0
-                if after_write is not None:
-                    after_write(written)
-        if batch_bytes:
-            pipe.execute()
-            bar.update(batch_bytes)
-            if after_write is not None:
-                after_write(written)
-    finally:
-        bar.close()
-    return written
 
 
 def _write_delta(

@@ -1,0 +1,231 @@
+"""Bounded-memory input for `qrverify sync`: packed 16-byte hashes spooled to anonymous
+temporary files, one per partition of their first byte (256 partitions).
+
+The planner (verifier/redis/sync.py) then reads one partition at a time, sorted and
+without duplicates, so the memory a sync needs is about one partition (1/256 of the
+input) plus one bucket of the set, whatever the input's size. The files are unlinked
+from the start (`tempfile.TemporaryFile`): a sync that is killed leaves nothing behind.
+
+    spool = Spool()
+    spool += raw16            # one hash (the JSON Lines parser's sink)
+    spool.add_packed(packed)  # many
+    spool.finish()
+    spool.sorted_part(p)      # partition p: ascending, unique
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from fastpath._hashset import HashSet, difference_sorted
+
+__all__ = ["HASH_SIZE", "NPART", "SortedParts", "Spool", "SpooledRevocations", "spool_revocations"]
+
+HASH_SIZE = 16
+NPART = 256  # partitions: the first byte of a hash
+FLUSH_BYTES = 1 << 20  # buffered across all partitions before they go to their files
+
+
+class Spool:
+    """Packed hashes, partitioned by their first byte into temporary files."""
+
+    def __init__(self) -> None:
+        self._bufs = [bytearray() for _ in range(NPART)]
+        self._files: list[IO[bytes] | None] = [None] * NPART
+        self._buffered = 0
+        self.count = 0  # entries added (duplicates included)
+        self._finished = False
+
+    def __iadd__(self, raw: bytes) -> Spool:
+        """Add one 16-byte hash (the revocations parser appends entries this way)."""
+        self._bufs[raw[0]] += raw
+        self.count += 1
+        self._buffered += HASH_SIZE
+        if self._buffered >= FLUSH_BYTES:
+            self._flush()
+        return self
+
+    def add_packed(self, packed: bytes | bytearray | memoryview) -> None:
+        """Add a buffer of concatenated 16-byte hashes (sorted first, so each partition
+        is one slice)."""
+        if len(packed) % HASH_SIZE:
+            raise ValueError("packed hashes: length is not a multiple of 16")
+        data = HashSet(packed).to_packed() if len(packed) else b""
+        self.count += len(packed) // HASH_SIZE
+        n = len(data) // HASH_SIZE
+        start = 0
+        while start < n:
+            first = data[start * HASH_SIZE]
+            lo, hi = start + 1, n
+            while lo < hi:  # first entry of a later partition
+                mid = (lo + hi) // 2
+                if data[mid * HASH_SIZE] <= first:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            self._write(first, data[start * HASH_SIZE : lo * HASH_SIZE])
+            start = lo
+
+    def _write(self, part: int, data: bytes | bytearray) -> None:
+        fh = self._files[part]
+        if fh is None:
+            fh = self._files[part] = tempfile.TemporaryFile(prefix="qrverify-sync-")
+        fh.write(data)
+
+    def _flush(self) -> None:
+        for part, buf in enumerate(self._bufs):
+            if buf:
+                self._write(part, buf)
+                self._bufs[part] = bytearray()
+        self._buffered = 0
+
+    def finish(self) -> Spool:
+        """Flush what is buffered; the spool is then read-only."""
+        self._flush()
+        self._finished = True
+        return self
+
+    def part(self, part: int) -> bytes:
+        """Partition `part` as added (any order, duplicates kept)."""
+        if not self._finished:
+            self.finish()
+        fh = self._files[part]
+        if fh is None:
+            return b""
+        fh.flush()
+        fh.seek(0)
+        return fh.read()
+
+    def sorted_part(self, part: int) -> bytes:
+        raw = self.part(part)
+        return HashSet(raw).to_packed() if raw else b""
+
+    def close(self) -> None:
+        for i, fh in enumerate(self._files):
+            if fh is not None:
+                fh.close()
+                self._files[i] = None
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SortedParts:
+    """The partitions of an input spool, each sorted and unique, with the hashes of a
+    removal spool taken out (a second set of temporary files); `count` is the number of
+    distinct hashes that remain. Read back one partition at a time (`load`), with the
+    last one cached."""
+
+    bits = 8  # a unit is one partition: the first byte
+
+    def __init__(self, data: Spool | None, removed: Spool | None = None) -> None:
+        self._spool = Spool()
+        self.count = 0
+        self.present: list[bool] = [False] * NPART
+        for part in range(NPART):
+            content = data.sorted_part(part) if data is not None else b""
+            if content and removed is not None:
+                gone = removed.sorted_part(part)
+                if gone:
+                    content = difference_sorted(content, gone)
+            if content:
+                self._spool._write(part, content)
+                self.count += len(content) // HASH_SIZE
+                self.present[part] = True
+        self._spool.finish()
+        self._cached: tuple[int, bytes] = (-1, b"")
+
+    def load(self, unit: int) -> bytes:
+        if self._cached[0] != unit:
+            self._cached = (unit, self._spool.part(unit) if self.present[unit] else b"")
+        return self._cached[1]
+
+    def close(self) -> None:
+        self._spool.close()
+        self._cached = (-1, b"")
+
+
+def as_spool(value: Any) -> Spool | None:
+    """A finished Spool from a Spool (as is), packed bytes, or None."""
+    if value is None or isinstance(value, Spool):
+        return value.finish() if isinstance(value, Spool) else None
+    spool = Spool()
+    spool.add_packed(value)
+    return spool.finish()
+
+
+class _Discard:
+    """A sink that drops what it is given (the registry lines of a --remove file)."""
+
+    def __iadd__(self, raw: bytes) -> _Discard:
+        return self
+
+    def add_packed(self, packed: bytes) -> None:
+        pass
+
+
+@dataclass
+class SpooledRevocations:
+    """verifier.revocations.Revocations with its lists spooled (sync_state takes
+    either): `registry` / `removed` None when the input has none."""
+
+    revoked: Spool
+    registry: Spool | None = None
+    removed: Spool | None = None
+    type_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def revoked_count(self) -> int:
+        return self.revoked.count
+
+    @property
+    def registry_count(self) -> int | None:
+        return None if self.registry is None else self.registry.count
+
+    def close(self) -> None:
+        for spool in (self.revoked, self.registry, self.removed):
+            if spool is not None:
+                spool.close()
+
+
+def spool_revocations(
+    path: str | os.PathLike[str] | None,
+    *,
+    remove: str | os.PathLike[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> SpooledRevocations:
+    """The revocation file `path` (any form load_revocations reads) spooled, plus every
+    hash of the `remove` file (its revoked and removed entries) as removals; memory does
+    not grow with the files' size. RevocationFileError as load_revocations."""
+    from verifier.revocations import load_revocations_into
+
+    revoked, registry, removed = Spool(), Spool(), Spool()
+    try:
+        counts: dict[str, int] = {}
+        seen_registry = seen_removed = False
+        if path is not None:
+            counts, seen_registry, seen_removed = load_revocations_into(
+                path, revoked, registry, removed, progress
+            )
+        if remove is not None:
+            load_revocations_into(remove, removed, _Discard(), removed, progress)
+            seen_removed = True
+    except BaseException:
+        for spool in (revoked, registry, removed):
+            spool.close()
+        raise
+    if not seen_registry:
+        registry.close()
+    return SpooledRevocations(
+        revoked.finish(),
+        registry.finish() if seen_registry else None,
+        removed.finish() if seen_removed else None,
+        counts,
+    )
