@@ -1,18 +1,21 @@
 """HTTP benchmark: `qrverify serve` against a minimal Starlette JSON echo, same load generator.
 
     python bench/bench_http.py [--duration 8] [--connections 32] [--tokens 2000] [--cache]
-                               [--links 2000] [--no-workers2]
+                               [--links 2000] [--no-workers2] [--workers2-connections 8]
 
-Starts, on loopback free ports, (1) a Starlette app that only parses and echoes the JSON body
-and (2) `qrverify serve` with one worker, both on uvicorn with uvloop + httptools and the same
-settings, and loads both with wrk (Debian package `wrk`) posting the same bodies
-{"token": "HC1:..."}, rotating over `--tokens` distinct tokens. The service runs with its
-verified-token cache OFF unless `--cache`, so every request is a full verification.
+Starts, on loopback free ports (processes through bench/_procs.py), (1) a Starlette app that
+only parses and echoes the JSON body and (2) `qrverify serve` with one worker, both on
+uvicorn with uvloop + httptools and the same settings, and loads both with wrk (Debian
+package `wrk`) posting the same bodies {"token": "HC1:..."}, rotating over `--tokens`
+distinct tokens. The service runs with its verified-token cache OFF unless `--cache`, so
+every request is a full verification.
 
 Prints: echo and service request rates and their ratio; the in-process verify time measured
-in this run; ideal = 1 / (1/echo_rate + verify_time) and service_rate / ideal (target >= 0.9);
-then the batch endpoint's tokens/s (1000 tokens per request) against the in-process
-verify_many rate (target >= 0.85 per worker). Each wrk run is bounded by --duration.
+in this run; ideal = 1 / (1/echo_rate + verify_time) and service_rate / ideal; the servers'
+CPU time per request (from /proc: echo + in-process verify against the service, which a busy
+machine disturbs less than the rates); then the batch endpoint's tokens/s (1000 tokens per
+request) against the in-process verify_many rate (target >= 0.85 per worker). Each wrk run
+is bounded by --duration.
 
 The service runs at the default log level (info: the access log is on, as in production), so
 svc/ideal is measured with the access log (target >= 0.95). Two extra rows, on by default:
@@ -21,10 +24,12 @@ svc/ideal is measured with the access log (target >= 0.95). Two extra rows, on b
   made by keys.link_records as `qrverify issue --link` makes them) and wrk posts
   {"token": "https://www.gosuslugi.ru/covid-cert/verify/..."} bodies rotating over all of
   them; printed as link req/s / echo req/s (a link costs a lookup, not a signature:
-  target >= 0.9). `--links 0` skips it.
-- two workers: a second `serve --workers 2` (same options) gets the batch load with twice
-  the connections (wrk -t2); printed as its tokens/s over the one-worker batch rate of the
-  same round (target >= 1.8). `--no-workers2` skips it.
+  target >= 0.9), with both servers' CPU time per request. `--links 0` skips it.
+- two workers: a second `serve --workers 2` (same options; a listening socket per worker,
+  SO_REUSEPORT) gets the batch load from wrk -t2 with `--workers2-connections` (8: the
+  kernel spreads connections by a hash, and 4 would all land on one worker 1 time in 8);
+  printed as its tokens/s over the one-worker batch rate of the same round (target >= 1.8),
+  with the CPU seconds each worker used (both must work). `--no-workers2` skips it.
 """
 
 from __future__ import annotations
@@ -34,13 +39,16 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._procs import PY, Procs, free_port, http_request, start_server, wait_ready
 
 LUA = r"""
 local bodies = {}
@@ -63,7 +71,10 @@ async def echo(request):
     return Response(orjson.dumps(orjson.loads(await request.body())),
                     media_type="application/json")
 
-app = Starlette(routes=[Route("/echo", echo, methods=["POST"])])
+async def ready(request):  # for bench._procs.wait_ready; after /echo, so it costs echo nothing
+    return Response(b"{}", media_type="application/json")
+
+app = Starlette(routes=[Route("/echo", echo, methods=["POST"]), Route("/readyz", ready)])
 """
 
 UVICORN_SETTINGS = dict(
@@ -76,36 +87,12 @@ UVICORN_SETTINGS = dict(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_up(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("server did not start")
-
-
-def check_valid(url: str, token: str) -> None:
+def check_valid(port: int, token: str) -> None:
     """One request before the load: the service must answer `valid` for the bodies used."""
-    import urllib.request
-
-    req = urllib.request.Request(
-        url + "/v1/verify",
-        data=json.dumps({"token": token}).encode(),
-        headers={"content-type": "application/json"},
+    status, body = http_request(
+        port, "POST", "/v1/verify", json.dumps({"token": token}).encode(), timeout=30
     )
-    with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - loopback URL
-        verdict = json.loads(resp.read())
+    verdict = json.loads(body) if status == 200 else {"reason": f"HTTP {status}"}
     if verdict.get("status") != "valid":
         raise SystemExit(
             f"the service does not find the benchmark bodies valid: {verdict.get('reason')}"
@@ -116,6 +103,21 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def worker_pids(pid: int) -> list[int]:
+    """The worker processes of a `serve --workers N` supervisor (its children that run
+    Python's multiprocessing spawn), from /proc."""
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                cmd = Path(f"/proc/{child}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"spawn_main" in cmd:
+                out.append(int(child))
+    return sorted(out)
 
 
 LAST_COUNT = [0]
@@ -176,6 +178,13 @@ def main() -> int:
     ap.add_argument(
         "--no-workers2", action="store_true", help="skip the `serve --workers 2` batch row"
     )
+    ap.add_argument(
+        "--workers2-connections",
+        type=int,
+        default=8,
+        help="wrk connections for the two-worker row (the kernel spreads connections over "
+        "the workers by a hash: with 4, all land on one worker 1 time in 8)",
+    )
     args = ap.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk not found: apt-get install -y wrk")
@@ -186,7 +195,7 @@ def main() -> int:
     from verifier import Verifier
 
     work = Path(tempfile.mkdtemp(prefix="qrverify-bench-http-"))
-    procs: list[subprocess.Popen[bytes]] = []
+    procs = Procs()
     try:
         demo = make_demo(work / "demo")
         now = int(time.time())
@@ -249,10 +258,10 @@ def main() -> int:
                 v.verify_many(chunk)
             return max(1, 10 // len(chunks)) * len(chunks) * 1000 / (time.perf_counter() - t0)
 
-        echo_port, svc_port, svc2_port = free_port(), free_port(), free_port()
+        echo_port = free_port()
         (work / "echo_app.py").write_text(ECHO_APP)
         echo_cmd = [
-            sys.executable,
+            PY,
             "-c",
             "import sys, uvicorn; sys.path.insert(0, sys.argv[1]); "
             "uvicorn.run('echo_app:app', host='127.0.0.1', port=int(sys.argv[2]), "
@@ -260,15 +269,7 @@ def main() -> int:
             str(work),
             str(echo_port),
         ]
-        svc_cmd = [
-            sys.executable,
-            "-m",
-            "verifier",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(svc_port),
+        svc_args = [
             "--trust",
             str(demo.trust_path),
             "--cache-size",
@@ -277,25 +278,24 @@ def main() -> int:
             args.log_level,
         ]
         if args.links > 0:
-            svc_cmd += ["--records", str(records)]
-        starts = [(echo_cmd, echo_port), (svc_cmd, svc_port)]
+            svc_args += ["--records", str(records)]
+        # bench._procs: each in its own process group, in the work dir (so that `-m
+        # verifier` imports the installed build), stopped by pid at the end
+        log = work / "server.log"
+        echo_proc = procs.start(echo_cmd, log)
+        wait_ready(echo_proc, echo_port, "echo app", log)
+        svc_proc, svc_port = start_server(procs, svc_args, log)
+        svc2_port = 0
         if not args.no_workers2:
-            svc2_cmd = [*svc_cmd, "--workers", "2"]
-            svc2_cmd[svc2_cmd.index("--port") + 1] = str(svc2_port)
-            starts.append((svc2_cmd, svc2_port))
-        logs = open(work / "server.log", "wb")  # noqa: SIM115 - closed in finally
-        for cmd, port in starts:
-            # cwd: the work dir, so that `-m verifier` imports the installed build, not the
-            # checkout the benchmark may have been started from
-            proc = subprocess.Popen(cmd, stdout=logs, stderr=logs, cwd=work)
-            procs.append(proc)
-            wait_up(port, proc)
+            svc2_proc, svc2_port = start_server(
+                procs, [*svc_args, "--workers", "2"], log, what="qrverify serve --workers 2"
+            )
 
         echo_url, svc_url = f"http://127.0.0.1:{echo_port}", f"http://127.0.0.1:{svc_port}"
         svc2_url = f"http://127.0.0.1:{svc2_port}"
-        check_valid(svc_url, tokens[0])
+        check_valid(svc_port, tokens[0])
         if args.links > 0:
-            check_valid(svc_url, json.loads(links_body.read_text().split("\n", 1)[0])["token"])
+            check_valid(svc_port, json.loads(links_body.read_text().split("\n", 1)[0])["token"])
         warm = min(2.0, args.duration)
         wrk(echo_url, "/echo", single, lua, warm, args.connections)
         wrk(svc_url, "/v1/verify", single, lua, warm, args.connections)
@@ -303,12 +303,14 @@ def main() -> int:
         if args.links > 0:
             wrk(svc_url, "/v1/verify", links_body, lua, warm, args.connections)
         if not args.no_workers2:
-            wrk(svc2_url, "/v1/verify/batch", batch, lua, warm, 4, threads=2)
+            wrk(svc2_url, "/v1/verify/batch", batch, lua, warm, args.workers2_connections, 2)
         link_rates: list[float] = []
+        link_cpu: list[tuple[float, float]] = []
         batch2_rates: list[float] = []
+        worker_cpu: list[list[float]] = []
         rows = []
         cpu_rows = []
-        echo_pid, svc_pid = procs[0].pid, procs[1].pid
+        echo_pid, svc_pid = echo_proc.pid, svc_proc.pid
         for _ in range(args.rounds):
             c0 = cpu_seconds(echo_pid)
             echo_rate = wrk(echo_url, "/echo", single, lua, args.duration, args.connections)
@@ -321,14 +323,27 @@ def main() -> int:
             many_rate = verify_many_rate()
             batch_tokens = 1000 * wrk(svc_url, "/v1/verify/batch", batch, lua, args.duration, 2)
             if args.links > 0:
+                c0 = cpu_seconds(svc_pid)
                 link_rates.append(
                     wrk(svc_url, "/v1/verify", links_body, lua, args.duration, args.connections)
                 )
+                link_cpu.append((echo_cpu, (cpu_seconds(svc_pid) - c0) / LAST_COUNT[0]))
             if not args.no_workers2:
+                kids = worker_pids(svc2_proc.pid)
+                before = {pid: cpu_seconds(pid) for pid in kids}
                 batch2_rates.append(
                     1000
-                    * wrk(svc2_url, "/v1/verify/batch", batch, lua, args.duration, 4, threads=2)
+                    * wrk(
+                        svc2_url,
+                        "/v1/verify/batch",
+                        batch,
+                        lua,
+                        args.duration,
+                        args.workers2_connections,
+                        threads=2,
+                    )
                 )
+                worker_cpu.append([cpu_seconds(pid) - c for pid, c in before.items()])
             ideal = 1 / (1 / echo_rate + verify_s)
             rows.append((echo_rate, svc_rate, verify_s, ideal, many_rate, batch_tokens))
 
@@ -359,17 +374,26 @@ def main() -> int:
             )
         if link_rates:
             print("register links (`serve --records`, same server settings as the echo app):")
-            for i, (rate, row) in enumerate(zip(link_rates, rows, strict=True)):
+            for i, (rate, row, (e_cpu, l_cpu)) in enumerate(
+                zip(link_rates, rows, link_cpu, strict=True)
+            ):
                 print(
                     f"  round {i + 1}: link {rate:.0f} req/s, echo {row[0]:.0f} req/s, "
-                    f"link/echo = {rate / row[0]:.3f}"
+                    f"link/echo = {rate / row[0]:.3f}; server CPU per request: link "
+                    f"{l_cpu * 1e6:.1f} us, echo {e_cpu * 1e6:.1f} us, echo/link = "
+                    f"{e_cpu / l_cpu:.3f}"
                 )
         if batch2_rates:
-            print("batch endpoint, `serve --workers 2` (wrk -t2 -c4) vs 1 worker (wrk -t1 -c2):")
-            for i, (rate, row) in enumerate(zip(batch2_rates, rows, strict=True)):
+            print(
+                f"batch endpoint, `serve --workers 2` (wrk -t2 -c{args.workers2_connections}) "
+                "vs 1 worker (wrk -t1 -c2):"
+            )
+            for i, (rate, row, cpus) in enumerate(zip(batch2_rates, rows, worker_cpu, strict=True)):
                 print(
                     f"  round {i + 1}: 2 workers {rate:.0f} tok/s, 1 worker {row[5]:.0f} tok/s, "
-                    f"ratio = {rate / row[5]:.3f}"
+                    f"ratio = {rate / row[5]:.3f}; CPU seconds per worker process: "
+                    + ", ".join(f"{c:.2f}" for c in cpus)
+                    + f" of {args.duration:g} s"
                 )
         single_best = max(r[1] / r[3] for r in rows)
         batch_best = max(r[5] / r[4] for r in rows)
@@ -390,13 +414,7 @@ def main() -> int:
             print(f"batch, 2 workers / 1 worker (best round): {best:.3f}   (target >= 1.8)")
         return 0
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        procs.stop_all()
         shutil.rmtree(work, ignore_errors=True)
 
 

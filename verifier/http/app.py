@@ -36,6 +36,7 @@ from starlette.routing import Route
 
 from verifier import __version__, link_limits
 from verifier.http import _multipart, _request, images, openapi
+from verifier.http._coalesce import Coalescer
 from verifier.http._request import SCOPE_KEY, ApiError, Head
 from verifier.http.auth import ApiKeys
 from verifier.http.jsonlog import APP_LOGGER, LoggingAccessSink
@@ -118,10 +119,13 @@ class Context:
     # verdict(scope, client, reason_code) sees every verdict.
     admit_hooks: list[Callable[[Any, str | None, str], None]] = field(default_factory=list)
     verdict_hooks: list[Callable[[Any, str | None, str | None], None]] = field(default_factory=list)
+    # Verify the signed tokens of concurrent /v1/verify requests together (`_coalesce`).
+    coalesce: bool = True
 
     def __post_init__(self) -> None:
         self.verify = self.verifier.verify
         self.verify_many = self.verifier.verify_many
+        self.coalescer = Coalescer(self.verify, self.verify_many) if self.coalesce else None
 
     def store_status(self) -> dict[str, Any]:
         """The store's status, with the snapshot `version` this process serves."""
@@ -429,6 +433,7 @@ def create_app(
     static_dir: Path = STATIC_DIR,
     fast_path: bool = True,
     link_limiter: Any = None,
+    coalesce: bool = True,
 ) -> Starlette:
     """Assemble the service around a `verifier.Verifier` (anything with verify/verify_many).
 
@@ -441,6 +446,8 @@ def create_app(
     steps; the tests compare both).
     `link_limiter`: a verifier.link_limits.NotFoundLimiter: a client that has had too many
     `not_found` answers gets 429 with Retry-After for its register links.
+    `coalesce`: verify the signed tokens of concurrent /v1/verify requests in one
+    `verify_many` call (`_coalesce`; False: each on its own, the tests compare both).
     """
     sink = LoggingAccessSink() if access_log == "logging" else access_log
     origins = tuple(cors_origins)
@@ -452,6 +459,7 @@ def create_app(
         cors=Cors(origins) if origins else None,
         static=_load_static(static_dir),
         link_limiter=link_limiter,
+        coalesce=coalesce,
     )
 
     @contextlib.asynccontextmanager

@@ -174,14 +174,26 @@ async def verify_single(
         _request.admit(ctx, scope, client, token)
     limiter = ctx.link_limiter
     if limiter is None:
-        verdict = ctx.verify(token)
+        verdict = await _verdict(ctx, token)
     else:  # per-client limit on not_found answers (register links)
         limited = link_limits.who(client, scope.get("client"))
         link_limits.gate(limiter, (token,), limited)
-        verdict = ctx.verify(token)
+        verdict = await _verdict(ctx, token)
         link_limits.note(limiter, (verdict,), limited)
     _request.record(ctx, scope, state, verdict, client)
     return _request.verdict_json(verdict, head.language)
+
+
+async def _verdict(ctx: Any, token: str) -> Any:
+    """The token's verdict: a signed token with the other requests of this loop turn
+    (`_coalesce`), a register link (a lookup, nothing to gain) at once."""
+    coalescer = ctx.coalescer
+    if coalescer is None or token[:8].lower().startswith(_LINK_SCHEMES):
+        return ctx.verify(token)
+    return await coalescer.verify(token)
+
+
+_LINK_SCHEMES = ("http://", "https://")
 
 
 class _Label:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
@@ -24,7 +26,13 @@ from uvicorn.supervisors import Multiprocess
 from verifier.commands._common import EXIT_OK, EXIT_RUNTIME, CommandError, build_verifier
 from verifier.http._protocol import GuardedProtocol
 from verifier.http.config import WORKER_ENV, ServeConfig
-from verifier.http.workers import DIR_ENV, SharedMetrics
+from verifier.http.workers import (
+    DIR_ENV,
+    HAVE_REUSE_PORT,
+    ReusePortListener,
+    SharedMetrics,
+    reserve_address,
+)
 
 WORKER_FACTORY = "verifier.http.serve:worker_app"
 
@@ -146,11 +154,31 @@ def serve(cfg: ServeConfig, app: Any, verifier: Any) -> int:
     os.environ[DIR_ENV] = shared  # the workers' metrics and versions (see workers.py)
     try:
         config = _uvicorn_config(cfg, WORKER_FACTORY)
+        if not HAVE_REUSE_PORT:  # one socket for all, as uvicorn does it
+            try:
+                sock = config.bind_socket()
+            except SystemExit:
+                return EXIT_RUNTIME
+            Multiprocess(config, sockets=[sock]).run()
+            return EXIT_OK
+        # A socket per worker (workers.py): the kernel spreads connections over them.
         try:
-            sock = config.bind_socket()
-        except SystemExit:
+            reserved = reserve_address(cfg.host, cfg.port)
+        except OSError as exc:
+            logging.getLogger("uvicorn.error").error(
+                "cannot bind %s:%d: %s", cfg.host, cfg.port, exc
+            )
             return EXIT_RUNTIME
-        Multiprocess(config, sockets=[sock]).run()
+        with reserved:
+            port = int(reserved.getsockname()[1])
+            logging.getLogger("uvicorn.error").info(
+                "Uvicorn running on http://%s:%d with %d workers, a socket each (SO_REUSEPORT)",
+                cfg.host,
+                port,
+                cfg.workers,
+            )
+            listener = ReusePortListener(cfg.host, port)
+            Multiprocess(config, sockets=[cast(socket.socket, listener)]).run()
         return EXIT_OK
     finally:
         shutil.rmtree(shared, ignore_errors=True)

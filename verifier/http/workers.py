@@ -1,4 +1,21 @@
-"""Metrics and snapshot versions shared by the workers of one `qrverify serve --workers N`.
+"""The workers of one `qrverify serve --workers N`: a listening socket of their own each,
+and the metrics and snapshot versions they share.
+
+**Listening sockets.** uvicorn's supervisor binds one socket and hands it to every worker:
+they all accept from one queue, and whichever wakes first takes every pending connection,
+so a few busy keep-alive connections (a load generator, a gate's tablets behind one proxy)
+can all end up on one worker while the other idles. Here, where the system has
+SO_REUSEPORT (Linux), each worker binds its own socket to the same address with
+SO_REUSEPORT and the kernel spreads new connections over the workers' sockets (by a hash
+of the connection's addresses). The supervisor passes each worker a `ReusePortListener`
+instead of a socket: unpickled in the new worker process (uvicorn starts workers with
+`spawn`), it binds that worker's socket, so a worker that the supervisor restarts binds
+again by itself. The supervisor keeps a socket bound to the address (not listening: the
+kernel gives connections only to listening sockets), so that the port stays reserved for
+this server's user and a bind error is reported before any worker starts. The kernel
+allows SO_REUSEPORT binds to the same address only to the same user.
+
+**Metrics.**
 
 Each worker keeps counting in its own plain dicts (no locks, no shared writes on the
 request path) and publishes them once a second, from the event loop, as one small JSON
@@ -15,7 +32,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
+import socket
+import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -28,6 +48,54 @@ from verifier.http.metrics import Metrics
 INTERVAL = 1.0
 MAX_FILE_BYTES = 4 * 1024 * 1024
 DIR_ENV = "QRVERIFY_METRICS_DIR"
+STARTUP_FAILURE = 3  # uvicorn's exit status for "cannot start": the supervisor gives up
+
+HAVE_REUSE_PORT = hasattr(socket, "SO_REUSEPORT")
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def reserve_address(host: str, port: int) -> socket.socket:
+    """The supervisor's socket: bound with SO_REUSEPORT, never listening (OSError when the
+    address is taken). Its port is the workers' port (port 0: the one the system chose)."""
+    sock = socket.socket(_family(host), socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def bind_worker_socket(host: str, port: int) -> socket.socket:
+    """A worker's own socket on the shared address (uvicorn makes it listen). A worker that
+    cannot bind exits with uvicorn's startup-failure status, which stops the server."""
+    sock = socket.socket(_family(host), socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        logging.getLogger("uvicorn.error").error("worker cannot bind %s:%d: %s", host, port, exc)
+        sys.exit(STARTUP_FAILURE)
+    return sock
+
+
+class ReusePortListener:
+    """What the supervisor hands each worker in place of a socket: pickled to the new worker
+    process, where unpickling binds the worker's own SO_REUSEPORT socket."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+
+    def __reduce__(self) -> tuple[Any, tuple[str, int]]:
+        return (bind_worker_socket, (self.host, self.port))
 
 
 def _alive(pid: int) -> bool:
