@@ -5,12 +5,22 @@ from keys.registry import IssuerKey
 ALG_ES256: int
 ALG_EDDSA: int
 ALG_PS256: int
+EC_MAX_TABLES: int
 
 def available() -> bool:
     """True when the system libcrypto 3 and every entry point used were found."""
 
 def version() -> str:
     """The loaded libcrypto's version text ('' when unavailable)."""
+
+def ec_available() -> bool:
+    """True when the ES256 table path's entry points were found (else ES256 uses EVP)."""
+
+def ec_tables() -> int:
+    """How many ES256 keys hold a precomputed table now."""
+
+def set_ec_max_tables(limit: int) -> int:
+    """Cap the number of ES256 keys holding a table; returns the previous cap."""
 
 def supported(alg: int) -> bool:
     """True when `alg` (a COSE algorithm number) can be verified natively."""
@@ -21,9 +31,14 @@ class NativeKey:
     Raises ValueError when the key does not fit the algorithm or libcrypto is missing."""
 
     alg: int
-    def __init__(self, spki: bytes, alg: int) -> None: ...
+    def __init__(self, spki: bytes, alg: int, fast: bool = True) -> None: ...
     def verify(self, alg: int, signature: bytes, data: bytes) -> bool:
         """True if the raw COSE signature over data is valid; never raises for bad input."""
+    def verify_digest(self, digest: bytes, signature: bytes) -> bool:
+        """ES256: True if r || s is valid for the 32-byte SHA-256 digest."""
+    @property
+    def table(self) -> int:
+        """ES256 table path: 1 ready, 0 not built yet, -1 this key uses EVP."""
 
 def native_key(issuer_key: IssuerKey) -> NativeKey | None:
     """A NativeKey for an issuer key, or None when it is left to cryptography."""

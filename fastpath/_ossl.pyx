@@ -5,8 +5,9 @@
 its C-level `check()` per scan with no Python objects made. `self_test()` compares this
 backend with cryptography on known-good and known-bad signatures of every supported
 algorithm (ES256, PS256, EdDSA) before the verifier uses it; any disagreement keeps the
-verifier on cryptography. Callers hold the GIL (a key's OpenSSL context is not shared
-between threads).
+verifier on cryptography. ES256 keys use a per-key precomputed table (ec256.h) and the EVP
+path as the fallback; the self-test runs both. Callers hold the GIL (a key's OpenSSL
+context and the table path's scratch values are not shared between threads).
 """
 
 cimport cython
@@ -22,14 +23,21 @@ cdef extern from "ossl.h":
     int QRV_KIND_EDDSA
     int qrv_ossl_load()
     const char* qrv_ossl_version()
-    int qrv_key_init(qrv_key* k, const unsigned char* spki, long n, int kind)
+    int QRV_EC_MAX_TABLES
+    int qrv_ec_state
+    int qrv_ec_tables
+    int qrv_ec_max_tables
+    int qrv_key_init(qrv_key* k, const unsigned char* spki, long n, int kind, int fast)
     void qrv_key_free(qrv_key* k)
+    int qrv_key_ec_state(const qrv_key* k)
     int qrv_verify(qrv_key* k, const unsigned char* sig, size_t siglen,
                    const unsigned char* msg, size_t msglen)
+    int qrv_es256_digest(qrv_key* k, const unsigned char* digest, const unsigned char* sig)
 
 ALG_ES256 = -7
 ALG_EDDSA = -8
 ALG_PS256 = -37
+EC_MAX_TABLES = QRV_EC_MAX_TABLES
 cdef dict _KINDS = {-7: QRV_KIND_ES256, -37: QRV_KIND_PS256, -8: QRV_KIND_EDDSA}
 cdef bint _loaded = qrv_ossl_load() == 1
 
@@ -44,6 +52,25 @@ def version():
     return qrv_ossl_version().decode("ascii", "replace") if _loaded else ""
 
 
+def ec_available():
+    """True when the ES256 table path's entry points were found (else ES256 uses EVP)."""
+    return _loaded and qrv_ec_state == 1
+
+
+def ec_tables():
+    """How many ES256 keys hold a precomputed table now (at most EC_MAX_TABLES)."""
+    return qrv_ec_tables
+
+
+def set_ec_max_tables(int limit):
+    """Cap the number of ES256 keys holding a table (about 150 KB each); returns the
+    previous cap. Keys beyond it verify through EVP. Tables already built stay."""
+    global qrv_ec_max_tables
+    previous = qrv_ec_max_tables
+    qrv_ec_max_tables = max(0, limit)
+    return previous
+
+
 def supported(int alg):
     """True when `alg` (a COSE algorithm number) can be verified natively."""
     return alg in _KINDS
@@ -52,7 +79,7 @@ def supported(int alg):
 cdef class NativeKey:
     """One issuer public key parsed by libcrypto, for one COSE algorithm."""
 
-    def __cinit__(self, spki, int alg):
+    def __cinit__(self, spki, int alg, bint fast=True):
         cdef bytes der = bytes(spki)
         self.alg = alg
         self.ready = False
@@ -62,7 +89,7 @@ cdef class NativeKey:
         if kind is None:
             raise ValueError(f"COSE algorithm {alg} has no native verifier")
         if qrv_key_init(&self.key, <const unsigned char*>PyBytes_AS_STRING(der),
-                        PyBytes_GET_SIZE(der), kind) != 1:
+                        PyBytes_GET_SIZE(der), kind, fast) != 1:
             raise ValueError("libcrypto refused the public key")
         self.ready = True
 
@@ -82,6 +109,21 @@ cdef class NativeKey:
         """True if the raw COSE `signature` over `data` is valid. Never raises for bad input."""
         return self.check(alg, bytes(signature), bytes(data))
 
+    def verify_digest(self, digest, signature):
+        """ES256 only: True if the raw r || s `signature` is valid for the 32-byte SHA-256
+        `digest` (for tests and the self-test: digests no message can be made for)."""
+        cdef bytes dg = bytes(digest), sig = bytes(signature)
+        if self.alg != ALG_ES256 or len(dg) != 32 or len(sig) != 64:
+            return False
+        return qrv_es256_digest(&self.key, <const unsigned char*>PyBytes_AS_STRING(dg),
+                                <const unsigned char*>PyBytes_AS_STRING(sig)) == 1
+
+    @property
+    def table(self):
+        """ES256 table path: 1 table ready, 0 not built yet (built on the first
+        verification), -1 this key uses the EVP path."""
+        return qrv_key_ec_state(&self.key)
+
 
 def native_key(issuer_key):
     """A NativeKey for a keys.registry.IssuerKey, or None when its algorithm or key is not
@@ -97,13 +139,19 @@ def native_key(issuer_key):
         return None
 
 
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def _rs(r, s):
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
 @cython.wraparound(True)
 def _cases():
     """(alg, spki, signature, data, expected) for the self-test, from the vectors shipped
     with the package (made by scripts/make-selftest-vectors) plus derived bad forms."""
-    raw = _resources.files("fastpath").joinpath("selftest.json").read_bytes()
     out = []
-    for v in _json.loads(raw)["vectors"]:
+    for v in _vectors():
         alg = int(v["alg"])
         spki = _base64.b64decode(v["spki"])
         data = _base64.b64decode(v["data"])
@@ -111,33 +159,103 @@ def _cases():
         flipped = sig[:-1] + bytes([sig[-1] ^ 1])
         out.append((alg, spki, sig, data, True))
         out.append((alg, spki, flipped, data, False))
+        out.append((alg, spki, sig[:1] + bytes([sig[1] ^ 0x10]) + sig[2:], data, False))
         out.append((alg, spki, sig, data + b"\x00", False))
         out.append((alg, spki, sig[:-1], data, False))
         out.append((alg, spki, b"", data, False))
         if v.get("high_s"):
             out.append((alg, spki, _base64.b64decode(v["high_s"]), data, True))
+        if v.get("other_spki"):  # a valid signature under a different key
+            out.append((alg, _base64.b64decode(v["other_spki"]), sig, data, False))
+        if alg == ALG_ES256:  # r and s out of range, each with the other half intact
+            r = int.from_bytes(sig[:32], "big")
+            s = int.from_bytes(sig[32:], "big")
+            top = (1 << 256) - 1
+            for bad in (0, P256_N, P256_N + 1, P256_N - 1, top):
+                out.append((alg, spki, _rs(bad, s), data, False))
+                out.append((alg, spki, _rs(r, bad), data, False))
+            if r + P256_N <= top:
+                out.append((alg, spki, _rs(r + P256_N, s), data, False))
+            if s + P256_N <= top:
+                out.append((alg, spki, _rs(r, s + P256_N), data, False))
     return out
 
 
+def _vectors():
+    raw = _resources.files("fastpath").joinpath("selftest.json").read_bytes()
+    return _json.loads(raw)["vectors"]
+
+
+def _digest_cases():
+    """(spki, digest, signature, expected) for ES256 over digests no message can be made
+    for: e = 0 and e = n (so u1 = 0), and e = -r*d (u1*G = -u2*Q, the sum at infinity)."""
+    out = []
+    for v in _vectors():
+        for c in v.get("digests", ()):
+            out.append((_base64.b64decode(v["spki"]), bytes.fromhex(c["digest"]),
+                        _base64.b64decode(c["signature"]), bool(c["valid"])))
+    return out
+
+
+def _reference_digest(spki, digest, signature):
+    """cryptography's verdict on an ES256 signature over a prehashed digest."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import (
+        Prehashed,
+        encode_dss_signature,
+    )
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+    der = encode_dss_signature(int.from_bytes(signature[:32], "big"),
+                               int.from_bytes(signature[32:], "big"))
+    try:
+        load_der_public_key(spki).verify(der, digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+    except InvalidSignature:
+        return False
+    return True
+
+
 def self_test():
-    """None when libcrypto and cryptography agree on every case, else what differed."""
+    """None when libcrypto and cryptography agree on every case, else what differed.
+    ES256 runs through both libcrypto paths: the per-key table and EVP."""
     if not _loaded:
         return "libcrypto 3 not found"
     from cryptography.hazmat.primitives.serialization import load_der_public_key
 
     from keys.registry import IssuerKey
 
+    keys = {}
+
+    def native(spki, alg, fast):
+        k = keys.get((spki, alg, fast))
+        if k is None:
+            k = keys[(spki, alg, fast)] = NativeKey(spki, alg, fast)
+        return k
+
     for alg, spki, sig, data, expected in _cases():
         reference = IssuerKey(load_der_public_key(spki), b"selftest")
         try:
-            native = NativeKey(spki, alg)
+            paths = [native(spki, alg, True)]
+            if alg == ALG_ES256:
+                paths.append(native(spki, alg, False))
         except ValueError as exc:
             return f"alg {alg}: {exc}"
-        got_native = native.verify(alg, sig, data)
         got_reference = reference.verify(alg, sig, data)
-        if got_native != expected or got_reference != expected:
-            return (f"alg {alg}: expected {expected}, libcrypto said {got_native}, "
+        got = [k.verify(alg, sig, data) for k in paths]
+        if got_reference != expected or any(g != expected for g in got):
+            return (f"alg {alg}: expected {expected}, libcrypto said {got}, "
                     f"cryptography said {got_reference}")
+    for spki, digest, sig, expected in _digest_cases():
+        got = [native(spki, ALG_ES256, fast).verify_digest(digest, sig) for fast in (True, False)]
+        got_reference = _reference_digest(spki, digest, sig)
+        if got_reference != expected or any(g != expected for g in got):
+            return (f"ES256 digest case: expected {expected}, libcrypto said {got}, "
+                    f"cryptography said {got_reference}")
+    if qrv_ec_state == 1 and not any(
+            k.table == 1 for (_, alg, fast), k in keys.items() if alg == ALG_ES256 and fast):
+        return "ES256: the table path was not exercised"
     return None
 
 

@@ -8,6 +8,9 @@
  * verify-initialised EVP_PKEY_CTX per key and verify the SHA-256 digest of the message;
  * EdDSA (no pre-hash) uses a one-shot EVP_DigestVerify. Callers hold the GIL, so a key's
  * context is never used by two threads at once.
+ *
+ * ES256 keys made with `fast` use a per-key precomputed table instead (ec256.h) once it is
+ * built (lazily, on the key's first verification); the EVP context stays as the fallback.
  */
 #ifndef QRV_OSSL_H
 #define QRV_OSSL_H
@@ -51,6 +54,8 @@ typedef struct qrv_ossl_api {
 static qrv_ossl_api qrv_ossl;
 static int qrv_ossl_state = 0; /* 0 not tried, 1 loaded, -1 unavailable */
 
+#include "ec256.h"
+
 #define QRV_SYM(name)                                                       \
     do {                                                                    \
         *(void **)(&qrv_ossl.name) = dlsym(h, #name);                       \
@@ -84,6 +89,7 @@ static int qrv_ossl_load(void) {
     QRV_SYM(SHA256);
     QRV_SYM(ERR_clear_error);
     QRV_SYM(OpenSSL_version);
+    qrv_ec_load(h); /* optional: without it, ES256 stays on the EVP path */
     qrv_ossl_state = 1;
     return 1;
 fail:
@@ -100,20 +106,24 @@ typedef struct qrv_key {
     void *pkey;
     void *pctx; /* ES256 / PS256: verify-initialised context */
     int kind;
+    qrv_ec_key ec; /* ES256: the table path (state -1 when not used) */
 } qrv_key;
 
 static void qrv_key_free(qrv_key *k) {
+    qrv_ec_key_free(&k->ec);
     if (k->pctx) qrv_ossl.EVP_PKEY_CTX_free(k->pctx);
     if (k->pkey) qrv_ossl.EVP_PKEY_free(k->pkey);
     k->pctx = NULL;
     k->pkey = NULL;
 }
 
-/* Parse SubjectPublicKeyInfo DER for `kind`. 1 ok, 0 refused (key freed). */
-static int qrv_key_init(qrv_key *k, const unsigned char *spki, long n, int kind) {
+/* Parse SubjectPublicKeyInfo DER for `kind`. 1 ok, 0 refused (key freed). With `fast`,
+ * an ES256 key may use the table path (ec256.h). */
+static int qrv_key_init(qrv_key *k, const unsigned char *spki, long n, int kind, int fast) {
     const unsigned char *p = spki;
     int id;
     memset(k, 0, sizeof(*k));
+    k->ec.state = -1;
     if (qrv_ossl_state <= 0) return 0;
     k->kind = kind;
     k->pkey = qrv_ossl.d2i_PUBKEY(NULL, &p, n);
@@ -139,6 +149,7 @@ static int qrv_key_init(qrv_key *k, const unsigned char *spki, long n, int kind)
             qrv_ossl.EVP_PKEY_CTX_set_rsa_pss_saltlen(k->pctx, 32) != 1)
             goto fail;
     }
+    if (kind == QRV_KIND_ES256 && fast) qrv_ec_key_init(&k->ec, k->pkey);
     return 1;
 fail:
     qrv_ossl.ERR_clear_error();
@@ -162,24 +173,40 @@ static size_t qrv_der_int(unsigned char *out, const unsigned char *v, size_t n) 
     return o + len;
 }
 
+/* ES256 over a SHA-256 digest and a raw r || s: the table path when the key has (or can
+ * now build) its table, else EVP. 1 valid, 0 not valid. */
+static int qrv_es256_digest(qrv_key *k, const unsigned char *digest, const unsigned char *sig) {
+    unsigned char der[80];
+    size_t o;
+    if (k->pkey == NULL || k->kind != QRV_KIND_ES256) return 0;
+    if (k->ec.state == 1 || (k->ec.state == 0 && qrv_ec_key_build(&k->ec)))
+        return qrv_ec_verify_digest(&k->ec, digest, sig);
+    o = 2;
+    o += qrv_der_int(der + o, sig, 32);
+    o += qrv_der_int(der + o, sig + 32, 32);
+    der[0] = 0x30;
+    der[1] = (unsigned char)(o - 2);
+    if (qrv_ossl.EVP_PKEY_verify(k->pctx, der, o, digest, 32) != 1) {
+        qrv_ossl.ERR_clear_error();
+        return 0;
+    }
+    return 1;
+}
+
+/* The table path's state for a key: 1 table ready, 0 not built yet, -1 EVP only. */
+static int qrv_key_ec_state(const qrv_key *k) { return k->ec.state; }
+
 /* 1 valid, 0 not valid (any malformed input included). */
 static int qrv_verify(qrv_key *k, const unsigned char *sig, size_t siglen,
                       const unsigned char *msg, size_t msglen) {
     unsigned char digest[32];
-    unsigned char der[80];
-    size_t o;
     int rc;
     void *mctx;
     if (k->pkey == NULL) return 0;
     if (k->kind == QRV_KIND_ES256) {
         if (siglen != 64) return 0;
-        o = 2;
-        o += qrv_der_int(der + o, sig, 32);
-        o += qrv_der_int(der + o, sig + 32, 32);
-        der[0] = 0x30;
-        der[1] = (unsigned char)(o - 2);
         qrv_ossl.SHA256(msg, msglen, digest);
-        rc = qrv_ossl.EVP_PKEY_verify(k->pctx, der, o, digest, 32);
+        return qrv_es256_digest(k, digest, sig);
     } else if (k->kind == QRV_KIND_PS256) {
         qrv_ossl.SHA256(msg, msglen, digest);
         rc = qrv_ossl.EVP_PKEY_verify(k->pctx, sig, siglen, digest, 32);

@@ -135,12 +135,14 @@ class Verifier(Engine):
         rules: str | os.PathLike[str] | _rules.Rules = "venue",
         *,
         records: str | os.PathLike[str] | None = None,
+        drl: str | os.PathLike[str] | None = None,
         **kwargs: Any,
     ) -> Verifier:
         """A verifier on the embedded store, loaded from the contract's files (`records`:
-        the register's records, JSON Lines or CSV, for register links)."""
+        the register's records, JSON Lines or CSV, for register links; `drl`: the EU
+        revocation list, kid-scoped)."""
         try:
-            store = MemoryStore.from_files(trust, revocations, records)
+            store = MemoryStore.from_files(trust, revocations, records, drl)
         except (OSError, ValueError) as exc:
             raise ConfigError(str(exc)) from None
         return cls(store, rules, **kwargs)

@@ -190,6 +190,7 @@ class MemoryStore(ReplicaStore):
         *,
         source: str = "memory",
         records: RecordTable | None = None,
+        drl: dict[bytes, tuple[int, int, HashSet]] | None = None,
     ) -> None:
         self._replica = Replica(
             trust,
@@ -197,6 +198,7 @@ class MemoryStore(ReplicaStore):
             None if registry is None else as_hashset(registry),
             version=source,
             records=records,
+            drl=drl,
         )
         self._source = source
 
@@ -206,9 +208,11 @@ class MemoryStore(ReplicaStore):
         trust: str | os.PathLike[str] | None,
         revocations: str | os.PathLike[str] | None = None,
         records: str | os.PathLike[str] | None = None,
+        drl: str | os.PathLike[str] | None = None,
     ) -> MemoryStore:
-        """Load the trust file, the optional revocation/registry file and the optional
-        register records file (JSON Lines or CSV).
+        """Load the trust file, the optional revocation/registry file, the optional
+        register records file (JSON Lines or CSV) and the optional EU revocation list
+        (DRL, kid-scoped: verifier.revocations.parse_drl).
 
         Raises keys.registry.TrustFileError, verifier.revocations.RevocationFileError or
         verifier.records.RecordsFileError (all ValueError) with a precise message;
@@ -216,15 +220,23 @@ class MemoryStore(ReplicaStore):
         """
         from keys.registry import TrustRegistry
         from verifier.records import load_table
-        from verifier.revocations import load_revocations
+        from verifier.revocations import load_drl, load_revocations
 
         reg = TrustRegistry.from_file(trust) if trust else TrustRegistry.empty()
         table = load_table(records) if records else None
+        kid_list = load_drl(drl) if drl else None
         if not revocations:
-            return cls(reg, HashSet(), None, source="files", records=table)
+            return cls(reg, HashSet(), None, source="files", records=table, drl=kid_list)
         parsed = load_revocations(revocations)
         registry = None if parsed.registry is None else HashSet(parsed.registry)
-        return cls(reg, HashSet(parsed.revoked), registry, source="files", records=table)
+        return cls(
+            reg,
+            HashSet(parsed.revoked),
+            registry,
+            source="files",
+            records=table,
+            drl=kid_list,
+        )
 
     def status(self) -> dict[str, Any]:
         counts = self._replica.counts()

@@ -19,7 +19,15 @@ import verifier.redis.sync as sync_mod
 from fastpath._hashset import HashSet
 from keys.registry import TrustRegistry
 from verifier.redis.format import Layout, read_current, read_manifest
-from verifier.redis.spool import NPART, SortedParts, Spool, SpooledRevocations, spool_revocations
+from verifier.redis.spool import (
+    NPART,
+    MemorySpool,
+    SortedParts,
+    Spool,
+    SpooledRevocations,
+    as_spool,
+    spool_revocations,
+)
 from verifier.redis.sync import (
     TARGET_BUCKET,
     BlobWriter,
@@ -63,6 +71,10 @@ def test_spool_partitions_sorted_and_unique() -> None:
             part = spool.sorted_part(p)
             assert all(part[i] == p for i in range(0, len(part), 16))
         spool.close()
+    mem = as_spool(data)  # packed bytes stay in memory: the same partitions
+    assert isinstance(mem, MemorySpool) and mem.count == 5100
+    assert b"".join(mem.sorted_part(p) for p in range(NPART)) == HashSet(data).to_packed()
+    assert as_spool(b"") is not None and SortedParts(as_spool(b"")).count == 0
 
 
 def test_sorted_parts_take_removals_out() -> None:

@@ -224,6 +224,15 @@ SHARED["valuesets"] = Option(
     "DIR",
     "EU value sets replacing the packaged release (a directory of value-set JSON files)",
 )
+SHARED["drl"] = Option(
+    "drl",
+    "--drl",
+    "QRVERIFY_DRL",
+    text,
+    "FILE",
+    "EU revocation list (DRL: kid-scoped, hash types and expiry per kid) for the embedded "
+    "store (with --redis it comes from `qrverify sync --drl`)",
+)
 SHARED["signatures"] = Option(
     "signatures",
     "--signatures",
@@ -344,6 +353,7 @@ def build_verifier(
     from verifier.core import Verifier
 
     records = getattr(opts, "records", None)
+    drl = getattr(opts, "drl", None)
     origins = getattr(opts, "link_origins", ())
     engine: dict[str, Any] = {"signatures": getattr(opts, "signatures", None) or "auto"}
     if getattr(opts, "valuesets", None):
@@ -358,6 +368,11 @@ def build_verifier(
         raise CommandError(
             "--revocations and --redis exclude each other "
             "(load revocations into Redis with `qrverify sync`)"
+        )
+    if opts.redis and drl:
+        raise CommandError(
+            "--drl and --redis exclude each other (load the DRL into Redis with `qrverify "
+            "sync --drl`)"
         )
     try:
         if opts.redis:
@@ -396,6 +411,7 @@ def build_verifier(
             opts.revocations,
             opts.rules,
             records=records,
+            drl=drl,
             link_origins=origins,
             cache_size=opts.cache_size,
             leeway=opts.leeway,

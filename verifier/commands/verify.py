@@ -35,6 +35,7 @@ OPTIONS = shared(
     "trust",
     "revocations",
     "records",
+    "drl",
     "link_origins",
     "valuesets",
     "signatures",
@@ -51,6 +52,7 @@ class VerifyOptions:
     trust: str | None = None
     revocations: str | None = None
     records: str | None = None
+    drl: str | None = None
     link_origins: tuple[str, ...] = ()
     valuesets: str | None = None
     signatures: str = "auto"

@@ -46,6 +46,7 @@ class ServeConfig:
     trust: str | None = None
     revocations: str | None = None
     records: str | None = None
+    drl: str | None = None
     link_origins: tuple[str, ...] = ()
     valuesets: str | None = None
     signatures: str = "auto"
@@ -132,6 +133,7 @@ OPTIONS: tuple[Option, ...] = (
     SHARED["trust"],
     SHARED["revocations"],
     SHARED["records"],
+    SHARED["drl"],
     SHARED["link_origins"],
     SHARED["valuesets"],
     SHARED["signatures"],

@@ -117,6 +117,45 @@ class Spool:
         self.close()
 
 
+class MemorySpool:
+    """A Spool's read side over hashes already in memory (a caller that passes packed
+    bytes holds them anyway): sorted once, partitions are slices, nothing touches disk."""
+
+    def __init__(self, packed: bytes | bytearray | memoryview) -> None:
+        if len(packed) % HASH_SIZE:
+            raise ValueError("packed hashes: length is not a multiple of 16")
+        self.count = len(packed) // HASH_SIZE
+        self._data = HashSet(packed).to_packed() if len(packed) else b""
+        n = len(self._data) // HASH_SIZE
+        self._starts: list[int] = []
+        pos = 0
+        for part in range(NPART):
+            self._starts.append(pos)
+            pos = self._next(pos, part, n)
+        self._starts.append(n)
+
+    def _next(self, pos: int, part: int, n: int) -> int:
+        lo, hi = pos, n  # the first entry of a later partition
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self._data[mid * HASH_SIZE] <= part:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    def finish(self) -> MemorySpool:
+        return self
+
+    def part(self, part: int) -> bytes:
+        return self._data[self._starts[part] * HASH_SIZE : self._starts[part + 1] * HASH_SIZE]
+
+    sorted_part = part  # already sorted and unique
+
+    def close(self) -> None:
+        self._data = b""
+
+
 class SortedParts:
     """The partitions of an input spool, each sorted and unique, with the hashes of a
     removal spool taken out (a second set of temporary files); `count` is the number of
@@ -125,7 +164,11 @@ class SortedParts:
 
     bits = 8  # a unit is one partition: the first byte
 
-    def __init__(self, data: Spool | None, removed: Spool | None = None) -> None:
+    def __init__(self, data: AnySpool | None, removed: AnySpool | None = None) -> None:
+        # input already in memory stays there (its partitions as slices), else to disk
+        self._mem: list[bytes] | None = (
+            [b""] * NPART if data is None or isinstance(data, MemorySpool) else None
+        )
         self._spool = Spool()
         self.count = 0
         self.present: list[bool] = [False] * NPART
@@ -136,29 +179,39 @@ class SortedParts:
                 if gone:
                     content = difference_sorted(content, gone)
             if content:
-                self._spool._write(part, content)
+                if self._mem is not None:
+                    self._mem[part] = content
+                else:
+                    self._spool._write(part, content)
                 self.count += len(content) // HASH_SIZE
                 self.present[part] = True
         self._spool.finish()
         self._cached: tuple[int, bytes] = (-1, b"")
 
     def load(self, unit: int) -> bytes:
+        if self._mem is not None:
+            return self._mem[unit]
         if self._cached[0] != unit:
             self._cached = (unit, self._spool.part(unit) if self.present[unit] else b"")
         return self._cached[1]
 
     def close(self) -> None:
         self._spool.close()
+        self._mem = None if self._mem is None else []
         self._cached = (-1, b"")
 
 
-def as_spool(value: Any) -> Spool | None:
-    """A finished Spool from a Spool (as is), packed bytes, or None."""
-    if value is None or isinstance(value, Spool):
-        return value.finish() if isinstance(value, Spool) else None
-    spool = Spool()
-    spool.add_packed(value)
-    return spool.finish()
+AnySpool = Spool | MemorySpool
+
+
+def as_spool(value: Any) -> AnySpool | None:
+    """A finished spool from a spool (as is), packed bytes (kept in memory: the caller
+    holds them anyway), or None."""
+    if value is None:
+        return None
+    if isinstance(value, (Spool, MemorySpool)):
+        return value.finish()
+    return MemorySpool(value)
 
 
 class _Discard:
