@@ -65,12 +65,14 @@ class Procs:
     running: list[subprocess.Popen[Any]] = field(default_factory=list)
 
     def start(self, argv: list[str], log: Path, **kw: Any) -> subprocess.Popen[Any]:
+        """Start `argv` in `log`'s directory (never the checkout), stderr (and stdout
+        unless given) appended to `log`; `stdin`/`stdout` may be pipes."""
         with open(log, "ab") as fh:
             proc = subprocess.Popen(
                 argv,
                 cwd=log.parent,
                 env=child_env(),
-                stdin=subprocess.DEVNULL,
+                stdin=kw.pop("stdin", subprocess.DEVNULL),
                 stderr=fh,
                 start_new_session=True,
                 stdout=kw.pop("stdout", fh),

@@ -1,21 +1,30 @@
 """Store benchmark: one mapped snapshot per machine, measured with real worker processes.
 
-    python bench/bench_store.py [--entries 10000000] [--workers 4] [--probes 1000000]
+    python bench/bench_store.py [--entries 10000000] [--workers 4] [--records 10000000]
 
-Starts its own redis-server (no persistence) on a free 127.0.0.1 port, a temporary
-snapshot directory, and `--workers` verifier processes (RedisStore over the machine's
-snapshot file; one of them is elected builder). Prints one line per measurement:
+Starts its own redis-server (no persistence) on a free 127.0.0.1 port, a temporary work
+directory holding the machine's snapshot file, and `--workers` verifier processes
+(bench/_store_worker.py: a RedisStore over the snapshot file; the machine's builder
+process is started by the store). The workers run with this interpreter, in the work
+directory: the installed qrverify is what is measured, from any virtualenv.
+
+Prints one line per measurement:
 
 - HashSet: build time, table bytes per hash, membership cost (C loop and Python call);
-- sync of N hashes into an empty Redis;
+- sync of N hashes into an empty Redis; first build and map, the others' map;
 - per-machine memory: the snapshot file (page cache, shared) plus each worker's private
   (anonymous) memory growth, per hash;
-- one revocation: from the end of `sync` to enforced on every worker (max over workers);
+- one revocation: from the end of `sync` to enforced on every worker (median, max);
 - p99 latency of simulated requests (one every millisecond, each 20 lookups, latency from
   its scheduled time, so stalls count) in every worker, quiet and during a full reload of
-  N fresh hashes (`sync --replace --allow-drop`).
+  N fresh hashes (`sync --replace --allow-drop`);
+- register records (`--records N`, 0 to skip): sync, full load live on every worker,
+  bytes per record per machine, C-level lookup time, and one changed record from the end
+  of `sync` to live on every worker (median, max).
 
 Timings are single runs on whatever machine this is; say how busy it was when quoting.
+`--trace` logs the store's steps with timestamps (work directory, kept) and prints each
+worker's worst stalls during the reload.
 """
 
 from __future__ import annotations
@@ -24,103 +33,50 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-try:  # prefer the installed build; a developer's checkout without an install works too
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # `python -m bench.bench_store` as well as the script
+    sys.path.insert(0, str(HERE))
+
+try:  # the installed build; a developer's checkout without an install works too
     import verifier  # noqa: F401
 except ImportError:  # pragma: no cover - depends on the environment
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.append(str(HERE.parent))
 
 import redis  # noqa: E402
+from _procs import PY, Procs, start_redis  # noqa: E402
 
 from fastpath._hashset import HashSet  # noqa: E402
 from keys.registry import TrustRegistry  # noqa: E402
 from verifier.redis.sync import Guard, sync_state  # noqa: E402
 from verifier.revocations import Revocations  # noqa: E402
 
-WORKER = r'''
-import json, os, sys, threading, time
-def anon():
-    with open("/proc/self/smaps_rollup") as fh:
-        for line in fh:
-            if line.startswith("Anonymous:"):
-                return int(line.split()[1]) * 1024
-from verifier.redis.store import RedisStore
-import keys.registry  # imported before the baseline
-base = anon()
-t = time.perf_counter()
-store = RedisStore.connect(sys.argv[1], snapshot_path=sys.argv[2], poll_interval=0.05,
-                           start_timeout=600)
-print(json.dumps({"start_s": time.perf_counter() - t, "anon": anon() - base,
-                  "role": store.status()["role"]}), flush=True)
-def load(seconds=None, until=None):
-    """Requests every 1 ms (20 lookups each); latency from the scheduled time."""
-    keys = [os.urandom(16) for _ in range(20)]
-    lat, start, i = [], time.perf_counter(), 0
-    seen_at = None
-    while True:
-        due = start + i * 0.001
-        now = time.perf_counter()
-        if now < due:
-            time.sleep(due - now)
-        rep = store.replica
-        for k in keys:
-            rep.revoked.contains(k)
-        lat.append(time.perf_counter() - due)
-        i += 1
-        if seconds is not None and time.perf_counter() - start >= seconds:
-            break
-        if until is not None:
-            if seen_at is None and store.replica.version != until:
-                seen_at = time.perf_counter()
-            if seen_at is not None and time.perf_counter() - seen_at > 0.5:
-                break
-            if time.perf_counter() - start > 900:
-                break
-    lat.sort()
-    return {"p50_ms": lat[len(lat) // 2] * 1e3, "p99_ms": lat[int(len(lat) * 0.99)] * 1e3,
-            "max_ms": lat[-1] * 1e3, "n": len(lat), "role": store.status()["role"]}
-for line in sys.stdin:
-    cmd, _, arg = line.strip().partition(" ")
-    if cmd == "wait":
-        key = bytes.fromhex(arg)
-        while not store.is_revoked(key, key, key):
-            time.sleep(0.0005)
-        out = {"seen": time.time()}
-    elif cmd == "quiet":
-        out = load(seconds=float(arg))
-    elif cmd == "reload":
-        out = load(until=arg)
-    elif cmd == "status":
-        out = {k: v for k, v in store.status().items() if k != "refused"}
-        out["anon"] = anon() - base
-    else:
-        out = {"error": cmd}
-    print(json.dumps(out), flush=True)
-store.close()
-'''
-
 
 class Worker:
-    def __init__(self, url: str, path: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", WORKER, url, path],
+    """A _store_worker.py process: one command line in, one JSON line out."""
+
+    def __init__(self, procs: Procs, url: str, path: str, log: Path) -> None:
+        self.log = log
+        self.proc = procs.start(
+            [PY, str(HERE / "_store_worker.py"), url, path],
+            log,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
 
-    def read(self) -> dict:
+    def read(self) -> dict[str, Any]:
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:
-            raise SystemExit("bench_store: a worker exited")
+            raise SystemExit(f"bench_store: a worker exited; see {self.log}")
         return dict(json.loads(line))
 
     def send(self, cmd: str) -> None:
@@ -128,66 +84,42 @@ class Worker:
         self.proc.stdin.write(cmd + "\n")
         self.proc.stdin.flush()
 
-    def ask(self, cmd: str) -> dict:
+    def ask(self, cmd: str) -> dict[str, Any]:
         self.send(cmd)
         return self.read()
 
     def close(self) -> None:
         if self.proc.stdin is not None:
-            self.proc.stdin.close()
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
         try:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+            pass
 
 
-def start_redis(tmp: str) -> tuple[subprocess.Popen[bytes], int]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        sys.exit("bench_store: redis-server not found (apt-get install redis-server)")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            tmp,
-            "--logfile",
-            os.path.join(tmp, "redis.log"),
-        ]
+def ask_all(workers: list[Worker], cmd: str) -> list[dict[str, Any]]:
+    for w in workers:
+        w.send(cmd)
+    return [w.read() for w in workers]
+
+
+def delay_row(what: str, delays: list[float]) -> str:
+    return (
+        f"{what}, end of sync -> live on every worker: median "
+        f"{statistics.median(delays) * 1e3:.0f} ms, max {max(delays) * 1e3:.0f} ms "
+        f"({len(delays)} runs)"
     )
-    client = redis.Redis(port=port)
-    for _ in range(500):
-        try:
-            if client.ping():
-                break
-        except redis.ConnectionError:
-            time.sleep(0.01)
-    client.close()
-    return proc, port
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--entries", type=int, default=10_000_000)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--probes", type=int, default=1_000_000)
-    parser.add_argument("--quiet-seconds", type=float, default=5.0)
-    args = parser.parse_args()
-    n, p = args.entries, args.probes
-    print(f"bench_store: {n:,} hashes, {args.workers} workers, {os.cpu_count()} CPUs")
+def child_row(status: list[dict[str, Any]]) -> str:
+    sizes = [w["child_anon"] for w in status if w.get("child_anon") is not None]
+    return f"{sizes[0] / 2**20:.0f} MiB private (idle)" if sizes else "not running"
 
-    raw = os.urandom(16 * n)
+
+def bench_hashset(n: int, p: int, raw: bytes) -> None:
     start = time.perf_counter()
     hs = HashSet(raw)
     print(
@@ -208,30 +140,112 @@ def main() -> None:
         f"membership: {c_ns:.0f} ns per lookup in C (half hits), "
         f"{py_ns:.0f} ns per Python `in` call"
     )
-    del hs, keys, probes, hits
 
-    tmp = tempfile.mkdtemp(prefix="qrv-bench-")
-    proc, port = start_redis(tmp)
-    url = f"redis://127.0.0.1:{port}/0"
-    snap = os.path.join(tmp, "machine.snap")
-    client = redis.Redis(port=port, socket_timeout=600)
+
+def snapshot_sections(path: str) -> dict[str, Any]:
+    from verifier.redis.snapshot import read_header
+
+    return dict(read_header(path)["sections"])
+
+
+def bench_records(client: Any, workers: list[Worker], snap: str, n: int, changes: int) -> None:
+    from bench_records import records
+
+    from fastpath._records import RecordTable
+
+    before = [w["anon"] for w in ask_all(workers, "status")]
+    start = time.perf_counter()
+    table = RecordTable.from_records(records(n))
+    built = time.perf_counter() - start
+    start = time.perf_counter()
+    sync_state(client, records=table)
+    synced = time.perf_counter()
+    ask_all(workers, f"records {n}")
+    live = time.perf_counter()
+    print(
+        f"records: {n:,} built in {built:.1f} s; sync into Redis {synced - start:.1f} s; "
+        f"full load, end of sync -> live on every worker {live - synced:.1f} s"
+    )
+    size = snapshot_sections(snap)["records"]["length"]
+    grown = [w["anon"] - b for w, b in zip(ask_all(workers, "status"), before, strict=True)]
+    machine = size + sum(max(0, g) for g in grown)
+    print(
+        f"records memory per machine: {size / n:.1f} bytes/record in the shared file, "
+        f"{machine / n:.1f} with the workers' private growth "
+        f"({', '.join(f'{g / 2**20:.0f}' for g in grown)} MiB)"
+    )
+    look = workers[-1].ask("lookup 200000")
+    print(
+        f"records lookup (C level, mapped file, in a worker): present "
+        f"{look['present_ns_warm']:.0f} ns, absent {look['absent_ns_warm']:.0f} ns "
+        f"(first touch {look['present_ns_first']:.0f} / {look['absent_ns_first']:.0f} ns)"
+        + ("" if look["ok"] else " LOOKUP CHECK FAILED")
+    )
+    base = list(records(2))[1]  # a valid record, revoked and made valid again
+    ident = base[0]
+    delays = []
+    for i in range(changes):
+        status = "revoked" if i % 2 == 0 else "valid"
+        changed = (*base[:3], status == "revoked", *base[4:])
+        for w in workers:
+            w.send(f"record {ident} {status}")
+        start = time.perf_counter()
+        sync_state(client, records=RecordTable.from_records([changed]))
+        ended = time.time()
+        took = time.perf_counter() - start
+        seen = [w.read()["seen"] for w in workers]
+        delays.append(max(seen) - ended)
+        print(f"  record change {i + 1}: sync {took:.1f} s, live after {delays[-1] * 1e3:.0f} ms")
+    if delays:
+        print(delay_row("one changed record", delays))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--entries", type=int, default=10_000_000)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--probes", type=int, default=1_000_000)
+    parser.add_argument("--quiet-seconds", type=float, default=5.0)
+    parser.add_argument("--revocations", type=int, default=5, help="one-revocation runs")
+    parser.add_argument(
+        "--records", type=int, default=10_000_000, help="register records (0: skip)"
+    )
+    parser.add_argument("--record-changes", type=int, default=3)
+    parser.add_argument("--trace", action="store_true", help="timestamps of stalls and steps")
+    args = parser.parse_args()
+    n, p = args.entries, args.probes
+    print(
+        f"bench_store: {n:,} hashes, {args.records:,} records, {args.workers} workers, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+    )
+    raw = os.urandom(16 * n)
+    bench_hashset(n, p, raw)
+
+    work = Path(tempfile.mkdtemp(prefix="qrv-bench-store-"))
+    if args.trace:
+        os.environ["QRVERIFY_BENCH_TRACE"] = "1"
+    procs = Procs()
     workers: list[Worker] = []
+    client: Any = None
     try:
+        _, url = start_redis(procs, work)
+        client = redis.Redis.from_url(url, socket_timeout=600)
+        snap = str(work / "machine.snap")
         from keys.issuer import new_issuer
 
-        issuer = new_issuer(Path(tmp) / "issuer")
+        issuer = new_issuer(work / "issuer")
         trust = TrustRegistry.from_dict({"keys": [issuer.trust_entry()]})
         start = time.perf_counter()
         sync_state(client, trust=trust, revocations=Revocations(revoked=raw))
         print(f"sync of {n:,} hashes into an empty Redis: {time.perf_counter() - start:.1f} s")
         del raw
 
-        first = Worker(url, snap)
+        first = Worker(procs, url, snap, work / "worker-0.log")
         workers.append(first)
         hello = first.read()
         print(f"first worker: snapshot built from Redis and mapped in {hello['start_s']:.1f} s")
-        for _ in range(args.workers - 1):
-            workers.append(Worker(url, snap))
+        for i in range(1, args.workers):
+            workers.append(Worker(procs, url, snap, work / f"worker-{i}.log"))
         starts = [w.read() for w in workers[1:]]
         if starts:
             print(
@@ -239,16 +253,18 @@ def main() -> None:
                 f"{max(s['start_s'] for s in starts):.2f} s (slowest)"
             )
         size = os.path.getsize(snap)
-        anon = [w.ask("status")["anon"] for w in workers]
+        status = ask_all(workers, "status")
+        anon = [w["anon"] for w in status]
         machine = size + sum(max(0, a) for a in anon)
         print(
             f"memory per machine: snapshot file {size / n:.1f} bytes/hash (shared) + "
             f"private growth {', '.join(f'{a / 2**20:.0f}' for a in anon)} MiB per worker "
-            f"= {machine / n:.1f} bytes/hash for {len(workers)} workers"
+            f"= {machine / n:.1f} bytes/hash for {len(workers)} workers; "
+            f"+ the builder's child process: {child_row(status)}"
         )
 
         delays = []
-        for _ in range(5):
+        for _ in range(args.revocations):
             key = os.urandom(16)
             for w in workers:
                 w.send(f"wait {key.hex()}")
@@ -256,14 +272,10 @@ def main() -> None:
             ended = time.time()
             seen = [w.read()["seen"] for w in workers]
             delays.append(max(seen) - ended)
-        print(
-            f"one revocation, end of sync -> enforced on every worker: median "
-            f"{statistics.median(delays) * 1e3:.0f} ms, max {max(delays) * 1e3:.0f} ms"
-        )
+        if delays:
+            print(delay_row("one revocation", delays))
 
-        for w in workers:
-            w.send(f"quiet {args.quiet_seconds}")
-        quiet = [w.read() for w in workers]
+        quiet = ask_all(workers, f"quiet {args.quiet_seconds}")
         version = workers[0].ask("status")["version"]
         fresh = os.urandom(16 * n)
         start = time.perf_counter()
@@ -274,10 +286,9 @@ def main() -> None:
             guard=Guard(allow_drop=True),
         )
         synced = time.perf_counter()
+        synced_wall = time.time()
         del fresh
-        for w in workers:
-            w.send(f"reload {version}")
-        loaded = [w.read() for w in workers]
+        loaded = ask_all(workers, f"reload {version}")
         live = time.perf_counter()
         print(
             f"full reload of {n:,} fresh hashes: sync {synced - start:.1f} s, then live on "
@@ -285,22 +296,32 @@ def main() -> None:
         )
         for q, r in zip(quiet, loaded, strict=True):
             print(
-                f"  {r['role']:7s} p99 quiet {q['p99_ms']:.2f} ms (max {q['max_ms']:.1f}) "
+                f"  p99 {r['role']:7s} quiet {q['p99_ms']:.2f} ms (max {q['max_ms']:.1f}) "
                 f"-> during reload {r['p99_ms']:.2f} ms (max {r['max_ms']:.1f}); "
                 f"ratio {r['p99_ms'] / max(q['p99_ms'], 1e-6):.2f}"
             )
-        anon = [w.ask("status")["anon"] for w in workers]
+            if args.trace:
+                stalls = ", ".join(f"+{t - synced_wall:.2f}s {ms}ms" for t, ms in r["stalls"])
+                print(f"    worst stalls (from sync end): {stalls or 'none'}")
+        status = ask_all(workers, "status")
+        anon = [w["anon"] for w in status]
         print(
             f"private memory after the reload: "
-            f"{', '.join(f'{a / 2**20:.0f}' for a in anon)} MiB per worker"
+            f"{', '.join(f'{a / 2**20:.0f}' for a in anon)} MiB per worker, "
+            f"builder's child {child_row(status)}"
         )
+        if args.records > 0:
+            bench_records(client, workers, snap, args.records, args.record_changes)
     finally:
         for w in workers:
             w.close()
-        client.close()
-        proc.terminate()
-        proc.wait(timeout=10)
-        shutil.rmtree(tmp, ignore_errors=True)
+        if client is not None:
+            client.close()
+        procs.stop_all()
+        if args.trace:
+            print(f"trace: logs kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

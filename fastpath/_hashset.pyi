@@ -64,10 +64,13 @@ class HashSet:
         """Write the slot table (native byte order) to fileobj.write in blocks; returns
         the number of bytes written (== nbytes)."""
 
-def table_view(buffer: Buffer, cap: int, count: int, has_zero: bool, seed: bytes) -> HashSet:
+def table_view(
+    buffer: Buffer, cap: int, count: int, has_zero: bool, seed: bytes, check_count: bool = ...
+) -> HashSet:
     """A read-only HashSet over a table written by write_table (e.g. a slice of a mapped
     file), keeping `buffer` referenced. ValueError if the table's shape, alignment, count
-    or seed do not fit."""
+    (with `check_count`, the default: reads the whole table) or seed do not fit; without
+    `check_count` one byte a page is read (prefault) and the count is taken as given."""
 
 def apply_changes(
     ops: Iterable[tuple[HashSet, Buffer | None, Buffer | None]] | Sequence[Any],

@@ -402,6 +402,7 @@ cdef class RecordTable:
         cdef uint64_t count, total, dir_off, index_off, data_off, data_len, nb, i
         cdef uint32_t prev, cur, scan
         cdef unsigned int bits
+        cdef bint bad
         PyObject_GetBuffer(buffer, &self._view, PyBUF_SIMPLE)
         self._held = True
         self._owner = buffer
@@ -434,12 +435,15 @@ cdef class RecordTable:
         self._data = h + data_off
         self._data_len = data_len
         prev = 0
-        for i in range(nb + 1):  # the directory must be a prefix sum ending at count
-            cur = qrr_le32(self._dir + 4 * i)
-            if cur < prev or cur > count or (i == 0 and cur != 0) or cur - prev > scan:
-                raise ValueError("record table: damaged bucket directory")
-            prev = cur
-        if prev != count:
+        bad = False
+        with nogil:  # a worker maps a new table while its other threads answer requests
+            for i in range(nb + 1):  # the directory must be a prefix sum ending at count
+                cur = qrr_le32(self._dir + 4 * i)
+                if cur < prev or cur > count or (i == 0 and cur != 0) or cur - prev > scan:
+                    bad = True
+                    break
+                prev = cur
+        if bad or prev != count:
             raise ValueError("record table: damaged bucket directory")
 
     def __dealloc__(self):

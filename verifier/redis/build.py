@@ -1,94 +1,490 @@
-"""Build the machine's snapshot file of one Redis version in a child process.
+"""Building the machine's snapshot file of one Redis version, off the request path.
 
-The builder (verifier/redis/store.py) runs a full load here, not in its own process: a
-server's worker that happens to be the builder then keeps answering requests while the
-chunks are fetched and parsed (Python code holding the GIL) and the tables are built.
+The machine's builder (verifier/redis/store.py: the process holding the snapshot lock)
+decides which version to build (it reads `current` and applies the guard) and hands the
+work to one long-lived child process at low CPU (nice 10) and I/O priority:
 
-    python -m verifier.redis.build        (one JSON object on stdin:
-                                           {"url", "namespace", "version", "path"})
+    python -m verifier.redis.build
 
-Exit status 0 when the file is written, 3 for data Redis holds that cannot be used,
-4 for a Redis problem; the reason is one line on stderr. The URL travels on stdin, so a
-password never shows in the process list.
+The child reads JSON lines on stdin: first {"url", "namespace", "path"}, then one job a
+line, {"version", "base": [st_dev, st_ino] of the file the builder has mapped, or null};
+for each it builds the file (from the delta chain over the mapped base when there is one,
+else in full), renames it into place and answers one JSON line on stdout:
+{"ok": true, "full": bool} or {"ok": false, "kind": "data" | "redis", "error": one line}.
+It exits at the end of its input, so it dies with the builder. The URL travels on stdin,
+so a password never shows in the process list.
+
+Why a process: parsing chunks and writing the file take CPU, memory bandwidth and I/O;
+in a server's worker they competed with its requests (the GIL between its threads, and
+the CPU of its scheduling group). The child runs at nice 10 and the lowest best-effort
+I/O priority, in the builder's session, so the workers come first (nice 19 starved it on
+a busy machine: a revocation then waited for CPU).
+
+`build_version` is the work itself; a store made with `build_in_child=False` (tests)
+calls it in-process.
+
+Records are copied piece by piece: a register records piece whose blob id and place are
+the same as in the mapped base file is copied from the mapping, only changed pieces are
+fetched from Redis (one changed record costs about one 1 MiB piece).
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
+import platform
+import select
+import subprocess
 import sys
+import time
+from typing import Any
 
 EXIT_OK, EXIT_DATA, EXIT_REDIS = 0, 3, 4
+NICE = 10  # low, but not so low that a busy machine starves the builder (revocations)
+_IOPRIO_SET = {"x86_64": 251, "aarch64": 30, "arm64": 30}
+_IOPRIO_CLASS_BE, _IOPRIO_LOWEST = 2, 7
+RETIRE_GRACE = 5.0  # seconds a replaced file is kept open (see _Child.release_old)
 
 
-def build(url: str, namespace: str, version: str, path: str) -> None:
-    """Fetch version `version` in full and write it to `path` (atomically)."""
-    from fastpath._hashset import HashSet
-    from verifier.redis.connect import connect
+def lower_priority() -> None:
+    """Nice NICE and the lowest best-effort I/O priority for this process (best effort:
+    a platform without them runs at normal priority)."""
+    try:
+        if os.getpriority(os.PRIO_PROCESS, 0) < NICE:
+            os.setpriority(os.PRIO_PROCESS, 0, NICE)
+    except (AttributeError, OSError):
+        pass
+    number = _IOPRIO_SET.get(platform.machine())
+    if number is None or not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall(number, 1, 0, (_IOPRIO_CLASS_BE << 13) | _IOPRIO_LOWEST)  # this process
+    except (OSError, AttributeError):
+        pass
+
+
+def build_version(
+    client: Any,
+    layout: Any,
+    path: str,
+    version: str,
+    base: Any = None,
+    retired: list[int] | None = None,
+) -> bool:
+    """Write the snapshot file of `version` to `path` (atomically), its register records
+    to a records file beside it (unless the base's is the same). `base` is the mapped
+    snapshot (verifier.redis.snapshot.Snapshot) of an earlier version or None; the sets
+    follow the delta chain from it when Redis still has one, else they are loaded in
+    full. Records files no longer named are deleted (descriptors of them go to `retired`
+    if given, else are closed). Returns True for a full load. StoreDataError for
+    unusable data, redis errors for Redis problems."""
     from verifier.redis.format import (
-        Layout,
-        StoreDataError,
         fetch_blobs,
-        fetch_records,
-        fetch_set,
         parse_trust,
+        read_delta_chain,
         read_manifest,
         snapshot_extras,
     )
-    from verifier.redis.snapshot import write_snapshot
+    from verifier.redis.snapshot import (
+        records_file_name,
+        remove_records_files,
+        write_records_file,
+        write_snapshot,
+    )
 
-    layout = Layout(namespace)
-    client = connect(url, role="reader", connect_timeout=2.0, timeout=60.0)
-    try:
-        manifest = read_manifest(client, layout, version)
+    manifest = read_manifest(client, layout, version)
+    current = None if base is None else base.replica
+    if current is not None and current.trust_id == manifest.trust_blob:
+        trust_json = base.trust_json
+    else:
         trust_json = fetch_blobs(client, layout, [manifest.trust_blob])[0]
-        parse_trust(trust_json)
-        revoked = HashSet(fetch_set(client, layout, manifest.revoked))
-        if len(revoked) != manifest.revoked.count:
-            raise StoreDataError("a set's chunks hold duplicate hashes")
-        registry = None
-        if manifest.registry is not None:
-            registry = HashSet(fetch_set(client, layout, manifest.registry))
-            if len(registry) != manifest.registry.count:
-                raise StoreDataError("a set's chunks hold duplicate hashes")
-        write_snapshot(
-            path,
-            version=manifest.version,
-            seq=manifest.seq,
-            trust_json=trust_json,
-            trust_id=manifest.trust_blob,
-            revoked=revoked,
-            registry=registry,
-            records=None
-            if manifest.records is None
-            else fetch_records(client, layout, manifest.records),
-            **snapshot_extras(client, layout, manifest),
+        parse_trust(trust_json)  # refuse unusable keys before writing
+    sets = None
+    if current is not None:
+        chain = read_delta_chain(client, layout, current.version, manifest.version)
+        if chain is not None:
+            sets = _apply_chain(current, manifest, chain)
+    full = sets is None
+    if sets is None:
+        revoked = _full_set(client, layout, manifest.revoked)
+        registry = (
+            None if manifest.registry is None else _full_set(client, layout, manifest.registry)
         )
-    finally:
-        client.close()
+    else:
+        revoked, registry = sets
+    ref = None
+    pieces = None
+    if manifest.records is not None:
+        pieces = [list(p) for p in manifest.records.pieces]
+        name = records_file_name(path, manifest.records.pieces)
+        old_ref = None if base is None else base.records_ref
+        if old_ref is not None and old_ref.get("file") == name:
+            ref = old_ref  # the same records: the file stays, nothing is written for them
+        else:
+            data = _records(client, layout, manifest.records, base)
+            ref = write_records_file(path, manifest.records.pieces, data, manifest.records.count)
+            del data
+    write_snapshot(
+        path,
+        version=manifest.version,
+        seq=manifest.seq,
+        trust_json=trust_json,
+        trust_id=manifest.trust_blob,
+        revoked=revoked,
+        registry=registry,
+        records_ref=ref,
+        records_pieces=pieces,
+        **snapshot_extras(client, layout, manifest, current),
+    )
+    # records files no version in service names any more (a worker still mapping one
+    # keeps it until it moves); `retired` gets their descriptors to close later
+    held = remove_records_files(path, {ref["file"]} if ref is not None else set())
+    if retired is None:
+        for fd in held:
+            os.close(fd)
+    else:
+        retired.extend(held)
+    return full
+
+
+def _full_set(client: Any, layout: Any, info: Any) -> Any:
+    from fastpath._hashset import HashSet
+    from verifier.redis.format import StoreDataError, fetch_set
+
+    result = HashSet(fetch_set(client, layout, info))
+    if len(result) != info.count:
+        raise StoreDataError("a set's chunks hold duplicate hashes")
+    return result
+
+
+def _records(client: Any, layout: Any, info: Any, base: Any) -> bytearray:
+    """The bytes of the RecordTable of `info`: pieces the mapped base holds at the same
+    place with the same blob id are copied from it, the others fetched (checked against
+    their ids); the table's structure and count are checked."""
+    from fastpath._records import RecordTable
+    from verifier.redis.format import StoreDataError, fetch_blobs
+
+    old: dict[tuple[int, str, int], int] = {}
+    view = None
+    if base is not None and base.records_pieces and base.replica.records is not None:
+        view = base.records_view
+        pos = 0
+        for bid, size in base.records_pieces:
+            old[(pos, bid, size)] = pos
+            pos += size
+    total = sum(size for _, size in info.pieces)
+    data = bytearray(total)
+    missing: list[tuple[int, str, int]] = []
+    pos = 0
+    for bid, size in info.pieces:
+        if view is not None and (pos, bid, size) in old and pos + size <= len(view):
+            data[pos : pos + size] = view[pos : pos + size]
+        else:
+            missing.append((pos, bid, size))
+        pos += size
+    step = 64  # pieces fetched per round (64 MiB)
+    for i in range(0, len(missing), step):
+        batch = missing[i : i + step]
+        blobs = fetch_blobs(client, layout, [b for _, b, _ in batch])
+        for (at, _, size), blob in zip(batch, blobs, strict=True):
+            if len(blob) != size:
+                raise StoreDataError("a records piece's size does not match the manifest")
+            data[at : at + size] = blob
+    try:
+        count = len(RecordTable(data))  # checks the table's structure
+    except ValueError as exc:
+        raise StoreDataError(f"register records unusable: {exc}") from None
+    if count != info.count:
+        raise StoreDataError("register records: count does not match the manifest")
+    return data
+
+
+def _apply_chain(current: Any, manifest: Any, chain: Any) -> Any:
+    """Writable copies of the mapped sets with the delta chain applied, or None when the
+    chain does not fit (then the caller loads in full)."""
+    from fastpath._hashset import apply_changes
+    from verifier.redis.format import HASH_SIZE, StoreDataError, packed_field
+
+    if (manifest.registry is None) != (current.registry is None):
+        return None
+    ops_rev: list[tuple[bytes, bytes]] = []
+    ops_reg: list[tuple[bytes, bytes]] = []
+    expect_rev = len(current.revoked)
+    expect_reg = 0 if current.registry is None else len(current.registry)
+    for delta in chain:
+        ra, rd, ga, gd = (
+            packed_field(delta.get(f.encode(), b""), f) for f in ("ra", "rd", "ga", "gd")
+        )
+        if current.registry is None and (ga or gd):
+            return None
+        ops_rev.append((ra, rd))
+        ops_reg.append((ga, gd))
+        expect_rev += (len(ra) - len(rd)) // HASH_SIZE
+        expect_reg += (len(ga) - len(gd)) // HASH_SIZE
+    if expect_rev != manifest.revoked.count or (
+        manifest.registry is not None and expect_reg != manifest.registry.count
+    ):
+        return None
+    revoked = current.revoked.copy()
+    registry = None if current.registry is None else current.registry.copy()
+    ops: list[tuple[Any, bytes | None, bytes | None]] = []
+    for (ra, rd), (ga, gd) in zip(ops_rev, ops_reg, strict=True):
+        ops.append((revoked, ra, rd))
+        if registry is not None:
+            ops.append((registry, ga, gd))
+    apply_changes(ops)
+    if len(revoked) != manifest.revoked.count or (
+        registry is not None
+        and manifest.registry is not None
+        and len(registry) != manifest.registry.count
+    ):
+        raise StoreDataError("the delta chain does not add up to the manifest's counts")
+    return revoked, registry
+
+
+class BuildProcess:
+    """The builder's child process (started on first use, restarted after it dies)."""
+
+    def __init__(self, url: str, namespace: str, path: str) -> None:
+        self._setup = json.dumps({"url": url, "namespace": namespace, "path": path})
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        if self._proc is not None and self._proc.poll() is None:
+            return self._proc
+        # -P: the child does not put the working directory first on sys.path
+        self._proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-P", "-m", "verifier.redis.build"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self._send(self._setup)
+        return self._proc
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    def _send(self, line: str) -> None:
+        import redis
+
+        proc = self._proc
+        if proc is None or proc.stdin is None:
+            raise redis.ConnectionError("snapshot build process not running")
+        try:
+            proc.stdin.write(line.encode() + b"\n")
+            proc.stdin.flush()
+        except OSError:
+            self.close()
+            raise redis.ConnectionError("snapshot build process ended") from None
+
+    def build(self, version: str, base: tuple[int, int] | None, timeout: float) -> bool:
+        """Build `version` over the mapped file `base` ((st_dev, st_ino) or None); True
+        for a full load. StoreDataError for unusable data; redis.ConnectionError for a
+        Redis problem, a dead child or a timeout (the child is then ended)."""
+        import redis
+
+        from verifier.redis.format import StoreDataError
+
+        proc = self._start()
+        self._send(json.dumps({"version": version, "base": None if base is None else list(base)}))
+        out = proc.stdout
+        if out is None:
+            raise redis.ConnectionError("snapshot build process not running")
+        ready, _, _ = select.select([out], [], [], timeout)
+        line = out.readline() if ready else b""
+        if not line:
+            self.close()
+            why = "timed out" if not ready else "ended"
+            raise redis.ConnectionError(f"snapshot build process {why}")
+        try:
+            reply = json.loads(line)
+            ok, full = bool(reply["ok"]), bool(reply.get("full"))
+        except (ValueError, KeyError, TypeError):
+            self.close()
+            raise redis.ConnectionError("snapshot build process answered garbage") from None
+        if ok:
+            return full
+        why = str(reply.get("error") or "snapshot build failed")
+        if reply.get("kind") == "data":
+            raise StoreDataError(why)
+        raise redis.ConnectionError(f"snapshot build: {why}")
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+        try:
+            proc.wait(timeout=5)  # it ends at the end of its input
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+class _Child:
+    """The child's state: one Redis client and the mapping of the machine's file."""
+
+    def __init__(self, url: str, namespace: str, path: str) -> None:
+        from verifier.redis.connect import connect
+        from verifier.redis.format import Layout
+
+        self.url, self.path = url, path
+        self.layout = Layout(namespace)
+        self.client = connect(url, role="reader", connect_timeout=2.0, timeout=60.0)
+        self.base: Any = None
+        self.retired: list[tuple[float, int]] = []  # (when replaced, descriptor)
+
+    def _base(self, file_id: Any) -> Any:
+        """The mapped snapshot the builder serves (the file at `path`, if it is still the
+        one the builder named), or None (then the version is loaded in full)."""
+        from verifier.redis.format import StoreDataError
+        from verifier.redis.snapshot import map_snapshot
+
+        if not isinstance(file_id, list) or len(file_id) != 2:
+            self.base = None
+            return None
+        want = (int(file_id[0]), int(file_id[1]))
+        if self.base is not None and self.base.file_id == want:
+            return self.base
+        self.base = None
+        try:
+            st = os.stat(self.path)
+            if (st.st_dev, st.st_ino) != want:
+                return None
+            # the builder has checked this file; the tables' counts are checked again
+            # here, since their writable copies grow from them
+            snap = map_snapshot(self.path, verify=False, check_counts=True)
+        except (OSError, StoreDataError):
+            return None
+        if snap.file_id != want:
+            return None
+        self.base = snap
+        return snap
+
+    def job(self, job: dict[str, Any]) -> dict[str, Any]:
+        import redis
+
+        from verifier.redis.connect import RedisFailure, describe
+        from verifier.redis.format import StoreDataError
+
+        try:
+            old = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            old = -1
+        try:
+            base = self._base(job.get("base"))
+            held: list[int] = []
+            full = build_version(
+                self.client, self.layout, self.path, str(job["version"]), base, held
+            )
+            now = time.monotonic()
+            self.retired.extend((now, fd) for fd in held)
+        except StoreDataError as exc:
+            return {"ok": False, "kind": "data", "error": str(exc)[:500]}
+        except (redis.RedisError, RedisFailure, OSError) as exc:
+            return {"ok": False, "kind": "redis", "error": describe(exc)[:500]}
+        finally:
+            self.base = None  # the next job names the file the builder maps then
+            if old >= 0:
+                self.retired.append((time.monotonic(), old))
+        return {"ok": True, "full": full}
+
+    def release_old(self, everything: bool = False) -> None:
+        """Let go of replaced files once the workers have had RETIRE_GRACE seconds to map
+        the new one. The last process to let go of a deleted file frees its page cache
+        (about 0.1 s for 10 M hashes, in the kernel): this one, at low priority, rather
+        than a worker, maybe on a thread answering a request."""
+        now = time.monotonic()
+        while self.retired and (everything or now - self.retired[0][0] >= RETIRE_GRACE):
+            _, fd = self.retired.pop(0)
+            try:
+                _drop_cache(fd)
+            finally:
+                os.close(fd)
+
+
+def _drop_cache(fd: int, step: int = 32 << 20) -> None:
+    """Drop a replaced file's pages from the page cache in steps (pages some process
+    still maps stay), so freeing them is spread out and done here."""
+    if not hasattr(os, "posix_fadvise"):
+        return
+    try:
+        size = os.fstat(fd).st_size
+        for start in range(0, size, step):
+            os.posix_fadvise(fd, start, step, os.POSIX_FADV_DONTNEED)
+            time.sleep(0.002)
+    except OSError:
+        pass
+
+
+class _Lines:
+    """Lines from a file descriptor with a timeout (no buffering hidden from select)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buf = b""
+
+    def next(self, timeout: float) -> bytes | None:
+        """The next line; b"" at the end of the input, None after `timeout` seconds."""
+        while b"\n" not in self.buf:
+            ready, _, _ = select.select([self.fd], [], [], timeout)
+            if not ready:
+                return None
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                return b""
+            self.buf += chunk
+            if len(self.buf) > 1 << 20:
+                return b""  # no job line is that long
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line + b"\n"
 
 
 def main() -> int:
-    import redis
-
-    from verifier.redis.connect import RedisFailure, describe
-    from verifier.redis.format import StoreDataError
-
+    lower_priority()
+    lines = _Lines(sys.stdin.fileno())
     try:
-        job = json.loads(sys.stdin.read(65536))
-        url, namespace, version, path = (
-            str(job[k]) for k in ("url", "namespace", "version", "path")
-        )
+        setup = json.loads(lines.next(60.0) or b"")
+        url, namespace, path = (str(setup[k]) for k in ("url", "namespace", "path"))
     except (ValueError, KeyError, TypeError):
-        print("snapshot build: bad job description", file=sys.stderr)
+        print("snapshot build: bad setup line", file=sys.stderr)
         return EXIT_DATA
     try:
-        build(url, namespace, version, path)
-    except StoreDataError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_DATA
-    except (redis.RedisError, RedisFailure, OSError) as exc:
-        print(describe(exc), file=sys.stderr)
+        child = _Child(url, namespace, path)
+    except Exception as exc:  # noqa: BLE001 - reported, then the builder retries
+        print(f"snapshot build: {exc}", file=sys.stderr)
         return EXIT_REDIS
+    out = sys.stdout
+    try:
+        while True:
+            line = lines.next(1.0)
+            child.release_old()
+            if line is None:
+                continue
+            if not line:
+                break
+            try:
+                job = json.loads(line)
+                if not isinstance(job, dict) or "version" not in job:
+                    raise ValueError
+            except ValueError:
+                reply: dict[str, Any] = {"ok": False, "kind": "data", "error": "bad job line"}
+            else:
+                reply = child.job(job)
+            out.write(json.dumps(reply) + "\n")
+            out.flush()
+    finally:
+        child.release_old(everything=True)
     return EXIT_OK
 
 

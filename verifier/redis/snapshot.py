@@ -8,6 +8,7 @@ machine maps read-only (docs/redis.md, "One snapshot per machine").
                  revoked  the revoked HashSet's slot table (fastpath._hashset.write_table)
                  registry the registry HashSet's table (absent when no registry is loaded)
                  records  the register records (fastpath._records.RecordTable.to_bytes())
+                 pieces   JSON: the Redis pieces ([blob id, bytes]) the records came from
                  drl      the EU revocation list per kid (verifier.redis.format, optional)
                  valuesets the EU value sets' canonical JSON (optional)
 
@@ -22,6 +23,7 @@ its last mapping goes), so a scan that read `store.replica` once sees one versio
 
 from __future__ import annotations
 
+import hashlib
 import mmap
 import os
 import secrets
@@ -43,7 +45,7 @@ from verifier.redis.format import (
 )
 from verifier.store import Replica
 
-__all__ = ["MAGIC", "Snapshot", "map_snapshot", "write_snapshot"]
+__all__ = ["MAGIC", "Snapshot", "map_snapshot", "read_header", "write_snapshot"]
 
 MAGIC = b"QRVSNAP2"
 ALIGN = 4096
@@ -55,26 +57,40 @@ def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
+SYNC_EVERY = 32 << 20  # written bytes between two fdatasync calls
+
+
 class _CrcWriter:
-    """A file wrapper that keeps the CRC-32 and length of what goes through it."""
+    """A file wrapper that keeps the CRC-32 and length of what goes through it, and
+    flushes to disk every SYNC_EVERY bytes: the file goes to the disk in steps while it
+    is written, not in one burst of hundreds of MB at the final fsync (which stalled
+    every process of a small virtual machine for tens of ms)."""
 
     def __init__(self, fh: Any) -> None:
         self.fh = fh
         self.crc = 0
         self.length = 0
+        self.unsynced = 0
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | memoryview) -> int:
         self.crc = zlib.crc32(data, self.crc)
         self.length += len(data)
-        return int(self.fh.write(data))
+        written = int(self.fh.write(data))
+        self.unsynced += written
+        if self.unsynced >= SYNC_EVERY:
+            self.unsynced = 0
+            self.fh.flush()
+            os.fdatasync(self.fh.fileno())
+        return written
 
 
-def _records_bytes(records: Any) -> bytes | None:
+def _records_bytes(records: Any) -> memoryview | None:
+    """The bytes of a RecordTable or of a buffer holding one (not copied)."""
     if records is None:
         return None
     if isinstance(records, (bytes, bytearray, memoryview)):
-        return bytes(records)
-    return bytes(records.to_bytes())
+        return memoryview(records)
+    return memoryview(records.to_bytes())
 
 
 def write_snapshot(
@@ -87,11 +103,18 @@ def write_snapshot(
     revoked: HashSet,
     registry: HashSet | None,
     records: Any = None,
+    records_pieces: list[list[Any]] | None = None,
+    records_count: int | None = None,
+    records_ref: dict[str, Any] | None = None,
     created: float | None = None,
     drl: tuple[str, Any] | None = None,
     valuesets: tuple[str, bytes] | None = None,
 ) -> int:
-    """Write a snapshot atomically; returns its size in bytes."""
+    """Write a snapshot atomically; returns its size in bytes. The register records are
+    either `records` (a RecordTable or its bytes: a section of this file) or `records_ref`
+    (a records file beside it, from `write_records_file`). `records_pieces` (the
+    manifest's [blob id, bytes] list the records were assembled from) is kept in a
+    `pieces` section, so the next build can copy unchanged pieces."""
     target = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(target))
     tmp = f"{target}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
@@ -133,28 +156,33 @@ def write_snapshot(
                     "records",
                     lambda w: w.write(records_data),
                     {
-                        "count": len(records)
-                        if records is not None
-                        and not isinstance(records, (bytes, bytearray, memoryview))
+                        "count": records_count
+                        if records_count is not None
                         else None
+                        if isinstance(records, (bytes, bytearray, memoryview))
+                        else len(records)
                     },
                 )
+            if records_ref is not None:
+                sections["records"] = dict(records_ref)
+            if records_pieces is not None and (records_data is not None or records_ref):
+                pieces = orjson.dumps(records_pieces)
+                section("pieces", lambda w: w.write(pieces))
             if drl is not None:
                 section("drl", lambda w: write_drl_section(w, drl[1]), {"id": drl[0]})
             if valuesets is not None:
                 section("valuesets", lambda w: w.write(valuesets[1]), {"id": valuesets[0]})
             fh.truncate(pos)
-            header = orjson.dumps(
-                {
-                    "format": 2,
-                    "version": version,
-                    "seq": seq,
-                    "created": time.time() if created is None else created,
-                    "trust_id": trust_id,
-                    "byteorder": sys.byteorder,
-                    "sections": sections,
-                }
-            )
+            head: dict[str, Any] = {
+                "format": 2,
+                "version": version,
+                "seq": seq,
+                "created": time.time() if created is None else created,
+                "trust_id": trust_id,
+                "byteorder": sys.byteorder,
+                "sections": sections,
+            }
+            header = orjson.dumps(head)
             if len(header) > HEADER_ROOM:
                 raise ValueError("snapshot header too large")
             fh.seek(0)
@@ -179,6 +207,25 @@ def write_snapshot(
     return pos
 
 
+def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The header of a snapshot file (version, seq, sections with offsets and lengths),
+    read without mapping it; StoreDataError if it is not a snapshot file."""
+    with open(path, "rb") as fh:
+        head = fh.read(ALIGN)
+    if len(head) < len(MAGIC) + 4 or head[: len(MAGIC)] != MAGIC:
+        raise StoreDataError("not a qrverify snapshot file (format 2)")
+    hlen = int.from_bytes(head[len(MAGIC) : len(MAGIC) + 4], "big")
+    if hlen > HEADER_ROOM:
+        raise StoreDataError("snapshot header too large")
+    try:
+        header = orjson.loads(head[len(MAGIC) + 4 : len(MAGIC) + 4 + hlen])
+    except orjson.JSONDecodeError:
+        raise StoreDataError("snapshot header is corrupt") from None
+    if not isinstance(header, dict):
+        raise StoreDataError("snapshot header: unknown format")
+    return header
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """A mapped snapshot: the replica built over the mapping, and where it came from."""
@@ -188,6 +235,9 @@ class Snapshot:
     file_id: tuple[int, int]  # (st_dev, st_ino): a new file means a new version
     size: int
     trust_json: bytes
+    records_view: memoryview | None = None  # the records section (a slice of the mapping)
+    records_pieces: tuple[tuple[str, int], ...] | None = None  # what they were built from
+    records_ref: dict[str, Any] | None = None  # the records file, when not a section
 
 
 def _int(value: object, what: str, low: int = 0) -> int:
@@ -223,7 +273,7 @@ def _section(
     return part, entry
 
 
-def _table(part: memoryview, entry: dict[str, Any], name: str) -> HashSet:
+def _table(part: memoryview, entry: dict[str, Any], name: str, counts: bool) -> HashSet:
     try:
         seed = bytes.fromhex(entry["seed"])
         return table_view(
@@ -232,9 +282,127 @@ def _table(part: memoryview, entry: dict[str, Any], name: str) -> HashSet:
             _int(entry.get("count"), f"{name}.count"),
             bool(entry.get("has_zero")),
             seed,
+            counts,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise StoreDataError(f"snapshot {name} table unusable: {exc}") from None
+
+
+RECORDS_SUFFIX = ".rec-"
+
+
+def records_file_name(snapshot_path: str, pieces: Any) -> str:
+    """The records file of a snapshot for a records version (content-addressed by the
+    manifest's piece list): `<snapshot file name>.rec-<32 hex>`, in the same directory."""
+    digest = hashlib.sha256(orjson.dumps([list(p) for p in pieces])).hexdigest()[:32]
+    return os.path.basename(snapshot_path) + RECORDS_SUFFIX + digest
+
+
+def write_records_file(snapshot_path: str, pieces: Any, data: Any, count: int) -> dict[str, Any]:
+    """Write the register records `data` (a RecordTable's bytes) to their own file beside
+    the snapshot, atomically (temporary file, fsync, rename), unless that file is there
+    already; returns the reference write_snapshot's `records_ref` takes. A version that
+    keeps its records then rewrites only the small snapshot file."""
+    directory = os.path.dirname(os.path.abspath(snapshot_path))
+    name = records_file_name(snapshot_path, pieces)
+    target = os.path.join(directory, name)
+    tmp = f"{target}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        with open(tmp, "wb") as fh:
+            crc = _CrcWriter(fh)
+            view = memoryview(data)
+            for start in range(0, len(view), 8 << 20):
+                crc.write(view[start : start + (8 << 20)])
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return {"file": name, "length": crc.length, "crc": crc.crc, "count": count}
+
+
+def remove_records_files(snapshot_path: str, keep: set[str]) -> list[int]:
+    """Delete the records files of this snapshot not named in `keep`; returns read-only
+    descriptors of the deleted files (the caller closes them later, so that it, not a
+    worker, is the last to let go of their pages)."""
+    directory = os.path.dirname(os.path.abspath(snapshot_path))
+    prefix = os.path.basename(snapshot_path) + RECORDS_SUFFIX
+    held: list[int] = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return held
+    for name in names:
+        if not name.startswith(prefix) or name in keep or ".tmp-" in name:
+            continue
+        full = os.path.join(directory, name)
+        try:
+            held.append(os.open(full, os.O_RDONLY))
+            os.unlink(full)
+        except OSError:
+            pass
+    return held
+
+
+def _records_file(
+    directory: str, entry: dict[str, Any], verify: bool, cache: dict[str, Any] | None
+) -> tuple[memoryview, dict[str, Any]]:
+    """The mapped records file a snapshot references (checked like a section)."""
+    name = entry.get("file")
+    if (
+        type(name) is not str
+        or RECORDS_SUFFIX not in name
+        or "/" in name
+        or name.startswith(".")
+        or len(name) > 255
+    ):
+        raise StoreDataError("snapshot header: records file name invalid")
+    length = _int(entry.get("length"), "records.length")
+    crc = _int(entry.get("crc"), "records.crc")
+    key = f"{name}:{length}:{crc}"
+    if cache is not None and key in cache:
+        return cache[key], entry
+    try:
+        with open(os.path.join(directory, name), "rb") as fh:
+            if os.fstat(fh.fileno()).st_size < max(length, 1):
+                raise StoreDataError("snapshot records file is too short")
+            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    except OSError as exc:
+        raise StoreDataError(f"snapshot records file unusable: {exc.strerror}") from None
+    part = memoryview(mm)[:length]
+    if verify and zlib.crc32(part) != crc:
+        raise StoreDataError("snapshot records file checksum mismatch")
+    if cache is not None:
+        cache.clear()
+        cache[key] = part
+    return part, entry
+
+
+def _pieces(part: memoryview) -> tuple[tuple[str, int], ...] | None:
+    """The records' piece list, or None if it is unusable (the next build then fetches
+    every piece)."""
+    try:
+        data = orjson.loads(bytes(part))
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, list):
+        return None
+    out: list[tuple[str, int]] = []
+    for item in data:
+        if (
+            not isinstance(item, list)
+            or len(item) != 2
+            or type(item[0]) is not str
+            or type(item[1]) is not int
+            or item[1] < 0
+        ):
+            return None
+        out.append((item[0], item[1]))
+    return tuple(out)
 
 
 def _records(part: memoryview) -> Any:
@@ -265,15 +433,23 @@ def map_snapshot(
     trust_cache: dict[str, Any] | None = None,
     trust_override: Any = None,
     verify: bool = True,
+    check_counts: bool | None = None,
+    records_cache: dict[str, Any] | None = None,
 ) -> Snapshot:
     """Map a snapshot read-only and build its replica over the mapping (no copy of the
     tables). Every table's shape and count, and (with `verify`) every section's CRC-32,
     are checked first: StoreDataError if the file is not a complete, intact snapshot of
-    this machine. `trust_cache` maps trust ids to TrustRegistry objects already built.
+    this machine. `trust_cache` maps trust ids to TrustRegistry objects already built;
+    `records_cache` keeps the mapping of the records file the last snapshot referenced
+    (a version that keeps its records maps nothing new for them).
 
     A process verifies the checksums of the first file it maps (a file left by a crash
     may be torn); a file that replaces it while it runs was written, fsynced and renamed
-    by the machine's builder, so the checks of shape and count suffice there."""
+    by the machine's builder, so the checks of shape suffice there. `check_counts`
+    (default: `verify`) counts every table's entries, reading it whole; without it the
+    tables' pages are only touched once each (faulted in here, with the GIL released,
+    not by the first lookups), a few ms for 10 M hashes instead of ~50-100."""
+    counts = verify if check_counts is None else check_counts
     with open(path, "rb") as fh:
         st = os.fstat(fh.fileno())
         if st.st_size < ALIGN:
@@ -317,11 +493,21 @@ def map_snapshot(
         view,  # type: ignore[misc]
         verify=verify,
     )
-    revoked = _table(rev_part, rev_entry, "revoked")
+    revoked = _table(rev_part, rev_entry, "revoked", counts)
     reg = _section(sections, "registry", size, view, optional=True, verify=verify)
-    registry = None if reg is None else _table(reg[0], reg[1], "registry")
-    rec = _section(sections, "records", size, view, optional=True, verify=verify)
+    registry = None if reg is None else _table(reg[0], reg[1], "registry", counts)
+    rec_entry = sections.get("records")
+    if isinstance(rec_entry, dict) and "file" in rec_entry:
+        rec: tuple[memoryview, dict[str, Any]] | None = _records_file(
+            os.path.dirname(os.path.abspath(path)), rec_entry, verify, records_cache
+        )
+    else:
+        rec = _section(sections, "records", size, view, optional=True, verify=verify)
     records = None if rec is None else _records(rec[0])
+    pieces = None
+    if rec is not None:
+        got = _section(sections, "pieces", size, view, optional=True, verify=True)
+        pieces = None if got is None else _pieces(got[0])
     drl_part = _section(sections, "drl", size, view, optional=True, verify=verify)
     drl = None if drl_part is None else read_drl_section(drl_part[0])
     drl_id = "" if drl_part is None else str(drl_part[1].get("id", ""))
@@ -348,4 +534,13 @@ def map_snapshot(
         drl_id=drl_id,
         valuesets=valuesets,
     )
-    return Snapshot(replica, float(created), (st.st_dev, st.st_ino), size, trust_json)
+    return Snapshot(
+        replica,
+        float(created),
+        (st.st_dev, st.st_ino),
+        size,
+        trust_json,
+        None if rec is None else rec[0],
+        pieces,
+        dict(rec[1]) if rec is not None and "file" in rec[1] else None,
+    )

@@ -24,21 +24,17 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import logging
 import os
 import random
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable
 from typing import Any
 
 import redis
 
-from fastpath._hashset import HashSet, apply_changes
+from verifier.redis.build import BuildProcess, build_version
 from verifier.redis.connect import (
     NETWORK_ERRORS,
     RedisFailure,
@@ -47,22 +43,14 @@ from verifier.redis.connect import (
     parse_url,
 )
 from verifier.redis.format import (
-    HASH_SIZE,
     Layout,
     Manifest,
     StoreDataError,
-    fetch_blobs,
-    fetch_records,
-    fetch_set,
-    packed_field,
-    parse_trust,
     read_current,
-    read_delta_chain,
     read_manifest,
     redact_url,
-    snapshot_extras,
 )
-from verifier.redis.snapshot import Snapshot, map_snapshot, write_snapshot
+from verifier.redis.snapshot import Snapshot, map_snapshot
 from verifier.store import Replica, ReplicaStore, StoreUnavailable
 
 __all__ = ["RedisStore", "StoreUnavailable", "default_snapshot_path", "make_client"]
@@ -71,6 +59,7 @@ log = logging.getLogger("qrverify.store")
 
 DEFAULT_MAX_DROP = 0.5
 TOUCH_INTERVAL = 1.0
+RETIRE_GRACE = 1.0  # seconds a replaced snapshot stays referenced (see _release_retired)
 BUILD_TIMEOUT = 1800.0
 
 
@@ -123,12 +112,14 @@ class RedisStore(ReplicaStore):
         self._max_age = float(max_age)
         self._poll = float(poll_interval)
         self._max_drop = float(max_drop)
-        self._build_in_child = True  # full loads in a child process (build.py)
+        self._build_in_child = True  # builds in a child process (build.py)
+        self._builder: BuildProcess | None = None
         self._client: Any = None
         self._lock_fd: int | None = None
         self._snap: Snapshot | None = None
+        self._retired: list[tuple[float, Snapshot]] = []  # (when replaced, snapshot)
         self._trust_cache: dict[str, Any] = {}
-        self._records_src: tuple[str, Any] | None = None  # (version, records pieces) built
+        self._records_cache: dict[str, Any] = {}  # the records file mapped
         self._confirmed_wall = 0.0  # builder: last time Redis' current was checked
         self._touched = 0.0
         self._connected = False
@@ -253,6 +244,12 @@ class RedisStore(ReplicaStore):
         return self._path
 
     @property
+    def builder_pid(self) -> int | None:
+        """The process id of this builder's child (verifier/redis/build.py), if running."""
+        builder = self._builder
+        return None if builder is None else builder.pid
+
+    @property
     def is_builder(self) -> bool:
         return self._lock_fd is not None
 
@@ -323,6 +320,10 @@ class RedisStore(ReplicaStore):
     def _install(self, snap: Snapshot) -> None:
         old = self._snap
         self._snap = snap
+        if old is not None:
+            # kept a moment, then let go of by the follower thread (_release_retired),
+            # not by whichever request happens to drop the last reference
+            self._retired.append((time.monotonic(), old))
         if old is None or old.replica.version != snap.replica.version:
             self.updates += 1
             log.info("store: serving version %s (seq %d)", snap.replica.version, snap.replica.seq)
@@ -336,11 +337,13 @@ class RedisStore(ReplicaStore):
         current = self._snap
         if current is not None and current.file_id == (st.st_dev, st.st_ino):
             return False
+        t0 = time.perf_counter()
         try:
             # checksums on the first file this process maps; shapes and counts always
             snap = map_snapshot(
                 self._path,
                 trust_cache=self._trust_cache,
+                records_cache=self._records_cache,
                 trust_override=self._trust_override,
                 verify=current is None,
             )
@@ -361,8 +364,18 @@ class RedisStore(ReplicaStore):
             except _Refused as exc:
                 self._refuse(snap.replica.version, str(exc))
                 return False
+        t1 = time.perf_counter()
         self._install(snap)
+        log.debug("store: mapped in %.3f s, swapped in %.3f s", t1 - t0, time.perf_counter() - t1)
         return True
+
+    def _release_retired(self) -> None:
+        """Drop replaced snapshots RETIRE_GRACE seconds after the swap (scans that read
+        `store.replica` before it have finished by then): the unmapping then happens on
+        the follower thread, with the GIL released."""
+        now = time.monotonic()
+        while self._retired and now - self._retired[0][0] >= RETIRE_GRACE:
+            self._retired.pop(0)
 
     # -- the guard -----------------------------------------------------------------------------
 
@@ -411,6 +424,9 @@ class RedisStore(ReplicaStore):
         return True
 
     def _release_lock(self) -> None:
+        builder, self._builder = self._builder, None
+        if builder is not None:
+            builder.close()
         fd, self._lock_fd = self._lock_fd, None
         if fd is not None:
             os.close(fd)  # closing the descriptor releases the flock
@@ -429,6 +445,7 @@ class RedisStore(ReplicaStore):
                 self._client_or_connect()
                 self._build_once()
             self._watch()
+            self._release_retired()
             return self._snap is not before
 
     def _confirm(self) -> None:
@@ -484,106 +501,29 @@ class RedisStore(ReplicaStore):
         self._confirm()
 
     def _build(self, manifest: Manifest, current: Replica | None) -> None:
-        client = self._client_or_connect()
-        snap = self._snap
-        trust_json: bytes
-        if snap is not None and snap.replica.trust_id == manifest.trust_blob:
-            trust_json = snap.trust_json
-        else:
-            trust_json = fetch_blobs(client, self._layout, [manifest.trust_blob])[0]
-            parse_trust(trust_json)  # refuse unusable keys before writing
-        sets = None
-        if current is not None:
-            chain = read_delta_chain(client, self._layout, current.version, manifest.version)
-            if chain is not None:
-                sets = _apply_chain(current, manifest, chain)
-        if sets is None:
-            if current is not None:
-                self.full_loads += 1
-            if self._build_in_child:
-                self._build_full_in_child(manifest)
-                log.info("store: wrote snapshot of version %s (full load)", manifest.version)
-                return
-            revoked = _full_set(
-                client,
-                self._layout,
-                manifest.revoked.count,
-                fetch_set(client, self._layout, manifest.revoked),
-            )
-            registry = (
-                None
-                if manifest.registry is None
-                else _full_set(
-                    client,
-                    self._layout,
-                    manifest.registry.count,
-                    fetch_set(client, self._layout, manifest.registry),
-                )
+        """Write the snapshot file of `manifest`'s version: in the builder child process
+        (verifier/redis/build.py, low priority) unless the store was made with
+        `build_in_child=False`."""
+        base = self._snap if current is not None else None
+        started = time.perf_counter()
+        if self._build_in_child:
+            if self._builder is None:
+                self._builder = BuildProcess(self._url_raw, self._layout.namespace, self._path)
+            full = self._builder.build(
+                manifest.version, None if base is None else base.file_id, BUILD_TIMEOUT
             )
         else:
-            revoked, registry = sets
-        records = self._records_for(client, manifest, current)
-        write_snapshot(
-            self._path,
-            version=manifest.version,
-            seq=manifest.seq,
-            trust_json=trust_json,
-            trust_id=manifest.trust_blob,
-            revoked=revoked,
-            registry=registry,
-            records=records,
-            **snapshot_extras(client, self._layout, manifest, current),
-        )
-        self._records_src = (
+            full = build_version(
+                self._client_or_connect(), self._layout, self._path, manifest.version, base
+            )
+        if full and current is not None:
+            self.full_loads += 1
+        log.info(
+            "store: wrote snapshot of version %s in %.2f s%s",
             manifest.version,
-            None if manifest.records is None else manifest.records.pieces,
+            time.perf_counter() - started,
+            " (full load)" if full else "",
         )
-        log.info("store: wrote snapshot of version %s", manifest.version)
-
-    def _records_for(self, client: Any, manifest: Manifest, current: Replica | None) -> Any:
-        """The register records of `manifest`: the mapped table when this process built
-        the current snapshot from the same pieces, else fetched from Redis."""
-        if manifest.records is None:
-            return None
-        src = self._records_src
-        if (
-            current is not None
-            and current.records is not None
-            and src is not None
-            and src[0] == current.version
-            and src[1] == manifest.records.pieces
-        ):
-            return current.records
-        return fetch_records(client, self._layout, manifest.records)
-
-    def _build_full_in_child(self, manifest: Manifest) -> None:
-        """A full load in a child process (verifier/redis/build.py), so this process keeps
-        serving while the chunks are parsed and the tables built."""
-        from verifier.redis.build import EXIT_DATA, EXIT_OK
-
-        job = json.dumps(
-            {
-                "url": self._url_raw,
-                "namespace": self._layout.namespace,
-                "version": manifest.version,
-                "path": self._path,
-            }
-        ).encode()
-        # -P: the child does not put the working directory first on sys.path
-        proc = subprocess.run(
-            [sys.executable, "-P", "-m", "verifier.redis.build"],  # noqa: S603
-            input=job,
-            capture_output=True,
-            timeout=BUILD_TIMEOUT,
-            check=False,
-        )
-        if proc.returncode == EXIT_OK:
-            return
-        lines = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        why = lines[-1][:300] if lines else f"snapshot build exited {proc.returncode}"
-        if proc.returncode == EXIT_DATA:
-            raise StoreDataError(why)
-        raise redis.ConnectionError(f"snapshot build: {why}")
 
     # -- following -----------------------------------------------------------------------------
 
@@ -641,6 +581,7 @@ class RedisStore(ReplicaStore):
             try:
                 with self._lock:
                     self._watch()
+                    self._release_retired()
             except Exception:  # noqa: BLE001
                 log.exception("store snapshot watch error")
             if wait:
@@ -656,52 +597,3 @@ def _drop(pubsub: Any) -> Any:
         except Exception:  # noqa: BLE001, S110 - already broken
             pass
     return None
-
-
-def _full_set(client: Any, layout: Layout, count: int, data: bytes) -> HashSet:
-    result = HashSet(data)
-    if len(result) != count:
-        raise StoreDataError("a set's chunks hold duplicate hashes")
-    return result
-
-
-def _apply_chain(
-    current: Replica, manifest: Manifest, chain: Iterable[dict[bytes, bytes]]
-) -> tuple[HashSet, HashSet | None] | None:
-    """Writable copies of the mapped sets with the delta chain applied, or None when the
-    chain does not fit (then the caller loads in full)."""
-    if (manifest.registry is None) != (current.registry is None):
-        return None
-    ops_rev: list[tuple[bytes, bytes]] = []
-    ops_reg: list[tuple[bytes, bytes]] = []
-    expect_rev = len(current.revoked)
-    expect_reg = 0 if current.registry is None else len(current.registry)
-    for delta in chain:
-        ra, rd, ga, gd = (
-            packed_field(delta.get(f.encode(), b""), f) for f in ("ra", "rd", "ga", "gd")
-        )
-        if current.registry is None and (ga or gd):
-            return None
-        ops_rev.append((ra, rd))
-        ops_reg.append((ga, gd))
-        expect_rev += (len(ra) - len(rd)) // HASH_SIZE
-        expect_reg += (len(ga) - len(gd)) // HASH_SIZE
-    if expect_rev != manifest.revoked.count or (
-        manifest.registry is not None and expect_reg != manifest.registry.count
-    ):
-        return None
-    revoked = current.revoked.copy()
-    registry = None if current.registry is None else current.registry.copy()
-    ops: list[tuple[HashSet, bytes | None, bytes | None]] = []
-    for (ra, rd), (ga, gd) in zip(ops_rev, ops_reg, strict=True):
-        ops.append((revoked, ra, rd))
-        if registry is not None:
-            ops.append((registry, ga, gd))
-    apply_changes(ops)
-    if len(revoked) != manifest.revoked.count or (
-        registry is not None
-        and manifest.registry is not None
-        and len(registry) != manifest.registry.count
-    ):
-        raise StoreDataError("the delta chain does not add up to the manifest's counts")
-    return revoked, registry
