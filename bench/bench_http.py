@@ -1,7 +1,7 @@
 """HTTP benchmark: `qrverify serve` against a minimal Starlette JSON echo, same load generator.
 
     python bench/bench_http.py [--duration 8] [--connections 32] [--tokens 2000] [--cache]
-                               [--links 2000] [--no-workers2] [--workers2-connections 8]
+                               [--links 2000] [--no-workers2] [--workers2-connections 16]
 
 Starts, on loopback free ports (processes through bench/_procs.py), (1) a Starlette app that
 only parses and echoes the JSON body and (2) `qrverify serve` with one worker, both on
@@ -26,8 +26,8 @@ svc/ideal is measured with the access log (target >= 0.95). Two extra rows, on b
   them; printed as link req/s / echo req/s (a link costs a lookup, not a signature:
   target >= 0.9), with both servers' CPU time per request. `--links 0` skips it.
 - two workers: a second `serve --workers 2` (same options; a listening socket per worker,
-  SO_REUSEPORT) gets the batch load from wrk -t2 with `--workers2-connections` (8: the
-  kernel spreads connections by a hash, and 4 would all land on one worker 1 time in 8);
+  SO_REUSEPORT) gets the batch load from wrk -t2 with `--workers2-connections` (16: the
+  kernel spreads connections by a hash; 4 would all land on one worker 1 time in 8);
   printed as its tokens/s over the one-worker batch rate of the same round (target >= 1.8),
   with the CPU seconds each worker used (both must work). `--no-workers2` skips it.
 """
@@ -181,9 +181,10 @@ def main() -> int:
     ap.add_argument(
         "--workers2-connections",
         type=int,
-        default=8,
+        default=16,
         help="wrk connections for the two-worker row (the kernel spreads connections over "
-        "the workers by a hash: with 4, all land on one worker 1 time in 8)",
+        "the workers by a hash: with 4, all land on one worker 1 time in 8; with 16, 1 in "
+        "32,768)",
     )
     args = ap.parse_args()
     if not shutil.which("wrk"):

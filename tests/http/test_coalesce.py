@@ -13,6 +13,7 @@ import httpx
 import pytest
 from socket_support import read_response
 
+from keys.link_records import record_link, sample_record
 from verifier import Verifier
 from verifier.http._coalesce import Coalescer
 from verifier.http.app import create_app
@@ -72,28 +73,70 @@ def test_a_failing_batch_is_verified_one_by_one(verifier: Verifier, tokens: Any)
     assert (coalescer.batches, coalescer.tokens) == (1, 3)
 
 
-def test_concurrent_requests_share_a_batch_links_do_not(
-    verifier: Verifier, tokens: Any, tmp_path: Any
-) -> None:
-    rec = _Recording(verifier)
-    app = create_app(rec, access_log=None)
-    link = "https://www.gosuslugi.ru/covid-cert/verify/9160000012345678?lang=ru&ck=00"
-    sent = [tokens.valid, tokens.expired, link, tokens.test, "HC1:garbage"] * 4
+def _records(tmp_path: Any) -> tuple[Verifier, str, str]:
+    """A verifier with keys and one register record; (verifier, its link, a missing link)."""
+    rec = sample_record("vaccination")
+    path = tmp_path / "records.jsonl"
+    path.write_text(json.dumps(rec, ensure_ascii=False) + "\n", encoding="utf-8")
+    missing = dict(rec, id="9" + ("1" if rec["id"][1] != "1" else "2") + rec["id"][2:])
+    return Verifier.from_files(records=str(path)), record_link(rec), record_link(missing)
 
+
+def _concurrently(app: Any, sent: list[str], peer: str = "198.51.100.7") -> list[httpx.Response]:
     async def main() -> list[httpx.Response]:
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=app, client=(peer, 1234))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             return await asyncio.gather(
                 *(client.post("/v1/verify", json={"token": t}) for t in sent)
             )
 
-    answers = asyncio.run(main())
+    return asyncio.run(main())
+
+
+def test_concurrent_requests_share_a_batch(tmp_path: Any, demo: Any, tokens: Any) -> None:
+    inner, link, missing = _records(tmp_path)
+    both = Verifier.from_files(trust=demo.trust_path, records=str(tmp_path / "records.jsonl"))
+    del inner
+    rec = _Recording(both)
+    sent = [tokens.valid, tokens.expired, link, tokens.test, "HC1:garbage", missing] * 4
+    answers = _concurrently(create_app(rec, access_log=None), sent)
     assert [r.status_code for r in answers] == [200] * len(sent)
-    assert [r.content for r in answers] == [verifier.verify(t).to_json() for t in sent]
-    signed = [t for t in sent if t != link]
-    assert sorted(t for b in rec.batches for t in b) == sorted(signed)
-    assert len(rec.batches) < len(signed)  # at least two requests verified together
-    assert rec.single == [link] * 4  # links: a lookup each, at once
+    assert [r.content for r in answers] == [both.verify(t).to_json() for t in sent]
+    assert [r.json()["reason"] for r in answers[:6]] == [
+        None,
+        "token_expired",
+        None,
+        None,
+        answers[4].json()["reason"],
+        "not_found",
+    ]
+    assert sorted(t for b in rec.batches for t in b) == sorted(sent)
+    assert len(rec.batches) < len(sent)  # at least two requests verified together
+    assert rec.single == []
+
+
+def test_with_a_limiter_concurrent_guesses_cannot_overdraw_it(tmp_path: Any, tokens: Any) -> None:
+    """Register links are gated, looked up and counted in one step when a not_found
+    limiter is on: 6 concurrent guesses with 2 answers left get 2 answers and 4 refusals;
+    signed tokens are still verified together."""
+    from verifier.link_limits import NotFoundLimiter
+
+    links_only, link, missing = _records(tmp_path)
+    rec = _Recording(links_only)
+    app = create_app(rec, access_log=None, link_limiter=NotFoundLimiter(per_minute=1, burst=2))
+    sent = [missing] * 6 + ["HC1:one", "HC1:two"]
+    answers = _concurrently(app, sent)
+    guesses = answers[:6]
+    assert sorted(r.status_code for r in guesses) == [200, 200, 429, 429, 429, 429]
+    assert {r.json()["reason"] for r in guesses if r.status_code == 200} == {"not_found"}
+    assert {r.json()["error"]["code"] for r in guesses if r.status_code == 429} == {
+        "too_many_not_found"
+    }
+    assert rec.single == [missing] * 2  # the refused ones were never looked up
+    assert [t for b in rec.batches for t in b] == ["HC1:one", "HC1:two"]
+    assert [r.status_code for r in answers[6:]] == [200, 200]
+    # another client is not affected, and a known link is answered
+    assert _concurrently(app, [link], peer="203.0.113.9")[0].json()["status"] == "valid"
 
 
 def test_coalescing_off_verifies_one_at_a_time(verifier: Verifier, tokens: Any) -> None:

@@ -169,3 +169,23 @@ def test_a_streamed_head_is_not_held_back() -> None:
     out = asyncio.run(main())
     assert seen == [1]  # the head was out before the body was sent
     assert out[0].startswith(b"HTTP/1.1 200 OK\r\n") and out[1:] == [b"ab", b"cd"]
+
+
+def test_pipelined_requests_are_answered_in_order() -> None:
+    async def numbered(scope: Any, receive: Any, send: Any) -> None:
+        body = (await receive())["body"]
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", b"%d" % len(body))],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    def req(body: bytes) -> bytes:
+        return b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+    out = b"".join(_writes(numbered, [req(b"first") + req(b"second!") + req(b"3")], steps=20))
+    answers = out.split(b"HTTP/1.1 200 OK\r\n")[1:]
+    assert [a.rsplit(b"\r\n\r\n", 1)[1] for a in answers] == [b"first", b"second!", b"3"]

@@ -168,11 +168,9 @@ class AccessLog:
         if sec != self._sec:
             self._sec = sec
             self._head = ('{"ts":"' + time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))).encode()
-        millis = b"%03dZ" % int((now - sec) * 1000)
-        body = orjson.dumps(fields, default=str) if fields else b"{}"
-        tail = body[1:] if len(body) > 2 else b"}"
-        sep = b"," if len(body) > 2 else b""
-        return b"".join((self._head, b".", millis, head, sep, tail, b"\n"))
+        body = orjson.dumps(fields, default=str)
+        tail = b"," + body[1:] if len(body) > 2 else b"}"
+        return b"%s.%03dZ%s%s\n" % (self._head, int((now - sec) * 1000), head, tail)
 
     def flush(self, timeout: float = -1) -> None:
         """Format and write every queued line now (in the caller's thread). `timeout`: how
@@ -180,8 +178,8 @@ class AccessLog:
         if not self._lock.acquire(timeout=timeout):
             return
         try:
-            queue = self._queue
-            parts = [self._line(*queue.popleft()) for _ in range(len(queue))]
+            pop, line = self._queue.popleft, self._line
+            parts = [line(*pop()) for _ in range(len(self._queue))]
             if self.dropped != self._warned:
                 self._warned = self.dropped
                 parts.append(self._line(time.time(), {"dropped": self.dropped}, _DROP_HEAD))

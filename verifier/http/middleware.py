@@ -173,27 +173,23 @@ async def verify_single(
     if ctx.admit_hooks:
         _request.admit(ctx, scope, client, token)
     limiter = ctx.link_limiter
+    coalescer = ctx.coalescer
     if limiter is None:
-        verdict = await _verdict(ctx, token)
+        verdict = ctx.verify(token) if coalescer is None else await coalescer.verify(token)
+    elif coalescer is not None and not token[:8].lower().startswith(_LINK_SCHEMES):
+        verdict = await coalescer.verify(token)  # the limiter counts register links only
     else:  # per-client limit on not_found answers (register links)
+        # gate, verify and count with no await between: concurrent requests of one
+        # client cannot all pass the gate before the first not_found is counted
         limited = link_limits.who(client, scope.get("client"))
         link_limits.gate(limiter, (token,), limited)
-        verdict = await _verdict(ctx, token)
+        verdict = ctx.verify(token)
         link_limits.note(limiter, (verdict,), limited)
     _request.record(ctx, scope, state, verdict, client)
     return _request.verdict_json(verdict, head.language)
 
 
-async def _verdict(ctx: Any, token: str) -> Any:
-    """The token's verdict: a signed token with the other requests of this loop turn
-    (`_coalesce`), a register link (a lookup, nothing to gain) at once."""
-    coalescer = ctx.coalescer
-    if coalescer is None or token[:8].lower().startswith(_LINK_SCHEMES):
-        return ctx.verify(token)
-    return await coalescer.verify(token)
-
-
-_LINK_SCHEMES = ("http://", "https://")
+_LINK_SCHEMES = ("http://", "https://")  # as verifier.link_limits tells a link
 
 
 class _Label:
