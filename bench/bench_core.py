@@ -6,8 +6,9 @@ In one process, on one token set (distinct ES256 vaccination tokens from one iss
 prints microseconds per token for:
   floor      a bare ES256 verification with cryptography (DER signature prepared, the
              algorithm object reused): what a verifier built on cryptography cannot avoid
-  speed      `openssl speed -seconds N ecdsap256` run as a subprocess in every round:
-             1 / its verify/s (libcrypto's own ECDSA verify, one signature over and over)
+  speed      `openssl speed -elapsed -seconds N ecdsap256` run as a subprocess in every
+             round: 1 / its verify/s (libcrypto's own ECDSA verify, one signature over and
+             over; -elapsed: wall-clock like every other row, not openssl's default CPU time)
   ossl       fastpath._ossl verifying the same signatures in a C loop, ES256 through the
              key's precomputed table (the path the verifier uses)
   ossl_evp   the same through libcrypto's generic EVP verify (the fallback path)
@@ -66,14 +67,14 @@ _SPEED_LINE = re.compile(r"ecdsa \(nistp256\)\s+\S+s\s+\S+s\s+([0-9.]+)\s+([0-9.
 
 
 def openssl_speed_us(seconds: int) -> float | None:
-    """Microseconds per verification from `openssl speed -seconds N ecdsap256` (None when
+    """Microseconds per verification from `openssl speed -elapsed -seconds N ecdsap256` (None when
     the openssl command is missing or its output has no nistp256 line)."""
     exe = shutil.which("openssl")
     if exe is None:
         return None
     try:
         out = subprocess.run(
-            [exe, "speed", "-seconds", str(seconds), "ecdsap256"],
+            [exe, "speed", "-elapsed", "-seconds", str(seconds), "ecdsap256"],
             capture_output=True,
             text=True,
             timeout=30 + 4 * seconds,

@@ -319,6 +319,8 @@ def main() -> None:
             client.close()
         procs.stop_all()
         if args.trace:
+            for big in work.glob("machine.snap*"):  # the logs are kept, not the data
+                big.unlink(missing_ok=True)
             print(f"trace: logs kept in {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)

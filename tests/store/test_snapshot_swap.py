@@ -122,3 +122,19 @@ def test_records_pieces_travel_in_the_file(tmp_path, trust_file):
     _write(path, trust_file, HashSet(), records=table)
     snap = map_snapshot(path)
     assert snap.records_pieces is None and len(snap.replica.records) == 2000
+
+
+def test_records_file_is_checked_before_it_is_renamed_into_place(tmp_path):
+    from verifier.redis.snapshot import records_file_name, write_records_file
+
+    snap = str(tmp_path / "m.snap")
+    data = bytes(_records(500).to_bytes())
+    pieces = [["c" * 32, len(data)]]
+    with pytest.raises(StoreDataError, match="count"):
+        write_records_file(snap, pieces, [data], 499)
+    with pytest.raises(StoreDataError, match="unusable"):
+        write_records_file(snap, pieces, [data[:100], b"\xff" * 64, data[164:]], 500)
+    assert list(tmp_path.iterdir()) == []  # nothing left behind
+    ref = write_records_file(snap, pieces, [data[:1000], memoryview(data)[1000:]], 500)
+    assert ref["file"] == records_file_name(snap, pieces) and ref["length"] == len(data)
+    assert (tmp_path / ref["file"]).read_bytes() == data

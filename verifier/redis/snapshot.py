@@ -298,22 +298,37 @@ def records_file_name(snapshot_path: str, pieces: Any) -> str:
     return os.path.basename(snapshot_path) + RECORDS_SUFFIX + digest
 
 
-def write_records_file(snapshot_path: str, pieces: Any, data: Any, count: int) -> dict[str, Any]:
-    """Write the register records `data` (a RecordTable's bytes) to their own file beside
-    the snapshot, atomically (temporary file, fsync, rename), unless that file is there
-    already; returns the reference write_snapshot's `records_ref` takes. A version that
-    keeps its records then rewrites only the small snapshot file."""
+def write_records_file(snapshot_path: str, pieces: Any, chunks: Any, count: int) -> dict[str, Any]:
+    """Write the register records to their own file beside the snapshot, atomically
+    (temporary file, fsync, rename): `chunks` yields the bytes of one RecordTable in
+    order (buffers; nothing is assembled in memory). The written table's structure and
+    count are checked (StoreDataError) before the rename. Returns the reference
+    write_snapshot's `records_ref` takes. A version that keeps its records then rewrites
+    only the small snapshot file."""
+    from fastpath._records import RecordTable  # type: ignore[import-not-found,unused-ignore]
+
     directory = os.path.dirname(os.path.abspath(snapshot_path))
     name = records_file_name(snapshot_path, pieces)
     target = os.path.join(directory, name)
     tmp = f"{target}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
     try:
-        with open(tmp, "wb") as fh:
+        with open(tmp, "w+b") as fh:
             crc = _CrcWriter(fh)
-            view = memoryview(data)
-            for start in range(0, len(view), 8 << 20):
-                crc.write(view[start : start + (8 << 20)])
+            for chunk in chunks:
+                crc.write(chunk)
             fh.flush()
+            if crc.length == 0:
+                raise StoreDataError("register records are empty")
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                view = memoryview(mm)
+                try:
+                    found = len(RecordTable(view))  # the table's structure
+                except ValueError as exc:
+                    raise StoreDataError(f"register records unusable: {exc}") from None
+                finally:
+                    view.release()
+            if found != count:
+                raise StoreDataError("register records: count does not match the manifest")
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
