@@ -40,8 +40,12 @@ class NativeKey:
     def table(self) -> int:
         """ES256 table path: 1 ready, 0 not built yet, -1 this key uses EVP."""
 
+NATIVE_CACHE_MAX: int
+"""How many NativeKeys native_key() keeps for the process (least recently used first out)."""
+
 def native_key(issuer_key: IssuerKey) -> NativeKey | None:
-    """A NativeKey for an issuer key, or None when it is left to cryptography."""
+    """A NativeKey for an issuer key, or None when it is left to cryptography; the same
+    public key and algorithm give the same object (one ES256 table per process)."""
 
 def self_test() -> str | None:
     """None when libcrypto and cryptography agree on every self-test case, else what

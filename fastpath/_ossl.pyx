@@ -125,18 +125,34 @@ cdef class NativeKey:
         return qrv_key_ec_state(&self.key)
 
 
+# NativeKeys by (SubjectPublicKeyInfo, alg), shared by every verifier of the process and
+# kept across trust generations: a key's ES256 table (26 ms to build) is built once per
+# process, not again after every trust change or for every Verifier. Least recently used
+# first out; as many as there may be tables, so stale keys cannot hold every table.
+cdef dict _native_cache = {}
+NATIVE_CACHE_MAX = QRV_EC_MAX_TABLES
+
+
 def native_key(issuer_key):
     """A NativeKey for a keys.registry.IssuerKey, or None when its algorithm or key is not
-    handled natively (the caller then uses the key's own cryptography verify)."""
+    handled natively (the caller then uses the key's own cryptography verify). The same
+    public key and algorithm give the same NativeKey object (see _native_cache)."""
     if not _loaded or issuer_key.alg not in _KINDS:
         return None
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
     spki = issuer_key.public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    try:
-        return NativeKey(spki, issuer_key.alg)
-    except ValueError:
-        return None
+    cache_key = (spki, issuer_key.alg)
+    nk = _native_cache.pop(cache_key, None)
+    if nk is None:
+        try:
+            nk = NativeKey(spki, issuer_key.alg)
+        except ValueError:
+            return None
+        while len(_native_cache) >= max(1, NATIVE_CACHE_MAX):
+            del _native_cache[next(iter(_native_cache))]
+    _native_cache[cache_key] = nk  # (re)inserted last: the most recently used
+    return nk
 
 
 P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from examples import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -35,7 +36,7 @@ P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 P256_P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
 TOP = (1 << 256) - 1
 EDGES = (0, 1, P256_N - 1, P256_N, P256_N + 1, TOP)
-SETTINGS = settings(max_examples=40, deadline=None)
+SETTINGS = settings(max_examples=examples(40), deadline=None)
 scalars = st.integers(min_value=1, max_value=P256_N - 1)
 
 
@@ -257,3 +258,22 @@ def test_wrong_lengths_and_algorithms_are_refused() -> None:
     assert k.verify(-8, sig, b"m") is False
     assert k.verify_digest(bytes(31), sig) is False
     assert k.verify_digest(bytes(32), sig[:63]) is False
+
+
+def test_native_keys_are_shared_across_trust_generations(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two IssuerKey objects of one public key (a reloaded trust file) share one NativeKey,
+    so its table is built once per process; the cache drops its least recently used."""
+    from keys.registry import IssuerKey
+
+    keys = [ec.derive_private_key(0x1000 + i, ec.SECP256R1()) for i in range(3)]
+    first = _ossl.native_key(IssuerKey(keys[0].public_key(), b"kid0"))
+    again = _ossl.native_key(IssuerKey(keys[0].public_key(), b"other-kid"))
+    assert first is not None and again is first
+    assert first.verify(-7, _sign(keys[0], b"m"), b"m") is True
+    assert again.table == 1  # built once, seen through the second trust generation
+    monkeypatch.setattr(_ossl, "NATIVE_CACHE_MAX", 2)
+    second = _ossl.native_key(IssuerKey(keys[1].public_key(), b"kid1"))
+    assert _ossl.native_key(IssuerKey(keys[0].public_key(), b"kid0")) is first  # used last
+    _ossl.native_key(IssuerKey(keys[2].public_key(), b"kid2"))  # evicts keys[1]
+    assert _ossl.native_key(IssuerKey(keys[0].public_key(), b"kid0")) is first
+    assert _ossl.native_key(IssuerKey(keys[1].public_key(), b"kid1")) is not second

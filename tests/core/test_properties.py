@@ -20,6 +20,7 @@ from typing import Any
 import cbor2
 import jsonschema
 import pytest
+from examples import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from vector_support import TRUST_FILE, UNVERIFIED_REASONS, VECTORS_DIR
@@ -49,7 +50,10 @@ SCHEMA = json.loads(
 B45 = base45.ALPHABET
 TYPES = ("vaccination", "test", "recovery")
 SETTINGS = settings(
-    max_examples=1000, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=examples(1000),
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 
 

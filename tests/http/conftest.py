@@ -168,6 +168,16 @@ def start_server(
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Any]:
     """Factory fixture: serve(args, env=...) -> Server; every server is stopped afterwards."""
+    yield from _servers(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def serve_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The same factory for servers shared by the tests of one module."""
+    yield from _servers(tmp_path_factory.mktemp("serve"))
+
+
+def _servers(tmp_path: Path) -> Iterator[Any]:
     started: list[Server] = []
 
     def factory(args: list[str], env: dict[str, str] | None = None, **kw: Any) -> Server:

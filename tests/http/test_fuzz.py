@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from examples import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
@@ -125,7 +126,7 @@ def _check(client: TestClient, req: tuple[str, str, str, bytes, str | None]) -> 
         assert ERRORS[error["code"]][0] == r.status_code
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(req=REQUESTS)
 def test_random_requests_never_5xx(
     fuzz_client: TestClient, req: tuple[str, str, str, bytes, str | None]
@@ -133,7 +134,7 @@ def test_random_requests_never_5xx(
     _check(fuzz_client, req)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(req=REQUESTS)
 def test_random_requests_with_api_keys_never_5xx(
     fuzz_client_keys: TestClient, req: tuple[str, str, str, bytes, str | None]

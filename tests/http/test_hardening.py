@@ -41,9 +41,11 @@ def _healthy(server: Any) -> None:
     assert httpx.get(server.url + "/healthz", timeout=10).status_code == 200
 
 
-@pytest.fixture
-def server(serve: Any, demo: Any) -> Any:
-    return serve(["--trust", str(demo.trust_path), *LIMITS])
+@pytest.fixture(scope="module")
+def server(serve_module: Any, demo: Any) -> Any:
+    """One server for the module: each test opens its own connections, and those that push
+    the limits check afterwards that it still serves."""
+    return serve_module(["--trust", str(demo.trust_path), *LIMITS])
 
 
 def _send_until_refused(server: Any, parts: list[bytes]) -> bytes:

@@ -7,6 +7,7 @@ import os
 import pickle
 
 import pytest
+from examples import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -178,7 +179,7 @@ _op = st.tuples(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.lists(_op, max_size=40))
 def test_matches_python_set_model(ops):
     s, model = HashSet(), set()
@@ -207,7 +208,7 @@ def test_matches_python_set_model(ops):
     assert list(s) == sorted(model)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     st.lists(st.binary(min_size=16, max_size=16), max_size=3000),
     st.lists(st.binary(min_size=16, max_size=16), max_size=3000),
