@@ -487,8 +487,8 @@ def machine_description() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             pass
     info["shared"] = (
-        "the machine is shared with other helpers building and testing at the "
-        "same time; the load generator runs on the same 2 cores as the service"
+        f"the load generator (locust) runs on the same {os.cpu_count()} cores as the "
+        "service: it, not the service, limits the closed-loop rates"
     )
     return info
 

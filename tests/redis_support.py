@@ -26,18 +26,13 @@ from typing import Any
 
 import pytest
 import redis
+from socket_support import free_port
 
 REDIS_SERVER = shutil.which("redis-server")
 requires_redis = pytest.mark.skipif(
     REDIS_SERVER is None,
     reason="redis-server binary not found (Debian/Ubuntu: apt-get install redis-server)",
 )
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class RedisServer:

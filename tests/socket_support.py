@@ -5,6 +5,13 @@ from __future__ import annotations
 import socket
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def read_response(s: socket.socket) -> bytes:
     """One response with a Content-Length body, read to its end (or what arrived before
     the peer closed)."""

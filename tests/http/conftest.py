@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from socket_support import free_port
 
 from keys.demo import make_demo
 from keys.issuer import Issuer
@@ -92,12 +92,6 @@ def api_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # -- a real `qrverify serve` process ----------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

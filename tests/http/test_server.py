@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from socket_support import read_response
+from socket_support import free_port, read_response
 
 from keys.qr import png_bytes
 
@@ -64,7 +64,7 @@ def test_embedded_store_end_to_end(serve: Any, demo: Any, tokens: Any) -> None:
 
 
 def test_env_config_and_api_keys(serve: Any, demo: Any, tokens: Any, api_key_file: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         "QRVERIFY_PORT": str(port),
         "QRVERIFY_HOST": "127.0.0.1",
@@ -83,7 +83,7 @@ def test_env_config_and_api_keys(serve: Any, demo: Any, tokens: Any, api_key_fil
 
 
 def test_flag_wins_over_environment(serve: Any, demo: Any) -> None:
-    port = _free_port()
+    port = free_port()
     server = serve(
         ["--trust", str(demo.trust_path), "--port", str(port)],
         env={"QRVERIFY_PORT": "1", "QRVERIFY_TRUST": "/nonexistent"},
@@ -167,7 +167,7 @@ def test_configuration_errors_exit_2(
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("QRVERIFY_")}
     full_env.update(env)
     p = subprocess.run(
-        [sys.executable, "-m", "verifier", "serve", "--port", str(_free_port()), *args]
+        [sys.executable, "-m", "verifier", "serve", "--port", str(free_port()), *args]
         if "QRVERIFY_PORT" not in env
         else [sys.executable, "-m", "verifier", "serve", *args],
         capture_output=True,
@@ -230,9 +230,3 @@ def test_sigterm_waits_for_request_in_flight(serve: Any, demo: Any, tokens: Any)
     assert reply.startswith(b"HTTP/1.1 200"), reply[:200]
     assert b'"status":"valid"' in reply
     assert server.proc.wait(30) == 0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
