@@ -58,3 +58,22 @@ def write_revocations():
 def hashes():
     """hashes(n) -> n random 16-byte hashes"""
     return lambda n: [os.urandom(16) for _ in range(n)]
+
+
+@pytest.fixture
+def store(redis_server):  # noqa: F811  (the fixture imported above)
+    """Factory: store(**kw) -> a RedisStore following the test's redis-server (polling every
+    0.1 s unless told otherwise); every store made is closed afterwards."""
+    from verifier.redis.store import RedisStore
+
+    stores: list[RedisStore] = []
+
+    def make(**kw):
+        kw.setdefault("poll_interval", 0.1)
+        s = RedisStore.connect(redis_server.url, **kw)
+        stores.append(s)
+        return s
+
+    yield make
+    for s in stores:
+        s.close()

@@ -21,7 +21,6 @@ from keys.samples import sample_dcc
 from verifier import Reason, Verifier
 from verifier.cli import main
 from verifier.redis.format import Layout, Manifest, StoreDataError, read_current, read_manifest
-from verifier.redis.store import RedisStore
 
 pytestmark = [pytest.mark.redis, requires_redis]
 L = Layout()
@@ -69,21 +68,6 @@ def base(redis_server, tmp_path) -> dict[str, Path]:
     rev.write_text('{"revoked": []}')
     assert sync(redis_server.url, "--trust", trust, "--revocations", rev) == 0
     return {"trust": trust, "rev": rev}
-
-
-@pytest.fixture
-def store(redis_server):
-    stores: list[RedisStore] = []
-
-    def make(**kw: Any) -> RedisStore:
-        kw.setdefault("poll_interval", 0.1)
-        s = RedisStore.connect(redis_server.url, **kw)
-        stores.append(s)
-        return s
-
-    yield make
-    for s in stores:
-        s.close()
 
 
 def manifest(redis_server) -> Manifest:

@@ -14,7 +14,6 @@ from verifier import Verifier
 from verifier.cli import main
 from verifier.reasons import Reason
 from verifier.redis.format import Layout, read_current, read_manifest
-from verifier.redis.store import RedisStore
 
 pytestmark = [pytest.mark.redis, requires_redis]
 L = Layout()
@@ -49,21 +48,6 @@ def first(redis_server, trust_file, tmp_path, write_revocations, capsys):
     )
     assert "records 7 (" in capsys.readouterr().out
     return records
-
-
-@pytest.fixture
-def store(redis_server):
-    stores: list[RedisStore] = []
-
-    def make(**kw):
-        kw.setdefault("poll_interval", 0.1)
-        s = RedisStore.connect(redis_server.url, **kw)
-        stores.append(s)
-        return s
-
-    yield make
-    for s in stores:
-        s.close()
 
 
 def status(verifier: Verifier, text: str) -> Reason | None:

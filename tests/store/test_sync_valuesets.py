@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -19,7 +18,6 @@ from keys.samples import sample_dcc
 from verifier import Reason, Verifier
 from verifier.cli import main
 from verifier.redis.format import Layout, read_current, read_manifest
-from verifier.redis.store import RedisStore
 from verifier.valuesets import PACKAGED_DIR
 
 pytestmark = [pytest.mark.redis, requires_redis]
@@ -57,21 +55,6 @@ def base(redis_server, tmp_path) -> None:
     rev = tmp_path / "rev.json"
     rev.write_text('{"revoked": []}')
     assert sync(redis_server.url, "--trust", trust, "--revocations", rev) == 0
-
-
-@pytest.fixture
-def store(redis_server):
-    stores: list[RedisStore] = []
-
-    def make(**kw: Any) -> RedisStore:
-        kw.setdefault("poll_interval", 0.1)
-        s = RedisStore.connect(redis_server.url, **kw)
-        stores.append(s)
-        return s
-
-    yield make
-    for s in stores:
-        s.close()
 
 
 def test_added_code_accepted_removed_code_refused(redis_server, base, tmp_path, store, capsys):
