@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from keys.samples import icao_transliterate
+from verifier.records import FIELDS  # the register export's columns, in the reader's order
 
 __all__ = [
     "LINK_BASE",
@@ -29,18 +30,6 @@ __all__ = [
 ]
 
 LINK_BASE = "https://www.gosuslugi.ru/covid-cert/verify/"
-FIELDS = (
-    "id",
-    "ck",
-    "type",
-    "status",
-    "valid_from",
-    "valid_until",
-    "name",
-    "name_latin",
-    "dob",
-    "document",
-)
 DAYS = {"vaccination": 365, "recovery": 180, "test": 3, "temporary": 30}
 DEFAULT_NAME = "Иванов Иван Иванович"
 MOSCOW = dt.timezone(dt.timedelta(hours=3))
