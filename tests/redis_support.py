@@ -170,6 +170,13 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
 
 
+def sync_cli(url: str, *args: str | Path) -> int:
+    """`qrverify sync --redis URL ARGS...` in this process; its exit status."""
+    from verifier.cli import main
+
+    return main(["sync", "--redis", url, *(str(a) for a in args)])
+
+
 def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.01) -> bool:
     """Poll `predicate()` until it is true or `timeout` seconds pass; returns the last value.
     For "eventually" checks with a generous bound, never for timing assertions."""

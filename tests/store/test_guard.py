@@ -9,10 +9,9 @@ import secrets
 import time
 
 import pytest
-from redis_support import requires_redis, wait_until
+from redis_support import requires_redis, sync_cli, wait_until
 
 from keys.registry import TrustRegistry
-from verifier.cli import main
 from verifier.redis.format import Layout, blob_id, read_current, read_manifest
 from verifier.redis.store import RedisStore
 from verifier.redis.sync import Guard, SyncError, sync_state
@@ -22,18 +21,13 @@ pytestmark = [pytest.mark.redis, requires_redis]
 L = Layout()
 
 
-def cli(*args: str) -> int:
-    return main(["sync", *args])
-
-
 @pytest.fixture
 def running(redis_server, trust_file, tmp_path, hashes, write_revocations):
     """Redis with trust + 100 revocations, and a following store."""
     revoked = hashes(100)
     write_revocations(tmp_path / "all.json", revoked)
     assert (
-        cli(
-            "--redis",
+        sync_cli(
             redis_server.url,
             "--trust",
             str(trust_file),
@@ -57,17 +51,16 @@ def test_flushall_then_incremental_sync_is_refused(
     today = hashes(1)
     write_revocations(tmp_path / "today.json", today)
     capsys.readouterr()
-    assert cli("--redis", redis_server.url, "--revocations", str(tmp_path / "today.json")) == 1
+    assert sync_cli(redis_server.url, "--revocations", str(tmp_path / "today.json")) == 1
     err = capsys.readouterr().err
     assert "holds no qrverify data" in err and "--bootstrap" in err
     assert redis_server.client().dbsize() == 0, "nothing written"
     # trust alone is not a complete state either
-    assert cli("--redis", redis_server.url, "--trust", str(trust_file)) == 1
+    assert sync_cli(redis_server.url, "--trust", str(trust_file)) == 1
     assert redis_server.client().dbsize() == 0
     # --bootstrap with revocations only would publish a version without keys: refused
     assert (
-        cli(
-            "--redis",
+        sync_cli(
             redis_server.url,
             "--revocations",
             str(tmp_path / "today.json"),
@@ -84,8 +77,7 @@ def test_flushall_then_incremental_sync_is_refused(
     # the complete state brings Redis back; the verifier follows it
     write_revocations(tmp_path / "full.json", [*revoked, *today])
     assert (
-        cli(
-            "--redis",
+        sync_cli(
             redis_server.url,
             "--trust",
             str(trust_file),
