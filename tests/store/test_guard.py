@@ -9,7 +9,7 @@ import secrets
 import time
 
 import pytest
-from redis_support import requires_redis, sync_cli, wait_until
+from redis_support import publish_manifest, requires_redis, sync_cli, wait_until
 
 from keys.registry import TrustRegistry
 from verifier.redis.format import Layout, blob_id, read_current, read_manifest
@@ -104,13 +104,6 @@ def test_bootstrap_flag_allows_a_partial_first_version(redis_server, trust_file)
     assert r.changed and r.keys == 1 and r.revoked == 0
 
 
-def _publish(client, manifest) -> None:
-    """Write a manifest and flip `current` to it, as a (misbehaving) writer would."""
-    client.set(L.manifest(manifest.version), manifest.to_json())
-    client.set(L.current, manifest.version)
-    client.publish(L.channel, manifest.version)
-
-
 def test_verifier_refuses_lower_seq_no_keys_and_big_drops(
     redis_server, running, tmp_path, hashes, write_revocations
 ):
@@ -126,7 +119,7 @@ def test_verifier_refuses_lower_seq_no_keys_and_big_drops(
     older = dataclasses.replace(
         good, version=f"{good.seq - 5}-{secrets.token_hex(8)}", seq=good.seq - 5
     )
-    _publish(client, older)
+    publish_manifest(client, older)
     assert wait_until(lambda: refused_version() == older.version, timeout=5)
     assert "sequence number" in store.status()["refused"]["reason"]
     assert store.replica.version == good.version and store.status()["ready"]
@@ -141,7 +134,7 @@ def test_verifier_refuses_lower_seq_no_keys_and_big_drops(
         trust_blob=blob_id(empty),
         trust_keys=0,
     )
-    _publish(client, keyless)
+    publish_manifest(client, keyless)
     assert wait_until(lambda: refused_version() == keyless.version, timeout=5)
     assert "no issuer keys" in store.status()["refused"]["reason"]
     assert len(store.trust) == 1

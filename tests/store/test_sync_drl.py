@@ -6,6 +6,7 @@ for the kid and hash types the list declares, and only until the entry expires."
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 from engine_support import AT, DAY, DE, ES, NOW, key_of, token
-from redis_support import requires_redis, sync_cli, wait_until
+from redis_support import publish_manifest, requires_redis, sync_cli, wait_until
 
 from keys.registry import TrustRegistry
 from keys.samples import sample_dcc
@@ -173,6 +174,53 @@ def test_kids_merge_and_replace(redis_server, base, tmp_path, tok, store):
     assert m.drl is not None and [k.kid for k in m.drl.kids] == [DE.kid]
     assert m.trust_keys == 2  # parts not given are kept
     assert Verifier(store(follow=False), "none").verify(t, at=AT).valid
+
+
+def test_a_large_drl_drop_needs_confirmation(redis_server, base, tmp_path, tok, store, capsys):
+    t, ci = tok
+    many = [h16(ci), *(h16(f"other {i}") for i in range(9))]
+    assert (
+        sync_cli(
+            redis_server.url, "--drl", write_drl(tmp_path / "a.json", batch(ES.kid, "UCI", many))
+        )
+        == 0
+    )
+    first = store(follow=False)
+    assert Verifier(first, "none").verify(t, at=AT).reason is Reason.REVOKED
+    first.close()  # the machine's file now holds the 10 hashes
+    client = redis_server.client()
+    good = manifest(redis_server)
+    # ES's list replaced by one hash: 10 -> 1, more than half: refused, nothing published
+    few = write_drl(tmp_path / "few.json", batch(ES.kid, "UCI", [h16("x")]))
+    capsys.readouterr()
+    assert sync_cli(redis_server.url, "--drl", few) == 1
+    err = capsys.readouterr().err
+    assert "EU revocation list would shrink from 10 to 1" in err and "--allow-drop" in err
+    assert read_current(client, L) == good.version
+    assert sync_cli(redis_server.url, "--drl", few, "--allow-drop") == 0
+    dropped = manifest(redis_server)
+    assert dropped.drop_confirmed and dropped.drl is not None and dropped.drl.count == 1
+    # a writer that skips the check: verifiers refuse its version and keep the list
+    sneaky = dataclasses.replace(
+        dropped,
+        version=f"{dropped.seq + 1}-0123456789abcdef",
+        seq=dropped.seq + 1,
+        drop_confirmed=False,
+    )
+    publish_manifest(client, sneaky)
+    s = store()
+    v = Verifier(s, "none")
+    assert wait_until(
+        lambda: (s.status()["refused"] or {}).get("version") == sneaky.version, timeout=20
+    )
+    assert "EU revocation list hashes from 10 to 1" in s.status()["refused"]["reason"]
+    assert s.replica.version == good.version and s.status()["counts"]["drl"] == 10
+    assert v.verify(t, at=AT).reason is Reason.REVOKED
+    # the confirmed drop is taken
+    publish_manifest(client, dropped)
+    assert wait_until(lambda: s.replica.version == dropped.version, timeout=20)
+    assert s.status()["counts"]["drl"] == 1 and s.status()["refused"] is None
+    assert v.verify(t, at=AT).valid
 
 
 @pytest.mark.parametrize(
