@@ -189,6 +189,7 @@ def bench_records(client: Any, workers: list[Worker], snap: str, n: int, changes
     base = list(records(2))[1]  # a valid record, revoked and made valid again
     ident = base[0]
     delays = []
+    looked = False
     for i in range(changes):
         status = "revoked" if i % 2 == 0 else "valid"
         changed = (*base[:3], status == "revoked", *base[4:])
@@ -202,12 +203,19 @@ def bench_records(client: Any, workers: list[Worker], snap: str, n: int, changes
         seen = [w.read()["seen"] for w in workers]
         delays.append(max(seen) - ended)
         how = "records file kept" if record_files(snap) == files else "records file rewritten"
-        if "overlay" in snapshot_sections(snap):
-            how += ", overlay"
+        layered = "overlay" in snapshot_sections(snap)
         print(
             f"  record change {i + 1}: sync {took:.1f} s, live after "
-            f"{delays[-1] * 1e3:.0f} ms ({how})"
+            f"{delays[-1] * 1e3:.0f} ms ({how}{', overlay' if layered else ''})"
         )
+        if layered and not looked:
+            looked = True
+            look = workers[-1].ask("lookup 200000")
+            print(
+                f"  records lookup over the file and an overlay: present "
+                f"{look['present_ns_warm']:.0f} ns, absent {look['absent_ns_warm']:.0f} ns"
+                + ("" if look["ok"] else " LOOKUP CHECK FAILED")
+            )
     if delays:
         print(delay_row("one changed record", delays))
 
