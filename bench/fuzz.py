@@ -49,7 +49,7 @@ from keys.cbor import RawCBOR, Tagged, dumps  # noqa: E402
 from keys.cose import sig_structure  # noqa: E402
 from keys.issuer import Issuer  # noqa: E402
 from keys.registry import TrustRegistry  # noqa: E402
-from keys.samples import sample_dcc  # noqa: E402
+from keys.samples import DCC_KEYS, ENTRY_KEYS, NAME_KEYS, sample_dcc  # noqa: E402
 from verifier import Reason, Verdict, Verifier  # noqa: E402
 from verifier.store import MemoryStore  # noqa: E402
 
@@ -314,28 +314,6 @@ FIELD_VALUES: list[Any] = [
 ]
 #: Certificate ids the fuzz store knows: the first half revoked, the second registered.
 SPECIAL_CI = [f"URN:UVCI:01:RU:FUZZ{i:04d}#X" for i in range(8)]
-DCC_KEYS = ["ver", "nam", "dob", "v", "t", "r", "x"]
-NAME_KEYS = ["fn", "fnt", "gn", "gnt"]
-ENTRY_KEYS = [
-    "tg",
-    "vp",
-    "mp",
-    "ma",
-    "dn",
-    "sd",
-    "dt",
-    "co",
-    "is",
-    "ci",
-    "tt",
-    "nm",
-    "sc",
-    "tr",
-    "tc",
-    "fr",
-    "df",
-    "du",
-]
 
 
 def s_dcc_resign(w: World, rng: random.Random) -> tuple[str, bool]:

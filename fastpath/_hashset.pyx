@@ -112,6 +112,18 @@ cdef inline bint _is_empty(const hs_slot* s) noexcept nogil:
 cdef inline bint _less(uint64_t ahi, uint64_t alo, uint64_t bhi, uint64_t blo) noexcept nogil:
     return ahi < bhi or (ahi == bhi and alo < blo)
 
+
+cdef inline size_t _walk(const hs_slot* slots, size_t cap, uint64_t hi,
+                         uint64_t lo) noexcept nogil:
+    """The slot of a permuted value, or where it would go: from its home slot, past every
+    smaller key (the keys of a cluster are sorted). The last physical slot is always
+    empty, so the walk ends inside the array."""
+    cdef size_t i = qrv_home(hi, cap)
+    while not _is_empty(&slots[i]) and _less(slots[i].hi, slots[i].lo, hi, lo):
+        i += 1
+    return i
+
+
 cdef int _cmp_slot(const void* a, const void* b) noexcept nogil:
     cdef const hs_slot* x = <const hs_slot*>a
     cdef const hs_slot* y = <const hs_slot*>b
@@ -356,13 +368,8 @@ cdef class HashSet:
         cdef const hs_slot* s
         if hi == 0 and lo == 0:
             return self._has_zero
-        s = self._slots + qrv_home(hi, self._cap)
-        # The last physical slot is always empty, so this loop ends inside the array.
-        while not _is_empty(s):
-            if s.hi > hi or (s.hi == hi and s.lo >= lo):
-                return s.hi == hi and s.lo == lo
-            s += 1
-        return False
+        s = self._slots + _walk(self._slots, self._cap, hi, lo)
+        return s.hi == hi and s.lo == lo
 
     cdef int _check_writable(self) except -1:
         if self._readonly:
@@ -381,10 +388,7 @@ cdef class HashSet:
         if <double>(self._count + 1) > <double>self._cap * MAX_LOAD:
             self._rebuild(_cap_for(self._count + 1, GROW_LOAD), NULL, 0, False)
         while True:
-            i = qrv_home(hi, self._cap)
-            while not _is_empty(&self._slots[i]) and _less(
-                    self._slots[i].hi, self._slots[i].lo, hi, lo):
-                i += 1
+            i = _walk(self._slots, self._cap, hi, lo)
             if self._slots[i].hi == hi and self._slots[i].lo == lo:
                 return 0
             j = i
@@ -412,10 +416,7 @@ cdef class HashSet:
                 self._has_zero = False
                 return True
             return False
-        i = qrv_home(hi, self._cap)
-        while not _is_empty(&self._slots[i]) and _less(
-                self._slots[i].hi, self._slots[i].lo, hi, lo):
-            i += 1
+        i = _walk(self._slots, self._cap, hi, lo)
         if self._slots[i].hi != hi or self._slots[i].lo != lo:
             return False
         # Backward shift: pull left every following key that sits past its home slot.

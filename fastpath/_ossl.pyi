@@ -22,6 +22,13 @@ def ec_tables() -> int:
 def set_ec_max_tables(limit: int) -> int:
     """Cap the number of ES256 keys holding a table; returns the previous cap."""
 
+def set_background_tables(on: bool) -> bool:
+    """Build ES256 tables on a background thread (True) or in the verifying call (False,
+    the default); returns the previous setting."""
+
+def wait_tables(timeout: float = 10.0) -> bool:
+    """Wait until no table is being built in the background; True when none is."""
+
 def supported(alg: int) -> bool:
     """True when `alg` (a COSE algorithm number) can be verified natively."""
 
@@ -38,7 +45,8 @@ class NativeKey:
         """ES256: True if r || s is valid for the 32-byte SHA-256 digest."""
     @property
     def table(self) -> int:
-        """ES256 table path: 1 ready, 0 not built yet, -1 this key uses EVP."""
+        """ES256 table path: 1 ready, 0 not built yet, 2 being built in the background,
+        -1 this key uses EVP."""
 
 NATIVE_CACHE_MAX: int
 """How many NativeKeys native_key() keeps for the process (least recently used first out)."""

@@ -8,6 +8,11 @@ algorithm (ES256, PS256, EdDSA) before the verifier uses it; any disagreement ke
 verifier on cryptography. ES256 keys use a per-key precomputed table (ec256.h) and the EVP
 path as the fallback; the self-test runs both. Callers hold the GIL (a key's OpenSSL
 context and the table path's scratch values are not shared between threads).
+
+A key's table takes about 26 ms to build. By default it is built on the key's first
+verification, by the caller. With `set_background_tables(True)` (the HTTP server's
+workers) it is built on one background thread without the GIL instead, and the key
+verifies through EVP until it is ready: no request waits for a table.
 """
 
 cimport cython
@@ -33,6 +38,10 @@ cdef extern from "ossl.h":
     int qrv_verify(qrv_key* k, const unsigned char* sig, size_t siglen,
                    const unsigned char* msg, size_t msglen)
     int qrv_es256_digest(qrv_key* k, const unsigned char* digest, const unsigned char* sig)
+    int qrv_key_ec_mark(qrv_key* k)
+    void* qrv_key_ec_make(const qrv_key* k) nogil
+    int qrv_key_ec_install(qrv_key* k, void* gq)
+    void qrv_key_ec_unmark(qrv_key* k)
 
 ALG_ES256 = -7
 ALG_EDDSA = -8
@@ -71,6 +80,93 @@ def set_ec_max_tables(int limit):
     return previous
 
 
+# ---- tables built on a background thread (set_background_tables) ---------------------------
+
+cdef bint _background = False
+cdef object _queue = None    # NativeKeys waiting for their table (queue.SimpleQueue)
+cdef object _thread = None   # the thread building them
+cdef set _marked = set()     # keys in state 2: queued or being built
+
+
+def set_background_tables(bint on):
+    """Build ES256 tables on a background thread (True) or in the verifying call (False,
+    the default); returns the previous setting."""
+    global _background
+    previous = _background
+    _background = on
+    return previous
+
+
+def wait_tables(double timeout=10.0):
+    """Wait until no table is being built in the background (at most `timeout` seconds);
+    True when none is. For benchmarks and tests."""
+    from time import monotonic, sleep
+
+    end = monotonic() + timeout
+    while _marked:
+        if monotonic() >= end:
+            return False
+        sleep(0.001)
+    return True
+
+
+def _build_tables(q):
+    while True:
+        _build_one(<NativeKey>q.get())
+
+
+cdef void _build_one(NativeKey k) noexcept:
+    cdef void* gq
+    with nogil:
+        gq = qrv_key_ec_make(&k.key)
+    qrv_key_ec_install(&k.key, gq)  # with the GIL: the state the verifying threads read
+    _marked.discard(k)
+
+
+cdef void _schedule(NativeKey k) noexcept:
+    """Queue `k` (marked: state 2) for the background thread, started on first use and
+    again when it is gone. Should that fail, the key goes back to state 0 and the caller
+    builds its table."""
+    global _queue, _thread
+    try:
+        if _thread is None or not _thread.is_alive():
+            import queue
+            import threading
+
+            _reset_builder()  # first use, or the thread is gone (a fork)
+            _queue = queue.SimpleQueue()
+            _thread = threading.Thread(
+                target=_build_tables, args=(_queue,), name="qrverify-ec-tables", daemon=True
+            )
+            _thread.start()
+        _marked.add(k)
+        _queue.put(k)
+    except Exception:
+        _marked.discard(k)
+        qrv_key_ec_unmark(&k.key)
+
+
+def _reset_builder():
+    """The builder thread does not survive a fork: keys it had queued go back to state 0
+    (built again on their next verification), and the next one starts a new thread."""
+    global _queue, _thread
+    for old in _marked:
+        qrv_key_ec_unmark(&(<NativeKey>old).key)
+    _marked.clear()
+    _queue = _thread = None
+
+
+import os as _os
+
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_reset_builder)
+
+
+cdef inline void _maybe_schedule(NativeKey k) noexcept:
+    if _background and qrv_key_ec_mark(&k.key):
+        _schedule(k)
+
+
 def supported(int alg):
     """True when `alg` (a COSE algorithm number) can be verified natively."""
     return alg in _KINDS
@@ -100,6 +196,7 @@ cdef class NativeKey:
     cdef bint check(self, int alg, bytes signature, bytes data):
         if alg != self.alg:
             return False
+        _maybe_schedule(self)
         return qrv_verify(&self.key, <const unsigned char*>PyBytes_AS_STRING(signature),
                           <size_t>PyBytes_GET_SIZE(signature),
                           <const unsigned char*>PyBytes_AS_STRING(data),
@@ -115,13 +212,14 @@ cdef class NativeKey:
         cdef bytes dg = bytes(digest), sig = bytes(signature)
         if self.alg != ALG_ES256 or len(dg) != 32 or len(sig) != 64:
             return False
+        _maybe_schedule(self)
         return qrv_es256_digest(&self.key, <const unsigned char*>PyBytes_AS_STRING(dg),
                                 <const unsigned char*>PyBytes_AS_STRING(sig)) == 1
 
     @property
     def table(self):
         """ES256 table path: 1 table ready, 0 not built yet (built on the first
-        verification), -1 this key uses the EVP path."""
+        verification), 2 being built in the background, -1 this key uses the EVP path."""
         return qrv_key_ec_state(&self.key)
 
 
@@ -238,6 +336,15 @@ def self_test():
     ES256 runs through both libcrypto paths: the per-key table and EVP."""
     if not _loaded:
         return "libcrypto 3 not found"
+    global _background
+    saved, _background = _background, False  # the table path is built here and tested
+    try:
+        return _self_test()
+    finally:
+        _background = saved
+
+
+def _self_test():
     from cryptography.hazmat.primitives.serialization import load_der_public_key
 
     from keys.registry import IssuerKey

@@ -19,8 +19,10 @@
  * handle ossl.h opened; if any is missing, qrv_ec_state stays -1 and ES256 keys use the
  * EVP path. Tables are built lazily on a key's first verification, for at most
  * qrv_ec_max_tables keys at once (QRV_EC_MAX_TABLES unless set; later keys use the EVP
- * path until a table is freed). Scratch values are shared:
- * callers hold the GIL (as for the keys' EVP contexts).
+ * path until a table is freed). Scratch values are shared: callers hold the GIL (as for
+ * the keys' EVP contexts), except around qrv_ec_table_for, which uses only its own
+ * BN_CTX and read-only shared values, so a table can be built on another thread without
+ * the GIL (_ossl.pyx does: state 2 while it is built, the key verifies through EVP then).
  *
  * Included by ossl.h after qrv_ossl is declared.
  */
@@ -52,6 +54,7 @@ typedef struct qrv_ec_api {
     int (*EC_POINT_get_Jprojective_coordinates_GFp)(const void *, const void *, void *, void *,
                                                     void *, void *);
     void *(*BN_CTX_new)(void);
+    void (*BN_CTX_free)(void *);
     void *(*BN_new)(void);
     void *(*BN_bin2bn)(const unsigned char *, int, void *);
     int (*BN_bn2binpad)(const void *, unsigned char *, int);
@@ -349,6 +352,7 @@ static int qrv_ec_load(void *h) {
     QRV_EC_SYM(EC_POINT_is_at_infinity);
     QRV_EC_SYM(EC_POINT_get_Jprojective_coordinates_GFp);
     QRV_EC_SYM(BN_CTX_new);
+    QRV_EC_SYM(BN_CTX_free);
     QRV_EC_SYM(BN_new);
     QRV_EC_SYM(BN_bin2bn);
     QRV_EC_SYM(BN_bn2binpad);
@@ -390,7 +394,8 @@ fail:
 
 typedef struct qrv_ec_key {
     void *gq;            /* P-256 with generator Q and its table; NULL until built */
-    int state;           /* 0 not built yet, 1 table ready, -1 this key uses EVP */
+    int state;           /* 0 not built yet, 1 table ready, 2 being built elsewhere (EVP
+                            meanwhile), -1 this key uses EVP */
     size_t publen;
     unsigned char pub[65]; /* Q, X9.62 encoded, from the parsed key */
 } qrv_ec_key;
@@ -418,31 +423,58 @@ static void qrv_ec_key_free(qrv_ec_key *e) {
     e->state = -1;
 }
 
-/* Build Q's table. 1 ready; 0 use EVP (cap reached: try again later; failure: never). */
-static int qrv_ec_key_build(qrv_ec_key *e) {
-    void *q = NULL, *gq = NULL;
-    if (e->state != 0) return e->state > 0;
-    if (qrv_ec_tables >= qrv_ec_max_tables) return 0;
-    e->state = -1;
+/* A P-256 group whose generator is Q (X9.62 `pub`), with its table: NULL on failure.
+ * Uses a BN_CTX of its own and only reads shared state (the standard group, n), so it
+ * may run without the GIL. */
+static void *qrv_ec_table_for(const unsigned char *pub, size_t publen) {
+    void *ctx = NULL, *q = NULL, *gq = NULL;
+    int ok = 0;
+    ctx = qrv_ec.BN_CTX_new();
     q = qrv_ec.EC_POINT_new(qrv_ec_g);
     gq = qrv_ec.EC_GROUP_dup(qrv_ec_g);
-    if (q == NULL || gq == NULL) goto fail;
-    if (qrv_ec.EC_POINT_oct2point(qrv_ec_g, q, e->pub, e->publen, qrv_ec_ctx) != 1) goto fail;
-    if (qrv_ec.EC_POINT_is_at_infinity(qrv_ec_g, q)) goto fail;
+    if (ctx == NULL || q == NULL || gq == NULL) goto done;
+    if (qrv_ec.EC_POINT_oct2point(qrv_ec_g, q, pub, publen, ctx) != 1) goto done;
+    if (qrv_ec.EC_POINT_is_at_infinity(qrv_ec_g, q)) goto done;
     if (qrv_ec.EC_GROUP_set_generator(gq, q, qrv_ec_bn[QB_N], qrv_ec.BN_value_one()) != 1)
-        goto fail;
-    if (qrv_ec.EC_GROUP_precompute_mult(gq, qrv_ec_ctx) != 1) goto fail;
-    if (qrv_ec.EC_GROUP_have_precompute_mult(gq) != 1) goto fail;
-    qrv_ec.EC_POINT_free(q);
+        goto done;
+    if (qrv_ec.EC_GROUP_precompute_mult(gq, ctx) != 1) goto done;
+    ok = qrv_ec.EC_GROUP_have_precompute_mult(gq) == 1;
+done:
+    qrv_ossl.ERR_clear_error(); /* (the error queue is per thread) */
+    if (q != NULL) qrv_ec.EC_POINT_free(q);
+    if (ctx != NULL) qrv_ec.BN_CTX_free(ctx);
+    if (!ok && gq != NULL) {
+        qrv_ec.EC_GROUP_free(gq);
+        gq = NULL;
+    }
+    return gq;
+}
+
+/* Give a key the table `gq` from qrv_ec_table_for (GIL held). NULL: the key uses EVP from
+ * now on. With the cap reached, the table is dropped and the key tries again later.
+ * 1 when the key now has a table. */
+static int qrv_ec_key_install(qrv_ec_key *e, void *gq) {
+    if (gq == NULL) {
+        e->state = -1;
+        return 0;
+    }
+    if (qrv_ec_tables >= qrv_ec_max_tables || e->gq != NULL) {
+        qrv_ec.EC_GROUP_free(gq);
+        if (e->gq == NULL) e->state = 0;
+        return e->gq != NULL;
+    }
     e->gq = gq;
     e->state = 1;
     qrv_ec_tables++;
     return 1;
-fail:
-    qrv_ossl.ERR_clear_error();
-    if (q != NULL) qrv_ec.EC_POINT_free(q);
-    if (gq != NULL) qrv_ec.EC_GROUP_free(gq);
-    return 0;
+}
+
+/* Build Q's table here and now. 1 ready; 0 use EVP (cap reached, or being built
+ * elsewhere: try again later; failure: never). */
+static int qrv_ec_key_build(qrv_ec_key *e) {
+    if (e->state != 0) return e->state == 1;
+    if (qrv_ec_tables >= qrv_ec_max_tables) return 0;
+    return qrv_ec_key_install(e, qrv_ec_table_for(e->pub, e->publen));
 }
 
 /* 1 valid, 0 not valid. `digest` is SHA-256 of the message, `sig` is r || s (64 bytes).

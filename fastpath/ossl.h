@@ -193,8 +193,31 @@ static int qrv_es256_digest(qrv_key *k, const unsigned char *digest, const unsig
     return 1;
 }
 
-/* The table path's state for a key: 1 table ready, 0 not built yet, -1 EVP only. */
+/* The table path's state for a key: 1 table ready, 0 not built yet, 2 being built on
+ * another thread, -1 EVP only. */
 static int qrv_key_ec_state(const qrv_key *k) { return k->ec.state; }
+
+/* A key's table built elsewhere (_ossl.pyx): mark it (state 0 -> 2; 1 when marked), make
+ * the table without the GIL, install it with the GIL held. */
+static int qrv_key_ec_mark(qrv_key *k) {
+    if (k->ec.state != 0 || qrv_ec_tables >= qrv_ec_max_tables) return 0;
+    k->ec.state = 2;
+    return 1;
+}
+static void *qrv_key_ec_make(const qrv_key *k) {
+    return qrv_ec_table_for(k->ec.pub, k->ec.publen);
+}
+static int qrv_key_ec_install(qrv_key *k, void *gq) {
+    if (k->ec.state != 2) { /* freed or changed meanwhile: not ours to set */
+        if (gq != NULL) qrv_ec.EC_GROUP_free(gq);
+        return k->ec.state == 1;
+    }
+    return qrv_ec_key_install(&k->ec, gq);
+}
+/* A key marked but not built (its builder thread is gone, after fork): back to 0. */
+static void qrv_key_ec_unmark(qrv_key *k) {
+    if (k->ec.state == 2) k->ec.state = 0;
+}
 
 /* 1 valid, 0 not valid (any malformed input included). */
 static int qrv_verify(qrv_key *k, const unsigned char *sig, size_t siglen,

@@ -9,10 +9,19 @@ from typing import Any
 
 from keys._x509 import CERT_TYPES
 
-__all__ = ["icao_transliterate", "sample_dcc", "uvci"]
+__all__ = ["DCC_KEYS", "ENTRY_KEYS", "NAME_KEYS", "icao_transliterate", "sample_dcc", "uvci"]
 
 ISSUER_NAME = "Ministry of Health of the Russian Federation"
 MAX_NAME = 80
+
+#: The keys a DCC payload may have at its top level, in `nam`, and in one v/t/r entry
+#: (the fuzzers and property tests edit these).
+DCC_KEYS = ("ver", "nam", "dob", "v", "t", "r", "x")
+NAME_KEYS = ("fn", "fnt", "gn", "gnt")
+ENTRY_KEYS = (
+    "tg", "vp", "mp", "ma", "dn", "sd", "dt", "co", "is", "ci", "tt", "nm", "sc", "tr", "tc",
+    "fr", "df", "du",
+)  # fmt: skip
 
 # ICAO Doc 9303 Part 3, Cyrillic -> Latin (upper case; lower case is folded first).
 _CYRILLIC = {

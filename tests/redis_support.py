@@ -170,6 +170,24 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
 
 
+def sync_cli(url: str, *args: str | Path) -> int:
+    """`qrverify sync --redis URL ARGS...` in this process; its exit status."""
+    from verifier.cli import main
+
+    return main(["sync", "--redis", url, *(str(a) for a in args)])
+
+
+def publish_manifest(client: redis.Redis, manifest: Any) -> None:
+    """Write a manifest and flip `current` to it, as a (misbehaving) writer would, without
+    any of sync's checks."""
+    from verifier.redis.format import Layout
+
+    layout = Layout()
+    client.set(layout.manifest(manifest.version), manifest.to_json())
+    client.set(layout.current, manifest.version)
+    client.publish(layout.channel, manifest.version)
+
+
 def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.01) -> bool:
     """Poll `predicate()` until it is true or `timeout` seconds pass; returns the last value.
     For "eventually" checks with a generous bound, never for timing assertions."""

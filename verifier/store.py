@@ -149,8 +149,12 @@ class Replica:
         if self.records is not None:
             out["records"] = len(self.records)
         if self.drl is not None:
-            out["drl"] = sum(len(entry[2]) for entry in self.drl.values())
+            out["drl"] = self.drl_hashes()
         return out
+
+    def drl_hashes(self) -> int:
+        """How many hashes the EU revocation list holds (all kids; 0 without one)."""
+        return 0 if self.drl is None else sum(len(entry[2]) for entry in self.drl.values())
 
 
 class ReplicaStore:

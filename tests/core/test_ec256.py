@@ -87,6 +87,15 @@ def _x_of(k: int) -> int:
     return ec.derive_private_key(k, ec.SECP256R1()).public_key().public_numbers().x
 
 
+@pytest.fixture(autouse=True)
+def in_the_caller():
+    """Tables are built by the verifying call (the library's default) unless a test says
+    otherwise; a server in this process may have switched to background builds."""
+    previous = _ossl.set_background_tables(False)
+    yield
+    _ossl.set_background_tables(previous)
+
+
 def test_table_is_built_on_first_use_and_counted() -> None:
     key = ec.derive_private_key(0x1234567, ec.SECP256R1())
     before = _ossl.ec_tables()
@@ -102,8 +111,10 @@ def test_table_is_built_on_first_use_and_counted() -> None:
     assert _ossl.ec_tables() == before
 
 
-def test_keys_beyond_the_cap_use_evp_and_still_verify() -> None:
-    key = ec.derive_private_key(0x7654321, ec.SECP256R1())
+@pytest.mark.parametrize("in_background", [False, True])
+def test_keys_beyond_the_cap_use_evp_and_still_verify(in_background: bool) -> None:
+    _ossl.set_background_tables(in_background)
+    key = ec.derive_private_key(0x7654321 + in_background, ec.SECP256R1())
     previous = _ossl.set_ec_max_tables(_ossl.ec_tables())
     try:
         k = _ossl.NativeKey(_spki(key), -7)
@@ -114,6 +125,7 @@ def test_keys_beyond_the_cap_use_evp_and_still_verify() -> None:
     finally:
         _ossl.set_ec_max_tables(previous)
     assert k.verify(-7, sig, b"m") is True
+    assert _ossl.wait_tables()
     assert k.table == 1  # built once there was room
     assert _ossl.EC_MAX_TABLES == previous == 256
 
@@ -277,3 +289,61 @@ def test_native_keys_are_shared_across_trust_generations(monkeypatch: pytest.Mon
     _ossl.native_key(IssuerKey(keys[2].public_key(), b"kid2"))  # evicts keys[1]
     assert _ossl.native_key(IssuerKey(keys[0].public_key(), b"kid0")) is first
     assert _ossl.native_key(IssuerKey(keys[1].public_key(), b"kid1")) is not second
+
+
+@pytest.fixture
+def background():
+    """Tables built on the background thread (as `qrverify serve` does), for one test."""
+    previous = _ossl.set_background_tables(True)
+    yield
+    _ossl.set_background_tables(previous)
+    assert _ossl.wait_tables()
+
+
+def test_background_build_uses_evp_meanwhile_then_the_table(background) -> None:
+    keys = [ec.derive_private_key(0x2468ACE + i, ec.SECP256R1()) for i in range(4)]
+    before = _ossl.ec_tables()
+    natives = [_ossl.NativeKey(_spki(key), -7) for key in keys]
+    for key, k in zip(keys, natives, strict=True):
+        sig = _sign(key, b"m")
+        assert k.verify(-7, sig, b"m") is True  # EVP (state 2) or already the table (1)
+        assert k.verify(-7, sig, b"n") is False
+        assert k.verify(-7, sig[:-1] + bytes([sig[-1] ^ 1]), b"m") is False
+    states = [k.table for k in natives]
+    # each build takes tens of ms on the other thread: these calls did not wait for them
+    assert set(states) <= {1, 2} and 2 in states
+    assert _ossl.wait_tables()
+    assert [k.table for k in natives] == [1, 1, 1, 1]
+    assert _ossl.ec_tables() == before + 4
+    for key, k in zip(keys, natives, strict=True):
+        sig = _sign(key, b"again")
+        assert k.verify(-7, sig, b"again") is True
+        assert k.verify(-7, sig, b"other") is False
+    del natives, k
+    gc.collect()
+    assert _ossl.ec_tables() == before
+
+
+def test_a_forked_child_builds_what_its_parent_had_queued(background) -> None:
+    import os
+
+    key = ec.derive_private_key(0xFEDCBA9, ec.SECP256R1())
+    k = _ossl.NativeKey(_spki(key), -7)
+    sig = _sign(key, b"m")
+    assert k.verify(-7, sig, b"m") is True
+    pid = os.fork()  # the builder thread stays behind in the parent
+    if pid == 0:
+        code = 1
+        try:
+            state = k.table  # 2 in the parent meant queued there: back to 0 here
+            ok = k.verify(-7, sig, b"m") and not k.verify(-7, sig, b"n")
+            code = 0 if state in (0, 1) and ok and _ossl.wait_tables() and k.table == 1 else 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert _ossl.wait_tables() and k.table == 1
+
+
+def test_self_test_builds_its_tables_itself_even_in_background_mode(background) -> None:
+    assert _ossl.self_test() is None

@@ -33,7 +33,7 @@ from keys.cbor import RawCBOR, Tagged, dumps
 from keys.cose import sig_structure, sign1
 from keys.issuer import load_issuer
 from keys.registry import TrustRegistry
-from keys.samples import sample_dcc
+from keys.samples import DCC_KEYS, ENTRY_KEYS, NAME_KEYS, sample_dcc
 from keys.token import cwt_bytes, hc1_from_cose
 from verifier import Reason, Verdict, Verifier
 
@@ -294,28 +294,6 @@ def _json_containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 
 JSONISH = st.recursive(SCALARS, _json_containers, max_leaves=6)
-TOP_KEYS = ["ver", "nam", "dob", "v", "t", "r", "x"]
-NAME_KEYS = ["fn", "fnt", "gn", "gnt"]
-ENTRY_KEYS = [
-    "tg",
-    "vp",
-    "mp",
-    "ma",
-    "dn",
-    "sd",
-    "dt",
-    "co",
-    "is",
-    "ci",
-    "tt",
-    "nm",
-    "sc",
-    "tr",
-    "tc",
-    "fr",
-    "df",
-    "du",
-]
 
 edit = st.tuples(
     st.sampled_from(["top", "nam", "entry"]),
@@ -329,7 +307,7 @@ def edit_dcc(dcc: dict[str, Any], edits: list[tuple[str, int, str, Any]]) -> dic
     group = next(k for k in ("v", "t", "r") if k in dcc)
     for where, n, action, value in edits:
         if where == "top":
-            target, keys = dcc, TOP_KEYS
+            target, keys = dcc, DCC_KEYS
         elif where == "nam" and isinstance(dcc.get("nam"), dict):
             target, keys = dcc["nam"], NAME_KEYS
         elif (

@@ -9,10 +9,9 @@ import secrets
 import time
 
 import pytest
-from redis_support import requires_redis, wait_until
+from redis_support import publish_manifest, requires_redis, sync_cli, wait_until
 
 from keys.registry import TrustRegistry
-from verifier.cli import main
 from verifier.redis.format import Layout, blob_id, read_current, read_manifest
 from verifier.redis.store import RedisStore
 from verifier.redis.sync import Guard, SyncError, sync_state
@@ -22,18 +21,13 @@ pytestmark = [pytest.mark.redis, requires_redis]
 L = Layout()
 
 
-def cli(*args: str) -> int:
-    return main(["sync", *args])
-
-
 @pytest.fixture
 def running(redis_server, trust_file, tmp_path, hashes, write_revocations):
     """Redis with trust + 100 revocations, and a following store."""
     revoked = hashes(100)
     write_revocations(tmp_path / "all.json", revoked)
     assert (
-        cli(
-            "--redis",
+        sync_cli(
             redis_server.url,
             "--trust",
             str(trust_file),
@@ -57,17 +51,16 @@ def test_flushall_then_incremental_sync_is_refused(
     today = hashes(1)
     write_revocations(tmp_path / "today.json", today)
     capsys.readouterr()
-    assert cli("--redis", redis_server.url, "--revocations", str(tmp_path / "today.json")) == 1
+    assert sync_cli(redis_server.url, "--revocations", str(tmp_path / "today.json")) == 1
     err = capsys.readouterr().err
     assert "holds no qrverify data" in err and "--bootstrap" in err
     assert redis_server.client().dbsize() == 0, "nothing written"
     # trust alone is not a complete state either
-    assert cli("--redis", redis_server.url, "--trust", str(trust_file)) == 1
+    assert sync_cli(redis_server.url, "--trust", str(trust_file)) == 1
     assert redis_server.client().dbsize() == 0
     # --bootstrap with revocations only would publish a version without keys: refused
     assert (
-        cli(
-            "--redis",
+        sync_cli(
             redis_server.url,
             "--revocations",
             str(tmp_path / "today.json"),
@@ -84,8 +77,7 @@ def test_flushall_then_incremental_sync_is_refused(
     # the complete state brings Redis back; the verifier follows it
     write_revocations(tmp_path / "full.json", [*revoked, *today])
     assert (
-        cli(
-            "--redis",
+        sync_cli(
             redis_server.url,
             "--trust",
             str(trust_file),
@@ -112,13 +104,6 @@ def test_bootstrap_flag_allows_a_partial_first_version(redis_server, trust_file)
     assert r.changed and r.keys == 1 and r.revoked == 0
 
 
-def _publish(client, manifest) -> None:
-    """Write a manifest and flip `current` to it, as a (misbehaving) writer would."""
-    client.set(L.manifest(manifest.version), manifest.to_json())
-    client.set(L.current, manifest.version)
-    client.publish(L.channel, manifest.version)
-
-
 def test_verifier_refuses_lower_seq_no_keys_and_big_drops(
     redis_server, running, tmp_path, hashes, write_revocations
 ):
@@ -134,7 +119,7 @@ def test_verifier_refuses_lower_seq_no_keys_and_big_drops(
     older = dataclasses.replace(
         good, version=f"{good.seq - 5}-{secrets.token_hex(8)}", seq=good.seq - 5
     )
-    _publish(client, older)
+    publish_manifest(client, older)
     assert wait_until(lambda: refused_version() == older.version, timeout=5)
     assert "sequence number" in store.status()["refused"]["reason"]
     assert store.replica.version == good.version and store.status()["ready"]
@@ -149,7 +134,7 @@ def test_verifier_refuses_lower_seq_no_keys_and_big_drops(
         trust_blob=blob_id(empty),
         trust_keys=0,
     )
-    _publish(client, keyless)
+    publish_manifest(client, keyless)
     assert wait_until(lambda: refused_version() == keyless.version, timeout=5)
     assert "no issuer keys" in store.status()["refused"]["reason"]
     assert len(store.trust) == 1

@@ -10,7 +10,7 @@ import sys
 
 import orjson
 import pytest
-from redis_support import free_port, requires_redis, wait_until
+from redis_support import free_port, requires_redis, sync_cli, wait_until
 
 from keys.registry import TrustRegistry
 from verifier.cli import main
@@ -33,8 +33,7 @@ def test_cli_sync_prints_counts_only(
     revoked = hashes(50)
     write_revocations(tmp_path / "r.json", revoked, hashes(4))
     assert (
-        cli(
-            "--redis",
+        sync_cli(
             redis_server.url,
             "--trust",
             str(trust_file),
@@ -51,8 +50,7 @@ def test_cli_sync_prints_counts_only(
     client = redis_server.client()
     version = read_current(client, L)
     assert (
-        cli(
-            "--redis",
+        sync_cli(
             redis_server.url,
             "--trust",
             str(trust_file),
@@ -76,9 +74,7 @@ def test_cli_sync_prints_counts_only(
 def test_malformed_revocations_write_nothing(redis_server, trust_file, tmp_path, content, capsys):
     bad = tmp_path / "bad.json"
     bad.write_bytes(content)
-    assert (
-        cli("--redis", redis_server.url, "--trust", str(trust_file), "--revocations", str(bad)) == 2
-    )
+    assert sync_cli(redis_server.url, "--trust", str(trust_file), "--revocations", str(bad)) == 2
     assert "nothing written" in capsys.readouterr().err
     assert redis_server.client().dbsize() == 0
 
@@ -86,20 +82,20 @@ def test_malformed_revocations_write_nothing(redis_server, trust_file, tmp_path,
 def test_malformed_trust_writes_nothing(redis_server, tmp_path, capsys):
     bad = tmp_path / "trust.json"
     bad.write_text('{"keys": [{"certificate": "AAAA"}]}')
-    assert cli("--redis", redis_server.url, "--trust", str(bad)) == 2
+    assert sync_cli(redis_server.url, "--trust", str(bad)) == 2
     assert "nothing written" in capsys.readouterr().err
     assert redis_server.client().dbsize() == 0
 
 
 def test_usage_errors(redis_server, capsys):
-    assert cli("--redis", redis_server.url) == 2
+    assert sync_cli(redis_server.url) == 2
     assert "nothing to sync" in capsys.readouterr().err
     assert cli("--trust", "x.json") == 2  # --redis is required
 
 
 def test_redis_unreachable_exits_2(trust_file, capsys):
     url = f"redis://:pw123@127.0.0.1:{free_port()}/0"
-    assert cli("--redis", url, "--trust", str(trust_file)) == 2  # one-line Redis error
+    assert sync_cli(url, "--trust", str(trust_file)) == 2  # one-line Redis error
     err = capsys.readouterr().err
     assert "cannot reach Redis" in err and "pw123" not in err
 
@@ -151,8 +147,7 @@ def test_sigkill_mid_sync_then_rerun(redis_server, trust_file, tmp_path, hashes,
     old = hashes(100)
     write_revocations(tmp_path / "r.json", old)
     assert (
-        cli(
-            "--redis",
+        sync_cli(
             redis_server.url,
             "--trust",
             str(trust_file),
@@ -262,8 +257,7 @@ def test_removals_as_a_list_and_json_lines(
     keep, drop = hashes(40_000), hashes(3)
     write_revocations(tmp_path / "all.json", [*keep, *drop])
     assert (
-        cli(
-            "--redis",
+        sync_cli(
             redis_server.url,
             "--trust",
             str(trust_file),
@@ -276,7 +270,7 @@ def test_removals_as_a_list_and_json_lines(
     lines = b"".join(orjson.dumps({"removed": base64.b64encode(h).decode()}) + b"\n" for h in drop)
     (tmp_path / "gone.jsonl.gz").write_bytes(gzip.compress(lines))
     capsys.readouterr()
-    assert cli("--redis", redis_server.url, "--remove", str(tmp_path / "gone.jsonl.gz")) == 0
+    assert sync_cli(redis_server.url, "--remove", str(tmp_path / "gone.jsonl.gz")) == 0
     assert "revoked 40000 (+0 -3)" in capsys.readouterr().out
     manifest = read_manifest(client, L, read_current(client, L))
     assert manifest.revoked.count == 40_000
@@ -293,10 +287,7 @@ def test_removals_as_a_list_and_json_lines(
     )
     body += orjson.dumps({"removed": base64.b64encode(keep[0]).decode()}) + b"\n"
     (tmp_path / "today.jsonl").write_bytes(body)
-    assert cli("--redis", redis_server.url, "--revocations", str(tmp_path / "today.jsonl")) == 0
+    assert sync_cli(redis_server.url, "--revocations", str(tmp_path / "today.jsonl")) == 0
     assert "revoked 40001 (+2 -1)" in capsys.readouterr().out
     # --remove with --replace but no new list is a usage error
-    assert (
-        cli("--redis", redis_server.url, "--remove", str(tmp_path / "gone.jsonl.gz"), "--replace")
-        == 2
-    )
+    assert sync_cli(redis_server.url, "--remove", str(tmp_path / "gone.jsonl.gz"), "--replace") == 2

@@ -6,6 +6,7 @@ for the kid and hash types the list declares, and only until the entry expires."
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 from engine_support import AT, DAY, DE, ES, NOW, key_of, token
-from redis_support import requires_redis, wait_until
+from redis_support import publish_manifest, requires_redis, sync_cli, wait_until
 
 from keys.registry import TrustRegistry
 from keys.samples import sample_dcc
@@ -48,10 +49,6 @@ def write_drl(path: Path, *batches: dict[str, Any]) -> Path:
     return path
 
 
-def sync(url: str, *args: str | Path) -> int:
-    return main(["sync", "--redis", url, *(str(a) for a in args)])
-
-
 @pytest.fixture(scope="module")
 def tok() -> tuple[str, str]:
     """A token signed by ES (issued in RU) and its certificate id."""
@@ -66,7 +63,7 @@ def base(redis_server, tmp_path) -> dict[str, Path]:
     trust.write_bytes(TrustRegistry([key_of(ES), key_of(DE)]).to_json())
     rev = tmp_path / "rev.json"
     rev.write_text('{"revoked": []}')
-    assert sync(redis_server.url, "--trust", trust, "--revocations", rev) == 0
+    assert sync_cli(redis_server.url, "--trust", trust, "--revocations", rev) == 0
     return {"trust": trust, "rev": rev}
 
 
@@ -86,7 +83,7 @@ def test_drl_revoked_token_is_refused_from_redis(
         batch(DE.kid, "UCI,COUNTRYCODEUCI,SIGNATURE", [h16("RU" + ci)]),  # another kid
     )
     capsys.readouterr()
-    assert sync(redis_server.url, "--drl", drl) == 0
+    assert sync_cli(redis_server.url, "--drl", drl) == 0
     assert "drl 2 (2 kids)" in capsys.readouterr().out
     m = manifest(redis_server)
     assert m.drl is not None and m.drl.count == 2 and len(m.drl.kids) == 2
@@ -111,7 +108,7 @@ def test_kid_scope_and_declared_types_hold_through_redis(redis_server, base, tmp
         batch(DE.kid, "UCI", [h16(ci)]),  # the hash, but under another kid
         batch(ES.kid, "SIGNATURE", [h16(ci), h16("RU" + ci)]),  # UCI types not declared
     )
-    assert sync(redis_server.url, "--drl", drl) == 0
+    assert sync_cli(redis_server.url, "--drl", drl) == 0
     v = Verifier(store(follow=False), "none")
     assert v.verify(t, at=AT).valid
 
@@ -119,7 +116,7 @@ def test_kid_scope_and_declared_types_hold_through_redis(redis_server, base, tmp
 def test_cli_verify_against_redis_refuses(redis_server, base, tmp_path, tok, capsys):
     t, ci = tok
     drl = write_drl(tmp_path / "drl.json", batch(ES.kid, "COUNTRYCODEUCI", [h16("RU" + ci)]))
-    assert sync(redis_server.url, "--drl", drl) == 0
+    assert sync_cli(redis_server.url, "--drl", drl) == 0
     capsys.readouterr()
     code = main(
         ["verify", "--redis", redis_server.url, "--rules", "none", "--at", AT.isoformat(), t]
@@ -138,25 +135,25 @@ def test_follower_takes_drl_changes_and_keeps_them_across_set_versions(
     assert v.verify(t, at=AT).valid
     before = s.replica.version
     drl = write_drl(tmp_path / "drl.json", batch(ES.kid, "UCI", [h16(ci)]))
-    assert sync(redis_server.url, "--drl", drl) == 0
+    assert sync_cli(redis_server.url, "--drl", drl) == 0
     assert wait_until(lambda: s.replica.version != before, timeout=20)
     assert v.verify(t, at=AT).reason is Reason.REVOKED
     # idempotent: the same file again publishes nothing
     capsys.readouterr()
-    assert sync(redis_server.url, "--drl", drl) == 0
+    assert sync_cli(redis_server.url, "--drl", drl) == 0
     assert "already up to date" in capsys.readouterr().out
     # a revocations-only version (followed by delta) keeps the DRL
     before = s.replica.version
     rev = tmp_path / "more.json"
     rev.write_text(json.dumps({"revoked": [{"type": "UCI", "hash": b64(b"\x01" * 16)}]}))
-    assert sync(redis_server.url, "--revocations", rev) == 0
+    assert sync_cli(redis_server.url, "--revocations", rev) == 0
     assert wait_until(lambda: s.replica.version != before, timeout=20)
     assert s.full_loads == 0  # the sets followed the delta
     assert v.verify(t, at=AT).reason is Reason.REVOKED
     # the kid's list replaced by one without the hash: valid again
     before = s.replica.version
     other = write_drl(tmp_path / "drl2.json", batch(ES.kid, "UCI", [h16("x")]))
-    assert sync(redis_server.url, "--drl", other) == 0
+    assert sync_cli(redis_server.url, "--drl", other) == 0
     assert wait_until(lambda: s.replica.version != before, timeout=20)
     assert v.verify(t, at=AT).valid
 
@@ -165,18 +162,65 @@ def test_kids_merge_and_replace(redis_server, base, tmp_path, tok, store):
     t, ci = tok
     es = write_drl(tmp_path / "es.json", batch(ES.kid, "UCI", [h16(ci)]))
     de = write_drl(tmp_path / "de.json", batch(DE.kid, "UCI", [h16("y"), h16("z")]))
-    assert sync(redis_server.url, "--drl", es) == 0
-    assert sync(redis_server.url, "--drl", de) == 0  # another kid: added, ES kept
+    assert sync_cli(redis_server.url, "--drl", es) == 0
+    assert sync_cli(redis_server.url, "--drl", de) == 0  # another kid: added, ES kept
     m = manifest(redis_server)
     assert m.drl is not None and m.drl.count == 3
     first = store(follow=False)
     assert Verifier(first, "none").verify(t, at=AT).reason is Reason.REVOKED
     first.close()  # (the next store becomes the machine's builder)
-    assert sync(redis_server.url, "--drl", de, "--replace") == 0  # the whole list: ES gone
+    assert sync_cli(redis_server.url, "--drl", de, "--replace") == 0  # the whole list: ES gone
     m = manifest(redis_server)
     assert m.drl is not None and [k.kid for k in m.drl.kids] == [DE.kid]
     assert m.trust_keys == 2  # parts not given are kept
     assert Verifier(store(follow=False), "none").verify(t, at=AT).valid
+
+
+def test_a_large_drl_drop_needs_confirmation(redis_server, base, tmp_path, tok, store, capsys):
+    t, ci = tok
+    many = [h16(ci), *(h16(f"other {i}") for i in range(9))]
+    assert (
+        sync_cli(
+            redis_server.url, "--drl", write_drl(tmp_path / "a.json", batch(ES.kid, "UCI", many))
+        )
+        == 0
+    )
+    first = store(follow=False)
+    assert Verifier(first, "none").verify(t, at=AT).reason is Reason.REVOKED
+    first.close()  # the machine's file now holds the 10 hashes
+    client = redis_server.client()
+    good = manifest(redis_server)
+    # ES's list replaced by one hash: 10 -> 1, more than half: refused, nothing published
+    few = write_drl(tmp_path / "few.json", batch(ES.kid, "UCI", [h16("x")]))
+    capsys.readouterr()
+    assert sync_cli(redis_server.url, "--drl", few) == 1
+    err = capsys.readouterr().err
+    assert "EU revocation list would shrink from 10 to 1" in err and "--allow-drop" in err
+    assert read_current(client, L) == good.version
+    assert sync_cli(redis_server.url, "--drl", few, "--allow-drop") == 0
+    dropped = manifest(redis_server)
+    assert dropped.drop_confirmed and dropped.drl is not None and dropped.drl.count == 1
+    # a writer that skips the check: verifiers refuse its version and keep the list
+    sneaky = dataclasses.replace(
+        dropped,
+        version=f"{dropped.seq + 1}-0123456789abcdef",
+        seq=dropped.seq + 1,
+        drop_confirmed=False,
+    )
+    publish_manifest(client, sneaky)
+    s = store()
+    v = Verifier(s, "none")
+    assert wait_until(
+        lambda: (s.status()["refused"] or {}).get("version") == sneaky.version, timeout=20
+    )
+    assert "EU revocation list hashes from 10 to 1" in s.status()["refused"]["reason"]
+    assert s.replica.version == good.version and s.status()["counts"]["drl"] == 10
+    assert v.verify(t, at=AT).reason is Reason.REVOKED
+    # the confirmed drop is taken
+    publish_manifest(client, dropped)
+    assert wait_until(lambda: s.replica.version == dropped.version, timeout=20)
+    assert s.status()["counts"]["drl"] == 1 and s.status()["refused"] is None
+    assert v.verify(t, at=AT).valid
 
 
 @pytest.mark.parametrize(
@@ -198,7 +242,7 @@ def test_malformed_drl_writes_nothing(redis_server, base, tmp_path, capsys, cont
     bad = tmp_path / "bad.json"
     bad.write_text(content)
     capsys.readouterr()
-    assert sync(redis_server.url, "--drl", bad) == 2
+    assert sync_cli(redis_server.url, "--drl", bad) == 2
     err = capsys.readouterr().err
     assert message in err and "nothing written" in err and len(err.strip().splitlines()) == 1
     assert sorted(client.keys("*")) == keys and read_current(client, L) == version

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 from engine_support import AT, DE, ES, NOW, key_of, token
-from redis_support import requires_redis, wait_until
+from redis_support import requires_redis, sync_cli, wait_until
 
 from keys.registry import TrustRegistry
 from keys.samples import sample_dcc
@@ -24,10 +24,6 @@ pytestmark = [pytest.mark.redis, requires_redis]
 L = Layout()
 MP_FILE = "vaccine-medicinal-product.json"
 NEW_MP = "EU/1/99/9999"
-
-
-def sync(url: str, *args: str | Path) -> int:
-    return main(["sync", "--redis", url, *(str(a) for a in args)])
 
 
 def vaccine_token(mp: str) -> str:
@@ -54,7 +50,7 @@ def base(redis_server, tmp_path) -> None:
     trust.write_bytes(TrustRegistry([key_of(ES), key_of(DE)]).to_json())
     rev = tmp_path / "rev.json"
     rev.write_text('{"revoked": []}')
-    assert sync(redis_server.url, "--trust", trust, "--revocations", rev) == 0
+    assert sync_cli(redis_server.url, "--trust", trust, "--revocations", rev) == 0
 
 
 def test_added_code_accepted_removed_code_refused(redis_server, base, tmp_path, store, capsys):
@@ -69,7 +65,7 @@ def test_added_code_accepted_removed_code_refused(redis_server, base, tmp_path, 
     before = s.replica.version
     capsys.readouterr()
     added = valueset_dir(tmp_path / "vs1", add=(NEW_MP,), remove=("Sputnik-V",))
-    assert sync(redis_server.url, "--valuesets", added) == 0
+    assert sync_cli(redis_server.url, "--valuesets", added) == 0
     assert ", value sets " in capsys.readouterr().out
     assert wait_until(lambda: s.replica.version != before, timeout=20)
     assert s.replica.valuesets is not None
@@ -79,13 +75,13 @@ def test_added_code_accepted_removed_code_refused(redis_server, base, tmp_path, 
     # idempotent: the same directory (in another order, another place) publishes nothing
     again = valueset_dir(tmp_path / "vs2", add=(NEW_MP,), remove=("Sputnik-V",))
     capsys.readouterr()
-    assert sync(redis_server.url, "--valuesets", again) == 0
+    assert sync_cli(redis_server.url, "--valuesets", again) == 0
     assert "already up to date" in capsys.readouterr().out
     # a set-only version (delta) keeps the value sets, and the verifier its cache
     before = s.replica.version
     rev = tmp_path / "more.json"
     rev.write_text('{"revoked": [{"type": "UCI", "hash": "AQEBAQEBAQEBAQEBAQEBAQ=="}]}')
-    assert sync(redis_server.url, "--revocations", rev) == 0
+    assert sync_cli(redis_server.url, "--revocations", rev) == 0
     assert wait_until(lambda: s.replica.version != before, timeout=20)
     assert v.verify(new, at=AT).valid
     hits = v.hits
@@ -94,7 +90,7 @@ def test_added_code_accepted_removed_code_refused(redis_server, base, tmp_path, 
 
 def test_local_valuesets_win_over_redis(redis_server, base, tmp_path, store):
     added = valueset_dir(tmp_path / "vs", add=(NEW_MP,))
-    assert sync(redis_server.url, "--valuesets", added) == 0
+    assert sync_cli(redis_server.url, "--valuesets", added) == 0
     s = store(follow=False)
     assert Verifier(s, "none").verify(vaccine_token(NEW_MP), at=AT).valid
     pinned = Verifier(s, "none", valuesets=PACKAGED_DIR)
@@ -103,7 +99,7 @@ def test_local_valuesets_win_over_redis(redis_server, base, tmp_path, store):
 
 def test_cli_verify_follows_redis_valuesets(redis_server, base, tmp_path, capsys):
     added = valueset_dir(tmp_path / "vs", add=(NEW_MP,))
-    assert sync(redis_server.url, "--valuesets", added) == 0
+    assert sync_cli(redis_server.url, "--valuesets", added) == 0
     m = read_manifest(redis_server.client(), L, read_current(redis_server.client(), L))
     assert m.valuesets is not None
     assert orjson.loads(redis_server.client().get(L.manifest(m.version)))["format"] == 2
@@ -141,12 +137,12 @@ def test_malformed_directory_writes_nothing(redis_server, base, tmp_path, capsys
     keys = sorted(client.keys("*"))
     version = read_current(client, L)
     capsys.readouterr()
-    assert sync(redis_server.url, "--valuesets", bad) == 2
+    assert sync_cli(redis_server.url, "--valuesets", bad) == 2
     err = capsys.readouterr().err
     assert name in err and "nothing written" in err and len(err.strip().splitlines()) == 1
     assert sorted(client.keys("*")) == keys and read_current(client, L) == version
 
 
 def test_missing_directory_is_a_usage_error(redis_server, base, tmp_path, capsys):
-    assert sync(redis_server.url, "--valuesets", tmp_path / "nowhere") == 2
+    assert sync_cli(redis_server.url, "--valuesets", tmp_path / "nowhere") == 2
     assert "value-set directory not found" in capsys.readouterr().err

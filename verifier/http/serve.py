@@ -102,11 +102,20 @@ def _access_sink(cfg: ServeConfig) -> Any:
     return AccessLog(sys.stderr.buffer)
 
 
+def _tables_off_the_request_path() -> None:
+    """A server's ES256 key tables (26 ms each) are built on a background thread, so no
+    request waits for one (fastpath._ossl.set_background_tables)."""
+    from fastpath import _ossl
+
+    _ossl.set_background_tables(True)
+
+
 def worker_app() -> Any:
     """uvicorn app factory for worker processes (`--workers N`)."""
     raw = os.environ.get(WORKER_ENV)
     if not raw:
         raise RuntimeError(f"{WORKER_ENV} is not set: start workers through `qrverify serve`")
+    _tables_off_the_request_path()
     return build_app(ServeConfig.from_json_dict(json.loads(raw)))
 
 
@@ -150,6 +159,7 @@ class _GracefulServer(uvicorn.Server):
 def serve(cfg: ServeConfig, app: Any, verifier: Any) -> int:
     """Run the server until it is stopped; the exit status of `qrverify serve`."""
     if cfg.workers == 1:
+        _tables_off_the_request_path()
         server = _GracefulServer(_uvicorn_config(cfg, app))
         server.run()
         return EXIT_OK if server.started else EXIT_RUNTIME

@@ -12,7 +12,8 @@ the lock over. A restarted worker maps the current file without needing Redis.
 
 The guard: a version with no issuer keys (unless `trust_override` supplies them), with a
 lower sequence number than the mapped one, or whose revoked set shrinks by more than
-`max_drop` of the mapped one (unless its manifest records an operator-confirmed drop) is
+`max_drop` of the mapped one (unless its manifest records an operator-confirmed drop),
+or whose EU revocation list (DRL) shrinks by more than that share (same confirmation) is
 refused: the last good version stays in service and `status()["refused"]` says why.
 
 Readiness: a process is ready while its snapshot was confirmed against Redis within
@@ -360,6 +361,7 @@ class RedisStore(ReplicaStore):
                     len(snap.replica.revoked),
                     True,
                     current.replica,
+                    snap.replica.drl_hashes(),
                 )
             except _Refused as exc:
                 self._refuse(snap.replica.version, str(exc))
@@ -380,7 +382,13 @@ class RedisStore(ReplicaStore):
     # -- the guard -----------------------------------------------------------------------------
 
     def _guard(
-        self, seq: int, keys: int, revoked: int, drop_confirmed: bool, current: Replica | None
+        self,
+        seq: int,
+        keys: int,
+        revoked: int,
+        drop_confirmed: bool,
+        current: Replica | None,
+        drl: int = 0,
     ) -> None:
         if keys == 0 and self._trust_override is None:
             raise _Refused("it has no issuer keys")
@@ -395,6 +403,13 @@ class RedisStore(ReplicaStore):
         if revoked < floor and not drop_confirmed:
             raise _Refused(
                 f"it drops revocations from {len(current.revoked)} to {revoked} "
+                f"(more than {self._max_drop:.0%}; `sync --allow-drop` confirms "
+                "a deliberate drop)"
+            )
+        held = current.drl_hashes()
+        if drl < held * (1.0 - self._max_drop) and not drop_confirmed:
+            raise _Refused(
+                f"it drops EU revocation list hashes from {held} to {drl} "
                 f"(more than {self._max_drop:.0%}; `sync --allow-drop` confirms "
                 "a deliberate drop)"
             )
@@ -490,6 +505,7 @@ class RedisStore(ReplicaStore):
                 manifest.revoked.count,
                 manifest.drop_confirmed,
                 current,
+                0 if manifest.drl is None else manifest.drl.count,
             )
         except _Refused as exc:
             self._refuse(vid, str(exc))

@@ -978,6 +978,14 @@ def _plan_and_publish(
             f"{rev_info.count} (more than {guard.max_drop:.0%}); verifiers refuse such a "
             "version unless the drop is confirmed with --allow-drop"
         )
+    held = 0 if old_drl is None else old_drl.count
+    kept = 0 if drl_info is None else drl_info.count
+    if kept < held * (1.0 - guard.max_drop) and not guard.allow_drop:
+        raise SyncError(
+            f"the EU revocation list would shrink from {held} to {kept} hashes (more than "
+            f"{guard.max_drop:.0%}); verifiers refuse such a version unless the drop is "
+            "confirmed with --allow-drop"
+        )
 
     seq = max((base.seq + 1) if base is not None else 1, int(time.time() * 1000))
     vid = f"{seq}-{secrets.token_hex(8)}"
