@@ -152,6 +152,11 @@ def snapshot_sections(path: str) -> dict[str, Any]:
     return dict(read_header(path)["sections"])
 
 
+def record_files(snap: str) -> dict[str, int]:
+    """The records files beside the snapshot: name -> inode."""
+    return {p.name: p.stat().st_ino for p in Path(snap).parent.glob(Path(snap).name + ".rec-*")}
+
+
 def bench_records(client: Any, workers: list[Worker], snap: str, n: int, changes: int) -> None:
     from bench_records import records
 
@@ -191,6 +196,7 @@ def bench_records(client: Any, workers: list[Worker], snap: str, n: int, changes
     for i in range(changes):
         status = "revoked" if i % 2 == 0 else "valid"
         changed = (*base[:3], status == "revoked", *base[4:])
+        files = record_files(snap)
         for w in workers:
             w.send(f"record {ident} {status}")
         start = time.perf_counter()
@@ -199,7 +205,13 @@ def bench_records(client: Any, workers: list[Worker], snap: str, n: int, changes
         took = time.perf_counter() - start
         seen = [w.read()["seen"] for w in workers]
         delays.append(max(seen) - ended)
-        print(f"  record change {i + 1}: sync {took:.1f} s, live after {delays[-1] * 1e3:.0f} ms")
+        how = "records file kept" if record_files(snap) == files else "records file rewritten"
+        if "overlay" in snapshot_sections(snap):
+            how += ", overlay"
+        print(
+            f"  record change {i + 1}: sync {took:.1f} s, live after "
+            f"{delays[-1] * 1e3:.0f} ms ({how})"
+        )
     if delays:
         print(delay_row("one changed record", delays))
 

@@ -5,7 +5,10 @@
 # rt_find scans the whole bucket of the key (the same work whether or not the key is
 # there) and fills `out` from the matching record, or from a fixed dummy record with a
 # ck when there is none (so a caller can do the same constant-time ck compare on both
-# paths). It creates no Python objects and never raises; call it with the GIL held.
+# paths). A layered table (a base with an overlay of changed records) is looked up in
+# both, always, and the answer selected without a branch on the data; a tombstone in
+# the overlay reads as a miss. It creates no Python objects and never raises; call it
+# with the GIL held.
 
 from libc.stdint cimport int64_t, uint32_t
 
@@ -22,19 +25,31 @@ cdef struct rec_view:
     size_t strings_len            # bytes available from `strings` to the data end
 
 
+cdef struct rt_tab:  # one table's sections (count 0: an empty table)
+    const unsigned char* dir
+    const unsigned char* index
+    const unsigned char* data
+    size_t data_len
+    size_t count
+    unsigned int bits
+    uint32_t scan
+
+
 cdef class RecordTable:
     cdef object _owner
     cdef Py_buffer _view
     cdef bint _held
     cdef const unsigned char* _base
     cdef size_t _len
-    cdef size_t _count
-    cdef unsigned int _bits
-    cdef uint32_t _scan
-    cdef const unsigned char* _dir
-    cdef const unsigned char* _index
-    cdef const unsigned char* _data
-    cdef size_t _data_len
+    cdef rt_tab _t            # this buffer's table
+    cdef bint _layered        # an overlay is looked up first
+    cdef rt_tab _o            # the overlay's table (when _layered)
+    cdef RecordTable _over    # keeps the overlay's buffer alive
+    cdef size_t _size         # records in the merged view: len()
+
+    cdef size_t _merged_count(self) noexcept nogil
+    cdef const unsigned char* _select(self, const unsigned char* key, int* found,
+                                      const unsigned char** end) noexcept
 
 
 cdef void rt_find(RecordTable t, const unsigned char* key, rec_view* out) noexcept

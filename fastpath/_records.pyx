@@ -23,11 +23,23 @@ from its bucket's start, and reads one record (the match, or the window's first 
 miss): the same work for a present and an absent key, a few adjacent cache lines.
 
 Size: about 20 (index) + 0.5 (dir) + ~60-70 (record) bytes per record with masked names.
+
+Overlay (a machine keeps a large base table and layers the few records changed since
+over it, so a changed record does not rewrite the base): `RecordTable(base, overlay=t,
+count=n)` looks a key up in the base AND in the overlay `t` (a table of the same format),
+always both, and takes the overlay's record, selected by a mask, when the overlay's index
+holds the key. A removal is a tombstone in the overlay: a record whose flags have bit 4
+(TOMBSTONE, 0x10) set, with a dummy ck and empty fields (32 bytes; `from_packed`'s
+`tombstones`), which reads as a miss; the same bit in a base record reads as a miss too.
+`len()` is the merged view's count (`count`, or computed from the overlay's keys when
+not given); `records()` and `packed()` give the base's records the overlay does not
+hold, then the overlay's records (tombstones left out). A plain table's `packed()` gives
+its own entries, tombstones included, so an overlay can be read back and extended.
 """
 
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t, uintptr_t
 from libc.stdlib cimport free, malloc, qsort, realloc
 from libc.string cimport memcmp, memcpy, memset
 
@@ -78,11 +90,14 @@ cdef enum:
     MAX_STR = 255
     MAX_BITS = 28
     STAR_ESC = 0xFF
+    TOMB = 0x10
+    TOMB_SIZE = 32
 
 cdef bytes _MAGIC = b"QRVREC2\x00"
 MAGIC = _MAGIC
 TYPE_NAMES = ("vaccination", "recovery", "test", "temporary")
 MAX_TIME = 0xFFFFFFFF
+TOMBSTONE = TOMB  # the flag of an overlay's tombstone record (first byte of a packed record)
 
 # A record used on a miss, so that a miss does the same reads and the same ck compare as
 # a hit. Flags: vaccination, has ck; the ck is not all zero and never compared equal on
@@ -151,46 +166,74 @@ def record_key(str ident):
     return PyBytes_FromStringAndSize(<char*>key, 16)
 
 
-cdef void rt_find(RecordTable t, const unsigned char* key, rec_view* out) noexcept:
+cdef inline const unsigned char* _tab_find(const rt_tab* t, const unsigned char* key,
+                                           int* found_out,
+                                           const unsigned char** end_out) noexcept nogil:
+    """One table's lookup: the record of `key` and *found_out 1 when the index holds the
+    key (a tombstone included); on a miss the window's first record (a decoy, so that
+    both paths read the same kinds of memory), or DUMMY for an empty or damaged table.
+    *end_out is the end of the data region the record lies in."""
     cdef uint64_t b
     cdef uint32_t start, end, j, unit = 0, decoy, mask
     cdef int found = 0, eq
     cdef const unsigned char* e
     cdef const unsigned char* rec = DUMMY
     cdef size_t off, need
-    cdef int flags
-    if t is not None and t._count:
-        b = qrr_mix(key) >> (64 - t._bits)
-        start = qrr_le32(t._dir + 4 * b)
+    end_out[0] = DUMMY + 64
+    if t.count:
+        b = qrr_mix(key) >> (64 - t.bits)
+        start = qrr_le32(t.dir + 4 * b)
         # A fixed window of `scan` entries (clamped into the index), whatever matches:
         # keys are unique, so a match anywhere in it is the key's entry.
-        if <size_t>start + t._scan > t._count:
-            start = <uint32_t>(t._count - t._scan) if t._count > t._scan else 0
-        end = start + t._scan
-        if end > t._count:
-            end = <uint32_t>t._count
+        if <size_t>start + t.scan > t.count:
+            start = <uint32_t>(t.count - t.scan) if t.count > t.scan else 0
+        end = start + t.scan
+        if end > t.count:
+            end = <uint32_t>t.count
         j = start
         while j < end:
-            e = t._index + <size_t>j * ENTRY
+            e = t.index + <size_t>j * ENTRY
             eq = qrr_eq16(e, key)
             found |= eq
             unit |= <uint32_t>(-eq) & qrr_le32(e + KEY)
             j += 1
-        # A miss reads a real record too (the window's first), so that both paths touch
-        # the same kinds of memory before the caller's ck compare.
-        decoy = qrr_le32(t._index + <size_t>start * ENTRY + KEY)
+        decoy = qrr_le32(t.index + <size_t>start * ENTRY + KEY)
         mask = <uint32_t>(-found)
         unit = (unit & mask) | (decoy & ~mask)
         off = <size_t>unit * 4
-        if off + 9 <= t._data_len:
-            rec = t._data + off
+        if off + 9 <= t.data_len:
+            rec = t.data + off
             need = off + 9 + (16 if rec[0] & 8 else 0) + 4
-            if need > t._data_len:  # damaged table: fail closed as a miss
+            if need > t.data_len:  # damaged table: fail closed as a miss
                 rec = DUMMY
                 found = 0
+            else:
+                end_out[0] = t.data + t.data_len
         else:
             found = 0
+    found_out[0] = found
+    return rec
+
+
+cdef void rt_find(RecordTable t, const unsigned char* key, rec_view* out) noexcept:
+    cdef int found = 0, fo = 0, flags
+    cdef const unsigned char* rec = DUMMY
+    cdef const unsigned char* end = DUMMY + 64
+    cdef const unsigned char* orec
+    cdef const unsigned char* oend
+    cdef uintptr_t m
+    if t is not None:
+        rec = _tab_find(&t._t, key, &found, &end)
+        if t._layered:
+            # Both lookups, always; the overlay's record wins when its index holds the
+            # key, selected by a mask (no branch on the data).
+            orec = _tab_find(&t._o, key, &fo, &oend)
+            m = (<uintptr_t>0) - <uintptr_t>fo
+            rec = <const unsigned char*>((<uintptr_t>orec & m) | (<uintptr_t>rec & ~m))
+            end = <const unsigned char*>((<uintptr_t>oend & m) | (<uintptr_t>end & ~m))
+            found |= fo
     flags = rec[0]
+    found &= 1 ^ ((flags >> 4) & 1)  # a tombstone reads as a miss
     out.found = found
     out.type_index = flags & 3
     out.revoked = (flags >> 2) & 1
@@ -203,7 +246,23 @@ cdef void rt_find(RecordTable t, const unsigned char* key, rec_view* out) noexce
         out.strings = DUMMY + 25
         out.strings_len = 64 - 25
     else:
-        out.strings_len = t._data_len - <size_t>(out.strings - t._data)
+        out.strings_len = <size_t>(end - out.strings)
+
+
+cdef size_t _rec_size(const unsigned char* p, size_t avail) noexcept nogil:
+    """The size of the packed record at `p` (4-byte aligned) from its own fields, or 0
+    when it does not fit in `avail` bytes."""
+    cdef size_t pos
+    cdef int i
+    if avail < 9:
+        return 0
+    pos = 9 + (16 if p[0] & 8 else 0) + 4
+    for i in range(3):
+        if pos >= avail:
+            return 0
+        pos += 1 + p[pos]
+    pos = (pos + 3) & ~(<size_t>3)
+    return pos if pos <= avail else 0
 
 
 cdef object _unpack_str(const unsigned char* p, size_t n):
@@ -389,27 +448,123 @@ cdef dict _as_dict(str ident, rec_view* v):
     }
 
 
+
+cdef object _assemble(_Growable data, _Growable ents, size_t n):
+    """The RecordTable of `n` entries (keys and data units in `ents`) over `data`:
+    buckets by the key mix, each sorted by key; ValueError for a duplicate key."""
+    cdef unsigned int bits
+    cdef size_t nb, total, i, j, off, scan
+    cdef uint32_t* counts
+    cdef _entry* sorted_ents
+    cdef _entry* ent
+    cdef unsigned char* p
+    if n > 0xFFFFFFFF:
+        raise ValueError("record table: too many records")
+    bits = 1
+    while bits < MAX_BITS and ((<size_t>1) << bits) * 4 < n:
+        bits += 1
+    nb = (<size_t>1) << bits
+    total = HEADER + 4 * (nb + 1) + ENTRY * n + data.len
+    counts = <uint32_t*>malloc((nb + 1) * sizeof(uint32_t))
+    sorted_ents = <_entry*>malloc(n * sizeof(_entry) if n else 1)
+    if counts == NULL or sorted_ents == NULL:
+        free(counts)
+        free(sorted_ents)
+        raise MemoryError()
+    try:
+        memset(counts, 0, (nb + 1) * sizeof(uint32_t))
+        ent = <_entry*>ents.buf
+        for i in range(n):
+            ent[i].bucket = <uint32_t>(qrr_mix(ent[i].key) >> (64 - bits))
+            counts[ent[i].bucket + 1] += 1
+        for i in range(nb):
+            counts[i + 1] += counts[i]
+        for i in range(n):  # counting sort by bucket (counts[b] = next free slot)
+            sorted_ents[counts[ent[i].bucket]] = ent[i]
+            counts[ent[i].bucket] += 1
+        # counts[b] is now the end of bucket b; sort each bucket by key for the
+        # duplicate check (and a deterministic layout).
+        off = 0
+        scan = 1
+        for i in range(nb):
+            if counts[i] - off > scan:
+                scan = counts[i] - off
+            if counts[i] - off > 1:
+                qsort(sorted_ents + off, counts[i] - off, sizeof(_entry), _cmp_entry)
+                for j in range(off + 1, counts[i]):
+                    if memcmp(sorted_ents[j - 1].key, sorted_ents[j].key, 16) == 0:
+                        raise ValueError("two records have the same id")
+            off = counts[i]
+        if scan > 4096:
+            raise ValueError("record table: too many ids share one bucket")
+        out = PyBytes_FromStringAndSize(NULL, total)
+        p = <unsigned char*>PyBytes_AS_STRING(out)
+        memset(p, 0, HEADER)
+        memcpy(p, <const char*>_MAGIC, 8)
+        qrr_put64(p + 8, n)
+        qrr_put32(p + 16, bits)
+        qrr_put32(p + 20, scan if n else 0)
+        qrr_put64(p + 24, HEADER)
+        qrr_put64(p + 32, HEADER + 4 * (nb + 1))
+        qrr_put64(p + 40, HEADER + 4 * (nb + 1) + ENTRY * n)
+        qrr_put64(p + 48, data.len)
+        qrr_put64(p + 56, total)
+        p += HEADER
+        qrr_put32(p, 0)
+        for i in range(nb):
+            qrr_put32(p + 4 * (i + 1), counts[i])
+        p += 4 * (nb + 1)
+        for i in range(n):
+            memcpy(p, sorted_ents[i].key, 16)
+            qrr_put32(p + 16, sorted_ents[i].unit)
+            p += ENTRY
+        if data.len:
+            memcpy(p, data.buf, data.len)
+    finally:
+        free(counts)
+        free(sorted_ents)
+    return RecordTable(out)
+
+
+cdef int _add_entry(_Growable data, _Growable ents, const unsigned char* key,
+                    const unsigned char* packed, size_t size) except -1:
+    cdef _entry* ent
+    cdef size_t off = data.len
+    if (off >> 2) > 0xFFFFFFFF:
+        raise ValueError("record table: more than 16 GiB of records")
+    memcpy(data.extend(size), packed, size)
+    ent = <_entry*>ents.extend(sizeof(_entry))
+    memcpy(ent.key, key, 16)
+    ent.unit = <uint32_t>(off >> 2)
+    return 0
+
+
 cdef class RecordTable:
     """Immutable table of register records; see the module docstring and _records.pyi."""
 
-    def __cinit__(self, buffer=None):
+    def __cinit__(self, *args, **kwargs):
         self._held = False
         self._owner = None
-        self._count = 0
+        self._layered = False
+        self._over = None
+        self._size = 0
+        memset(&self._t, 0, sizeof(rt_tab))
+        memset(&self._o, 0, sizeof(rt_tab))
 
-    def __init__(self, buffer):
+    def __init__(self, buffer, overlay=None, count=None):
         cdef const unsigned char* h
-        cdef uint64_t count, total, dir_off, index_off, data_off, data_len, nb, i
+        cdef uint64_t n, total, dir_off, index_off, data_off, data_len, nb, i
         cdef uint32_t prev, cur, scan
         cdef unsigned int bits
         cdef bint bad
+        cdef RecordTable over
         PyObject_GetBuffer(buffer, &self._view, PyBUF_SIMPLE)
         self._held = True
         self._owner = buffer
         h = <const unsigned char*>self._view.buf
         if self._view.len < HEADER or memcmp(h, <const char*>_MAGIC, 8) != 0:
             raise ValueError("not a record table (bad header)")
-        count = qrr_le64(h + 8)
+        n = qrr_le64(h + 8)
         bits = qrr_le32(h + 16)
         scan = qrr_le32(h + 20)
         dir_off = qrr_le64(h + 24)
@@ -417,47 +572,103 @@ cdef class RecordTable:
         data_off = qrr_le64(h + 40)
         data_len = qrr_le64(h + 48)
         total = qrr_le64(h + 56)
-        if not 1 <= bits <= MAX_BITS or count > 0xFFFFFFFF or scan > 4096 or (
-                count and scan == 0):
+        if not 1 <= bits <= MAX_BITS or n > 0xFFFFFFFF or scan > 4096 or (
+                n and scan == 0):
             raise ValueError("record table: bad bucket count or record count")
         nb = (<uint64_t>1) << bits
         if (dir_off != HEADER or index_off != dir_off + 4 * (nb + 1)
-                or data_off != index_off + ENTRY * count or data_len > (<uint64_t>1 << 40)
+                or data_off != index_off + ENTRY * n or data_len > (<uint64_t>1 << 40)
                 or total != data_off + data_len or total > <uint64_t>self._view.len):
             raise ValueError("record table: sections do not fit the buffer")
         self._base = h
         self._len = total
-        self._count = count
-        self._bits = bits
-        self._scan = scan
-        self._dir = h + dir_off
-        self._index = h + index_off
-        self._data = h + data_off
-        self._data_len = data_len
+        self._t.count = n
+        self._t.bits = bits
+        self._t.scan = scan
+        self._t.dir = h + dir_off
+        self._t.index = h + index_off
+        self._t.data = h + data_off
+        self._t.data_len = data_len
         prev = 0
         bad = False
         with nogil:  # a worker maps a new table while its other threads answer requests
             for i in range(nb + 1):  # the directory must be a prefix sum ending at count
-                cur = qrr_le32(self._dir + 4 * i)
-                if cur < prev or cur > count or (i == 0 and cur != 0) or cur - prev > scan:
+                cur = qrr_le32(self._t.dir + 4 * i)
+                if cur < prev or cur > n or (i == 0 and cur != 0) or cur - prev > scan:
                     bad = True
                     break
                 prev = cur
-        if bad or prev != count:
+        if bad or prev != n:
             raise ValueError("record table: damaged bucket directory")
+        self._size = n
+        if overlay is None:
+            if count is not None and count != n:
+                raise ValueError("record table: count does not match")
+            return
+        if not isinstance(overlay, RecordTable):
+            raise TypeError("overlay must be a RecordTable")
+        over = <RecordTable>overlay
+        if over._layered:
+            raise ValueError("an overlay cannot have an overlay")
+        self._over = over
+        self._o = over._t
+        self._layered = over._t.count > 0
+        if count is None:
+            with nogil:
+                self._size = self._merged_count()
+        else:
+            if type(count) is not int or not (
+                    0 <= count <= n + over._t.count and count + over._t.count >= n):
+                raise ValueError("record table: count does not fit the overlay")
+            self._size = count
+
+    cdef size_t _merged_count(self) noexcept nogil:
+        """Records the merged view holds: the base's, plus the overlay's records the base
+        lacks, minus the base's records the overlay tombstones (the lookup's rules)."""
+        cdef int64_t total = <int64_t>self._t.count
+        cdef size_t j
+        cdef int fo, fb
+        cdef const unsigned char* e
+        cdef const unsigned char* orec
+        cdef const unsigned char* brec
+        cdef const unsigned char* end
+        if not self._layered:
+            return self._t.count
+        for j in range(self._o.count):
+            e = self._o.index + j * ENTRY
+            orec = _tab_find(&self._o, e, &fo, &end)
+            if not fo:  # a damaged overlay record: the base answers for its key
+                continue
+            brec = _tab_find(&self._t, e, &fb, &end)
+            fb &= 1 ^ ((brec[0] >> 4) & 1)
+            total += (1 ^ ((orec[0] >> 4) & 1)) - fb
+        return <size_t>total if total > 0 else 0
 
     def __dealloc__(self):
         if self._held:
             PyBuffer_Release(&self._view)
 
     def __len__(self):
-        return self._count
+        return self._size
 
     @property
     def nbytes(self):
-        return self._len
+        return self._len + (self._over._len if self._over is not None else 0)
+
+    @property
+    def overlay(self):
+        """The overlay table (changed records and tombstones) or None."""
+        return self._over
+
+    @property
+    def base_count(self):
+        """Entries of this buffer's own index (for a plain table: len())."""
+        return self._t.count
 
     def to_bytes(self):
+        """The table's bytes (a layered table: a plain table of the merged view, built)."""
+        if self._over is not None:
+            return RecordTable.from_packed(self.packed()).to_bytes()
         if type(self._owner) is bytes and <size_t>len(self._owner) == self._len:
             return self._owner
         return PyBytes_FromStringAndSize(<const char*>self._base, self._len)
@@ -481,7 +692,6 @@ cdef class RecordTable:
             return None
         return _as_dict(ident, &v)
 
-
     def count_present(self, keys):
         """How many of the packed 16-byte keys are in the table: the C-level lookup
         over a buffer, for benchmarks and tests."""
@@ -495,23 +705,144 @@ cdef class RecordTable:
             hits += v.found
         return hits
 
-    def records(self):
-        """Every record as a normalised tuple (the form `from_records` takes), in table
-        order: (key, ck or None, type index, revoked, valid_from, valid_until, name,
-        name_latin, dob, document), `key` being the 16-byte table key."""
+    def packed_of(self, key):
+        """The packed record of a 16-byte table key as the lookup finds it (None for a
+        miss or a tombstone)."""
+        cdef const unsigned char[::1] k = key
+        cdef const unsigned char* rec
+        cdef const unsigned char* end
+        cdef int found = 0, fo = 0
+        cdef size_t size
+        if k.shape[0] != 16:
+            raise ValueError("a table key is 16 bytes")
+        rec = self._select(&k[0], &found, &end)
+        if not found or rec[0] & TOMB:
+            return None
+        size = _rec_size(rec, <size_t>(end - rec))
+        if size == 0:
+            raise ValueError("record table: damaged record")
+        return PyBytes_FromStringAndSize(<const char*>rec, size)
+
+    cdef const unsigned char* _select(self, const unsigned char* key, int* found,
+                                      const unsigned char** end) noexcept:
+        """The record the lookup takes for `key` (overlay first), tombstones included."""
+        cdef const unsigned char* rec
+        cdef int fo = 0
+        cdef const unsigned char* oend
+        if self._layered:
+            rec = _tab_find(&self._o, key, &fo, &oend)
+            if fo:
+                found[0] = 1
+                end[0] = oend
+                return rec
+        return _tab_find(&self._t, key, found, end)
+
+    def _merged(self):
+        """(key, record pointer as int, data end as int) of the merged view, tombstones
+        left out: the base's records the overlay does not hold, then the overlay's."""
         cdef size_t j
-        cdef rec_view v
+        cdef int f = 0
         cdef const unsigned char* e
-        for j in range(self._count):
-            e = self._index + j * ENTRY
-            rt_find(self, e, &v)
+        cdef const unsigned char* rec
+        cdef const unsigned char* end
+        for j in range(self._t.count):
+            e = self._t.index + j * ENTRY
+            if self._layered:
+                _tab_find(&self._o, e, &f, &end)
+                if f:
+                    continue  # shadowed by the overlay
+            rec = _tab_find(&self._t, e, &f, &end)
+            if not f:
+                raise ValueError("record table: damaged record")
+            if rec[0] & TOMB and self._layered:
+                continue
+            yield (PyBytes_FromStringAndSize(<const char*>e, 16),
+                   <uintptr_t>rec, <uintptr_t>end)
+        if not self._layered:
+            return
+        for j in range(self._o.count):
+            e = self._o.index + j * ENTRY
+            rec = _tab_find(&self._o, e, &f, &end)
+            if not f:
+                raise ValueError("record table: damaged record")
+            if rec[0] & TOMB:
+                continue
+            yield (PyBytes_FromStringAndSize(<const char*>e, 16),
+                   <uintptr_t>rec, <uintptr_t>end)
+
+    def packed(self):
+        """(16-byte key, packed record bytes) of every record: a plain table's entries in
+        index order (an overlay table's tombstones included: first byte & TOMBSTONE); a
+        layered table's merged view (tombstones left out), base records first."""
+        cdef const unsigned char* rec
+        cdef size_t size
+        for key, prec, pend in self._merged():
+            rec = <const unsigned char*><uintptr_t>prec
+            size = _rec_size(rec, <size_t>(<uintptr_t>pend - <uintptr_t>prec))
+            if size == 0:
+                raise ValueError("record table: damaged record")
+            yield key, PyBytes_FromStringAndSize(<const char*>rec, size)
+
+    def records(self):
+        """Every record as a normalised tuple (the form `from_records` takes): a plain
+        table's in index order, a layered table's base records not shadowed by the
+        overlay, then the overlay's (tombstones left out): (key, ck or None, type index,
+        revoked, valid_from, valid_until, name, name_latin, dob, document), `key` being
+        the 16-byte table key."""
+        cdef rec_view v
+        cdef bytes key
+        for key, prec, _ in self._merged():
+            if (<const unsigned char*><uintptr_t>prec)[0] & TOMB:
+                continue  # an overlay table's own tombstones are not records
+            rt_find(self, <const unsigned char*>PyBytes_AS_STRING(key), &v)
             strings = rt_strings(&v)
             if not v.found or strings is None:
                 raise ValueError("record table: damaged record")
-            yield (PyBytes_FromStringAndSize(<const char*>e, 16),
+            yield (key,
                    PyBytes_FromStringAndSize(<const char*>v.ck, 16) if v.has_ck else None,
                    v.type_index, bool(v.revoked), v.valid_from, v.valid_until,
                    strings[0], strings[1], strings[2], strings[3])
+
+    @staticmethod
+    def from_packed(entries, tombstones=b""):
+        """Build a table from (16-byte key, packed record) pairs (the bytes `packed()`
+        yields; checked for shape: ValueError naming the pair's position) and tombstone
+        records for the packed 16-byte keys `tombstones` (an overlay's removals).
+        ValueError for a duplicate key."""
+        cdef _Growable data = _Growable()
+        cdef _Growable ents = _Growable()
+        cdef const unsigned char[::1] kv
+        cdef const unsigned char[::1] rv
+        cdef const unsigned char[::1] tv = tombstones
+        cdef unsigned char tomb[TOMB_SIZE]
+        cdef size_t pos = 0, size, i, n
+        for item in entries:
+            pos += 1
+            try:
+                key, rec = item
+                kv = key
+                rv = rec
+                if kv.shape[0] != 16:
+                    raise ValueError("key must be 16 bytes")
+                n = rv.shape[0]
+                size = _rec_size(&rv[0], n) if n else 0
+                if size == 0 or size != n:
+                    raise ValueError("packed record has a bad size")
+                if rv[0] & 0xF0:
+                    raise ValueError("packed record has unknown flags")
+                if qrr_le32(&rv[5]) < qrr_le32(&rv[1]):
+                    raise ValueError("valid_until is before valid_from")
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"record {pos}: {exc}") from None
+            _add_entry(data, ents, &kv[0], &rv[0], size)
+        if tv.shape[0] % 16:
+            raise ValueError("tombstones: length is not a multiple of 16")
+        memset(tomb, 0, TOMB_SIZE)
+        tomb[0] = TOMB | 8
+        memset(tomb + 9, 0xA5, 16)
+        for i in range(tv.shape[0] // 16):
+            _add_entry(data, ents, &tv[i * 16], tomb, TOMB_SIZE)
+        return _assemble(data, ents, ents.len // sizeof(_entry))
 
     @staticmethod
     def from_records(records):
@@ -526,12 +857,9 @@ cdef class RecordTable:
         cdef _entry* ent
         cdef unsigned char* p
         cdef unsigned char key[16]
-        cdef size_t pos = 0, off, size, n, nb, i, j, total, scan = 0
-        cdef unsigned int bits
+        cdef size_t pos = 0, off, size, n
         cdef bytes ident_raw, ckb, s_name, s_latin, s_doc
         cdef int flags, t
-        cdef uint32_t* counts
-        cdef _entry* sorted_ents
         for rec in records:
             pos += 1
             try:
@@ -584,70 +912,4 @@ cdef class RecordTable:
             ent = <_entry*>ents.extend(sizeof(_entry))
             memcpy(ent.key, key, 16)
             ent.unit = <uint32_t>(off >> 2)
-        n = pos
-        if n > 0xFFFFFFFF:
-            raise ValueError("record table: too many records")
-        bits = 1
-        while bits < MAX_BITS and ((<size_t>1) << bits) * 4 < n:
-            bits += 1
-        nb = (<size_t>1) << bits
-        total = HEADER + 4 * (nb + 1) + ENTRY * n + data.len
-        counts = <uint32_t*>malloc((nb + 1) * sizeof(uint32_t))
-        sorted_ents = <_entry*>malloc(n * sizeof(_entry) if n else 1)
-        if counts == NULL or sorted_ents == NULL:
-            free(counts)
-            free(sorted_ents)
-            raise MemoryError()
-        try:
-            memset(counts, 0, (nb + 1) * sizeof(uint32_t))
-            ent = <_entry*>ents.buf
-            for i in range(n):
-                ent[i].bucket = <uint32_t>(qrr_mix(ent[i].key) >> (64 - bits))
-                counts[ent[i].bucket + 1] += 1
-            for i in range(nb):
-                counts[i + 1] += counts[i]
-            for i in range(n):  # counting sort by bucket (counts[b] = next free slot)
-                sorted_ents[counts[ent[i].bucket]] = ent[i]
-                counts[ent[i].bucket] += 1
-            # counts[b] is now the end of bucket b; sort each bucket by key for the
-            # duplicate check (and a deterministic layout).
-            off = 0
-            scan = 1
-            for i in range(nb):
-                if counts[i] - off > scan:
-                    scan = counts[i] - off
-                if counts[i] - off > 1:
-                    qsort(sorted_ents + off, counts[i] - off, sizeof(_entry), _cmp_entry)
-                    for j in range(off + 1, counts[i]):
-                        if memcmp(sorted_ents[j - 1].key, sorted_ents[j].key, 16) == 0:
-                            raise ValueError("two records have the same id")
-                off = counts[i]
-            if scan > 4096:
-                raise ValueError("record table: too many ids share one bucket")
-            out = PyBytes_FromStringAndSize(NULL, total)
-            p = <unsigned char*>PyBytes_AS_STRING(out)
-            memset(p, 0, HEADER)
-            memcpy(p, <const char*>_MAGIC, 8)
-            qrr_put64(p + 8, n)
-            qrr_put32(p + 16, bits)
-            qrr_put32(p + 20, scan if n else 0)
-            qrr_put64(p + 24, HEADER)
-            qrr_put64(p + 32, HEADER + 4 * (nb + 1))
-            qrr_put64(p + 40, HEADER + 4 * (nb + 1) + ENTRY * n)
-            qrr_put64(p + 48, data.len)
-            qrr_put64(p + 56, total)
-            p += HEADER
-            qrr_put32(p, 0)
-            for i in range(nb):
-                qrr_put32(p + 4 * (i + 1), counts[i])
-            p += 4 * (nb + 1)
-            for i in range(n):
-                memcpy(p, sorted_ents[i].key, 16)
-                qrr_put32(p + 16, sorted_ents[i].unit)
-                p += ENTRY
-            if data.len:
-                memcpy(p, data.buf, data.len)
-        finally:
-            free(counts)
-            free(sorted_ents)
-        return RecordTable(out)
+        return _assemble(data, ents, pos)

@@ -27,9 +27,13 @@ input, once its current job is done.
 `build_version` is the work itself; a store made with `build_in_child=False` (tests)
 calls it in-process.
 
-Records are copied piece by piece: a register records piece whose blob id and place are
-the same as in the mapped base file is copied from the mapping, only changed pieces are
-fetched from Redis (one changed record costs about one 1 MiB piece).
+Records: a version that changes a few register records keeps the base's records file and
+carries the changed records (and tombstones for removed ones) as an overlay section of
+the small snapshot file, built from the delta chain's `x`/`xa`/`xd` (records_overlay):
+nothing is written for the ~1 GB file. Without a usable chain, or when the overlay would
+grow past OVERLAY_MAX_ENTRIES / OVERLAY_MAX_BYTES, the records file is rewritten (a
+rebase) piece by piece: a piece whose blob id and place are the same as in the mapped
+base file is copied from the mapping, only changed pieces are fetched from Redis.
 """
 
 from __future__ import annotations
@@ -112,6 +116,7 @@ def build_version(
         trust_json = fetch_blobs(client, layout, [manifest.trust_blob])[0]
         parse_trust(trust_json)  # refuse unusable keys before writing
     sets = None
+    chain = None
     if current is not None:
         chain = read_delta_chain(client, layout, current.version, manifest.version)
         if chain is not None:
@@ -126,12 +131,17 @@ def build_version(
         revoked, registry = sets
     ref = None
     pieces = None
+    overlay = None
     if manifest.records is not None:
         pieces = [list(p) for p in manifest.records.pieces]
         name = records_file_name(path, manifest.records.pieces)
         old_ref = None if base is None else base.records_ref
         if old_ref is not None and old_ref.get("file") == name:
             ref = old_ref  # the same records: the file stays, nothing is written for them
+        elif (overlay := records_overlay(base, manifest.records, chain)) is not None:
+            # a few records changed: the base's file stays, the changes ride over it
+            ref = old_ref
+            pieces = [list(p) for p in base.records_pieces]  # the FILE's pieces
         else:
             ref = write_records_file(
                 path,
@@ -149,6 +159,7 @@ def build_version(
         registry=registry,
         records_ref=ref,
         records_pieces=pieces,
+        records_overlay=overlay,
         **snapshot_extras(client, layout, manifest, current),
     )
     # records files no version in service names any more (a worker still mapping one
@@ -160,6 +171,79 @@ def build_version(
     else:
         retired.extend(held)
     return full
+
+
+OVERLAY_MAX_ENTRIES = 262_144  # records (changed + tombstones) layered over a records file
+OVERLAY_MAX_BYTES = 32 << 20
+
+
+def records_overlay(base: Any, info: Any, chain: Any) -> tuple[bytes, int] | None:
+    """The records overlay of the new version over the base snapshot's records file:
+    (RecordTable bytes, record count of the merged view), or None when the file must be
+    rewritten: no file or piece list in the base, a delta of the chain that does not
+    describe its records change (no `x`), an overlay over OVERLAY_MAX_ENTRIES or
+    OVERLAY_MAX_BYTES (a rebase), or a result that does not add up to the manifest's
+    count (fail closed: never serve a wrong count). The base's own overlay is carried
+    on; only records that differ from the file are kept, tombstones only for keys the
+    file holds."""
+    from fastpath._records import TOMBSTONE, RecordTable
+    from verifier.redis.format import StoreDataError, packed_field
+
+    if (
+        chain is None
+        or base is None
+        or base.records_ref is None
+        or base.records_view is None
+        or not base.records_pieces
+    ):
+        return None
+    if any(delta.get(b"x") != b"1" for delta in chain):
+        return None
+    changes: dict[bytes, bytes | None] = {}  # key -> packed record, None: removed
+    try:
+        if base.records_overlay is not None:
+            for key, packed in RecordTable(base.records_overlay).packed():
+                changes[key] = None if packed[0] & TOMBSTONE else packed
+        for delta in chain:
+            added = delta.get(b"xa", b"")
+            if added:
+                for key, packed in RecordTable(added).packed():
+                    if packed[0] & TOMBSTONE:
+                        return None
+                    changes[key] = packed
+            removed = packed_field(delta.get(b"xd", b""), "xd")
+            for i in range(0, len(removed), 16):
+                changes[removed[i : i + 16]] = None
+            if len(changes) > OVERLAY_MAX_ENTRIES:
+                return None
+        file_table = RecordTable(base.records_view)
+    except (ValueError, StoreDataError):
+        return None  # an unusable delta: the pieces, the truth, are rewritten
+    count = len(file_table)
+    kept: list[tuple[bytes, bytes]] = []
+    tombs = bytearray()
+    size = 0
+    for key, change in changes.items():
+        old = file_table.packed_of(key)
+        if change is None:
+            if old is not None:
+                tombs += key
+                count -= 1
+        elif change != old:
+            kept.append((key, change))
+            size += len(change)
+            count += old is None
+        if size > OVERLAY_MAX_BYTES:
+            return None
+    if count != info.count or not (kept or tombs):
+        # An empty overlay over a file whose pieces differ from the manifest's would
+        # claim equal records (their bytes are canonical): the delta is wrong.
+        return None
+    try:
+        data = bytes(RecordTable.from_packed(kept, bytes(tombs)).to_bytes())
+    except ValueError:
+        return None
+    return data, count
 
 
 def _full_set(client: Any, layout: Any, info: Any) -> Any:

@@ -12,7 +12,12 @@ and one Lua script can touch them all):
                             records' RecordTable bytes (manifest "records", optional)
                             or the value sets' canonical JSON (manifest "valuesets")
     {ns}:delta:<vid>        hash {base, ra, rd, ga, gd}: packed hashes added / removed
-                            (revoked, registry) from version `base`; expires after a day
+                            (revoked, registry) from version `base`; expires after a day.
+                            Register records: x = "1" when xa / xd describe the whole
+                            records change from `base` (absent: they do not, e.g.
+                            --replace or more than 65,536 records; followers then
+                            rewrite), xa the RecordTable bytes of the records added or
+                            changed (empty: none), xd the sorted packed keys removed
     {ns}:versions           list of published versions (for garbage collection)
     channel {ns}:changes    each flip publishes the new version id
 

@@ -31,8 +31,10 @@ from verifier.records import RecordsFileError, _numbered, _removal_key, _rows
 from verifier.redis.format import RECORDS_PIECE, Layout, RecordsInfo, StoreDataError, blob_id
 
 __all__ = [
+    "DELTA_MAX_RECORDS",
     "NPART",
     "RecordSpool",
+    "RecordsDelta",
     "mix64",
     "plan_records_stream",
     "spool_records",
@@ -49,6 +51,8 @@ ENTRY = 20
 MAX_BITS = 28
 MAX_SCAN = 4096
 MAGIC = b"QRVREC2\x00"
+DELTA_MAX_RECORDS = 65_536  # changed + removed records a version's delta describes
+DELTA_MAX_BYTES = 8 << 20  # and their packed bytes
 _M64 = (1 << 64) - 1
 _ORDER: Any = sys.byteorder  # the C mix reads the key's words in native order
 _ENT = struct.Struct("<16sQQH")  # key, mix, line, packed length; then the packed record
@@ -412,6 +416,55 @@ def _record_at(data: bytes, pos: int) -> bytes:
 # ---- planning ----------------------------------------------------------------------------
 
 
+class RecordsDelta:
+    """What a sync changed in the register, for the followers' overlay (the delta's
+    `x`, `xa`, `xd` fields, docs/redis.md): every record added or changed (its packed
+    bytes differ from the old record's) and the keys of old records taken out, kept
+    packed (about the records' packed size). `complete` is False when they do not
+    describe the change (the first register, --replace, more than DELTA_MAX_RECORDS
+    or DELTA_MAX_BYTES): followers then rewrite the records file."""
+
+    def __init__(self) -> None:
+        self.complete = False
+        self._added = bytearray()  # key (16), u16 length, packed record; ...
+        self._removed = bytearray()  # keys (16 bytes each)
+        self._n = 0
+
+    def reset(self, complete: bool) -> None:
+        self.complete = complete
+        self._added, self._removed, self._n = bytearray(), bytearray(), 0
+
+    def note(self, added: tuple[bytes, bytes] | None = None, removed: bytes | None = None) -> None:
+        if not self.complete:
+            return
+        if added is not None:
+            key, packed = added
+            self._added += key + len(packed).to_bytes(2, "little") + packed
+            self._n += 1
+        if removed is not None:
+            self._removed += removed
+            self._n += 1
+        if self._n > DELTA_MAX_RECORDS or len(self._added) > DELTA_MAX_BYTES:
+            self.reset(False)  # too large: followers rewrite the records file
+
+    def _pairs(self) -> Iterator[tuple[memoryview, memoryview]]:
+        view = memoryview(self._added)
+        pos = 0
+        while pos < len(view):
+            n = int.from_bytes(view[pos + 16 : pos + 18], "little")
+            yield view[pos : pos + 16], view[pos + 18 : pos + 18 + n]
+            pos += 18 + n
+
+    def fields(self) -> dict[str, bytes]:
+        """The delta hash's fields: {} when incomplete, else x, xa (RecordTable bytes of
+        the added or changed records; empty when none), xd (sorted packed keys)."""
+        if not self.complete:
+            return {}
+        xa = bytes(RecordTable.from_packed(self._pairs()).to_bytes()) if self._added else b""
+        keys = sorted({bytes(self._removed[i : i + 16]) for i in range(0, len(self._removed), 16)})
+        return {"x": b"1", "xa": xa, "xd": b"".join(keys)}
+
+
 def _bits_for(n: int) -> int:
     bits = 1
     while bits < MAX_BITS and (1 << bits) * 4 < n:
@@ -428,33 +481,52 @@ def plan_records_stream(
     replace: bool,
     removed: RecordSpool | None = None,
     put: Callable[[str, bytes], None],
+    delta: RecordsDelta | None = None,
 ) -> RecordsInfo | None:
     """sync.plan_records' result in bounded memory: `new` (spooled records, or None to
     keep `old`) replaces `old` with `replace`, else is merged into it (a record of `new`
     replaces the one with the same id); then the ids of `removed` are taken out. The
-    pieces go to `put(blob id, bytes)` as they are made."""
+    pieces go to `put(blob id, bytes)` as they are made. `delta`, if given, gets the
+    records changed from `old` (RecordsDelta; complete unless --replace replaced them
+    or there are more than DELTA_MAX_RECORDS)."""
+    if delta is not None:
+        delta.reset(True)
     if new is None and (removed is None or not removed.count or old is None):
-        return old
+        return old  # unchanged: a complete, empty delta
     old_table = (
         _OldTable(client, layout, old)
         if old is not None and old.count and (new is None or not replace)
         else None
     )
+    if delta is not None and old_table is None:
+        # --replace (the old records are not read: the change is unknown) or a first
+        # register (followers have no records file to layer it over)
+        delta.reset(False)
     merged = RecordSpool()
     try:
         total = 0
         for part in range(NPART):
             gone = {k for k, _, _, _ in removed.entries(part)} if removed is not None else set()
             fresh = {k: (m, p) for k, m, _, p in new.entries(part)} if new is not None else {}
+            had: set[bytes] = set()
             if old_table is not None:
                 for key, m, packed in old_table.partition(part):
-                    if key not in fresh and key not in gone:
+                    had.add(key)
+                    if key in gone:
+                        if delta is not None:
+                            delta.note(removed=key)
+                    elif key in fresh:
+                        if delta is not None and fresh[key][1] != packed:
+                            delta.note(added=(key, fresh[key][1]))
+                    else:
                         merged.add(key, 0, packed, m)
                         total += 1
             for key, (m, packed) in fresh.items():
                 if key not in gone:
                     merged.add(key, 0, packed, m)
                     total += 1
+                    if delta is not None and key not in had:
+                        delta.note(added=(key, packed))
         return _write_table(merged, total, put)
     finally:
         merged.close()

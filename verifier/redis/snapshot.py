@@ -9,12 +9,22 @@ machine maps read-only (docs/redis.md, "One snapshot per machine").
                  registry the registry HashSet's table (absent when no registry is loaded)
                  records  the register records (fastpath._records.RecordTable.to_bytes())
                  pieces   JSON: the Redis pieces ([blob id, bytes]) the records came from
+                 overlay  the records changed since the records file was written
+                          (a RecordTable with tombstones, fastpath._records; optional)
                  drl      the EU revocation list per kid (verifier.redis.format, optional)
                  valuesets the EU value sets' canonical JSON (optional)
 
 Each section carries its length and CRC-32 in the header, each table its shape and the
-round keys it was built with (`table_view` needs them). Tables are in the machine's byte
-order: the file is a local cache, rebuilt from Redis, never copied between machines.
+round keys it was built with (`table_view` needs them). The records usually live in a
+file of their own beside the snapshot (`records` then names it); a version that changes
+a few records keeps that file and carries the changed records as an `overlay` section
+(its `count` is the merged view's record count), looked up over the file
+(fastpath._records: overlay first, a tombstone is a miss). `pieces` always describes the
+records FILE (the next full rewrite copies its unchanged pieces). A snapshot with an
+overlay says "format": 3, so a reader that does not know overlays refuses it (keeps its
+last good snapshot) instead of answering from the file alone. Tables are in the
+machine's byte order: the file is a local cache, rebuilt from Redis, never copied
+between machines.
 
 Writing is atomic: a temporary file in the same directory, fsync, rename, fsync of the
 directory. A process that mapped the previous file keeps it (the old inode lives until
@@ -106,6 +116,7 @@ def write_snapshot(
     records_pieces: list[list[Any]] | None = None,
     records_count: int | None = None,
     records_ref: dict[str, Any] | None = None,
+    records_overlay: tuple[bytes, int] | None = None,
     created: float | None = None,
     drl: tuple[str, Any] | None = None,
     valuesets: tuple[str, bytes] | None = None,
@@ -114,7 +125,10 @@ def write_snapshot(
     either `records` (a RecordTable or its bytes: a section of this file) or `records_ref`
     (a records file beside it, from `write_records_file`). `records_pieces` (the
     manifest's [blob id, bytes] list the records were assembled from) is kept in a
-    `pieces` section, so the next build can copy unchanged pieces."""
+    `pieces` section, so the next build can copy unchanged pieces. `records_overlay`
+    (RecordTable bytes, the merged view's count) layers changed records over them."""
+    if records_overlay is not None and records is None and records_ref is None:
+        raise ValueError("a records overlay needs records")
     target = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(target))
     tmp = f"{target}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
@@ -168,13 +182,16 @@ def write_snapshot(
             if records_pieces is not None and (records_data is not None or records_ref):
                 pieces = orjson.dumps(records_pieces)
                 section("pieces", lambda w: w.write(pieces))
+            if records_overlay is not None:
+                overlay, merged = records_overlay
+                section("overlay", lambda w: w.write(overlay), {"count": merged})
             if drl is not None:
                 section("drl", lambda w: write_drl_section(w, drl[1]), {"id": drl[0]})
             if valuesets is not None:
                 section("valuesets", lambda w: w.write(valuesets[1]), {"id": valuesets[0]})
             fh.truncate(pos)
             head: dict[str, Any] = {
-                "format": 2,
+                "format": 2 if records_overlay is None else 3,
                 "version": version,
                 "seq": seq,
                 "created": time.time() if created is None else created,
@@ -238,6 +255,7 @@ class Snapshot:
     records_view: memoryview | None = None  # the records section (a slice of the mapping)
     records_pieces: tuple[tuple[str, int], ...] | None = None  # what they were built from
     records_ref: dict[str, Any] | None = None  # the records file, when not a section
+    records_overlay: memoryview | None = None  # the overlay section over that file
 
 
 def _int(value: object, what: str, low: int = 0) -> int:
@@ -420,7 +438,11 @@ def _pieces(part: memoryview) -> tuple[tuple[str, int], ...] | None:
     return tuple(out)
 
 
-def _records(part: memoryview) -> Any:
+def _records(
+    part: memoryview, over: tuple[memoryview, dict[str, Any]] | None = None, counts: bool = True
+) -> Any:
+    """The RecordTable of the records (layered over by the overlay section, if any): its
+    count is the header's, computed from the overlay's keys and compared with `counts`."""
     try:
         from fastpath._records import RecordTable  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
@@ -428,9 +450,15 @@ def _records(part: memoryview) -> Any:
             "snapshot holds register records but this build cannot read them"
         ) from None
     try:
-        return RecordTable(part)
+        if over is None:
+            return RecordTable(part)
+        count = _int(over[1].get("count"), "overlay.count")
+        table = RecordTable(part, overlay=RecordTable(over[0]), count=None if counts else count)
     except ValueError as exc:
         raise StoreDataError(f"snapshot records section unusable: {exc}") from None
+    if len(table) != count:
+        raise StoreDataError("snapshot records overlay: count does not match")
+    return table
 
 
 def _valuesets(part: memoryview, entry: dict[str, Any]) -> Any:
@@ -480,7 +508,7 @@ def map_snapshot(
         header = orjson.loads(bytes(view[len(MAGIC) + 4 : len(MAGIC) + 4 + hlen]))
     except orjson.JSONDecodeError:
         raise StoreDataError("snapshot header is corrupt") from None
-    if not isinstance(header, dict) or header.get("format") != 2:
+    if not isinstance(header, dict) or header.get("format") not in (2, 3):
         raise StoreDataError("snapshot header: unknown format")
     if header.get("byteorder") != sys.byteorder:
         raise StoreDataError("snapshot was written on a machine of another byte order")
@@ -518,7 +546,10 @@ def map_snapshot(
         )
     else:
         rec = _section(sections, "records", size, view, optional=True, verify=verify)
-    records = None if rec is None else _records(rec[0])
+    over = _section(sections, "overlay", size, view, optional=True, verify=verify)
+    if over is not None and rec is None:
+        raise StoreDataError("snapshot has a records overlay but no records")
+    records = None if rec is None else _records(rec[0], over, counts)
     pieces = None
     if rec is not None:
         got = _section(sections, "pieces", size, view, optional=True, verify=True)
@@ -558,4 +589,5 @@ def map_snapshot(
         None if rec is None else rec[0],
         pieces,
         dict(rec[1]) if rec is not None and "file" in rec[1] else None,
+        None if over is None else over[0],
     )

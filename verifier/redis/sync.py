@@ -944,8 +944,9 @@ def _plan_and_publish(
     # --allow-drop republishes an unchanged state so that verifiers which refused it (a
     # drop against what they hold) see the operator's confirmation.
     old_records = base.records if base is not None else None
-    from verifier.redis.recspool import plan_records_stream
+    from verifier.redis.recspool import RecordsDelta, plan_records_stream
 
+    rec_delta = RecordsDelta()
     rec_info = plan_records_stream(
         client,
         layout,
@@ -954,6 +955,7 @@ def _plan_and_publish(
         replace=replace,
         removed=records_removed,
         put=writer.put_now,
+        delta=rec_delta,
     )
     old_drl = base.drl if base is not None else None
     drl_info, drl_blobs = plan_drl(old_drl, drl, replace=replace)
@@ -1019,6 +1021,7 @@ def _plan_and_publish(
         rev,
         reg,
         same_registry=(base is not None and (base.registry is None) == (reg.info is None)),
+        records=rec_delta.fields(),
     )
     keys = [layout.current, layout.versions, layout.manifest(vid)]
     keys += [layout.blob(b) for b in dict.fromkeys(manifest.blob_ids())]
@@ -1077,7 +1080,11 @@ def _write_delta(
     reg: SetPlan,
     *,
     same_registry: bool,
+    records: dict[str, bytes] | None = None,
 ) -> None:
+    """The delta of version `vid` from `base_vid` (followers apply it instead of a full
+    load): the sets' added and removed hashes, and `records` (RecordsDelta.fields():
+    x, xa, xd, or nothing when the records change is not described)."""
     if base_vid is None or not same_registry:
         return
     sizes = [rev.delta_size, reg.delta_size]
@@ -1089,6 +1096,7 @@ def _write_delta(
         "rd": rev.removed or b"",
         "ga": reg.added or b"",
         "gd": reg.removed or b"",
+        **(records or {}),
     }
     pipe = client.pipeline(transaction=True)
     pipe.delete(layout.delta(vid))
