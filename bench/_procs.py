@@ -64,9 +64,19 @@ class Procs:
 
     running: list[subprocess.Popen[Any]] = field(default_factory=list)
 
-    def start(self, argv: list[str], log: Path, **kw: Any) -> subprocess.Popen[Any]:
+    def start(
+        self, argv: list[str], log: Path, *, own_session: bool = True, **kw: Any
+    ) -> subprocess.Popen[Any]:
         """Start `argv` in `log`'s directory (never the checkout), stderr (and stdout
-        unless given) appended to `log`; `stdin`/`stdout` may be pipes."""
+        unless given) appended to `log`; `stdin`/`stdout` may be pipes. The process
+        leads a process group of its own, in a session of its own unless `own_session`
+        is false (then it stays in this runner's session, as the workers of one `serve`
+        stay in their supervisor's: with autogroups the kernel shares the CPU between
+        sessions first)."""
+        if own_session:
+            kw["start_new_session"] = True
+        else:
+            kw["process_group"] = 0
         with open(log, "ab") as fh:
             proc = subprocess.Popen(
                 argv,
@@ -74,7 +84,6 @@ class Procs:
                 env=child_env(),
                 stdin=kw.pop("stdin", subprocess.DEVNULL),
                 stderr=fh,
-                start_new_session=True,
                 stdout=kw.pop("stdout", fh),
                 **kw,
             )

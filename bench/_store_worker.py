@@ -54,13 +54,16 @@ def main() -> None:
         logging.getLogger("qrverify.store").setLevel(logging.DEBUG)
     import keys.registry  # noqa: F401 - imported before the memory baseline
     from verifier.redis.store import RedisStore
+    from verifier.sched import request_slice
 
     base = anon()
     t = time.perf_counter()
     store = RedisStore.connect(
         sys.argv[1], snapshot_path=sys.argv[2], poll_interval=0.05, start_timeout=900
     )
-    hello = {"start_s": time.perf_counter() - t, "anon": anon() - base}
+    hello: dict[str, Any] = {"start_s": time.perf_counter() - t, "anon": anon() - base}
+    # as `serve` does on a worker's request thread (after the store's follower started)
+    hello["slice"] = request_slice()
     hello["role"] = store.status()["role"]
     print(json.dumps(hello), flush=True)
 

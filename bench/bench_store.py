@@ -6,7 +6,10 @@ Starts its own redis-server (no persistence) on a free 127.0.0.1 port, a tempora
 directory holding the machine's snapshot file, and `--workers` verifier processes
 (bench/_store_worker.py: a RedisStore over the snapshot file; the machine's builder
 process is started by the store). The workers run with this interpreter, in the work
-directory: the installed qrverify is what is measured, from any virtualenv.
+directory: the installed qrverify is what is measured, from any virtualenv. They stay in
+this runner's session, as the workers of one `qrverify serve` stay in their supervisor's
+(with `kernel.sched_autogroup_enabled` the kernel shares the CPU between sessions first);
+redis-server and the builder's child process have sessions of their own.
 
 Prints one line per measurement:
 
@@ -70,6 +73,7 @@ class Worker:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            own_session=False,  # one session for the machine's workers, as `serve` has
         )
 
     def read(self) -> dict[str, Any]:

@@ -4,6 +4,8 @@
 With `--workers N` uvicorn's supervisor starts N processes; each one calls `worker_app()`,
 which rebuilds the verifier (its own store replica) from the configuration that the parent
 resolved and validated, passed in the environment variable `QRVERIFY_SERVE_CONFIG`.
+A process that answers requests asks for a short CPU time slice (verifier/sched.py), so a
+request that wakes it does not wait for a background task's slice to run out.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from verifier.http.workers import (
     SharedMetrics,
     reserve_address,
 )
+from verifier.sched import request_slice
 
 WORKER_FACTORY = "verifier.http.serve:worker_app"
 
@@ -48,6 +51,9 @@ def build_app(cfg: ServeConfig, verifier: Any | None = None) -> Any:
         raise CommandError(str(exc)) from None
     if verifier is None:
         verifier = build_verifier(cfg)
+    # This thread answers requests (uvicorn's event loop; threads it starts later, the
+    # image decoders, inherit it); the store's follower thread, started above, does not.
+    request_slice()
     try:
         limits = Limits(
             max_body=cfg.max_body,

@@ -1,0 +1,147 @@
+"""verifier/sched.py applies what it says on this kernel (read back through other means
+than its own: /proc/<tid>/sched, /proc/<pid>/autogroup, the session id) and fails
+silently where the kernel refuses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from verifier import sched
+
+linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
+
+
+def _in_thread(fn: Callable[[], Any]) -> Any:
+    """fn() on a new thread (a slice stays with the thread that asked for it)."""
+    out: list[Any] = []
+    thread = threading.Thread(target=lambda: out.append(fn()))
+    thread.start()
+    thread.join(30)
+    return out[0]
+
+
+def _proc_slice(tid: int) -> int | None:
+    """A thread's slice as /proc/<tid>/sched shows it ("se.slice"), nanoseconds."""
+    try:
+        with open(f"/proc/self/task/{tid}/sched") as fh:
+            for line in fh:
+                if line.startswith("se.slice"):
+                    return int(line.split(":")[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _custom_slices() -> bool:
+    return sched.thread_slice() is not None  # Linux >= 6.12 reports the slice
+
+
+@linux
+def test_request_slice_sets_the_calling_threads_slice_and_keeps_its_nice():
+    if not _custom_slices():
+        pytest.skip("this kernel has no custom time slices (Linux 6.12+)")
+
+    def ask() -> tuple[Any, ...]:
+        tid = threading.get_native_id()
+        nice = os.getpriority(os.PRIO_PROCESS, tid)
+        ok = sched.request_slice(300_000)
+        inherited = _in_thread(lambda: _proc_slice(threading.get_native_id()))
+        return (
+            ok,
+            sched.thread_slice(),
+            _proc_slice(tid),
+            nice,
+            os.getpriority(os.PRIO_PROCESS, tid),
+            inherited,
+        )
+
+    main_before = _proc_slice(threading.get_native_id())
+    ok, reported, shown, nice_before, nice_after, inherited = _in_thread(ask)
+    assert ok is True
+    assert reported == 300_000 and shown == 300_000
+    assert nice_after == nice_before
+    assert inherited == 300_000  # a thread started afterwards has it too
+    assert _proc_slice(threading.get_native_id()) == main_before  # only that thread
+
+
+@linux
+def test_request_slice_fails_silently():
+    if not _custom_slices():
+        # no such kernel: nothing happens, and it says so
+        assert _in_thread(sched.request_slice) is False
+        return
+
+    def refused() -> tuple[Any, ...]:
+        before = sched.thread_slice()
+        clamped = sched.request_slice(50_000)  # below the kernel's 0.1 ms: clamped
+        after_clamp = sched.thread_slice()
+        sched.request_slice(400_000)
+        bad_policy = sched.request_slice(200_000, policy=99)  # EINVAL from the kernel
+        return before, clamped, after_clamp, bad_policy, sched.thread_slice()
+
+    before, clamped, after_clamp, bad_policy, last = _in_thread(refused)
+    assert before is not None
+    assert clamped is False and after_clamp == 100_000
+    assert bad_policy is False and last == 400_000  # unchanged by the refused call
+
+
+_CHILD = """
+import json, os, sys
+from verifier import sched
+ok = sched.background_group(int(sys.argv[1]))
+bad = sched.set_group_nice(25)  # out of range: the kernel refuses
+print(json.dumps({"ok": ok, "bad": bad, "pid": os.getpid(), "sid": os.getsid(0),
+                  "nice": sched.autogroup_nice()}))
+"""
+
+
+@linux
+def test_background_group_starts_a_session_with_a_low_weight_autogroup():
+    mine = sched.autogroup_nice()
+    proc = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", _CHILD, "17"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    out = json.loads(proc.stdout)
+    assert out["sid"] == out["pid"]  # its own session (so its own autogroup)
+    assert out["sid"] != os.getsid(0)
+    assert out["bad"] is False  # refused silently
+    if not sched.autogroups_enabled():
+        assert out["ok"] is False  # no autogroups here: nothing to set, and it says so
+        return
+    assert out["ok"] is True and out["nice"] == 17
+    assert sched.autogroup_nice() == mine  # the parent's group is left alone
+
+
+def test_autogroup_nice_of_a_missing_process_is_none():
+    assert sched.autogroup_nice(2**22 + 12345) is None
+
+
+_MEMBER = """
+import json, os
+from verifier import sched
+before = sched.autogroup_nice()
+print(json.dumps({"set": sched.set_group_nice(18), "before": before,
+                  "after": sched.autogroup_nice()}))
+"""
+
+
+@linux
+def test_set_group_nice_leaves_a_session_it_does_not_lead_alone():
+    # the child is in this process' session: it must not change this session's group
+    proc = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", _MEMBER], capture_output=True, text=True, timeout=60, check=True
+    )
+    out = json.loads(proc.stdout)
+    assert out["set"] is False and out["after"] == out["before"]
