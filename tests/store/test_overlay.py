@@ -255,3 +255,29 @@ def test_files_of_an_older_snapshot_stay_readable(redis_server, first, store, sn
     assert "overlay" not in sections(s) and read_header(s._path)["format"] == 2
     assert s.replica.records is not None and s.replica.records.overlay is None
     assert os.path.exists(s._path)
+
+
+def test_change_past_the_sync_cap_writes_no_x_and_rewrites(
+    redis_server, first, store, tmp_path, snapshot_dir, monkeypatch
+):
+    """A change of more records than the delta holds (DELTA_MAX_RECORDS, lowered here)
+    writes no `x`: the builder rewrites the records file, with the right answers."""
+    from verifier.redis import recspool
+
+    monkeypatch.setattr(recspool, "DELTA_MAX_RECORDS", 2)
+    url = redis_server.url
+    s = store(follow=False, build_in_child=False)
+    v = Verifier(s)
+    files = rec_files(snapshot_dir)
+    three = [record(id=f"91600000000002{i:02d}", ck=f"{i:032x}") for i in range(3)]
+    step(s, url, "--records", write_jsonl(tmp_path / "three.jsonl", three))
+    assert b"x" not in redis_server.client().hgetall(_delta_of_current(redis_server))
+    assert rec_files(snapshot_dir) != files and "overlay" not in sections(s)
+    assert len(s.replica.records) == 10
+    for i in range(3):
+        assert reason(v, link(f"91600000000002{i:02d}", f"{i:032x}")) is None
+    # two records fit: x again, and the new file is layered over
+    files = rec_files(snapshot_dir)
+    two = [record(id=f"91600000000003{i:02d}", ck=f"{i:032x}") for i in range(2)]
+    step(s, url, "--records", write_jsonl(tmp_path / "two.jsonl", two))
+    assert rec_files(snapshot_dir) == files and sections(s)["overlay"]["count"] == 12
