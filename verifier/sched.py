@@ -1,45 +1,26 @@
-"""CPU scheduling hints: request threads first, the snapshot builder last (Linux).
+"""CPU scheduling: a short time slice for the threads that answer requests (Linux).
 
-Two settings, both best effort (a platform or kernel without them runs as before; no
-failure is ever raised):
-
-- `request_slice()`: the calling thread asks the kernel for a short time slice (EEVDF's
-  custom slice, Linux 6.12 and later: `sched_setattr` with SCHED_OTHER and
-  `sched_runtime`). A thread with a shorter slice than the running task preempts it as
-  soon as it wakes and is eligible, instead of waiting out the running task's slice
-  (about 1.4 ms by default), and this holds across scheduling groups (a group's entity
-  carries the shortest slice of what it holds). Fairness does not change: the thread
-  gets the same share of the CPU, in shorter turns. Threads started by this thread
-  afterwards inherit it. A worker calls it once on the thread that answers requests.
-- `background_group()`: this process leaves its parent's session (`setsid`) and gives
-  its new autogroup a low weight (`/proc/self/autogroup`, nice GROUP_NICE). With
-  `kernel.sched_autogroup_enabled`, the CPU is shared between sessions first: a process
-  at nice 10 inside a worker's session only yields to its own session, not to the other
-  workers. In a session of its own with a low group weight it yields to all of them.
-
-Read back with `thread_slice()` and `autogroup_nice()`.
+`request_slice()`: the calling thread asks the kernel for a short time slice (EEVDF's
+custom slice, Linux 6.12 and later: `sched_setattr` with SCHED_OTHER and
+`sched_runtime`). A thread with a shorter slice than the running task may preempt it as
+soon as it wakes, instead of waiting out the running task's slice (about 1.4 ms by
+default; a scheduler tick in practice), also across scheduling groups (a group's entity
+carries the shortest slice of what it holds). Fairness does not change: the thread gets
+the same share of the CPU, in shorter turns. Threads it starts afterwards inherit it. A
+worker calls it once on the thread that answers requests. Best effort: a platform or
+kernel without it runs as before, and no failure is ever raised. Read back with
+`thread_slice()`.
 """
 
 from __future__ import annotations
 
 import ctypes
-import os
 import platform
 import sys
 
-__all__ = [
-    "GROUP_NICE",
-    "REQUEST_SLICE_NS",
-    "autogroup_nice",
-    "autogroups_enabled",
-    "background_group",
-    "request_slice",
-    "set_group_nice",
-    "thread_slice",
-]
+__all__ = ["REQUEST_SLICE_NS", "request_slice", "thread_slice"]
 
 REQUEST_SLICE_NS = 200_000  # 0.2 ms (the kernel accepts 0.1 ms to 100 ms)
-GROUP_NICE = 19  # the builder's session: the lowest group weight (15 against 1024)
 
 # (sched_setattr, sched_getattr) system call numbers
 _SYSCALLS = {"x86_64": (314, 315), "aarch64": (274, 275), "arm64": (274, 275)}
@@ -122,56 +103,3 @@ def request_slice(ns: int = REQUEST_SLICE_NS, *, policy: int = _SCHED_OTHER) -> 
     if not _setattr(attr):
         return False
     return thread_slice() == ns
-
-
-def autogroup_nice(pid: int | str = "self") -> int | None:
-    """The nice value of a process' autogroup (its session's scheduling group), or None
-    when the kernel has no autogroups or the process is gone."""
-    try:
-        with open(f"/proc/{pid}/autogroup") as fh:
-            text = fh.read()  # "/autogroup-123 nice 0"
-        return int(text.split()[-1])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def autogroups_enabled() -> bool:
-    """Whether the kernel groups processes by session (`kernel.sched_autogroup_enabled`)."""
-    try:
-        with open("/proc/sys/kernel/sched_autogroup_enabled") as fh:
-            return fh.read().strip() == "1"
-    except OSError:
-        return False
-
-
-def set_group_nice(nice: int = GROUP_NICE) -> bool:
-    """Set the autogroup of this process' session to `nice`. True when it now has that
-    nice value; False when there are no autogroups or the kernel refused (an unprivileged
-    process may change an autogroup once a second, machine-wide: try again later), never
-    an exception. Only a session's leader changes its group (a process that could not
-    start a session of its own would otherwise lower the group of the session it is in)."""
-    try:
-        if os.getsid(0) != os.getpid():
-            return False
-    except OSError:
-        return False
-    if not autogroups_enabled():
-        return False
-    try:
-        with open("/proc/self/autogroup", "w") as fh:
-            fh.write(str(int(nice)))
-    except (OSError, ValueError):
-        return False
-    return autogroup_nice() == nice
-
-
-def background_group(nice: int = GROUP_NICE) -> bool:
-    """Move this process into a session of its own (unless it leads one already), so into
-    an autogroup of its own, and set that group to `nice` (`set_group_nice`). True when
-    both happened, never an exception."""
-    try:
-        if os.getsid(0) != os.getpid():
-            os.setsid()
-    except OSError:
-        return False  # a process group leader cannot start a session
-    return set_group_nice(nice)

@@ -18,7 +18,6 @@ from verifier.redis.snapshot import map_snapshot
 from verifier.redis.store import RedisStore
 from verifier.redis.sync import Guard, sync_state
 from verifier.revocations import Revocations
-from verifier.sched import GROUP_NICE, autogroup_nice, autogroups_enabled
 
 pytestmark = [pytest.mark.redis, requires_redis]
 
@@ -178,37 +177,3 @@ def test_records_live_in_their_own_file_kept_while_they_do_not_change(
         os.close(fd)
     leftovers = [p.name for p in tmp_path.iterdir() if ".rec-" in p.name]
     assert leftovers == [third.records_ref["file"]]
-
-
-def test_builder_child_runs_in_a_session_of_its_own_with_a_low_weight_autogroup(
-    redis_server, trust_file, tmp_path
-):
-    client = redis_server.client()
-    sync_state(
-        client,
-        trust=TrustRegistry.from_file(trust_file),
-        revocations=Revocations(revoked=os.urandom(16 * 100)),
-        guard=Guard(bootstrap=True),
-    )
-    mine = autogroup_nice()
-    store = RedisStore.connect(
-        redis_server.url, snapshot_path=tmp_path / "m.snap", poll_interval=0.05
-    )
-    try:
-        child = store.builder_pid
-        assert child is not None
-        # its own session (so its own autogroup), not the worker's
-        assert os.getsid(child) == child != os.getsid(0)
-        with open(f"/proc/{child}/stat") as fh:
-            session = int(fh.read().rsplit(")", 1)[1].split()[3])  # field 6
-        assert session == child
-        if autogroups_enabled():
-            # an unprivileged child may have to wait a second for the kernel to take it
-            assert wait_until(lambda: autogroup_nice(child) == GROUP_NICE, timeout=15)
-            assert autogroup_nice() == mine  # this process' group is left alone
-        # and still nice NICE inside it
-        assert os.getpriority(os.PRIO_PROCESS, child) == max(
-            NICE, os.getpriority(os.PRIO_PROCESS, 0)
-        )
-    finally:
-        store.close()

@@ -16,13 +16,12 @@ so a password never shows in the process list.
 
 Why a process: parsing chunks and writing the file take CPU, memory bandwidth and I/O;
 in a server's worker they competed with its requests (the GIL between its threads, and
-the CPU of its scheduling group). The child starts a session of its own and gives its
-autogroup the lowest weight (verifier/sched.py: with `kernel.sched_autogroup_enabled` the
-kernel shares the CPU between sessions first, so a nice value inside the workers' session
-only yielded to that session), and runs at nice 10 and the lowest best-effort I/O
-priority, so the workers come first. Since it leads its own session and process group,
-a signal to the server's process group does not reach it: it ends at the end of its
-input, once its current job is done.
+the CPU of its scheduling group). The child runs at nice 10 and the lowest best-effort
+I/O priority, in the builder's session, so the workers come first (nice 19 starved it on
+a busy machine: a revocation then waited for CPU). It writes the file in pieces of at
+most 128 KiB per write() (verifier/redis/snapshot.py WRITE_STEP): on a kernel without
+preemption a write() of several MiB ran unpreempted for milliseconds, and a worker woken
+on that CPU waited it out whatever the child's priority.
 
 `build_version` is the work itself; a store made with `build_in_child=False` (tests)
 calls it in-process.
@@ -55,14 +54,9 @@ _IOPRIO_CLASS_BE, _IOPRIO_LOWEST = 2, 7
 RETIRE_GRACE = 5.0  # seconds a replaced file is kept open (see _Child.release_old)
 
 
-def lower_priority() -> bool:
-    """This process in a session of its own whose autogroup has the lowest weight
-    (verifier/sched.py), at nice NICE and the lowest best-effort I/O priority (best
-    effort: a platform without them runs at normal priority). True when the group's
-    weight was set (else the caller may try `set_group_nice` again later)."""
-    from verifier.sched import background_group
-
-    grouped = background_group()
+def lower_priority() -> None:
+    """Nice NICE and the lowest best-effort I/O priority for this process (best effort:
+    a platform without them runs at normal priority)."""
     try:
         if os.getpriority(os.PRIO_PROCESS, 0) < NICE:
             os.setpriority(os.PRIO_PROCESS, 0, NICE)
@@ -70,13 +64,12 @@ def lower_priority() -> bool:
         pass
     number = _IOPRIO_SET.get(platform.machine())
     if number is None or not sys.platform.startswith("linux"):
-        return grouped
+        return
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.syscall(number, 1, 0, (_IOPRIO_CLASS_BE << 13) | _IOPRIO_LOWEST)  # this process
     except (OSError, AttributeError):
         pass
-    return grouped
 
 
 def build_version(
@@ -557,10 +550,7 @@ class _Lines:
 
 
 def main() -> int:
-    from verifier.sched import set_group_nice
-
-    grouped = lower_priority()
-    regroup = 0 if grouped else 10  # the kernel may refuse for a second: try again idle
+    lower_priority()
     lines = _Lines(sys.stdin.fileno())
     try:
         setup = json.loads(lines.next(60.0) or b"")
@@ -578,8 +568,6 @@ def main() -> int:
         while True:
             line = lines.next(1.0)
             child.release_old()
-            if regroup:
-                regroup = 0 if set_group_nice() else regroup - 1
             if line is None:
                 continue
             if not line:

@@ -68,6 +68,7 @@ def _align(n: int) -> int:
 
 
 SYNC_EVERY = 32 << 20  # written bytes between two fdatasync calls
+WRITE_STEP = 128 << 10  # bytes per write() call (see _CrcWriter.write)
 
 
 class _CrcWriter:
@@ -83,9 +84,16 @@ class _CrcWriter:
         self.unsynced = 0
 
     def write(self, data: bytes | memoryview) -> int:
+        """Write `data` in pieces of at most WRITE_STEP bytes: on a kernel without
+        preemption (PREEMPT_NONE, the default of many distributions) a write() of a few
+        MiB into the page cache runs unpreempted for milliseconds, which a request
+        thread woken on that CPU waits out, whatever the writer's priority."""
         self.crc = zlib.crc32(data, self.crc)
         self.length += len(data)
-        written = int(self.fh.write(data))
+        view = memoryview(data).cast("B")
+        written = 0
+        for start in range(0, len(view), WRITE_STEP):
+            written += int(self.fh.write(view[start : start + WRITE_STEP]))
         self.unsynced += written
         if self.unsynced >= SYNC_EVERY:
             self.unsynced = 0
