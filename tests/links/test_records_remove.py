@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 
 import pytest
-from links.link_support import AT, CK, RECORDS, UNRZ, UUID, record, write_jsonl
+from links.link_support import AT, CK, RECORDS, UNRZ, UUID, link, record, write_jsonl
 from redis_support import redis_server, requires_redis  # noqa: F401  (fixture)
 from starlette.testclient import TestClient
 
@@ -22,11 +22,6 @@ from verifier.redis.format import Layout, read_current, read_manifest
 from verifier.redis.store import RedisStore
 
 L = Layout()
-G = "https://www.gosuslugi.ru"
-
-
-def link(ident: str, ck: str | None = None) -> str:
-    return f"{G}/covid-cert/verify/{ident}?lang=ru" + (f"&ck={ck}" if ck else "")
 
 
 # -- the removal file ---------------------------------------------------------------------

@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from links.link_support import AT, CK, RECORDS, UNRZ, record, write_jsonl
-from redis_support import requires_redis
+from links.link_support import AT, CK, RECORDS, UNRZ, link, record, write_jsonl
+from redis_support import requires_redis, sync_cli
 
 from fastpath._records import RecordTable, record_key
 from verifier import Verifier
-from verifier.cli import main
 from verifier.reasons import Reason
 from verifier.redis import build
 from verifier.redis.format import Layout, read_current
@@ -24,16 +23,7 @@ from verifier.redis.snapshot import read_header
 
 pytestmark = [pytest.mark.redis, requires_redis]
 L = Layout()
-G = "https://www.gosuslugi.ru"
 OTHER = "9160000000000009"
-
-
-def link(ident: str, ck: str | None = None) -> str:
-    return f"{G}/covid-cert/verify/{ident}?lang=ru" + (f"&ck={ck}" if ck else "")
-
-
-def sync(url: str, *args: str | Path) -> int:
-    return main(["sync", "--redis", url, *(str(a) for a in args)])
 
 
 def rec_files(directory: Path) -> dict[str, int]:
@@ -54,7 +44,7 @@ def first(redis_server, trust_file, tmp_path, write_revocations):
     """Redis holding trust, no revocations and the test register (7 records)."""
     write_revocations(tmp_path / "r.json", [])
     records = write_jsonl(tmp_path / "register.jsonl", RECORDS)
-    code = sync(
+    code = sync_cli(
         redis_server.url, "--trust", trust_file, "--revocations", tmp_path / "r.json",
         "--records", records,
     )  # fmt: skip
@@ -65,7 +55,7 @@ def first(redis_server, trust_file, tmp_path, write_revocations):
 def step(s: Any, url: str, *args: str | Path) -> None:
     """One sync, then one round of the store (build, map): the new version is served."""
     before = read_current_of(url)
-    assert sync(url, *args) == 0
+    assert sync_cli(url, *args) == 0
     assert read_current_of(url) != before
     s.refresh()
     assert s.replica.version == read_current_of(url)
@@ -147,7 +137,7 @@ def test_chain_then_large_change_rebases(
     files = rec_files(snapshot_dir)
     # several versions between two builds: one chain, layered over the file at once
     for i in range(3):
-        assert sync(url, "--records", write_jsonl(
+        assert sync_cli(url, "--records", write_jsonl(
             tmp_path / f"n{i}.jsonl", [record(id=f"91600000000001{i:02d}", ck=f"{i:032x}")]
         )) == 0  # fmt: skip
     s.refresh()
@@ -187,7 +177,7 @@ def test_unusable_delta_rewrites_the_file(redis_server, first, store, tmp_path, 
     s = store(follow=False, build_in_child=False)
     v = Verifier(s)
     files = rec_files(snapshot_dir)
-    assert sync(url, "--records", write_jsonl(tmp_path / "a.jsonl", [record(id=OTHER)])) == 0
+    assert sync_cli(url, "--records", write_jsonl(tmp_path / "a.jsonl", [record(id=OTHER)])) == 0
     client = redis_server.client()
     key = _delta_of_current(redis_server)
     assert client.hget(key, "x") == b"1" and client.hget(key, "xa")
@@ -214,7 +204,7 @@ def test_tombstone_tampered_into_xd_is_refused_by_the_count(
     url = redis_server.url
     s = store(follow=False, build_in_child=False)
     v = Verifier(s)
-    assert sync(url, "--records", write_jsonl(tmp_path / "a.jsonl", [record(id=OTHER)])) == 0
+    assert sync_cli(url, "--records", write_jsonl(tmp_path / "a.jsonl", [record(id=OTHER)])) == 0
     client = redis_server.client()
     client.hset(_delta_of_current(redis_server), "xd", record_key(UNRZ))
     s.refresh()
@@ -229,22 +219,22 @@ def test_sync_writes_record_deltas(redis_server, first, tmp_path, write_revocati
     url = redis_server.url
     client = redis_server.client()
     same_and_new = [record(), record(id=OTHER, ck="44" * 16)]
-    assert sync(url, "--records", write_jsonl(tmp_path / "a.jsonl", same_and_new)) == 0
+    assert sync_cli(url, "--records", write_jsonl(tmp_path / "a.jsonl", same_and_new)) == 0
     delta = client.hgetall(_delta_of_current(redis_server))
     assert delta[b"x"] == b"1" and delta[b"xd"] == b""
     xa = RecordTable(delta[b"xa"])
     assert len(xa) == 1 and OTHER in xa and UNRZ not in xa
     gone = write_jsonl(tmp_path / "d.jsonl", [{"id": UNRZ}, {"id": "9160000000000099"}])
-    assert sync(url, "--records-remove", gone) == 0
+    assert sync_cli(url, "--records-remove", gone) == 0
     delta = client.hgetall(_delta_of_current(redis_server))
     assert delta[b"x"] == b"1" and delta[b"xa"] == b"" and delta[b"xd"] == record_key(UNRZ)
     rev = write_revocations(tmp_path / "r2.json", [os.urandom(16)])
-    assert sync(url, "--revocations", rev) == 0  # records unchanged: x, nothing else
+    assert sync_cli(url, "--revocations", rev) == 0  # records unchanged: x, nothing else
     delta = client.hgetall(_delta_of_current(redis_server))
     assert len(delta[b"ra"]) == 16
     assert delta[b"x"] == b"1" and delta[b"xa"] == b"" and delta[b"xd"] == b""
     only = write_jsonl(tmp_path / "o.jsonl", [record(id=OTHER)])
-    assert sync(url, "--records", only, "--replace") == 0
+    assert sync_cli(url, "--records", only, "--replace") == 0
     assert b"x" not in client.hgetall(_delta_of_current(redis_server))
 
 

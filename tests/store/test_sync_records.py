@@ -4,11 +4,9 @@ on RedisStore answers register links."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from links.link_support import AT, CK, RECORDS, UNRZ, record, write_jsonl
-from redis_support import requires_redis, wait_until
+from links.link_support import AT, CK, RECORDS, UNRZ, link, record, write_jsonl
+from redis_support import requires_redis, sync_cli, wait_until
 
 from verifier import Verifier
 from verifier.cli import main
@@ -17,16 +15,7 @@ from verifier.redis.format import Layout, read_current, read_manifest
 
 pytestmark = [pytest.mark.redis, requires_redis]
 L = Layout()
-G = "https://www.gosuslugi.ru"
 OTHER = "9160000000000009"
-
-
-def link(ident: str, ck: str | None = None) -> str:
-    return f"{G}/covid-cert/verify/{ident}?lang=ru" + (f"&ck={ck}" if ck else "")
-
-
-def sync(url: str, *args: str | Path) -> int:
-    return main(["sync", "--redis", url, *(str(a) for a in args)])
 
 
 @pytest.fixture
@@ -35,7 +24,7 @@ def first(redis_server, trust_file, tmp_path, write_revocations, capsys):
     write_revocations(tmp_path / "r.json", [])
     records = write_jsonl(tmp_path / "register.jsonl", RECORDS)
     assert (
-        sync(
+        sync_cli(
             redis_server.url,
             "--trust",
             trust_file,
@@ -76,7 +65,7 @@ def test_changed_record_is_seen_by_the_follower(redis_server, first, store, tmp_
     change = write_jsonl(
         tmp_path / "change.jsonl", [record(status="revoked"), record(id=OTHER, ck="44" * 16)]
     )
-    assert sync(redis_server.url, "--records", change) == 0
+    assert sync_cli(redis_server.url, "--records", change) == 0
     assert wait_until(lambda: s.replica.version != before, timeout=20)
     assert status(v, link(UNRZ, CK)) is Reason.REVOKED  # same id: replaced
     assert status(v, link(OTHER, "44" * 16)) is None  # added
@@ -85,14 +74,14 @@ def test_changed_record_is_seen_by_the_follower(redis_server, first, store, tmp_
     # a second change: the builder reuses nothing stale
     before = s.replica.version
     back = write_jsonl(tmp_path / "back.jsonl", [record()])
-    assert sync(redis_server.url, "--records", back) == 0
+    assert sync_cli(redis_server.url, "--records", back) == 0
     assert wait_until(lambda: s.replica.version != before, timeout=20)
     assert status(v, link(UNRZ, CK)) is None
 
 
 def test_replace_drops_records_not_in_the_file(redis_server, first, store, tmp_path):
     only = write_jsonl(tmp_path / "only.jsonl", [record(id=OTHER, ck="44" * 16)])
-    assert sync(redis_server.url, "--records", only, "--replace") == 0
+    assert sync_cli(redis_server.url, "--records", only, "--replace") == 0
     s = store(follow=False)
     v = Verifier(s)
     assert len(s.replica.records) == 1
@@ -127,7 +116,7 @@ def test_malformed_row_writes_nothing(redis_server, first, tmp_path, capsys, fmt
             f"{UNRZ},{CK},vaccination,valid,2021-07-01,nope,A,A,1980-01-01,45\n",
             encoding="utf-8",
         )
-    assert sync(redis_server.url, "--records", bad) == 2
+    assert sync_cli(redis_server.url, "--records", bad) == 2
     err = capsys.readouterr().err
     assert "line 3" in err and "nothing written" in err
     assert UNRZ not in err and "45**" not in err  # no personal data
@@ -140,7 +129,7 @@ def test_rerun_is_idempotent(redis_server, first, capsys):
     version = read_current(client, L)
     keys = sorted(client.keys("*"))
     capsys.readouterr()
-    assert sync(redis_server.url, "--records", first) == 0
+    assert sync_cli(redis_server.url, "--records", first) == 0
     assert "already up to date" in capsys.readouterr().out
     assert read_current(client, L) == version
     assert sorted(client.keys("*")) == keys
@@ -161,7 +150,7 @@ def test_records_kept_when_only_the_sets_change(
     for _ in range(2):  # the second round takes the records from the mapped snapshot
         before = s.replica.version
         write_revocations(tmp_path / "more.json", hashes(3))
-        assert sync(redis_server.url, "--revocations", tmp_path / "more.json") == 0
+        assert sync_cli(redis_server.url, "--revocations", tmp_path / "more.json") == 0
         assert wait_until(lambda: s.replica.version != before, timeout=20)  # noqa: B023
         assert len(s.replica.records) == 7
         assert status(v, link(UNRZ, CK)) is None
