@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from sched_support import proc_slice
 
 from verifier import sched
 
@@ -26,15 +27,7 @@ def _in_thread(fn: Callable[[], Any]) -> Any:
 
 
 def _proc_slice(tid: int) -> int | None:
-    """A thread's slice as /proc/<tid>/sched shows it ("se.slice"), nanoseconds."""
-    try:
-        with open(f"/proc/self/task/{tid}/sched") as fh:
-            for line in fh:
-                if line.startswith("se.slice"):
-                    return int(line.split(":")[1])
-    except (OSError, ValueError):
-        pass
-    return None
+    return proc_slice("self", tid)
 
 
 def _custom_slices() -> bool:

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+from sched_support import proc_slice
 
 from verifier.sched import REQUEST_SLICE_NS, thread_slice
 
@@ -18,14 +19,7 @@ pytestmark = [
 
 
 def _main_thread_slice(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/sched") as fh:
-            for line in fh:
-                if line.startswith("se.slice"):
-                    return int(line.split(":")[1])
-    except (OSError, ValueError):
-        pass
-    return None
+    return proc_slice(pid, pid)
 
 
 def _workers(pid: int) -> list[int]:
