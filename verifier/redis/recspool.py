@@ -22,13 +22,13 @@ from __future__ import annotations
 import os
 import struct
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from fastpath._records import RecordTable, record_key
 from verifier.records import RecordsFileError, _numbered, _removal_key, _rows
 from verifier.redis.format import RECORDS_PIECE, Layout, RecordsInfo, StoreDataError, blob_id
+from verifier.redis.spool import NPART, Parts, temporary_file, write_all
 
 __all__ = [
     "DELTA_MAX_RECORDS",
@@ -42,9 +42,7 @@ __all__ = [
     "spool_table",
 ]
 
-NPART = 256
-PART_BITS = 8
-FLUSH_BYTES = 1 << 20
+PART_BITS = 8  # NPART partitions (spool.NPART, 256) by the top 8 bits of the mix
 BATCH = 1024  # rows packed per RecordTable.from_records call while spooling
 HEADER = 64
 ENTRY = 20
@@ -75,60 +73,7 @@ Entry = tuple[bytes, int, int, bytes]  # key, mix, line, packed record
 
 
 def _tempfile() -> IO[bytes]:
-    """An anonymous temporary file, unbuffered: the callers write large buffers, and 256
-    open files with 8 KiB buffers each would cost 2 MiB for nothing."""
-    return tempfile.TemporaryFile(prefix="qrverify-rec-", buffering=0)
-
-
-def _write_all(fh: IO[bytes], data: bytes | bytearray) -> None:
-    view = memoryview(data)
-    while view:
-        n = fh.write(view)
-        if not n:
-            raise OSError("temporary file: short write")
-        view = view[n:]
-
-
-class _Parts:
-    """Byte streams in temporary files, one per partition, with at most FLUSH_BYTES
-    buffered across all of them."""
-
-    def __init__(self) -> None:
-        self._bufs = [bytearray() for _ in range(NPART)]
-        self._files: list[IO[bytes] | None] = [None] * NPART
-        self._buffered = 0
-
-    def write(self, part: int, data: bytes) -> None:
-        self._bufs[part] += data
-        self._buffered += len(data)
-        if self._buffered >= FLUSH_BYTES:
-            self.flush()
-
-    def flush(self) -> None:
-        for part, buf in enumerate(self._bufs):
-            if buf:
-                fh = self._files[part]
-                if fh is None:
-                    fh = self._files[part] = _tempfile()
-                _write_all(fh, buf)
-                self._bufs[part] = bytearray()
-        self._buffered = 0
-
-    def read(self, part: int) -> bytes:
-        self.flush()
-        fh = self._files[part]
-        if fh is None:
-            return b""
-        fh.flush()
-        fh.seek(0)
-        return fh.read()
-
-    def close(self) -> None:
-        for i, fh in enumerate(self._files):
-            if fh is not None:
-                fh.close()
-                self._files[i] = None
-        self._bufs = [bytearray() for _ in range(NPART)]
+    return temporary_file("qrverify-rec-")
 
 
 class RecordSpool:
@@ -136,7 +81,7 @@ class RecordSpool:
     mix; `count` entries (duplicates included), `where` the file they came from."""
 
     def __init__(self, where: str = "register records") -> None:
-        self._parts = _Parts()
+        self._parts = Parts("qrverify-rec-")
         self.count = 0
         self.where = where
 
@@ -540,7 +485,7 @@ def _write_table(merged: RecordSpool, n: int, put: Callable[[str, bytes], None])
     sections = [_tempfile() for _ in range(3)]
     try:
         dir_f, index_f, data_f = sections
-        _write_all(dir_f, b"\0\0\0\0")
+        write_all(dir_f, b"\0\0\0\0")
         done = 0  # index entries so far
         unit = 0  # data so far, in 4-byte units
         scan = 1
@@ -567,9 +512,9 @@ def _write_table(merged: RecordSpool, n: int, put: Callable[[str, bytes], None])
                 scan = max(scan, c)
                 done += c
                 dirs += done.to_bytes(4, "little")
-            _write_all(dir_f, dirs)
-            _write_all(index_f, index)
-            _write_all(data_f, b"".join(data))
+            write_all(dir_f, dirs)
+            write_all(index_f, index)
+            write_all(data_f, b"".join(data))
         if scan > MAX_SCAN:
             raise StoreDataError("register records: too many ids share one bucket")
         data_len = unit * 4

@@ -23,30 +23,100 @@ from typing import IO, Any
 
 from fastpath._hashset import HashSet, difference_sorted
 
-__all__ = ["HASH_SIZE", "NPART", "SortedParts", "Spool", "SpooledRevocations", "spool_revocations"]
+__all__ = [
+    "HASH_SIZE",
+    "NPART",
+    "Parts",
+    "SortedParts",
+    "Spool",
+    "SpooledRevocations",
+    "spool_revocations",
+    "temporary_file",
+    "write_all",
+]
 
 HASH_SIZE = 16
 NPART = 256  # partitions: the first byte of a hash
 FLUSH_BYTES = 1 << 20  # buffered across all partitions before they go to their files
 
 
+def temporary_file(prefix: str) -> IO[bytes]:
+    """An anonymous temporary file, unbuffered: the callers write large buffers, and 256
+    open files with 8 KiB buffers each would cost 2 MiB for nothing."""
+    return tempfile.TemporaryFile(prefix=prefix, buffering=0)
+
+
+def write_all(fh: IO[bytes], data: bytes | bytearray | memoryview) -> None:
+    """Write all of `data` (an unbuffered file may take less than asked)."""
+    view = memoryview(data)
+    while view:
+        n = fh.write(view)
+        if not n:
+            raise OSError("temporary file: short write")
+        view = view[n:]
+
+
+class Parts:
+    """NPART byte streams in temporary files (made on first use), with at most
+    FLUSH_BYTES buffered across all of them."""
+
+    def __init__(self, prefix: str) -> None:
+        self._prefix = prefix
+        self._bufs = [bytearray() for _ in range(NPART)]
+        self._files: list[IO[bytes] | None] = [None] * NPART
+        self._buffered = 0
+
+    def write(self, part: int, data: bytes | bytearray) -> None:
+        """Append to stream `part` (buffered)."""
+        self._bufs[part] += data
+        self._buffered += len(data)
+        if self._buffered >= FLUSH_BYTES:
+            self.flush()
+
+    def write_now(self, part: int, data: bytes | bytearray | memoryview) -> None:
+        """Append to stream `part` straight to its file (a large buffer)."""
+        fh = self._files[part]
+        if fh is None:
+            fh = self._files[part] = temporary_file(self._prefix)
+        write_all(fh, data)
+
+    def flush(self) -> None:
+        for part, buf in enumerate(self._bufs):
+            if buf:
+                self.write_now(part, buf)
+                self._bufs[part] = bytearray()
+        self._buffered = 0
+
+    def read(self, part: int) -> bytes:
+        """Stream `part` as written (what is buffered included)."""
+        self.flush()
+        fh = self._files[part]
+        if fh is None:
+            return b""
+        fh.seek(0)
+        return fh.read()
+
+    def close(self) -> None:
+        for i, fh in enumerate(self._files):
+            if fh is not None:
+                fh.close()
+                self._files[i] = None
+        self._bufs = [bytearray() for _ in range(NPART)]
+        self._buffered = 0
+
+
 class Spool:
     """Packed hashes, partitioned by their first byte into temporary files."""
 
     def __init__(self) -> None:
-        self._bufs = [bytearray() for _ in range(NPART)]
-        self._files: list[IO[bytes] | None] = [None] * NPART
-        self._buffered = 0
+        self._parts = Parts("qrverify-sync-")
         self.count = 0  # entries added (duplicates included)
         self._finished = False
 
     def __iadd__(self, raw: bytes) -> Spool:
         """Add one 16-byte hash (the revocations parser appends entries this way)."""
-        self._bufs[raw[0]] += raw
+        self._parts.write(raw[0], raw)
         self.count += 1
-        self._buffered += HASH_SIZE
-        if self._buffered >= FLUSH_BYTES:
-            self._flush()
         return self
 
     def add_packed(self, packed: bytes | bytearray | memoryview) -> None:
@@ -67,25 +137,12 @@ class Spool:
                     lo = mid + 1
                 else:
                     hi = mid
-            self._write(first, data[start * HASH_SIZE : lo * HASH_SIZE])
+            self._parts.write_now(first, data[start * HASH_SIZE : lo * HASH_SIZE])
             start = lo
-
-    def _write(self, part: int, data: bytes | bytearray) -> None:
-        fh = self._files[part]
-        if fh is None:
-            fh = self._files[part] = tempfile.TemporaryFile(prefix="qrverify-sync-")
-        fh.write(data)
-
-    def _flush(self) -> None:
-        for part, buf in enumerate(self._bufs):
-            if buf:
-                self._write(part, buf)
-                self._bufs[part] = bytearray()
-        self._buffered = 0
 
     def finish(self) -> Spool:
         """Flush what is buffered; the spool is then read-only."""
-        self._flush()
+        self._parts.flush()
         self._finished = True
         return self
 
@@ -93,22 +150,14 @@ class Spool:
         """Partition `part` as added (any order, duplicates kept)."""
         if not self._finished:
             self.finish()
-        fh = self._files[part]
-        if fh is None:
-            return b""
-        fh.flush()
-        fh.seek(0)
-        return fh.read()
+        return self._parts.read(part)
 
     def sorted_part(self, part: int) -> bytes:
         raw = self.part(part)
         return HashSet(raw).to_packed() if raw else b""
 
     def close(self) -> None:
-        for i, fh in enumerate(self._files):
-            if fh is not None:
-                fh.close()
-                self._files[i] = None
+        self._parts.close()
 
     def __enter__(self) -> Spool:
         return self
@@ -169,7 +218,7 @@ class SortedParts:
         self._mem: list[bytes] | None = (
             [b""] * NPART if data is None or isinstance(data, MemorySpool) else None
         )
-        self._spool = Spool()
+        self._parts = Parts("qrverify-sync-")
         self.count = 0
         self.present: list[bool] = [False] * NPART
         for part in range(NPART):
@@ -182,21 +231,20 @@ class SortedParts:
                 if self._mem is not None:
                     self._mem[part] = content
                 else:
-                    self._spool._write(part, content)
+                    self._parts.write_now(part, content)
                 self.count += len(content) // HASH_SIZE
                 self.present[part] = True
-        self._spool.finish()
         self._cached: tuple[int, bytes] = (-1, b"")
 
     def load(self, unit: int) -> bytes:
         if self._mem is not None:
             return self._mem[unit]
         if self._cached[0] != unit:
-            self._cached = (unit, self._spool.part(unit) if self.present[unit] else b"")
+            self._cached = (unit, self._parts.read(unit) if self.present[unit] else b"")
         return self._cached[1]
 
     def close(self) -> None:
-        self._spool.close()
+        self._parts.close()
         self._mem = None if self._mem is None else []
         self._cached = (-1, b"")
 
