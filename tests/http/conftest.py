@@ -140,7 +140,10 @@ def start_server(
     tmp.mkdir(parents=True, exist_ok=True)
     out, err = tmp / f"serve-{port}.out", tmp / f"serve-{port}.err"
     with open(out, "wb") as fo, open(err, "wb") as fe:
-        proc = subprocess.Popen(cmd, stdout=fo, stderr=fe, env=full_env, cwd=tmp)
+        # a session of its own: teardown can end the workers with their supervisor
+        proc = subprocess.Popen(
+            cmd, stdout=fo, stderr=fe, env=full_env, cwd=tmp, start_new_session=True
+        )
     server = Server(proc, port, err, out)
     if wait:
         deadline = time.monotonic() + 60
@@ -183,3 +186,7 @@ def _servers(tmp_path: Path) -> Iterator[Any]:
     for server in started:
         if server.proc.poll() is None:
             server.stop(signal.SIGKILL)
+        try:  # workers a killed supervisor left behind (same process group)
+            os.killpg(server.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
