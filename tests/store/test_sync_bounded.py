@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import base64
 import os
-import tracemalloc
 from pathlib import Path
 from typing import Any
 
 import pytest
 from engine_support import ES, key_of
+from memory_support import traced_peak
 from redis_support import requires_redis
 
 import verifier.redis.sync as sync_mod
@@ -164,15 +164,6 @@ def test_stream_planner_matches_in_memory_planner(redis_server: Any) -> None:
 # -- memory ----------------------------------------------------------------------------------
 
 
-def _peak(fn: Any) -> tuple[Any, int]:
-    tracemalloc.start()
-    try:
-        result = fn()
-        return result, tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 @pytest.mark.slow
 @pytest.mark.redis
 @requires_redis
@@ -187,17 +178,17 @@ def test_sync_memory_stays_at_a_few_buckets(
     trust = TrustRegistry([key_of(ES)])
     n = 20 * TARGET_BUCKET
     first = spool_of(rand(n))
-    result, peak = _peak(
+    result, peak = traced_peak(
         lambda: sync_state(client, trust=trust, revocations=SpooledRevocations(first))
     )
     assert result.revoked == n
     assert peak < 8 * BUCKET_BYTES, f"{peak / BUCKET_BYTES:.1f} buckets"
     more = spool_of(rand(1000))
-    result, peak = _peak(lambda: sync_state(client, revocations=SpooledRevocations(more)))
+    result, peak = traced_peak(lambda: sync_state(client, revocations=SpooledRevocations(more)))
     assert result.revoked == n + 1000 and result.revoked_added == 1000
     assert peak < 8 * BUCKET_BYTES, f"{peak / BUCKET_BYTES:.1f} buckets"
     other = spool_of(rand(n))
-    result, peak = _peak(
+    result, peak = traced_peak(
         lambda: sync_state(
             client,
             revocations=SpooledRevocations(other),
@@ -225,10 +216,10 @@ def test_spooling_a_json_lines_file_keeps_memory_flat(tmp_path: Path) -> None:
                     for _ in range(1000)
                 )
             )
-    spooled, peak = _peak(lambda: spool_revocations(path))
+    spooled, peak = traced_peak(lambda: spool_revocations(path))
     assert spooled.revoked.count == 200_000
     spooled.close()
-    whole, whole_peak = _peak(lambda: load_revocations(path))
+    whole, whole_peak = traced_peak(lambda: load_revocations(path))
     assert whole.revoked_count == 200_000
     assert whole_peak > 200_000 * 16  # the packed list
     assert peak < 3 * 1024 * 1024 < whole_peak

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import io
 import random
-import tracemalloc
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from links.link_support import RECORDS, UNRZ, record, write_jsonl
+from memory_support import traced_peak
 from redis_support import requires_redis
 
 from fastpath._records import RecordTable, record_key
@@ -286,15 +286,6 @@ def test_malformed_row_late_in_a_big_file_writes_nothing(
     assert sorted(client.keys("*")) == before and read_current(client, L) == version
 
 
-def _peak(fn: Any) -> tuple[Any, int]:
-    tracemalloc.start()
-    try:
-        result = fn()
-        return result, tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 # Buffers that do not grow with the input: a 1 MiB piece being cut, read from the section
 # files and encoded for Redis (a few copies of it), the old register's pieces being read
 # (two, and a copy of a range across them), the spool's 1 MiB flush buffer.
@@ -314,10 +305,10 @@ def test_records_sync_memory_stays_at_a_few_partitions(
     client = redis_server.client()
     recs = unique(150_000, seed=9)
     path = write_rows(tmp_path / "big.jsonl", recs)
-    spool, spool_peak = _peak(lambda: spool_records(path))
+    spool, spool_peak = traced_peak(lambda: spool_records(path))
     assert isinstance(spool, RecordSpool)
     try:
-        result, peak = _peak(lambda: start(client, trust_file, spool))
+        result, peak = traced_peak(lambda: start(client, trust_file, spool))
     finally:
         spool.close()
     info = read_manifest(client, L, read_current(client, L)).records
@@ -328,7 +319,7 @@ def test_records_sync_memory_stays_at_a_few_partitions(
     change = write_rows(tmp_path / "change.jsonl", [dict(r, name="Х***") for r in recs[::10]])
     spool2 = spool_records(change)
     try:
-        result2, peak2 = _peak(lambda: sync_state(client, records=spool2))
+        result2, peak2 = traced_peak(lambda: sync_state(client, records=spool2))
     finally:
         spool2.close()
     assert result2.changed and result2.records == 150_000
