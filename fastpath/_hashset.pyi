@@ -55,6 +55,11 @@ class HashSet:
     @property
     def readonly(self) -> bool:
         """True for a view made by table_view (mutations raise TypeError)."""
+    @property
+    def layered(self) -> bool:
+        """True for a layered view (layered_view)."""
+    def layers(self) -> tuple[HashSet, HashSet, HashSet] | None:
+        """(table, added, removed) of a layered view, else None."""
     def probe_stats(self) -> tuple[int, float]:
         """(longest, mean) distance of a stored key from its home slot."""
     def table_info(self) -> dict[str, Any]:
@@ -71,6 +76,17 @@ def table_view(
     file), keeping `buffer` referenced. ValueError if the table's shape, alignment, count
     (with `check_count`, the default: reads the whole table) or seed do not fit; without
     `check_count` one byte a page is read (prefault) and the count is taken as given."""
+
+LAYER_MAX: int
+
+def layered_view(
+    table: HashSet, added: Buffer, removed: Buffer, count: int | None = ...
+) -> HashSet:
+    """A read-only HashSet answering for (table - removed) | added (`table` a read-only
+    view, `added` / `removed` packed keys): lookups at C level, len() the merged size
+    (ValueError if `count` is given and differs, or an overlay is too large or holds a
+    key twice); iteration, to_packed() and copy() give the merged set. table_info,
+    write_table and probe_stats raise TypeError (no single table)."""
 
 def apply_changes(
     ops: Iterable[tuple[HashSet, Buffer | None, Buffer | None]] | Sequence[Any],

@@ -337,6 +337,9 @@ cdef class HashSet:
         self._has_zero = False
         self._owner = None
         self._readonly = False
+        self._over_add = None
+        self._over_del = None
+        self._merged = 0
         self._key[0] = _SEED[0]
         self._key[1] = _SEED[1]
         self._key[2] = _SEED[2]
@@ -358,6 +361,15 @@ cdef class HashSet:
     # ---- C level -----------------------------------------------------------------------
 
     cdef bint contains_ptr(self, const unsigned char* key) noexcept:
+        if self._over_add is not None:
+            # layered: added, or in the table and not removed (the overlays are plain sets)
+            if self._over_add._table_contains_ptr(key):
+                return True
+            return self._table_contains_ptr(key) and not self._over_del._table_contains_ptr(key)
+        return self._table_contains_ptr(key)
+
+    cdef bint _table_contains_ptr(self, const unsigned char* key) noexcept:
+        """Membership in this object's own table (without any overlay)."""
         cdef uint64_t hi = qrv_load_be64(key)
         cdef uint64_t lo = qrv_load_be64(key + 8)
         qrv_perm(self._key, &hi, &lo)
@@ -576,13 +588,40 @@ cdef class HashSet:
         return bytes(out[:m * KEY_SIZE])
 
     def __len__(self):
+        if self._over_add is not None:
+            return self._merged
         return self._count + self._has_zero
 
     def __bool__(self):
+        if self._over_add is not None:
+            return self._merged > 0
         return self._count > 0 or self._has_zero
+
+    @property
+    def layered(self):
+        """True for a layered view (layered_view)."""
+        return self._over_add is not None
+
+    def layers(self):
+        """(table, added, removed) of a layered view: the read-only table it lies over
+        and the plain sets of keys added and removed; None for any other set."""
+        if self._over_add is None:
+            return None
+        return self._owner, self._over_add, self._over_del
+
+    cdef int _check_plain(self, str what) except -1:
+        if self._over_add is not None:
+            raise TypeError(f"{what}: a layered HashSet has no single table (use its layers)")
+        return 0
 
     def to_packed(self):
         """All keys in ascending byte order (the permutation undone, then sorted)."""
+        if self._over_add is not None:
+            return _merge_layers(self._table_packed(), self._over_add._table_packed(),
+                                 self._over_del._table_packed())
+        return self._table_packed()
+
+    def _table_packed(self):
         cdef size_t n = self._count + self._has_zero
         cdef hs_slot* keys = <hs_slot*>malloc(n * sizeof(hs_slot) if n else 1)
         cdef size_t i, m = 0
@@ -633,6 +672,9 @@ cdef class HashSet:
         other._count = self._count
         other._has_zero = self._has_zero
         memcpy(other._key, self._key, sizeof(self._key))
+        if self._over_add is not None:   # the merged set: table minus removed plus added
+            _discard_packed(other, _Buffer(self._over_del._table_packed()))
+            _add_packed(other, _Buffer(self._over_add._table_packed()))
         return other
 
     def __copy__(self):
@@ -640,8 +682,12 @@ cdef class HashSet:
 
     @property
     def nbytes(self):
-        """Bytes of the table (malloc'd, or mapped for a view; object header not included)."""
-        return self._nslots * sizeof(hs_slot)
+        """Bytes of the table (malloc'd, or mapped for a view; object header not included;
+        a layered view adds its overlays' tables)."""
+        cdef size_t n = self._nslots * sizeof(hs_slot)
+        if self._over_add is not None:
+            n += self._over_add._nslots * sizeof(hs_slot) + self._over_del._nslots * sizeof(hs_slot)
+        return n
 
     @property
     def capacity(self):
@@ -656,6 +702,7 @@ cdef class HashSet:
         of a present key walks past. A linear pass over the table."""
         cdef size_t i, d, longest = 0
         cdef double total = 0
+        self._check_plain("probe_stats")
         for i in range(self._nslots):
             if not _is_empty(&self._slots[i]):
                 d = i - qrv_home(self._slots[i].hi, self._cap)
@@ -669,6 +716,7 @@ cdef class HashSet:
         has_zero and the 32-byte round keys."""
         cdef bytearray seed = bytearray(32)
         cdef int i
+        self._check_plain("table_info")
         for i in range(4):
             qrv_store_be64(<unsigned char*>seed + 8 * i, self._key[i])
         return {"cap": self._cap, "nslots": self._nslots, "count": self._count,
@@ -680,6 +728,7 @@ cdef class HashSet:
         cdef size_t total = self._nslots * sizeof(hs_slot)
         cdef size_t off = 0, step
         cdef const char* base = <const char*>self._slots
+        self._check_plain("write_table")
         while off < total:
             step = total - off if total - off < block else block
             fileobj.write(PyBytes_FromStringAndSize(base + off, step))
@@ -694,6 +743,9 @@ cdef class HashSet:
     __hash__ = None
 
     def __repr__(self):
+        if self._over_add is not None:
+            return (f"HashSet(len={len(self)}, capacity={self._cap}, "
+                    f"added={len(self._over_add)}, removed={len(self._over_del)})")
         return f"HashSet(len={len(self)}, capacity={self._cap})"
 
     def __reduce__(self):
@@ -754,6 +806,132 @@ def table_view(buffer, size_t cap, size_t count, bint has_zero, bytes seed,
     for j in range(4):
         s._key[j] = qrv_load_be64(<const unsigned char*>PyBytes_AS_STRING(seed) + 8 * j)
     return s
+
+
+cdef inline bint _table_has(const hs_slot* slots, size_t cap, bint has_zero,
+                            const uint64_t* k, const unsigned char* key) noexcept nogil:
+    """Membership of a raw key in a table (slots, cap, zero flag, round keys `k`)."""
+    cdef uint64_t hi = qrv_load_be64(key)
+    cdef uint64_t lo = qrv_load_be64(key + 8)
+    cdef const hs_slot* s
+    qrv_perm(k, &hi, &lo)
+    if hi == 0 and lo == 0:
+        return has_zero
+    s = slots + _walk(slots, cap, hi, lo)
+    return s.hi == hi and s.lo == lo
+
+
+LAYER_MAX = 1 << 22  # keys per overlay side a layered view accepts (callers cap lower)
+
+
+def layered_view(HashSet table, added, removed, count=None):
+    """A read-only HashSet answering for (table - removed) | added: `table` a read-only
+    view (table_view) and `added` / `removed` packed 16-byte keys (any order). Lookups
+    (contains_ptr, so also the engine's) check the added keys, then the table and the
+    removed keys, at C level. len() is the merged set's size, counted here (one lookup
+    per overlay key, with the GIL released); ValueError if `count` is given and differs,
+    or if an overlay holds more than LAYER_MAX keys. Iteration, to_packed() and copy()
+    give the merged set (copy(): writable, a plain set)."""
+    cdef HashSet add_set, del_set, s
+    cdef _Buffer a = _Buffer(added)
+    cdef _Buffer d = _Buffer(removed)
+    cdef size_t merged, i, n_a, n_d
+    cdef const unsigned char* p
+    cdef const hs_slot* tslots
+    cdef size_t tcap
+    cdef bint tzero
+    cdef uint64_t tkey[4]
+    cdef const hs_slot* aslots
+    cdef const hs_slot* dslots
+    cdef size_t acap, dcap
+    cdef bint azero, dzero
+    cdef uint64_t akey[4]
+    cdef uint64_t dkey[4]
+    if not table._readonly or table._over_add is not None:
+        raise TypeError("layered_view: the table must be a plain read-only view (table_view)")
+    if a.n > LAYER_MAX or d.n > LAYER_MAX:
+        raise ValueError("layered_view: overlay too large")
+    add_set = HashSet(added)
+    del_set = HashSet(removed)
+    tslots = table._slots
+    tcap = table._cap
+    tzero = table._has_zero
+    memcpy(tkey, table._key, sizeof(tkey))
+    merged = table._count + table._has_zero
+    n_a = a.n
+    n_d = d.n
+    aslots, acap, azero = add_set._slots, add_set._cap, add_set._has_zero
+    dslots, dcap, dzero = del_set._slots, del_set._cap, del_set._has_zero
+    memcpy(akey, add_set._key, sizeof(akey))
+    memcpy(dkey, del_set._key, sizeof(dkey))
+    with nogil:
+        # every removed key the table holds (and that is not added again) leaves;
+        # every added key that the table does not already answer for joins
+        for i in range(n_d):
+            p = d.ptr + i * KEY_SIZE
+            if (_table_has(tslots, tcap, tzero, tkey, p)
+                    and not _table_has(aslots, acap, azero, akey, p)):
+                merged -= 1
+        for i in range(n_a):
+            p = a.ptr + i * KEY_SIZE
+            if (not _table_has(tslots, tcap, tzero, tkey, p)
+                    or _table_has(dslots, dcap, dzero, dkey, p)):
+                merged += 1
+    # (duplicates inside `added` or `removed` are counted once: the sets are unique)
+    if len(add_set) != n_a or len(del_set) != n_d:
+        raise ValueError("layered_view: an overlay holds a key twice")
+    if count is not None and merged != <size_t>count:
+        raise ValueError("layered_view: merged count does not match its header")
+    s = HashSet.__new__(HashSet)
+    free(s._slots)
+    s._slots = table._slots
+    s._owner = table            # keeps the table (and its buffer) alive
+    s._readonly = True
+    s._cap = table._cap
+    s._nslots = table._nslots
+    s._count = table._count
+    s._has_zero = table._has_zero
+    memcpy(s._key, table._key, sizeof(s._key))
+    s._over_add = add_set
+    s._over_del = del_set
+    s._merged = merged
+    return s
+
+
+def _merge_layers(base, add, rem):
+    """(base - rem) | add over packed ascending unique keys, in one pass."""
+    cdef _Buffer b = _Buffer(base)
+    cdef _Buffer x = _Buffer(add)
+    cdef _Buffer r = _Buffer(rem)
+    cdef bytearray out = bytearray((b.n + x.n) * KEY_SIZE)
+    cdef unsigned char* w = out
+    cdef size_t i = 0, j = 0, k = 0, m = 0
+    cdef int c
+    cdef const unsigned char* kb
+    while i < b.n or j < x.n:
+        if i < b.n:
+            kb = b.ptr + i * KEY_SIZE
+            while k < r.n and _cmp_keys(r.ptr + k * KEY_SIZE, kb) < 0:
+                k += 1
+            if k < r.n and _cmp_keys(r.ptr + k * KEY_SIZE, kb) == 0:
+                i += 1       # removed (unless added again: the added side emits it)
+                continue
+        if i == b.n:
+            c = 1
+        elif j == x.n:
+            c = -1
+        else:
+            c = _cmp_keys(b.ptr + i * KEY_SIZE, x.ptr + j * KEY_SIZE)
+        if c <= 0:
+            memcpy(w + m * KEY_SIZE, b.ptr + i * KEY_SIZE, KEY_SIZE)
+            i += 1
+            if c == 0:
+                j += 1
+        else:
+            memcpy(w + m * KEY_SIZE, x.ptr + j * KEY_SIZE, KEY_SIZE)
+            j += 1
+        m += 1
+    return bytes(out[:m * KEY_SIZE])
 
 
 cdef int _build_fresh(HashSet s, _Buffer buf) except -1:

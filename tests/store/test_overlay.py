@@ -82,7 +82,7 @@ def test_add_change_remove_keep_the_records_file(
     # change: one record revoked
     step(s, url, "--records", write_jsonl(tmp_path / "c.jsonl", [record(status="revoked")]))
     assert rec_files(snapshot_dir) == files  # same file, same inode: nothing rewritten
-    assert sections(s)["overlay"]["count"] == 7 and read_header(s._path)["format"] == 3
+    assert sections(s)["overlay"]["count"] == 7 and read_header(s._path)["format"] == 4
     assert reason(v, link(UNRZ, CK)) is Reason.REVOKED
     assert reason(v, link("9160000000000005")) is None  # untouched
     assert s.status()["counts"]["records"] == 7
@@ -124,7 +124,7 @@ def test_in_the_builder_child_and_back_to_the_file(
     assert reason(v, link(UNRZ, CK)) is Reason.REVOKED and "overlay" in sections(s)
     step(s, url, "--records", write_jsonl(tmp_path / "b.jsonl", [record()]))
     assert reason(v, link(UNRZ, CK)) is None
-    assert "overlay" not in sections(s) and read_header(s._path)["format"] == 2
+    assert "overlay" not in sections(s) and read_header(s._path)["format"] == 4
     assert rec_files(snapshot_dir) == files and len(s.replica.records) == 7
 
 
@@ -242,7 +242,7 @@ def test_files_of_an_older_snapshot_stay_readable(redis_server, first, store, sn
     """A snapshot without an overlay section (as written before overlays) maps as
     before; the first change then layers over its file."""
     s = store(follow=False, build_in_child=False)
-    assert "overlay" not in sections(s) and read_header(s._path)["format"] == 2
+    assert "overlay" not in sections(s) and read_header(s._path)["format"] == 4
     assert s.replica.records is not None and s.replica.records.overlay is None
     assert os.path.exists(s._path)
 

@@ -95,9 +95,12 @@ def build_version(
         snapshot_extras,
     )
     from verifier.redis.snapshot import (
+        SETS_SUFFIX,
         records_file_name,
         remove_records_files,
+        sets_file_name,
         write_records_file,
+        write_sets_file,
         write_snapshot,
     )
 
@@ -108,20 +111,29 @@ def build_version(
     else:
         trust_json = fetch_blobs(client, layout, [manifest.trust_blob])[0]
         parse_trust(trust_json)  # refuse unusable keys before writing
-    sets = None
     chain = None
     if current is not None:
         chain = read_delta_chain(client, layout, current.version, manifest.version)
-        if chain is not None:
-            sets = _apply_chain(current, manifest, chain)
-    full = sets is None
-    if sets is None:
-        revoked = _full_set(client, layout, manifest.revoked)
-        registry = (
-            None if manifest.registry is None else _full_set(client, layout, manifest.registry)
-        )
+    sets_name = sets_file_name(path, manifest.revoked, manifest.registry)
+    old_sets = None if base is None else base.sets_ref
+    sets_over: dict[str, tuple[bytes, bytes, int]] | None = None
+    full = False
+    if old_sets is not None and old_sets.get("file") == sets_name:
+        sets_ref = old_sets  # the file holds exactly these sets: nothing is written
+    elif old_sets is not None and (sets_over := sets_overlay(current, manifest, chain)) is not None:
+        sets_ref = old_sets  # a few hashes changed: the file stays, they ride over it
     else:
-        revoked, registry = sets
+        sets = None if chain is None else _apply_chain(current, manifest, chain)
+        full = sets is None
+        if sets is None:
+            revoked = _full_set(client, layout, manifest.revoked)
+            registry = (
+                None if manifest.registry is None else _full_set(client, layout, manifest.registry)
+            )
+        else:
+            revoked, registry = sets
+        sets_ref = write_sets_file(path, sets_name, revoked, registry)
+        del revoked, registry, sets  # the tables are in the file now
     ref = None
     pieces = None
     overlay = None
@@ -148,8 +160,10 @@ def build_version(
         seq=manifest.seq,
         trust_json=trust_json,
         trust_id=manifest.trust_blob,
-        revoked=revoked,
-        registry=registry,
+        revoked=None,
+        registry=None,
+        sets_ref=sets_ref,
+        sets_overlay=sets_over,
         records_ref=ref,
         records_pieces=pieces,
         records_overlay=overlay,
@@ -158,6 +172,7 @@ def build_version(
     # records files no version in service names any more (a worker still mapping one
     # keeps it until it moves); `retired` gets their descriptors to close later
     held = remove_records_files(path, {ref["file"]} if ref is not None else set())
+    held += remove_records_files(path, {sets_ref["file"]}, SETS_SUFFIX)
     if retired is None:
         for fd in held:
             os.close(fd)
@@ -239,6 +254,63 @@ def records_overlay(base: Any, info: Any, chain: Any) -> tuple[bytes, int] | Non
     return data, count
 
 
+SETS_OVERLAY_MAX = 262_144  # hashes per set (added + removed) layered over a sets file
+
+
+def sets_overlay(
+    current: Any, manifest: Any, chain: Any
+) -> dict[str, tuple[bytes, bytes, int]] | None:
+    """The overlays of the new version's hash sets over the base snapshot's sets file:
+    {"revoked" | "registry": (added packed, removed packed, merged count)}, or None when
+    the sets must be written to a new file: no chain, a registry that appears or goes, an
+    overlay over SETS_OVERLAY_MAX hashes (a rebase), a malformed delta, or a result that
+    does not add up to the manifest's count (fail closed). The base's own overlay is
+    carried on; only real differences from the file are kept (added: not in the file;
+    removed: in the file); a set equal to the file's gets no overlay (an empty dict: a
+    change undone keeps the file as it is)."""
+    from verifier.redis.format import StoreDataError, packed_field
+
+    if chain is None or current is None:
+        return None
+    if (manifest.registry is None) != (current.registry is None):
+        return None
+    wanted = [("revoked", current.revoked, manifest.revoked, "ra", "rd")]
+    if current.registry is not None:
+        wanted.append(("registry", current.registry, manifest.registry, "ga", "gd"))
+    out: dict[str, tuple[bytes, bytes, int]] = {}
+    for name, served, info, f_add, f_del in wanted:
+        layers = served.layers()
+        table = served if layers is None else layers[0]
+        changes: dict[bytes, bool] = {}  # hash -> member of the new set
+        try:
+            if layers is not None:
+                for key in layers[2]:
+                    changes[key] = False
+                for key in layers[1]:
+                    changes[key] = True
+            for delta in chain:
+                removed = packed_field(delta.get(f_del.encode(), b""), f_del)
+                added = packed_field(delta.get(f_add.encode(), b""), f_add)
+                if (len(changes) + (len(removed) + len(added)) // 16) > 2 * SETS_OVERLAY_MAX:
+                    return None
+                for i in range(0, len(removed), 16):
+                    changes[removed[i : i + 16]] = False
+                for i in range(0, len(added), 16):
+                    changes[added[i : i + 16]] = True
+                if len(changes) > SETS_OVERLAY_MAX:
+                    return None
+        except StoreDataError:
+            return None  # an unusable delta: the sets are rebuilt from the chunks
+        plus = sorted(k for k, member in changes.items() if member and k not in table)
+        minus = sorted(k for k, member in changes.items() if not member and k in table)
+        count = len(table) + len(plus) - len(minus)
+        if count != info.count:
+            return None
+        if plus or minus:
+            out[name] = (b"".join(plus), b"".join(minus), count)
+    return out
+
+
 def _full_set(client: Any, layout: Any, info: Any) -> Any:
     from fastpath._hashset import HashSet
     from verifier.redis.format import StoreDataError, fetch_set
@@ -296,16 +368,19 @@ def _apply_chain(current: Any, manifest: Any, chain: Any) -> Any:
     from fastpath._hashset import apply_changes
     from verifier.redis.format import HASH_SIZE, StoreDataError, packed_field
 
-    if (manifest.registry is None) != (current.registry is None):
+    if current is None or (manifest.registry is None) != (current.registry is None):
         return None
     ops_rev: list[tuple[bytes, bytes]] = []
     ops_reg: list[tuple[bytes, bytes]] = []
     expect_rev = len(current.revoked)
     expect_reg = 0 if current.registry is None else len(current.registry)
     for delta in chain:
-        ra, rd, ga, gd = (
-            packed_field(delta.get(f.encode(), b""), f) for f in ("ra", "rd", "ga", "gd")
-        )
+        try:
+            ra, rd, ga, gd = (
+                packed_field(delta.get(f.encode(), b""), f) for f in ("ra", "rd", "ga", "gd")
+            )
+        except StoreDataError:
+            return None  # a malformed delta: load in full
         if current.registry is None and (ga or gd):
             return None
         ops_rev.append((ra, rd))
@@ -329,7 +404,7 @@ def _apply_chain(current: Any, manifest: Any, chain: Any) -> Any:
         and manifest.registry is not None
         and len(registry) != manifest.registry.count
     ):
-        raise StoreDataError("the delta chain does not add up to the manifest's counts")
+        return None  # the chain does not add up to the manifest's counts: load in full
     return revoked, registry
 
 
@@ -432,6 +507,7 @@ class _Child:
         self.client = connect(url, role="reader", connect_timeout=2.0, timeout=60.0)
         self.base: Any = None
         self.retired: list[tuple[float, int]] = []  # (when replaced, descriptor)
+        self.sets_cache: dict[str, Any] = {}  # the sets file's tables, mapped once
 
     def _base(self, file_id: Any) -> Any:
         """The mapped snapshot the builder serves (the file at `path`, if it is still the
@@ -452,7 +528,10 @@ class _Child:
                 return None
             # the builder has checked this file; the tables' counts are checked again
             # here, since their writable copies grow from them
-            snap = map_snapshot(self.path, verify=False, check_counts=True)
+            # (the sets file's tables are counted once, when first mapped)
+            snap = map_snapshot(
+                self.path, verify=False, check_counts=True, sets_cache=self.sets_cache
+            )
         except (OSError, StoreDataError):
             return None
         if snap.file_id != want:

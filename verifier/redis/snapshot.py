@@ -45,7 +45,7 @@ from typing import Any
 
 import orjson
 
-from fastpath._hashset import HashSet, table_view
+from fastpath._hashset import HashSet, layered_view, table_view
 from verifier.redis.format import (
     StoreDataError,
     parse_trust,
@@ -118,8 +118,10 @@ def write_snapshot(
     seq: int,
     trust_json: bytes,
     trust_id: str,
-    revoked: HashSet,
+    revoked: HashSet | None,
     registry: HashSet | None,
+    sets_ref: dict[str, Any] | None = None,
+    sets_overlay: dict[str, tuple[bytes, bytes, int]] | None = None,
     records: Any = None,
     records_pieces: list[list[Any]] | None = None,
     records_count: int | None = None,
@@ -134,9 +136,18 @@ def write_snapshot(
     (a records file beside it, from `write_records_file`). `records_pieces` (the
     manifest's [blob id, bytes] list the records were assembled from) is kept in a
     `pieces` section, so the next build can copy unchanged pieces. `records_overlay`
-    (RecordTable bytes, the merged view's count) layers changed records over them."""
+    (RecordTable bytes, the merged view's count) layers changed records over them.
+
+    The hash sets are either `revoked` / `registry` (tables in this file) or `sets_ref`
+    (a sets file beside it, from `write_sets_file`; `revoked` and `registry` are then
+    ignored), with `sets_overlay` {"revoked" | "registry": (added packed, removed packed,
+    merged count)} layered over that file's tables."""
     if records_overlay is not None and records is None and records_ref is None:
         raise ValueError("a records overlay needs records")
+    if sets_overlay and sets_ref is None:
+        raise ValueError("a sets overlay needs a sets file")
+    if sets_ref is None and revoked is None:
+        raise ValueError("a snapshot needs the revoked set")
     target = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(target))
     tmp = f"{target}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
@@ -170,9 +181,24 @@ def write_snapshot(
                 }
 
             section("trust", lambda w: w.write(trust_json))
-            section("revoked", revoked.write_table, table_extra(revoked))
-            if registry is not None:
-                section("registry", registry.write_table, table_extra(registry))
+            if sets_ref is not None:
+                for name in ("revoked", "registry"):
+                    entry = sets_ref.get(name)
+                    if entry is not None:
+                        sections[name] = {"file": sets_ref["file"], **entry}
+                for name, (added, removed, merged) in (sets_overlay or {}).items():
+                    if name not in sections or not (added or removed):
+                        continue
+                    section(
+                        f"{name}_overlay",
+                        lambda w, a=added, r=removed: (w.write(a), w.write(r)),
+                        {"added": len(added) // 16, "removed": len(removed) // 16, "count": merged},
+                    )
+            else:
+                assert revoked is not None  # checked above (for mypy)
+                section("revoked", revoked.write_table, table_extra(revoked))
+                if registry is not None:
+                    section("registry", registry.write_table, table_extra(registry))
             if records_data is not None:
                 section(
                     "records",
@@ -199,7 +225,7 @@ def write_snapshot(
                 section("valuesets", lambda w: w.write(valuesets[1]), {"id": valuesets[0]})
             fh.truncate(pos)
             head: dict[str, Any] = {
-                "format": 2 if records_overlay is None else 3,
+                "format": 4 if sets_ref is not None else 2 if records_overlay is None else 3,
                 "version": version,
                 "seq": seq,
                 "created": time.time() if created is None else created,
@@ -251,6 +277,160 @@ def read_header(path: str | os.PathLike[str]) -> dict[str, Any]:
     return header
 
 
+SETS_SUFFIX = ".sets-"
+SETS_FORMAT = 4  # a snapshot whose hash sets live in a sets file (maybe with overlays)
+
+
+def sets_file_name(snapshot_path: str, revoked: Any, registry: Any) -> str:
+    """The sets file of a snapshot for the sets of a manifest (content-addressed by the
+    manifest's chunk lists, `SetInfo.to_obj()`): `<snapshot file name>.sets-<32 hex>`."""
+    digest = hashlib.sha256(
+        orjson.dumps([revoked.to_obj(), None if registry is None else registry.to_obj()])
+    ).hexdigest()[:32]
+    return os.path.basename(snapshot_path) + SETS_SUFFIX + digest
+
+
+def write_sets_file(
+    snapshot_path: str, name: str, revoked: HashSet, registry: HashSet | None
+) -> dict[str, Any]:
+    """Write the revoked and registry tables to a file of their own beside the
+    snapshot, atomically (temporary file, fsync, rename), each page-aligned with its
+    shape, round keys, length and CRC-32. Returns the reference write_snapshot's
+    `sets_ref` takes: {"file", "revoked": {...}, "registry": {...} or None}. A version
+    that changes a few hashes then writes only a small snapshot with overlays."""
+    directory = os.path.dirname(os.path.abspath(snapshot_path))
+    target = os.path.join(directory, name)
+    tmp = f"{target}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    ref: dict[str, Any] = {"file": name, "registry": None}
+    try:
+        with open(tmp, "wb") as fh:
+            pos = 0
+            for what, table in (("revoked", revoked), ("registry", registry)):
+                if table is None:
+                    continue
+                fh.seek(pos)
+                crc = _CrcWriter(fh)
+                table.write_table(crc)
+                if crc.length != table.nbytes:
+                    raise StoreDataError(f"sets file: the {what} table was not written whole")
+                info = table.table_info()
+                ref[what] = {
+                    "offset": pos,
+                    "length": crc.length,
+                    "crc": crc.crc,
+                    "cap": info["cap"],
+                    "count": info["count"],
+                    "has_zero": info["has_zero"],
+                    "seed": info["seed"].hex(),
+                }
+                pos = _align(pos + crc.length)
+            fh.truncate(max(pos, ALIGN))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return ref
+
+
+def _sets_file(
+    directory: str,
+    sections: dict[str, Any],
+    verify: bool,
+    counts: bool,
+    cache: dict[str, Any] | None,
+) -> tuple[dict[str, Any], HashSet, HashSet | None]:
+    """The read-only tables of the sets file a snapshot references: (reference, revoked
+    table, registry table or None). Checked like sections (shape always; CRC-32 with
+    `verify`, counts with `counts`); `cache` keeps the tables of the last sets file
+    mapped, so a version that keeps the file maps nothing new for its sets."""
+    rev = sections.get("revoked")
+    reg = sections.get("registry")
+    if not isinstance(rev, dict) or (reg is not None and not isinstance(reg, dict)):
+        raise StoreDataError("snapshot header: sets sections invalid")
+    name = rev.get("file")
+    if (
+        type(name) is not str
+        or SETS_SUFFIX not in name
+        or "/" in name
+        or name.startswith(".")
+        or len(name) > 255
+        or (reg is not None and reg.get("file") != name)
+    ):
+        raise StoreDataError("snapshot header: sets file name invalid")
+    key = orjson.dumps([rev, reg]).decode()
+    if cache is not None and key in cache:
+        return cache[key]  # type: ignore[no-any-return]
+    try:
+        with open(os.path.join(directory, name), "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size < ALIGN:
+                raise StoreDataError("snapshot sets file is too short")
+            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    except OSError as exc:
+        raise StoreDataError(f"snapshot sets file unusable: {exc.strerror}") from None
+    view = memoryview(mm)
+    tables: list[HashSet | None] = []
+    for what, entry in (("revoked", rev), ("registry", reg)):
+        if entry is None:
+            tables.append(None)
+            continue
+        offset = _int(entry.get("offset"), f"{what}.offset")
+        length = _int(entry.get("length"), f"{what}.length")
+        crc = _int(entry.get("crc"), f"{what}.crc")
+        if offset % ALIGN or offset + length > size:
+            raise StoreDataError(f"snapshot {what} table lies outside the sets file")
+        part = view[offset : offset + length]
+        if verify and zlib.crc32(part) != crc:
+            raise StoreDataError(f"snapshot {what} table checksum mismatch")
+        tables.append(_table(part, entry, what, counts))
+    revoked = tables[0]
+    if revoked is None:  # for mypy: the revoked entry is required above
+        raise StoreDataError("snapshot has no revoked table")
+    ref = {
+        "file": name,
+        "revoked": {k: v for k, v in rev.items() if k != "file"},
+        "registry": None if reg is None else {k: v for k, v in reg.items() if k != "file"},
+    }
+    got = (ref, revoked, tables[1])
+    if cache is not None:
+        cache.clear()
+        cache[key] = got
+    return got
+
+
+OVERLAY_MAX_KEYS = 1 << 20  # per side: a reader's cap (the builder rebases far below it)
+
+
+def _layered(
+    table: HashSet, sections: dict[str, Any], name: str, size: int, view: memoryview, verify: bool
+) -> HashSet:
+    """`table` with the snapshot's `<name>_overlay` section (added keys, then removed
+    keys, packed) layered over it, or `table` itself when there is none. The merged
+    count must be the header's."""
+    got = _section(sections, f"{name}_overlay", size, view, optional=True, verify=verify)
+    if got is None:
+        return table
+    part, entry = got
+    added = _int(entry.get("added"), f"{name}_overlay.added")
+    removed = _int(entry.get("removed"), f"{name}_overlay.removed")
+    count = _int(entry.get("count"), f"{name}_overlay.count")
+    if (
+        added > OVERLAY_MAX_KEYS
+        or removed > OVERLAY_MAX_KEYS
+        or (added + removed) * 16 != len(part)
+    ):
+        raise StoreDataError(f"snapshot {name} overlay: sizes do not match")
+    try:
+        return layered_view(table, part[: added * 16], part[added * 16 :], count)
+    except (TypeError, ValueError) as exc:
+        raise StoreDataError(f"snapshot {name} overlay unusable: {exc}") from None
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """A mapped snapshot: the replica built over the mapping, and where it came from."""
@@ -264,6 +444,7 @@ class Snapshot:
     records_pieces: tuple[tuple[str, int], ...] | None = None  # what they were built from
     records_ref: dict[str, Any] | None = None  # the records file, when not a section
     records_overlay: memoryview | None = None  # the overlay section over that file
+    sets_ref: dict[str, Any] | None = None  # the sets file, when the tables are not sections
 
 
 def _int(value: object, what: str, low: int = 0) -> int:
@@ -366,12 +547,15 @@ def write_records_file(snapshot_path: str, pieces: Any, chunks: Any, count: int)
     return {"file": name, "length": crc.length, "crc": crc.crc, "count": count}
 
 
-def remove_records_files(snapshot_path: str, keep: set[str]) -> list[int]:
-    """Delete the records files of this snapshot not named in `keep`; returns read-only
-    descriptors of the deleted files (the caller closes them later, so that it, not a
-    worker, is the last to let go of their pages)."""
+def remove_records_files(
+    snapshot_path: str, keep: set[str], suffix: str = RECORDS_SUFFIX
+) -> list[int]:
+    """Delete the records files (with `suffix` ".sets-": the sets files) of this
+    snapshot not named in `keep`; returns read-only descriptors of the deleted files
+    (the caller closes them later, so that it, not a worker, is the last to let go of
+    their pages)."""
     directory = os.path.dirname(os.path.abspath(snapshot_path))
-    prefix = os.path.basename(snapshot_path) + RECORDS_SUFFIX
+    prefix = os.path.basename(snapshot_path) + suffix
     held: list[int] = []
     try:
         names = os.listdir(directory)
@@ -486,13 +670,15 @@ def map_snapshot(
     verify: bool = True,
     check_counts: bool | None = None,
     records_cache: dict[str, Any] | None = None,
+    sets_cache: dict[str, Any] | None = None,
 ) -> Snapshot:
     """Map a snapshot read-only and build its replica over the mapping (no copy of the
     tables). Every table's shape and count, and (with `verify`) every section's CRC-32,
     are checked first: StoreDataError if the file is not a complete, intact snapshot of
     this machine. `trust_cache` maps trust ids to TrustRegistry objects already built;
     `records_cache` keeps the mapping of the records file the last snapshot referenced
-    (a version that keeps its records maps nothing new for them).
+    (a version that keeps its records maps nothing new for them); `sets_cache` the same
+    for the sets file (the tables are reused; only the small overlays are new).
 
     A process verifies the checksums of the first file it maps (a file left by a crash
     may be torn); a file that replaces it while it runs was written, fsynced and renamed
@@ -516,7 +702,7 @@ def map_snapshot(
         header = orjson.loads(bytes(view[len(MAGIC) + 4 : len(MAGIC) + 4 + hlen]))
     except orjson.JSONDecodeError:
         raise StoreDataError("snapshot header is corrupt") from None
-    if not isinstance(header, dict) or header.get("format") not in (2, 3):
+    if not isinstance(header, dict) or header.get("format") not in (2, 3, SETS_FORMAT):
         raise StoreDataError("snapshot header: unknown format")
     if header.get("byteorder") != sys.byteorder:
         raise StoreDataError("snapshot was written on a machine of another byte order")
@@ -537,16 +723,32 @@ def map_snapshot(
     if len(trust_part) > MAX_TRUST_BYTES:
         raise StoreDataError("snapshot trust section too large")
     trust_json = bytes(trust_part)
-    rev_part, rev_entry = _section(
-        sections,
-        "revoked",
-        size,
-        view,  # type: ignore[misc]
-        verify=verify,
-    )
-    revoked = _table(rev_part, rev_entry, "revoked", counts)
-    reg = _section(sections, "registry", size, view, optional=True, verify=verify)
-    registry = None if reg is None else _table(reg[0], reg[1], "registry", counts)
+    rev_entry = sections.get("revoked")
+    sets_ref = None
+    if isinstance(rev_entry, dict) and "file" in rev_entry:
+        if header.get("format") != SETS_FORMAT:
+            raise StoreDataError("snapshot header: a sets file needs format 4")
+        sets_ref, revoked, registry = _sets_file(
+            os.path.dirname(os.path.abspath(path)), sections, verify, counts, sets_cache
+        )
+        revoked = _layered(revoked, sections, "revoked", size, view, verify)
+        if registry is not None:
+            registry = _layered(registry, sections, "registry", size, view, verify)
+        elif "registry_overlay" in sections:
+            raise StoreDataError("snapshot has a registry overlay but no registry")
+    else:
+        if "revoked_overlay" in sections or "registry_overlay" in sections:
+            raise StoreDataError("snapshot has a sets overlay but no sets file")
+        rev_part, rev_entry = _section(
+            sections,
+            "revoked",
+            size,
+            view,  # type: ignore[misc]
+            verify=verify,
+        )
+        revoked = _table(rev_part, rev_entry, "revoked", counts)
+        reg = _section(sections, "registry", size, view, optional=True, verify=verify)
+        registry = None if reg is None else _table(reg[0], reg[1], "registry", counts)
     rec_entry = sections.get("records")
     if isinstance(rec_entry, dict) and "file" in rec_entry:
         rec: tuple[memoryview, dict[str, Any]] | None = _records_file(
@@ -598,4 +800,5 @@ def map_snapshot(
         pieces,
         dict(rec[1]) if rec is not None and "file" in rec[1] else None,
         None if over is None else over[0],
+        sets_ref,
     )

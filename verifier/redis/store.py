@@ -121,6 +121,7 @@ class RedisStore(ReplicaStore):
         self._retired: list[tuple[float, Snapshot]] = []  # (when replaced, snapshot)
         self._trust_cache: dict[str, Any] = {}
         self._records_cache: dict[str, Any] = {}  # the records file mapped
+        self._sets_cache: dict[str, Any] = {}  # the sets file's tables mapped
         self._confirmed_wall = 0.0  # builder: last time Redis' current was checked
         self._touched = 0.0
         self._connected = False
@@ -345,6 +346,7 @@ class RedisStore(ReplicaStore):
                 self._path,
                 trust_cache=self._trust_cache,
                 records_cache=self._records_cache,
+                sets_cache=self._sets_cache,
                 trust_override=self._trust_override,
                 verify=current is None,
             )
