@@ -841,11 +841,9 @@ def layered_view(HashSet table, added, removed, count=None):
     cdef size_t tcap
     cdef bint tzero
     cdef uint64_t tkey[4]
-    cdef const hs_slot* aslots
     cdef const hs_slot* dslots
-    cdef size_t acap, dcap
-    cdef bint azero, dzero
-    cdef uint64_t akey[4]
+    cdef size_t dcap
+    cdef bint dzero
     cdef uint64_t dkey[4]
     if not table._readonly or table._over_add is not None:
         raise TypeError("layered_view: the table must be a plain read-only view (table_view)")
@@ -860,17 +858,13 @@ def layered_view(HashSet table, added, removed, count=None):
     merged = table._count + table._has_zero
     n_a = a.n
     n_d = d.n
-    aslots, acap, azero = add_set._slots, add_set._cap, add_set._has_zero
     dslots, dcap, dzero = del_set._slots, del_set._cap, del_set._has_zero
-    memcpy(akey, add_set._key, sizeof(akey))
     memcpy(dkey, del_set._key, sizeof(dkey))
     with nogil:
-        # every removed key the table holds (and that is not added again) leaves;
-        # every added key that the table does not already answer for joins
+        # |(table - removed) | added| = |table| - |removed & table|
+        #                               + |added - (table - removed)|
         for i in range(n_d):
-            p = d.ptr + i * KEY_SIZE
-            if (_table_has(tslots, tcap, tzero, tkey, p)
-                    and not _table_has(aslots, acap, azero, akey, p)):
+            if _table_has(tslots, tcap, tzero, tkey, d.ptr + i * KEY_SIZE):
                 merged -= 1
         for i in range(n_a):
             p = a.ptr + i * KEY_SIZE
