@@ -152,6 +152,12 @@ def snapshot_sections(path: str) -> dict[str, Any]:
     return dict(read_header(path)["sections"])
 
 
+def sets_files(snap: str) -> dict[str, int]:
+    """The hash-set files beside the snapshot (the revoked and registry tables): name ->
+    inode."""
+    return {p.name: p.stat().st_ino for p in Path(snap).parent.glob(Path(snap).name + ".sets-*")}
+
+
 def record_files(snap: str) -> dict[str, int]:
     """The records files beside the snapshot: name -> inode."""
     return {p.name: p.stat().st_ino for p in Path(snap).parent.glob(Path(snap).name + ".rec-*")}
@@ -276,7 +282,10 @@ def main() -> None:
                 f"other workers: mapped the machine's file in "
                 f"{max(s['start_s'] for s in starts):.2f} s (slowest)"
             )
-        size = os.path.getsize(snap)
+        # the snapshot file plus the sets file beside it (the tables)
+        size = os.path.getsize(snap) + sum(
+            os.path.getsize(Path(snap).parent / name) for name in sets_files(snap)
+        )
         status = ask_all(workers, "status")
         anon = [w["anon"] for w in status]
         machine = size + sum(max(0, a) for a in anon)
@@ -288,16 +297,23 @@ def main() -> None:
         )
 
         delays = []
+        kept = 0
         for _ in range(args.revocations):
             key = os.urandom(16)
+            before = sets_files(snap)
             for w in workers:
                 w.send(f"wait {key.hex()}")
             sync_state(client, revocations=Revocations(revoked=key))
             ended = time.time()
             seen = [w.read()["seen"] for w in workers]
             delays.append(max(seen) - ended)
+            kept += sets_files(snap) == before
         if delays:
-            print(delay_row("one revocation", delays))
+            print(
+                delay_row("one revocation", delays)
+                + f"; sets file kept (not rewritten) {kept}/{len(delays)}, "
+                f"snapshot file {os.path.getsize(snap) / 1024:.0f} KiB"
+            )
 
         quiet = ask_all(workers, f"quiet {args.quiet_seconds}")
         version = workers[0].ask("status")["version"]

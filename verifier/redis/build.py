@@ -26,6 +26,14 @@ on that CPU waited it out whatever the child's priority.
 `build_version` is the work itself; a store made with `build_in_child=False` (tests)
 calls it in-process.
 
+Hash sets: the revoked and registry tables live in a sets file beside the snapshot. A
+version whose delta chain from the mapped base changes a few hashes keeps that file and
+writes the changed hashes as overlay sections of the small snapshot file (sets_overlay;
+the base's overlay carried on, only real differences from the file kept, checked against
+the manifest's counts). Past SETS_OVERLAY_MAX hashes per set the merged set with the
+chain applied is written to a new sets file (a rebase); without a usable chain (missing,
+malformed, not adding up) the sets are loaded from Redis in full.
+
 Records: a version that changes a few register records keeps the base's records file and
 carries the changed records (and tombstones for removed ones) as an overlay section of
 the small snapshot file, built from the delta chain's `x`/`xa`/`xd` (records_overlay):

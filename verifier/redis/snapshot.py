@@ -5,8 +5,12 @@ machine maps read-only (docs/redis.md, "One snapshot per machine").
     offset 12    header JSON (version, seq, created, trust id, byte order, sections)
     offset 4096  sections, each starting on a 4096-byte boundary:
                  trust    the trust-file JSON
-                 revoked  the revoked HashSet's slot table (fastpath._hashset.write_table)
-                 registry the registry HashSet's table (absent when no registry is loaded)
+                 revoked  the revoked HashSet's slot table (fastpath._hashset.write_table),
+                          or (format 4) a reference to it in the sets file
+                 registry the registry HashSet's table (absent when no registry is loaded),
+                          or a reference as for revoked
+                 revoked_overlay / registry_overlay  (format 4, optional) the hashes added
+                          then the hashes removed since the sets file was written, packed
                  records  the register records (fastpath._records.RecordTable.to_bytes())
                  pieces   JSON: the Redis pieces ([blob id, bytes]) the records came from
                  overlay  the records changed since the records file was written
@@ -22,7 +26,13 @@ a few records keeps that file and carries the changed records as an `overlay` se
 (fastpath._records: overlay first, a tombstone is a miss). `pieces` always describes the
 records FILE (the next full rewrite copies its unchanged pieces). A snapshot with an
 overlay says "format": 3, so a reader that does not know overlays refuses it (keeps its
-last good snapshot) instead of answering from the file alone. Tables are in the
+last good snapshot) instead of answering from the file alone.
+
+The hash sets' tables likewise live in a sets file beside the snapshot
+(`<name>.sets-<32 hex>`, write_sets_file); a version that changes a few hashes keeps it
+and carries per set an overlay section (fastpath._hashset.layered_view: a member is in
+the added overlay, or in the table and not in the removed overlay). Such a snapshot says
+"format": 4 (a reader of formats 2-3 refuses it). Tables are in the
 machine's byte order: the file is a local cache, rebuilt from Redis, never copied
 between machines.
 
