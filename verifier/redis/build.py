@@ -107,6 +107,7 @@ def build_version(
         records_file_name,
         remove_records_files,
         sets_file_name,
+        sets_file_stem,
         write_records_file,
         write_sets_file,
         write_snapshot,
@@ -126,7 +127,7 @@ def build_version(
     old_sets = None if base is None else base.sets_ref
     sets_over: dict[str, tuple[bytes, bytes, int]] | None = None
     full = False
-    if old_sets is not None and old_sets.get("file") == sets_name:
+    if old_sets is not None and sets_file_stem(str(old_sets.get("file"))) == sets_name:
         sets_ref = old_sets  # the file holds exactly these sets: nothing is written
     elif old_sets is not None and (sets_over := sets_overlay(current, manifest, chain)) is not None:
         sets_ref = old_sets  # a few hashes changed: the file stays, they ride over it

@@ -292,23 +292,32 @@ SETS_FORMAT = 4  # a snapshot whose hash sets live in a sets file (maybe with ov
 
 
 def sets_file_name(snapshot_path: str, revoked: Any, registry: Any) -> str:
-    """The sets file of a snapshot for the sets of a manifest (content-addressed by the
-    manifest's chunk lists, `SetInfo.to_obj()`): `<snapshot file name>.sets-<32 hex>`."""
+    """The name stem of the sets file for the sets of a manifest (content-addressed by
+    the manifest's chunk lists, `SetInfo.to_obj()`): `<snapshot file name>.sets-<32
+    hex>`; write_sets_file adds `-<8 random hex>`, so a file a snapshot names is never
+    replaced in place (its tables' round keys are those of the process that wrote it)."""
     digest = hashlib.sha256(
         orjson.dumps([revoked.to_obj(), None if registry is None else registry.to_obj()])
     ).hexdigest()[:32]
     return os.path.basename(snapshot_path) + SETS_SUFFIX + digest
 
 
+def sets_file_stem(name: str) -> str:
+    """The sets_file_name part of a sets file's name (without its random suffix)."""
+    return name.rsplit("-", 1)[0]
+
+
 def write_sets_file(
     snapshot_path: str, name: str, revoked: HashSet, registry: HashSet | None
 ) -> dict[str, Any]:
     """Write the revoked and registry tables to a file of their own beside the
-    snapshot, atomically (temporary file, fsync, rename), each page-aligned with its
-    shape, round keys, length and CRC-32. Returns the reference write_snapshot's
-    `sets_ref` takes: {"file", "revoked": {...}, "registry": {...} or None}. A version
-    that changes a few hashes then writes only a small snapshot with overlays."""
+    snapshot (`name` from sets_file_name, plus a random suffix), atomically (temporary
+    file, fsync, rename), each page-aligned with its shape, round keys, length and
+    CRC-32. Returns the reference write_snapshot's `sets_ref` takes: {"file",
+    "revoked": {...}, "registry": {...} or None}. A version that changes a few hashes
+    then writes only a small snapshot with overlays."""
     directory = os.path.dirname(os.path.abspath(snapshot_path))
+    name = f"{name}-{secrets.token_hex(4)}"
     target = os.path.join(directory, name)
     tmp = f"{target}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
     ref: dict[str, Any] = {"file": name, "registry": None}
