@@ -287,3 +287,37 @@ def test_in_the_builder_child(redis_server, base, store, tmp_path, snapshot_dir,
     step(s, url, "--remove", token_hashes(tmp_path, hc1, "t.jsonl"))
     assert verdict(v, hc1) is None and "revoked_overlay" not in sections(s)
     assert sets_files(snapshot_dir) == files and s.full_loads == 0
+
+
+def test_an_older_snapshot_with_the_tables_inside_moves_to_a_sets_file(
+    redis_server, base, store, tmp_path, snapshot_dir, hc1, hashes, write_revocations
+):
+    """A machine whose snapshot holds the tables itself (format 2, before sets files)
+    maps it at start; the next version writes a sets file, the one after rides over it."""
+    from verifier.redis.snapshot import write_snapshot
+
+    first = store(follow=False, build_in_child=False)
+    rep, path, trust_json = first.replica, first._path, first._snap.trust_json
+    first.close()
+    write_snapshot(
+        path,
+        version=rep.version,
+        seq=rep.seq,
+        trust_json=trust_json,
+        trust_id=rep.trust_id,
+        revoked=rep.revoked.copy(),
+        registry=rep.registry.copy(),
+    )
+    for name in sets_files(snapshot_dir):
+        os.unlink(snapshot_dir / name)
+    s = store(follow=False, build_in_child=False)
+    assert read_header(path)["format"] == 2 and len(s.replica.revoked) == BASE
+    v = Verifier(s, "none")
+    step(s, redis_server.url, "--revocations", token_hashes(tmp_path, hc1, "t.jsonl"))
+    files = sets_files(snapshot_dir)
+    assert len(files) == 1 and read_header(path)["format"] == 4 and s.full_loads == 0
+    assert verdict(v, hc1) is Reason.REVOKED and "revoked_overlay" not in sections(s)
+    write_revocations(tmp_path / "m.json", hashes(2))
+    step(s, redis_server.url, "--revocations", tmp_path / "m.json")
+    assert sets_files(snapshot_dir) == files and sections(s)["revoked_overlay"]["added"] == 2
+    assert verdict(v, hc1) is Reason.REVOKED and served(s) == truth(redis_server)
