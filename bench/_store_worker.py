@@ -102,6 +102,7 @@ def main() -> None:
             "max_ms": lat[-1] * 1e3,
             "n": len(lat),
             "role": store.status()["role"],
+            "lat_us": [round(x * 1e6, 1) for x in lat],  # sorted: the runner pools runs
         }
         if trace:
             worst = sorted(stalls, key=lambda s: -s[1])[:8]
