@@ -78,12 +78,15 @@ class Revocations:
     type_counts: number of entries per type, for summaries.
     registry: packed registry hashes, or None when the file has no "registry" key.
     removed: packed hashes to take out of the revoked set (sync), or None.
+    registry_removed: packed hashes to take out of the registry set (sync: the registry
+    entries of its --remove file), or None.
     """
 
     revoked: bytes = b""
     type_counts: dict[str, int] = field(default_factory=dict)
     registry: bytes | None = None
     removed: bytes | None = None
+    registry_removed: bytes | None = None
 
     @property
     def revoked_count(self) -> int:

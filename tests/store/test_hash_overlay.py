@@ -178,6 +178,16 @@ def test_registry_changes_ride_over_the_file(
     assert s.in_registry(base[1][0]) is False and s.status()["counts"]["registry"] == 43
     assert sections(s)["registry_overlay"]["removed"] == 1
     assert served(s) == truth(redis_server)
+    # --remove FILE: its registry entries leave the registry set (its revoked ones the
+    # revoked set), over the same sets file
+    write_revocations(tmp_path / "rm.json", [base[0][0]], [added[0], base[1][2]])
+    step(s, url, "--remove", tmp_path / "rm.json")
+    assert sets_files(snapshot_dir) == files
+    assert s.in_registry(added[0]) is False and s.in_registry(base[1][2]) is False
+    assert s.in_registry(added[1]) is True and s.status()["counts"]["registry"] == 41
+    assert not s.is_revoked(base[0][0], base[0][0], base[0][0])
+    assert sections(s)["registry_overlay"]["removed"] == 2
+    assert served(s) == truth(redis_server)
 
 
 def test_past_the_cap_rebases_and_replace_rewrites(

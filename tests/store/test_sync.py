@@ -291,3 +291,51 @@ def test_removals_as_a_list_and_json_lines(
     assert "revoked 40001 (+2 -1)" in capsys.readouterr().out
     # --remove with --replace but no new list is a usage error
     assert sync_cli(redis_server.url, "--remove", str(tmp_path / "gone.jsonl.gz"), "--replace") == 2
+
+
+def test_registry_removals(redis_server, trust_file, tmp_path, hashes, write_revocations, capsys):
+    client = redis_server.client()
+    revoked, registry = hashes(5), hashes(6)
+    write_revocations(tmp_path / "rev.json", revoked)
+    assert (
+        sync_cli(redis_server.url, "--trust", trust_file, "--revocations", tmp_path / "rev.json")
+        == 0
+    )
+    before = read_current(client, L)
+    # no registry set in the store: removing from it is refused, nothing is written
+    write_revocations(tmp_path / "rm.json", [], registry[:2])
+    capsys.readouterr()
+    assert sync_cli(redis_server.url, "--remove", tmp_path / "rm.json") != 0
+    assert "no registry set" in capsys.readouterr().err
+    assert read_current(client, L) == before
+    assert read_manifest(client, L, before).registry is None
+    # with a registry: the listed hashes leave it, the revoked set is untouched
+    write_revocations(tmp_path / "reg.json", [], registry)
+    assert sync_cli(redis_server.url, "--revocations", tmp_path / "reg.json") == 0
+    capsys.readouterr()
+    assert sync_cli(redis_server.url, "--remove", tmp_path / "rm.json") == 0
+    assert "registry 4 (+0 -2)" in capsys.readouterr().out
+    manifest = read_manifest(client, L, read_current(client, L))
+    assert (manifest.revoked.count, manifest.registry.count) == (5, 4)
+    store = RedisStore.connect(redis_server.url, follow=False)
+    try:
+        assert [store.in_registry(h) for h in registry] == [False, False, True, True, True, True]
+        assert all(store.is_revoked(h, h, h) for h in revoked)
+    finally:
+        store.close()
+    # --replace with a new list that has no registry drops the set: the removals do not
+    # leave an empty registry behind (which would refuse every registered certificate)
+    write_revocations(tmp_path / "new.json", revoked)
+    assert (
+        sync_cli(
+            redis_server.url,
+            "--revocations",
+            tmp_path / "new.json",
+            "--remove",
+            tmp_path / "rm.json",
+            "--replace",
+        )
+        == 0
+    )
+    manifest = read_manifest(client, L, read_current(client, L))
+    assert manifest.registry is None and manifest.revoked.count == 5

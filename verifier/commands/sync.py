@@ -93,7 +93,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--remove",
         metavar="FILE",
-        help="revocation file (JSON, JSON Lines, gzip) whose hashes leave the revoked set",
+        help="revocation file (JSON, JSON Lines, gzip) whose revoked hashes leave the "
+        "revoked set and whose registry hashes leave the registry set",
     )
     parser.add_argument(
         "--bootstrap",

@@ -262,25 +262,16 @@ def as_spool(value: Any) -> AnySpool | None:
     return MemorySpool(value)
 
 
-class _Discard:
-    """A sink that drops what it is given (the registry lines of a --remove file)."""
-
-    def __iadd__(self, raw: bytes) -> _Discard:
-        return self
-
-    def add_packed(self, packed: bytes) -> None:
-        pass
-
-
 @dataclass
 class SpooledRevocations:
     """verifier.revocations.Revocations with its lists spooled (sync_state takes
-    either): `registry` / `removed` None when the input has none."""
+    either): `registry` / `removed` / `registry_removed` None when the input has none."""
 
     revoked: Spool
     registry: Spool | None = None
     removed: Spool | None = None
     type_counts: dict[str, int] = field(default_factory=dict)
+    registry_removed: Spool | None = None
 
     @property
     def revoked_count(self) -> int:
@@ -291,7 +282,7 @@ class SpooledRevocations:
         return None if self.registry is None else self.registry.count
 
     def close(self) -> None:
-        for spool in (self.revoked, self.registry, self.removed):
+        for spool in (self.revoked, self.registry, self.removed, self.registry_removed):
             if spool is not None:
                 spool.close()
 
@@ -302,31 +293,38 @@ def spool_revocations(
     remove: str | os.PathLike[str] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> SpooledRevocations:
-    """The revocation file `path` (any form load_revocations reads) spooled, plus every
-    hash of the `remove` file (its revoked and removed entries) as removals; memory does
-    not grow with the files' size. RevocationFileError as load_revocations."""
+    """The revocation file `path` (any form load_revocations reads) spooled, plus the
+    `remove` file's hashes as removals: its revoked and removed entries leave the revoked
+    set, its registry entries the registry set. Memory does not grow with the files'
+    size. RevocationFileError as load_revocations."""
     from verifier.revocations import load_revocations_into
 
-    revoked, registry, removed = Spool(), Spool(), Spool()
+    revoked, registry, removed, registry_gone = Spool(), Spool(), Spool(), Spool()
+    spools = (revoked, registry, removed, registry_gone)
     try:
         counts: dict[str, int] = {}
-        seen_registry = seen_removed = False
+        seen_registry = seen_removed = seen_registry_gone = False
         if path is not None:
             counts, seen_registry, seen_removed = load_revocations_into(
                 path, revoked, registry, removed, progress
             )
         if remove is not None:
-            load_revocations_into(remove, removed, _Discard(), removed, progress)
+            _, seen_registry_gone, _ = load_revocations_into(
+                remove, removed, registry_gone, removed, progress
+            )
             seen_removed = True
     except BaseException:
-        for spool in (revoked, registry, removed):
+        for spool in spools:
             spool.close()
         raise
     if not seen_registry:
         registry.close()
+    if not seen_registry_gone:
+        registry_gone.close()
     return SpooledRevocations(
         revoked.finish(),
         registry.finish() if seen_registry else None,
         removed.finish() if seen_removed else None,
         counts,
+        registry_gone.finish() if seen_registry_gone else None,
     )

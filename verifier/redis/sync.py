@@ -849,8 +849,16 @@ def _sync_once(
     rev_data = None if revocations is None else revocations.revoked
     reg_data = None if revocations is None else revocations.registry
     rev_gone = None if revocations is None else revocations.removed
+    reg_gone = None if revocations is None else revocations.registry_removed
     if replace and base is not None and rev_data is not None:
         _check_drop_early(base, rev_data, rev_gone, guard)
+    if _has_entries(reg_gone) and reg_data is None and (base is None or base.registry is None):
+        # removing from a registry that is not there would start an empty one, which
+        # refuses every certificate the rules want in the register
+        raise SyncError(
+            "the removals list registry hashes, but the store holds no registry set "
+            "to remove them from; nothing written"
+        )
     writer = BlobWriter(client, layout, progress=progress, after_write=after_write)
     try:
         return _plan_and_publish(
@@ -872,10 +880,20 @@ def _sync_once(
             rev_data,
             reg_data,
             rev_gone,
+            reg_gone,
             revocations is not None,
         )
     finally:
         writer.close()
+
+
+def _has_entries(value: Any) -> bool:
+    """True for packed bytes or a spool holding at least one hash."""
+    if value is None:
+        return False
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return len(value) > 0
+    return bool(value.count)
 
 
 def _check_drop_early(base: Manifest, data: Any, gone: Any, guard: Guard) -> None:
@@ -917,6 +935,7 @@ def _plan_and_publish(
     rev_data: Any,
     reg_data: Any,
     rev_gone: Any,
+    reg_gone: Any,
     have_revocations: bool,
 ) -> SyncResult:
     rev = plan_set_stream(
@@ -929,6 +948,7 @@ def _plan_and_publish(
         default_empty=True,
         removed=rev_gone,
     )
+    drop_registry = replace and have_revocations and reg_data is None
     reg = plan_set_stream(
         client,
         layout,
@@ -936,7 +956,8 @@ def _plan_and_publish(
         reg_data,
         replace=replace,
         writer=writer,
-        absent_removes=replace and have_revocations and reg_data is None,
+        absent_removes=drop_registry,
+        removed=None if drop_registry else reg_gone,  # a dropped set has nothing to remove
     )
     rev_info = rev.info
     if rev_info is None:  # the revoked set always exists
