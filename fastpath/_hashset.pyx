@@ -893,39 +893,8 @@ def layered_view(HashSet table, added, removed, count=None):
 
 
 def _merge_layers(base, add, rem):
-    """(base - rem) | add over packed ascending unique keys, in one pass."""
-    cdef _Buffer b = _Buffer(base)
-    cdef _Buffer x = _Buffer(add)
-    cdef _Buffer r = _Buffer(rem)
-    cdef bytearray out = bytearray((b.n + x.n) * KEY_SIZE)
-    cdef unsigned char* w = out
-    cdef size_t i = 0, j = 0, k = 0, m = 0
-    cdef int c
-    cdef const unsigned char* kb
-    while i < b.n or j < x.n:
-        if i < b.n:
-            kb = b.ptr + i * KEY_SIZE
-            while k < r.n and _cmp_keys(r.ptr + k * KEY_SIZE, kb) < 0:
-                k += 1
-            if k < r.n and _cmp_keys(r.ptr + k * KEY_SIZE, kb) == 0:
-                i += 1       # removed (unless added again: the added side emits it)
-                continue
-        if i == b.n:
-            c = 1
-        elif j == x.n:
-            c = -1
-        else:
-            c = _cmp_keys(b.ptr + i * KEY_SIZE, x.ptr + j * KEY_SIZE)
-        if c <= 0:
-            memcpy(w + m * KEY_SIZE, b.ptr + i * KEY_SIZE, KEY_SIZE)
-            i += 1
-            if c == 0:
-                j += 1
-        else:
-            memcpy(w + m * KEY_SIZE, x.ptr + j * KEY_SIZE, KEY_SIZE)
-            j += 1
-        m += 1
-    return bytes(out[:m * KEY_SIZE])
+    """(base - rem) | add over packed ascending unique keys (two sorted merges)."""
+    return union_sorted(difference_sorted(base, rem), add)
 
 
 cdef int _build_fresh(HashSet s, _Buffer buf) except -1:

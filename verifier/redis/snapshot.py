@@ -50,6 +50,8 @@ import secrets
 import sys
 import time
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +77,26 @@ MAX_TRUST_BYTES = 16 * 1024 * 1024
 
 def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+@contextmanager
+def _atomic_file(target: str, mode: str = "wb") -> Iterator[Any]:
+    """A temporary file beside `target`, open for writing (`mode`): when the block ends
+    without an exception it is flushed, fsynced and renamed over `target`; on any
+    exception it is removed and `target` is left as it was."""
+    tmp = f"{target}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        with open(tmp, mode) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 SYNC_EVERY = 32 << 20  # written bytes between two fdatasync calls
@@ -160,103 +182,93 @@ def write_snapshot(
         raise ValueError("a snapshot needs the revoked set")
     target = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(target))
-    tmp = f"{target}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
     records_data = _records_bytes(records)
     sections: dict[str, Any] = {}
-    try:
-        with open(tmp, "wb") as fh:
-            pos = ALIGN
+    with _atomic_file(target) as fh:
+        pos = ALIGN
+        fh.seek(pos)
+
+        def section(name: str, write: Any, extra: dict[str, Any] | None = None) -> None:
+            nonlocal pos
             fh.seek(pos)
-
-            def section(name: str, write: Any, extra: dict[str, Any] | None = None) -> None:
-                nonlocal pos
-                fh.seek(pos)
-                crc = _CrcWriter(fh)
-                write(crc)
-                sections[name] = {
-                    "offset": pos,
-                    "length": crc.length,
-                    "crc": crc.crc,
-                    **(extra or {}),
-                }
-                pos = _align(pos + crc.length)
-
-            def table_extra(s: HashSet) -> dict[str, Any]:
-                info = s.table_info()
-                return {
-                    "cap": info["cap"],
-                    "count": info["count"],
-                    "has_zero": info["has_zero"],
-                    "seed": info["seed"].hex(),
-                }
-
-            section("trust", lambda w: w.write(trust_json))
-            if sets_ref is not None:
-                for name in ("revoked", "registry"):
-                    entry = sets_ref.get(name)
-                    if entry is not None:
-                        sections[name] = {"file": sets_ref["file"], **entry}
-                for name, (added, removed, merged) in (sets_overlay or {}).items():
-                    if name not in sections or not (added or removed):
-                        continue
-                    section(
-                        f"{name}_overlay",
-                        lambda w, a=added, r=removed: (w.write(a), w.write(r)),
-                        {"added": len(added) // 16, "removed": len(removed) // 16, "count": merged},
-                    )
-            else:
-                assert revoked is not None  # checked above (for mypy)
-                section("revoked", revoked.write_table, table_extra(revoked))
-                if registry is not None:
-                    section("registry", registry.write_table, table_extra(registry))
-            if records_data is not None:
-                section(
-                    "records",
-                    lambda w: w.write(records_data),
-                    {
-                        "count": records_count
-                        if records_count is not None
-                        else None
-                        if isinstance(records, (bytes, bytearray, memoryview))
-                        else len(records)
-                    },
-                )
-            if records_ref is not None:
-                sections["records"] = dict(records_ref)
-            if records_pieces is not None and (records_data is not None or records_ref):
-                pieces = orjson.dumps(records_pieces)
-                section("pieces", lambda w: w.write(pieces))
-            if records_overlay is not None:
-                overlay, merged = records_overlay
-                section("overlay", lambda w: w.write(overlay), {"count": merged})
-            if drl is not None:
-                section("drl", lambda w: write_drl_section(w, drl[1]), {"id": drl[0]})
-            if valuesets is not None:
-                section("valuesets", lambda w: w.write(valuesets[1]), {"id": valuesets[0]})
-            fh.truncate(pos)
-            head: dict[str, Any] = {
-                "format": 4 if sets_ref is not None else 2 if records_overlay is None else 3,
-                "version": version,
-                "seq": seq,
-                "created": time.time() if created is None else created,
-                "trust_id": trust_id,
-                "byteorder": sys.byteorder,
-                "sections": sections,
+            crc = _CrcWriter(fh)
+            write(crc)
+            sections[name] = {
+                "offset": pos,
+                "length": crc.length,
+                "crc": crc.crc,
+                **(extra or {}),
             }
-            header = orjson.dumps(head)
-            if len(header) > HEADER_ROOM:
-                raise ValueError("snapshot header too large")
-            fh.seek(0)
-            fh.write(MAGIC + len(header).to_bytes(4, "big") + header)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+            pos = _align(pos + crc.length)
+
+        def table_extra(s: HashSet) -> dict[str, Any]:
+            info = s.table_info()
+            return {
+                "cap": info["cap"],
+                "count": info["count"],
+                "has_zero": info["has_zero"],
+                "seed": info["seed"].hex(),
+            }
+
+        section("trust", lambda w: w.write(trust_json))
+        if sets_ref is not None:
+            for name in ("revoked", "registry"):
+                entry = sets_ref.get(name)
+                if entry is not None:
+                    sections[name] = {"file": sets_ref["file"], **entry}
+            for name, (added, removed, merged) in (sets_overlay or {}).items():
+                if name not in sections or not (added or removed):
+                    continue
+                section(
+                    f"{name}_overlay",
+                    lambda w, a=added, r=removed: (w.write(a), w.write(r)),
+                    {"added": len(added) // 16, "removed": len(removed) // 16, "count": merged},
+                )
+        else:
+            if revoked is None:  # checked above; narrows the type
+                raise ValueError("a snapshot needs the revoked set")
+            section("revoked", revoked.write_table, table_extra(revoked))
+            if registry is not None:
+                section("registry", registry.write_table, table_extra(registry))
+        if records_data is not None:
+            section(
+                "records",
+                lambda w: w.write(records_data),
+                {
+                    "count": records_count
+                    if records_count is not None
+                    else None
+                    if isinstance(records, (bytes, bytearray, memoryview))
+                    else len(records)
+                },
+            )
+        if records_ref is not None:
+            sections["records"] = dict(records_ref)
+        if records_pieces is not None and (records_data is not None or records_ref):
+            pieces = orjson.dumps(records_pieces)
+            section("pieces", lambda w: w.write(pieces))
+        if records_overlay is not None:
+            overlay, merged = records_overlay
+            section("overlay", lambda w: w.write(overlay), {"count": merged})
+        if drl is not None:
+            section("drl", lambda w: write_drl_section(w, drl[1]), {"id": drl[0]})
+        if valuesets is not None:
+            section("valuesets", lambda w: w.write(valuesets[1]), {"id": valuesets[0]})
+        fh.truncate(pos)
+        head: dict[str, Any] = {
+            "format": 4 if sets_ref is not None else 2 if records_overlay is None else 3,
+            "version": version,
+            "seq": seq,
+            "created": time.time() if created is None else created,
+            "trust_id": trust_id,
+            "byteorder": sys.byteorder,
+            "sections": sections,
+        }
+        header = orjson.dumps(head)
+        if len(header) > HEADER_ROOM:
+            raise ValueError("snapshot header too large")
+        fh.seek(0)
+        fh.write(MAGIC + len(header).to_bytes(4, "big") + header)
     try:
         dfd = os.open(directory, os.O_RDONLY)
         try:
@@ -319,40 +331,29 @@ def write_sets_file(
     directory = os.path.dirname(os.path.abspath(snapshot_path))
     name = f"{name}-{secrets.token_hex(4)}"
     target = os.path.join(directory, name)
-    tmp = f"{target}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
     ref: dict[str, Any] = {"file": name, "registry": None}
-    try:
-        with open(tmp, "wb") as fh:
-            pos = 0
-            for what, table in (("revoked", revoked), ("registry", registry)):
-                if table is None:
-                    continue
-                fh.seek(pos)
-                crc = _CrcWriter(fh)
-                table.write_table(crc)
-                if crc.length != table.nbytes:
-                    raise StoreDataError(f"sets file: the {what} table was not written whole")
-                info = table.table_info()
-                ref[what] = {
-                    "offset": pos,
-                    "length": crc.length,
-                    "crc": crc.crc,
-                    "cap": info["cap"],
-                    "count": info["count"],
-                    "has_zero": info["has_zero"],
-                    "seed": info["seed"].hex(),
-                }
-                pos = _align(pos + crc.length)
-            fh.truncate(max(pos, ALIGN))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with _atomic_file(target) as fh:
+        pos = 0
+        for what, table in (("revoked", revoked), ("registry", registry)):
+            if table is None:
+                continue
+            fh.seek(pos)
+            crc = _CrcWriter(fh)
+            table.write_table(crc)
+            if crc.length != table.nbytes:
+                raise StoreDataError(f"sets file: the {what} table was not written whole")
+            info = table.table_info()
+            ref[what] = {
+                "offset": pos,
+                "length": crc.length,
+                "crc": crc.crc,
+                "cap": info["cap"],
+                "count": info["count"],
+                "has_zero": info["has_zero"],
+                "seed": info["seed"].hex(),
+            }
+            pos = _align(pos + crc.length)
+        fh.truncate(max(pos, ALIGN))
     return ref
 
 
@@ -536,33 +537,23 @@ def write_records_file(snapshot_path: str, pieces: Any, chunks: Any, count: int)
     directory = os.path.dirname(os.path.abspath(snapshot_path))
     name = records_file_name(snapshot_path, pieces)
     target = os.path.join(directory, name)
-    tmp = f"{target}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
-    try:
-        with open(tmp, "w+b") as fh:
-            crc = _CrcWriter(fh)
-            for chunk in chunks:
-                crc.write(chunk)
-            fh.flush()
-            if crc.length == 0:
-                raise StoreDataError("register records are empty")
-            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                view = memoryview(mm)
-                try:
-                    found = len(RecordTable(view))  # the table's structure
-                except ValueError as exc:
-                    raise StoreDataError(f"register records unusable: {exc}") from None
-                finally:
-                    view.release()
-            if found != count:
-                raise StoreDataError("register records: count does not match the manifest")
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with _atomic_file(target, "w+b") as fh:
+        crc = _CrcWriter(fh)
+        for chunk in chunks:
+            crc.write(chunk)
+        fh.flush()
+        if crc.length == 0:
+            raise StoreDataError("register records are empty")
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            view = memoryview(mm)
+            try:
+                found = len(RecordTable(view))  # the table's structure
+            except ValueError as exc:
+                raise StoreDataError(f"register records unusable: {exc}") from None
+            finally:
+                view.release()
+        if found != count:
+            raise StoreDataError("register records: count does not match the manifest")
     return {"file": name, "length": crc.length, "crc": crc.crc, "count": count}
 
 
