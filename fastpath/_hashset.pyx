@@ -667,11 +667,7 @@ cdef class HashSet:
             memcpy(table, self._slots, self._nslots * sizeof(hs_slot))
         free(other._slots)
         other._slots = table
-        other._cap = self._cap
-        other._nslots = self._nslots
-        other._count = self._count
-        other._has_zero = self._has_zero
-        memcpy(other._key, self._key, sizeof(self._key))
+        _same_shape(other, self)
         if self._over_add is not None:   # the merged set: table minus removed plus added
             _discard_packed(other, _Buffer(self._over_del._table_packed()))
             _add_packed(other, _Buffer(self._over_add._table_packed()))
@@ -821,6 +817,15 @@ cdef inline bint _table_has(const hs_slot* slots, size_t cap, bint has_zero,
     return s.hi == hi and s.lo == lo
 
 
+cdef inline void _same_shape(HashSet dst, HashSet src) noexcept:
+    """dst takes src's table shape, count and round keys (not its slots or owner)."""
+    dst._cap = src._cap
+    dst._nslots = src._nslots
+    dst._count = src._count
+    dst._has_zero = src._has_zero
+    memcpy(dst._key, src._key, sizeof(dst._key))
+
+
 LAYER_MAX = 1 << 22  # keys per overlay side a layered view accepts (callers cap lower)
 
 
@@ -881,11 +886,7 @@ def layered_view(HashSet table, added, removed, count=None):
     s._slots = table._slots
     s._owner = table            # keeps the table (and its buffer) alive
     s._readonly = True
-    s._cap = table._cap
-    s._nslots = table._nslots
-    s._count = table._count
-    s._has_zero = table._has_zero
-    memcpy(s._key, table._key, sizeof(s._key))
+    _same_shape(s, table)
     s._over_add = add_set
     s._over_del = del_set
     s._merged = merged

@@ -399,14 +399,9 @@ def _sets_file(
         if entry is None:
             tables.append(None)
             continue
-        offset = _int(entry.get("offset"), f"{what}.offset")
-        length = _int(entry.get("length"), f"{what}.length")
-        crc = _int(entry.get("crc"), f"{what}.crc")
-        if offset % ALIGN or offset + length > size:
-            raise StoreDataError(f"snapshot {what} table lies outside the sets file")
-        part = view[offset : offset + length]
-        if verify and zlib.crc32(part) != crc:
-            raise StoreDataError(f"snapshot {what} table checksum mismatch")
+        part = _checked_part(
+            entry, what, size, view, verify, low=0, kind="table", where="sets file"
+        )
         tables.append(_table(part, entry, what, counts))
     revoked = tables[0]
     if revoked is None:  # for mypy: the revoked entry is required above
@@ -489,15 +484,31 @@ def _section(
         raise StoreDataError(f"snapshot has no {name} section")
     if not isinstance(entry, dict):
         raise StoreDataError(f"snapshot header: {name} section invalid")
-    offset = _int(entry.get("offset"), f"{name}.offset", ALIGN)
+    return _checked_part(entry, name, size, view, verify), entry
+
+
+def _checked_part(
+    entry: dict[str, Any],
+    name: str,
+    size: int,
+    view: memoryview,
+    verify: bool,
+    *,
+    low: int = ALIGN,
+    kind: str = "section",
+    where: str = "file",
+) -> memoryview:
+    """The bytes a header entry names ({"offset", "length", "crc"}): a page-aligned offset
+    of at least `low`, inside the mapped `size`, and (with `verify`) its CRC-32."""
+    offset = _int(entry.get("offset"), f"{name}.offset", low)
     length = _int(entry.get("length"), f"{name}.length")
     crc = _int(entry.get("crc"), f"{name}.crc")
     if offset % ALIGN or offset + length > size:
-        raise StoreDataError(f"snapshot {name} section lies outside the file")
+        raise StoreDataError(f"snapshot {name} {kind} lies outside the {where}")
     part = view[offset : offset + length]
     if verify and zlib.crc32(part) != crc:
-        raise StoreDataError(f"snapshot {name} section checksum mismatch")
-    return part, entry
+        raise StoreDataError(f"snapshot {name} {kind} checksum mismatch")
+    return part
 
 
 def _table(part: memoryview, entry: dict[str, Any], name: str, counts: bool) -> HashSet:
