@@ -53,7 +53,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 
@@ -373,14 +373,7 @@ def _sets_file(
     if not isinstance(rev, dict) or (reg is not None and not isinstance(reg, dict)):
         raise StoreDataError("snapshot header: sets sections invalid")
     name = rev.get("file")
-    if (
-        type(name) is not str
-        or SETS_SUFFIX not in name
-        or "/" in name
-        or name.startswith(".")
-        or len(name) > 255
-        or (reg is not None and reg.get("file") != name)
-    ):
+    if not _side_file_name(name, SETS_SUFFIX) or (reg is not None and reg.get("file") != name):
         raise StoreDataError("snapshot header: sets file name invalid")
     key = orjson.dumps([rev, reg]).decode()
     if cache is not None and key in cache:
@@ -594,18 +587,24 @@ def remove_records_files(
     return held
 
 
+def _side_file_name(name: object, suffix: str) -> TypeGuard[str]:
+    """True for the plain name of a file beside the snapshot (records or sets): no path,
+    not hidden, of the kind `suffix` says."""
+    return (
+        type(name) is str
+        and suffix in name
+        and "/" not in name
+        and not name.startswith(".")
+        and len(name) <= 255
+    )
+
+
 def _records_file(
     directory: str, entry: dict[str, Any], verify: bool, cache: dict[str, Any] | None
 ) -> tuple[memoryview, dict[str, Any]]:
     """The mapped records file a snapshot references (checked like a section)."""
     name = entry.get("file")
-    if (
-        type(name) is not str
-        or RECORDS_SUFFIX not in name
-        or "/" in name
-        or name.startswith(".")
-        or len(name) > 255
-    ):
+    if not _side_file_name(name, RECORDS_SUFFIX):
         raise StoreDataError("snapshot header: records file name invalid")
     length = _int(entry.get("length"), "records.length")
     crc = _int(entry.get("crc"), "records.crc")
