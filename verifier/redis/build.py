@@ -7,9 +7,10 @@ work to one long-lived child process at low CPU (nice 10) and I/O priority:
     python -m verifier.redis.build
 
 The child reads JSON lines on stdin: first {"url", "namespace", "path"}, then one job a
-line, {"version", "base": [st_dev, st_ino] of the file the builder has mapped, or null};
-for each it builds the file (from the delta chain over the mapped base when there is one,
-else in full), renames it into place and answers one JSON line on stdout:
+line, {"version", "base": [st_dev, st_ino] of the file the builder has mapped, or null,
+"pace": a number (optional, default 0; see build_version)}; for each it builds the file
+(from the delta chain over the mapped base when there is one, else in full), renames it
+into place and answers one JSON line on stdout:
 {"ok": true, "full": bool} or {"ok": false, "kind": "data" | "redis", "error": one line}.
 It exits at the end of its input, so it dies with the builder. The URL travels on stdin,
 so a password never shows in the process list.
@@ -55,6 +56,8 @@ import sys
 import time
 from typing import Any
 
+from verifier.redis.format import MAX_PACE
+
 EXIT_OK, EXIT_DATA, EXIT_REDIS = 0, 3, 4
 NICE = 10  # low, but not so low that a busy machine starves the builder (revocations)
 _IOPRIO_SET = {"x86_64": 251, "aarch64": 30, "arm64": 30}
@@ -87,13 +90,15 @@ def build_version(
     version: str,
     base: Any = None,
     retired: list[int] | None = None,
+    pace: float = 0.0,
 ) -> bool:
     """Write the snapshot file of `version` to `path` (atomically), its register records
     to a records file beside it (unless the base's is the same). `base` is the mapped
     snapshot (verifier.redis.snapshot.Snapshot) of an earlier version or None; the sets
     follow the delta chain from it when Redis still has one, else they are loaded in
     full. Records files no longer named are deleted (descriptors of them go to `retired`
-    if given, else are closed). Returns True for a full load. StoreDataError for
+    if given, else are closed). `pace` spreads the fetches of a full load out (see
+    verifier.redis.format.fetch_blobs). Returns True for a full load. StoreDataError for
     unusable data, redis errors for Redis problems."""
     from verifier.redis.format import (
         fetch_blobs,
@@ -135,9 +140,11 @@ def build_version(
         sets = None if chain is None else _apply_chain(current, manifest, chain)
         full = sets is None
         if sets is None:
-            revoked = _full_set(client, layout, manifest.revoked)
+            revoked = _full_set(client, layout, manifest.revoked, pace)
             registry = (
-                None if manifest.registry is None else _full_set(client, layout, manifest.registry)
+                None
+                if manifest.registry is None
+                else _full_set(client, layout, manifest.registry, pace)
             )
         else:
             revoked, registry = sets
@@ -160,7 +167,7 @@ def build_version(
             ref = write_records_file(
                 path,
                 manifest.records.pieces,
-                _record_chunks(client, layout, manifest.records, base),
+                _record_chunks(client, layout, manifest.records, base, pace),
                 manifest.records.count,
             )
     write_snapshot(
@@ -320,17 +327,17 @@ def sets_overlay(
     return out
 
 
-def _full_set(client: Any, layout: Any, info: Any) -> Any:
+def _full_set(client: Any, layout: Any, info: Any, pace: float) -> Any:
     from fastpath._hashset import HashSet
     from verifier.redis.format import StoreDataError, fetch_set
 
-    result = HashSet(fetch_set(client, layout, info))
+    result = HashSet(fetch_set(client, layout, info, pace=pace))
     if len(result) != info.count:
         raise StoreDataError("a set's chunks hold duplicate hashes")
     return result
 
 
-def _record_chunks(client: Any, layout: Any, info: Any, base: Any) -> Any:
+def _record_chunks(client: Any, layout: Any, info: Any, base: Any, pace: float) -> Any:
     """The bytes of the RecordTable of `info`, piece by piece, in order: a piece the
     mapped base holds at the same place with the same blob id comes from the mapping,
     the others from Redis (fetched up to 64 at a time, checked against their ids)."""
@@ -363,7 +370,7 @@ def _record_chunks(client: Any, layout: Any, info: Any, base: Any) -> Any:
             batch.append(pieces[i])
             end += pieces[i][1]
             i += 1
-        blobs = fetch_blobs(client, layout, [b for b, _ in batch])
+        blobs = fetch_blobs(client, layout, [b for b, _ in batch], pace=pace)
         for (_, want), blob in zip(batch, blobs, strict=True):
             if len(blob) != want:
                 raise StoreDataError("a records piece's size does not match the manifest")
@@ -455,16 +462,20 @@ class BuildProcess:
             self.close()
             raise redis.ConnectionError("snapshot build process ended") from None
 
-    def build(self, version: str, base: tuple[int, int] | None, timeout: float) -> bool:
-        """Build `version` over the mapped file `base` ((st_dev, st_ino) or None); True
-        for a full load. StoreDataError for unusable data; redis.ConnectionError for a
-        Redis problem, a dead child or a timeout (the child is then ended)."""
+    def build(
+        self, version: str, base: tuple[int, int] | None, timeout: float, pace: float = 0.0
+    ) -> bool:
+        """Build `version` over the mapped file `base` ((st_dev, st_ino) or None), its
+        fetches spread out by `pace` (build_version); True for a full load.
+        StoreDataError for unusable data; redis.ConnectionError for a Redis problem, a
+        dead child or a timeout (the child is then ended)."""
         import redis
 
         from verifier.redis.format import StoreDataError
 
         proc = self._start()
-        self._send(json.dumps({"version": version, "base": None if base is None else list(base)}))
+        job = {"version": version, "base": None if base is None else list(base), "pace": pace}
+        self._send(json.dumps(job))
         out = proc.stdout
         if out is None:
             raise redis.ConnectionError("snapshot build process not running")
@@ -562,7 +573,13 @@ class _Child:
             base = self._base(job.get("base"))
             held: list[int] = []
             full = build_version(
-                self.client, self.layout, self.path, str(job["version"]), base, held
+                self.client,
+                self.layout,
+                self.path,
+                str(job["version"]),
+                base,
+                held,
+                float(job.get("pace", 0.0)),
             )
             now = time.monotonic()
             self.retired.extend((now, fd) for fd in held)
@@ -637,6 +654,11 @@ class _Lines:
         return line + b"\n"
 
 
+def _pace_ok(job: dict[str, Any]) -> bool:
+    pace = job.get("pace", 0.0)
+    return type(pace) in (int, float) and 0.0 <= pace <= MAX_PACE
+
+
 def main() -> int:
     lower_priority()
     lines = _Lines(sys.stdin.fileno())
@@ -662,7 +684,7 @@ def main() -> int:
                 break
             try:
                 job = json.loads(line)
-                if not isinstance(job, dict) or "version" not in job:
+                if not isinstance(job, dict) or "version" not in job or not _pace_ok(job):
                     raise ValueError
             except ValueError:
                 reply: dict[str, Any] = {"ok": False, "kind": "data", "error": "bad job line"}

@@ -62,6 +62,9 @@ DEFAULT_MAX_DROP = 0.5
 TOUCH_INTERVAL = 1.0
 RETIRE_GRACE = 1.0  # seconds a replaced snapshot stays referenced (see _release_retired)
 BUILD_TIMEOUT = 1800.0
+# a full load while serving spreads its fetches out: a pause as long as each round trip
+# (verifier.redis.format.fetch_blobs); the first build of a machine runs at full speed
+FETCH_PACE = 1.0
 
 
 def make_client(url: str, *, timeout: float = 10.0) -> Any:
@@ -523,16 +526,22 @@ class RedisStore(ReplicaStore):
         (verifier/redis/build.py, low priority) unless the store was made with
         `build_in_child=False`."""
         base = self._snap if current is not None else None
+        pace = FETCH_PACE if current is not None else 0.0
         started = time.perf_counter()
         if self._build_in_child:
             if self._builder is None:
                 self._builder = BuildProcess(self._url_raw, self._layout.namespace, self._path)
             full = self._builder.build(
-                manifest.version, None if base is None else base.file_id, BUILD_TIMEOUT
+                manifest.version, None if base is None else base.file_id, BUILD_TIMEOUT, pace
             )
         else:
             full = build_version(
-                self._client_or_connect(), self._layout, self._path, manifest.version, base
+                self._client_or_connect(),
+                self._layout,
+                self._path,
+                manifest.version,
+                base,
+                pace=pace,
             )
         if full and current is not None:
             self.full_loads += 1
