@@ -21,7 +21,8 @@ Prints one line per measurement:
 - p99 latency of simulated requests (one every millisecond, each 20 lookups, latency from
   its scheduled time, so stalls count) in every worker, quiet and during a full reload of
   N fresh hashes (`sync --replace --allow-drop`), `--reloads` times (default 3), each
-  after a quiet window: one line per reload with each process' ratio, then each
+  after a quiet window: one line per reload with each process' ratio (and the CPU time
+  the hypervisor stole in the quiet window and in the reload, from /proc/stat), then each
   process' p99 over all reloads against its p99 over all quiet windows (a p99 near
   0.1 ms from one window of ~2,500 requests moves by tens of percent between windows
   on a shared machine; pooling the windows is what makes the ratio repeatable);
@@ -120,6 +121,18 @@ def delay_row(what: str, delays: list[float]) -> str:
         f"{statistics.median(delays) * 1e3:.0f} ms, max {max(delays) * 1e3:.0f} ms "
         f"({len(delays)} runs)"
     )
+
+
+def steal_ms() -> float:
+    """CPU time the hypervisor gave to others while this machine's CPUs wanted it, summed
+    over the CPUs since boot (/proc/stat "steal"; 0 where the kernel does not say), in ms:
+    the difference over a window tells whether a slow window was the host's."""
+    try:
+        with open("/proc/stat") as fh:
+            fields = fh.readline().split()
+        return int(fields[8]) * 1000 / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -331,7 +344,9 @@ def main() -> None:
         pooled_reload: list[list[float]] = [[] for _ in workers]
         roles = [""] * len(workers)
         for round_no in range(1, args.reloads + 1):
+            stolen = steal_ms()
             quiet = ask_all(workers, f"quiet {args.quiet_seconds}")
+            stolen_quiet = steal_ms() - stolen
             version = workers[0].ask("status")["version"]
             fresh = os.urandom(16 * n)
             start = time.perf_counter()
@@ -344,15 +359,18 @@ def main() -> None:
             synced = time.perf_counter()
             synced_wall = time.time()
             del fresh
+            stolen = steal_ms()
             loaded = ask_all(workers, f"reload {version}")
             live = time.perf_counter()
+            stolen = steal_ms() - stolen
             ratios = [
                 r["p99_ms"] / max(q["p99_ms"], 1e-6) for q, r in zip(quiet, loaded, strict=True)
             ]
             print(
                 f"full reload {round_no} of {n:,} fresh hashes: sync {synced - start:.1f} s, "
                 f"then live on every worker after {live - synced:.1f} s; p99 during/quiet "
-                f"per process {', '.join(f'{x:.2f}' for x in ratios)}"
+                f"per process {', '.join(f'{x:.2f}' for x in ratios)}; CPU time stolen by "
+                f"the host {stolen_quiet:.0f} ms in the quiet window, {stolen:.0f} ms in this one"
             )
             for i, (q, r) in enumerate(zip(quiet, loaded, strict=True)):
                 pooled_quiet[i] += q["lat_us"]

@@ -22,7 +22,9 @@ I/O priority, in the builder's session, so the workers come first (nice 19 starv
 a busy machine: a revocation then waited for CPU). It writes the file in pieces of at
 most 128 KiB per write() (verifier/redis/snapshot.py WRITE_STEP): on a kernel without
 preemption a write() of several MiB ran unpreempted for milliseconds, and a worker woken
-on that CPU waited it out whatever the child's priority.
+on that CPU waited it out whatever the child's priority. A full load while the machine
+serves is paced (the job's "pace"; verifier.redis.format.fetch_blobs): most of a fetch's
+CPU is spent by Redis and the network stack, where the child's priority does not reach.
 
 `build_version` is the work itself; a store made with `build_in_child=False` (tests)
 calls it in-process.
