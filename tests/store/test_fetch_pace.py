@@ -70,7 +70,7 @@ def five_chunks(redis_server, trust_file):
     return client, info, packed
 
 
-def test_a_paced_fetch_takes_one_blob_per_round_trip_and_pauses_after_each(
+def test_a_paced_fetch_takes_about_a_mib_per_round_trip_and_pauses_after_each(
     five_chunks, monkeypatch
 ):
     client, info, packed = five_chunks
